@@ -1,0 +1,84 @@
+"""Start a service as a real uvicorn process on loopback and wait until it answers.
+
+Used by ``make run`` (the local suite) and by the suite tests, so both start services the
+same way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """``uvicorn <factory> --factory`` in a child process.
+
+    ``factory`` is the import path of the service's ``create_app``; ``env`` is added to this
+    process's environment; output goes to ``log_path`` (or is inherited when ``None``).
+    """
+
+    name: str
+    factory: str
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    host: str = "127.0.0.1"
+    extra_args: tuple[str, ...] = ()
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "uvicorn", self.factory, "--factory",
+                   "--host", self.host, "--port", str(self.port),
+                   "--no-access-log", "--timeout-graceful-shutdown", "5", *self.extra_args]
+        output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self._process = subprocess.Popen(
+            command, env={**os.environ, **self.env}, stdout=output, stderr=output,
+        )
+        if output:
+            output.close()
+
+    def wait_ready(self, timeout: float = 60.0, path: str = "/healthz") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self._process.returncode}"
+                                   + (f"; see {self.log_path}" if self.log_path else ""))
+            try:
+                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} did not answer {path} within {timeout:.0f} s")
+
+    def poll(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()

@@ -1,0 +1,149 @@
+"""Pure ASGI middleware shared by every service (no per-request Starlette wrappers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from specimen_kit.logs import request_id_var
+from specimen_kit.metrics import REQUEST_LATENCY, REQUESTS_REJECTED
+from specimen_kit.problems import PROBLEM_JSON, problem_body
+
+REQUEST_ID_HEADER = b"x-request-id"
+_MAX_REQUEST_ID_LENGTH = 128
+
+access_log = logging.getLogger("specimen.access")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _valid_request_id(raw: bytes | None) -> str | None:
+    if not raw or len(raw) > _MAX_REQUEST_ID_LENGTH:
+        return None
+    text = raw.decode("latin-1")
+    return text if text.isprintable() and " " not in text else None
+
+
+async def send_problem(send: Send, status: int, title: str, detail: str, slug: str,
+                       headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer a request with a problem+json body straight from ASGI middleware."""
+    body = json.dumps(problem_body(status, title, detail, slug)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()), *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Request id in and out, one access log line, and the latency histogram.
+
+    The id comes from ``X-Request-ID`` when the caller (the gateway) sent a sane one, else a
+    new one is made; it is put in the log context, echoed in the response and so passed on.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _valid_request_id(_header(scope, REQUEST_ID_HEADER)) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()),
+                                      (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or scope.get("specimen.route", "unmatched")
+            REQUEST_LATENCY.labels(self.service, scope["method"], template, str(status)).observe(elapsed)
+            access_log.info(
+                "%s %s %d", scope["method"], scope["path"], status,
+                extra={"method": scope["method"], "path": scope["path"], "status": status,
+                       "duration_ms": round(elapsed * 1000, 2),
+                       "client": (scope.get("client") or ("", 0))[0]},
+            )
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 for a body over ``max_bytes``: from ``Content-Length`` before reading anything,
+    and while streaming when the length is not declared."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, service: str) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.service = service
+
+    def _too_large_detail(self) -> str:
+        return f"The request body is larger than the limit of {self.max_bytes} bytes."
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await send_problem(send, 400, "Bad request", "Content-Length is not a number.", "bad-request")
+                return
+            if int(declared) > self.max_bytes:
+                REQUESTS_REJECTED.labels(self.service, "body_too_large").inc()
+                await send_problem(send, 413, "Payload too large", self._too_large_detail(),
+                                   "payload-too-large")
+                return
+            await self.app(scope, receive, send)
+            return
+
+        received = 0
+        answered = False
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, answered
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Answer now and tell the app the client went away: its own reaction to a
+                    # broken body never reaches the client.
+                    REQUESTS_REJECTED.labels(self.service, "body_too_large").inc()
+                    if not answered and not response_started:
+                        answered = True
+                        await send_problem(send, 413, "Payload too large",
+                                           self._too_large_detail(), "payload-too-large")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if answered:
+                return
+            response_started = True
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)

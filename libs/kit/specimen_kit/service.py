@@ -1,0 +1,43 @@
+"""The skeleton every service's ``create_app`` starts from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+
+from specimen_kit.health import health_router
+from specimen_kit.logs import configure_logging
+from specimen_kit.metrics import metrics_router
+from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from specimen_kit.problems import install_problem_handlers
+from specimen_kit.settings import ServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def build_service_app(
+    name: str,
+    settings: ServiceSettings,
+    lifespan: Lifespan,
+    *,
+    title: str,
+    description: str = "",
+    version: str = "0.1.0",
+) -> FastAPI:
+    """A FastAPI app with the shared middleware, problem handlers, health and metrics.
+
+    The lifespan owns the service's resources and must fill ``app.state.readiness_checks``.
+    """
+    configure_logging(name, settings.log_level)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.readiness_checks = {}
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, service=name)
+    app.add_middleware(RequestContextMiddleware, service=name)
+    app.include_router(health_router())
+    app.include_router(metrics_router())
+    return app
+

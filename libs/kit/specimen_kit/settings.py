@@ -1,0 +1,42 @@
+"""Settings every service shares; each service subclasses :class:`ServiceSettings`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """Environment variables prefixed ``SPECIMEN_``, shared by every service.
+
+    A service adds its own fields in a subclass; fields that only one service reads carry the
+    service name in their variable (``SPECIMEN_USERS_DATABASE_URL``) so that all services can
+    run from one environment, as ``make run`` does.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPECIMEN_", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("./data")
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    jwt_issuer: str = "specimen-users"
+    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    redis_url: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION

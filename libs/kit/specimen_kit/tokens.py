@@ -1,0 +1,164 @@
+"""Access-token verification: RS256 pinned, keys from the users service's JWKS.
+
+The users service is the only issuer; everyone else (gateway, segment, classify) verifies
+locally with the published public keys, cached and refreshed when an unknown ``kid`` appears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from jose import jwt
+from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
+
+from specimen_kit.jwk import SIGNING_ALGORITHM
+from specimen_kit.problems import Problem, Unauthenticated
+from specimen_kit.roles import Role
+from specimen_kit.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_CLAIMS = ("sub", "role", "hospital", "exp", "iat", "iss", "jti")
+
+
+class InvalidToken(Unauthenticated):
+    slug = "invalid-token"
+
+
+class KeysUnavailable(Problem):
+    status = 503
+    title = "Token keys unavailable"
+    slug = "token-keys-unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as the access token says."""
+
+    user_id: int
+    role: Role
+    hospital: str
+    token: str
+
+    def at_least(self, minimum: Role) -> bool:
+        return self.role.at_least(minimum)
+
+
+class KeySource(Protocol):
+    async def key_for(self, kid: str) -> dict[str, Any] | None: ...
+
+
+class StaticKeySource:
+    """Keys known in-process (the users service verifies with its own public keys)."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self._keys = {key["kid"]: key for key in jwks["keys"]}
+
+    async def key_for(self, kid: str) -> dict[str, Any] | None:
+        return self._keys.get(kid)
+
+
+class JwksClient:
+    """A JWKS document fetched over HTTP, cached for ``ttl`` seconds.
+
+    An unknown ``kid`` triggers a refresh (at most every ``min_refresh_interval`` seconds, so a
+    flood of forged kids cannot hammer the users service). When a refresh fails the cached keys
+    stay in use; with no keys at all verification answers 503.
+    """
+
+    def __init__(self, url: str, http: httpx.AsyncClient, ttl: float = 300.0,
+                 min_refresh_interval: float = 5.0) -> None:
+        self.url = url
+        self._http = http
+        self._ttl = ttl
+        self._min_refresh_interval = min_refresh_interval
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._fetched_at = float("-inf")
+        self._attempted_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key_for(self, kid: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._ttl
+        if stale or (kid not in self._keys and now - self._attempted_at > self._min_refresh_interval):
+            await self.refresh()
+        if not self._keys:
+            raise KeysUnavailable(f"The signing keys could not be fetched from {self.url}.")
+        return self._keys.get(kid)
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if now - self._attempted_at < 0.05:  # another request refreshed meanwhile
+                return
+            self._attempted_at = now
+            try:
+                response = await self._http.get(self.url, timeout=5.0)
+                response.raise_for_status()
+                keys = response.json()["keys"]
+                self._keys = {key["kid"]: key for key in keys if key.get("kid")}
+                self._fetched_at = now
+            except (httpx.HTTPError, KeyError, ValueError) as error:
+                logger.warning("could not fetch JWKS", extra={"url": self.url, "error": str(error)})
+
+
+class TokenVerifier:
+    """Turns a bearer token into a :class:`Principal` or raises :class:`InvalidToken`."""
+
+    def __init__(self, keys: KeySource, issuer: str, leeway_seconds: int = 0) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._leeway = leeway_seconds
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except JWTError:
+            raise InvalidToken("The token is not a well-formed JWT.") from None
+        if header.get("alg") != SIGNING_ALGORITHM:
+            raise InvalidToken(f"The token must be signed with {SIGNING_ALGORITHM}.")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("The token names no signing key (kid).")
+        key = await self._keys.key_for(kid)
+        if key is None:
+            raise InvalidToken("The token is signed with an unknown key.")
+        claims = self._decode(token, key)
+        try:
+            return Principal(user_id=int(claims["sub"]), role=Role(claims["role"]),
+                             hospital=str(claims["hospital"]), token=token)
+        except (ValueError, TypeError):
+            raise InvalidToken("The token's subject or role is not valid.") from None
+
+    def _decode(self, token: str, key: dict[str, Any]) -> dict[str, Any]:
+        options = {f"require_{claim}": True for claim in ("exp", "iat", "iss", "sub", "jti")}
+        options.update(verify_aud=False, leeway=self._leeway)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[SIGNING_ALGORITHM], issuer=self._issuer, options=options
+            )
+        except ExpiredSignatureError:
+            raise InvalidToken("The token has expired.") from None
+        except JWTClaimsError as error:
+            raise InvalidToken(f"The token's claims are not valid: {error}.") from None
+        except JWTError:
+            raise InvalidToken("The token's signature is not valid.") from None
+        missing = [claim for claim in REQUIRED_CLAIMS if claim not in claims]
+        if missing:
+            raise InvalidToken(f"The token lacks the claims {', '.join(missing)}.")
+        return claims
+
+
+@asynccontextmanager
+async def remote_token_verifier(settings: ServiceSettings) -> AsyncIterator[TokenVerifier]:
+    """A verifier backed by the users service's JWKS, for a lifespan to own."""
+    async with httpx.AsyncClient() as http:
+        keys = JwksClient(settings.jwks_url, http, ttl=settings.jwks_cache_seconds)
+        yield TokenVerifier(keys, settings.jwt_issuer)
