@@ -50,7 +50,8 @@ class ServiceProcess:
                    "--host", self.host, "--port", str(self.port),
                    "--no-access-log", "--timeout-graceful-shutdown", "5", *self.extra_args]
         output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
-        self._process = subprocess.Popen(
+        # The command is this interpreter running uvicorn with our own arguments.
+        self._process = subprocess.Popen(  # noqa: S603
             command, env={**os.environ, **self.env}, stdout=output, stderr=output,
         )
         if output:

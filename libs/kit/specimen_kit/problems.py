@@ -123,7 +123,8 @@ def _location(loc: Sequence[Any]) -> str:
 def describe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """Pydantic's errors reduced to what a client needs: where, what, which type."""
     return [
-        {"location": _location(e.get("loc", ())), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {"location": _location(e.get("loc", ())), "message": str(e.get("msg", "")),
+         "type": str(e.get("type", ""))}
         for e in errors
     ]
 

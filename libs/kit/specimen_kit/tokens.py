@@ -94,18 +94,18 @@ class JwksClient:
         return self._keys.get(kid)
 
     async def refresh(self) -> None:
+        seen_attempt = self._attempted_at
         async with self._lock:
-            now = time.monotonic()
-            if now - self._attempted_at < 0.05:  # another request refreshed meanwhile
+            if self._attempted_at != seen_attempt:  # another request refreshed while we waited
                 return
-            self._attempted_at = now
+            self._attempted_at = time.monotonic()
             try:
                 response = await self._http.get(self.url, timeout=5.0)
                 response.raise_for_status()
                 keys = response.json()["keys"]
                 self._keys = {key["kid"]: key for key in keys if key.get("kid")}
-                self._fetched_at = now
-            except (httpx.HTTPError, KeyError, ValueError) as error:
+                self._fetched_at = self._attempted_at
+            except (httpx.HTTPError, KeyError, TypeError, ValueError) as error:
                 logger.warning("could not fetch JWKS", extra={"url": self.url, "error": str(error)})
 
 
@@ -138,7 +138,9 @@ class TokenVerifier:
             raise InvalidToken("The token's subject or role is not valid.") from None
 
     def _decode(self, token: str, key: dict[str, Any]) -> dict[str, Any]:
-        options = {f"require_{claim}": True for claim in ("exp", "iat", "iss", "sub", "jti")}
+        options: dict[str, bool | int] = {
+            f"require_{claim}": True for claim in ("exp", "iat", "iss", "sub", "jti")
+        }
         options.update(verify_aud=False, leeway=self._leeway)
         try:
             claims: dict[str, Any] = jwt.decode(

@@ -1,0 +1,1 @@
+"""Specimen classify service: tumor/healthy CNN, plankton random forest, MRI scan records."""

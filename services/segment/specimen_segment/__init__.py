@@ -1,0 +1,1 @@
+"""Specimen segment service: segmentation algorithms and the per-user image library."""

@@ -1,0 +1,52 @@
+"""``make run``: start the whole suite on embedded defaults and keep it running until Ctrl-C.
+
+Data (SQLite files, signing keys, the generated admin password, logs) lives under
+``SPECIMEN_DATA_DIR`` (default ``./data``). Ports: ``SPECIMEN_GATEWAY_PORT`` (8000),
+``SPECIMEN_USERS_PORT`` (8001), ``SPECIMEN_SEGMENT_PORT`` (8002), ``SPECIMEN_CLASSIFY_PORT`` (8003).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from local_suite import DEFAULT_PORTS, LocalSuite
+
+
+def main() -> int:
+    data_dir = Path(os.environ.get("SPECIMEN_DATA_DIR", "data")).resolve()
+    ports = {name: int(os.environ.get(f"SPECIMEN_{name.upper()}_PORT", default))
+             for name, default in DEFAULT_PORTS.items()}
+    suite = LocalSuite(data_dir, ports)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.stderr.write(f"Starting Specimen (data in {data_dir}, logs in {suite.log_dir}) ...\n")
+    try:
+        suite.start()
+        gateway = suite.url("gateway")
+        password_file = data_dir / "admin-password.txt"
+        admin = os.environ.get("SPECIMEN_ADMIN_EMAIL", "admin@specimen.local")
+        password_hint = ("SPECIMEN_ADMIN_PASSWORD" if "SPECIMEN_ADMIN_PASSWORD" in os.environ
+                         else f"in {password_file}")
+        sys.stderr.write(
+            f"\nSpecimen is ready.\n"
+            f"  gateway  {gateway}\n"
+            f"  docs     {gateway}/docs\n"
+            f"  ready    {gateway}/readyz\n"
+            f"  admin    {admin} (password {password_hint})\n"
+            f"Press Ctrl-C to stop.\n"
+        )
+        while not (exited := suite.exited()):
+            time.sleep(0.5)
+        sys.stderr.write(f"{', '.join(exited)} stopped; see {suite.log_dir}. Stopping the suite.\n")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        suite.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Database, model store and model runtimes."""

@@ -1,0 +1,1 @@
+"""Preprocessing, model cards and classification rules; no web framework, no database."""

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import httpx
+
+from specimen_classify.app import create_app
+from specimen_classify.config import ClassifySettings
+from specimen_kit.problems import PROBLEM_JSON
+from specimen_kit.tokens import TokenVerifier
+
+
+class TestSkeleton:
+    async def test_health_readiness_metrics_and_problem_404(self) -> None:
+        app = create_app(ClassifySettings(jwks_url="http://127.0.0.1:9/jwks.json"))
+        async with app.router.lifespan_context(app):
+            assert isinstance(app.state.token_verifier, TokenVerifier)
+            transport = httpx.ASGITransport(app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://classify") as client:
+                health = await client.get("/healthz")
+                ready = await client.get("/readyz")
+                metrics = await client.get("/metrics")
+                missing = await client.get("/api/v1/classify/nothing-yet")
+        assert (health.status_code, ready.status_code, metrics.status_code) == (200, 200, 200)
+        assert "specimen_http_request_duration_seconds" in metrics.text
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == PROBLEM_JSON

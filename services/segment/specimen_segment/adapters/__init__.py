@@ -1,0 +1,1 @@
+"""Database, blob store and image codecs."""

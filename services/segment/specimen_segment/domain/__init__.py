@@ -1,0 +1,1 @@
+"""Segmentation algorithms as pure functions on arrays; no web framework, no database."""

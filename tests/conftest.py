@@ -1,0 +1,70 @@
+"""The suite tests start every service as a real uvicorn process on loopback, users on a real
+PostgreSQL database and login rate limits in the real Redis, and talk to them through the gateway."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from specimen_kit.jwk import generate_private_key_pem
+from specimen_kit.launch import free_port
+from specimen_kit.testing import REDIS_URL, temporary_postgres_database
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from local_suite import DEFAULT_PORTS, LocalSuite  # noqa: E402
+
+ADMIN_EMAIL = "root@suite.test"
+ADMIN_PASSWORD = "suite-admin-" + uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class RunningSuite:
+    suite: LocalSuite
+    private_pem: str
+
+    @property
+    def gateway(self) -> str:
+        return self.suite.url("gateway")
+
+    def log(self, service: str) -> str:
+        return (self.suite.log_dir / f"{service}.log").read_text()
+
+
+@pytest.fixture(scope="session")
+def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
+    private_pem = generate_private_key_pem()
+    with temporary_postgres_database("specimen_suite_users") as users_database:
+        suite = LocalSuite(
+            tmp_path_factory.mktemp("suite-data"),
+            ports={name: free_port() for name in DEFAULT_PORTS},
+            env={
+                "SPECIMEN_USERS_DATABASE_URL": users_database,
+                "SPECIMEN_REDIS_URL": REDIS_URL,
+                "SPECIMEN_JWT_PRIVATE_KEY": private_pem,
+                "SPECIMEN_ADMIN_EMAIL": ADMIN_EMAIL,
+                "SPECIMEN_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "SPECIMEN_USERS_BCRYPT_ROUNDS": "4",
+                "SPECIMEN_LOGIN_RATE_LIMIT_PER_EMAIL": "5/minute",
+                "SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS": "10000/minute",
+                "SPECIMEN_GATEWAY_RATE_LIMIT": "100000/minute",
+                "SPECIMEN_MAX_BODY_BYTES": str(64 * 1024),
+            },
+        )
+        suite.start()
+        try:
+            yield RunningSuite(suite, private_pem)
+        finally:
+            suite.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(running_suite: RunningSuite) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=running_suite.gateway, timeout=30.0) as client:
+        yield client
