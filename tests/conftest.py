@@ -4,9 +4,7 @@ PostgreSQL database and login rate limits in the real Redis, and talk to them th
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -16,26 +14,11 @@ from specimen_kit.jwk import generate_private_key_pem
 from specimen_kit.launch import free_port
 from specimen_kit.testing import REDIS_URL, temporary_postgres_database
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+# The suite's launcher (scripts/) and the tests' shared module sit outside any package.
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "scripts"), str(Path(__file__).parent)]
 
 from local_suite import DEFAULT_PORTS, LocalSuite  # noqa: E402
-
-ADMIN_EMAIL = "root@suite.test"
-ADMIN_PASSWORD = "suite-admin-" + uuid.uuid4().hex[:12]
-
-
-@dataclass(frozen=True)
-class RunningSuite:
-    suite: LocalSuite
-    private_pem: str
-
-    @property
-    def gateway(self) -> str:
-        return self.suite.url("gateway")
-
-    def log(self, service: str) -> str:
-        return (self.suite.log_dir / f"{service}.log").read_text()
-
+from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSuite  # noqa: E402
 
 @pytest.fixture(scope="session")
 def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
@@ -50,7 +33,7 @@ def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
                 "SPECIMEN_JWT_PRIVATE_KEY": private_pem,
                 "SPECIMEN_ADMIN_EMAIL": ADMIN_EMAIL,
                 "SPECIMEN_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                "SPECIMEN_USERS_BCRYPT_ROUNDS": "4",
+                "SPECIMEN_BCRYPT_ROUNDS": "4",
                 "SPECIMEN_LOGIN_RATE_LIMIT_PER_EMAIL": "5/minute",
                 "SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS": "10000/minute",
                 "SPECIMEN_GATEWAY_RATE_LIMIT": "100000/minute",
