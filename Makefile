@@ -24,7 +24,7 @@ test: lint pytest postman
 lint: venv
 	$(VENV)/bin/ruff check $(SOURCES) tests bench scripts
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy libs/kit/specimen_kit services/*/specimen_*
+	$(VENV)/bin/mypy $(foreach s,users gateway segment classify,services/$(s)/specimen_$(s)) libs/kit/specimen_kit
 
 pytest: venv
 	$(PY) -m pytest

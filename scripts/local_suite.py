@@ -59,7 +59,7 @@ class LocalSuite:
 
     def migrate(self) -> None:
         """Apply the database migrations, as the Kubernetes Job does before the apps start."""
-        subprocess.run(  # noqa: S603 - this interpreter with a fixed module
+        subprocess.run(
             [sys.executable, "-m", "specimen_users", "migrate"],
             env={**os.environ, **self.environment()}, check=True,
         )

@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 from local_suite import DEFAULT_PORTS, LocalSuite
-
 from specimen_kit.launch import free_port
 
 POSTMAN_DIR = Path(__file__).resolve().parents[1] / "postman"
@@ -30,7 +29,7 @@ def ensure_newman() -> bool:
     npm = shutil.which("npm")
     if npm is None:
         return False
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],  # noqa: S603
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                    cwd=POSTMAN_DIR, check=True)
     return True
 
@@ -47,7 +46,7 @@ def main() -> int:
                            env={"SPECIMEN_ADMIN_PASSWORD": admin_password})
         try:
             suite.start()
-            result = subprocess.run([  # noqa: S603 - newman installed from the lock file
+            result = subprocess.run([
                 str(NEWMAN), "run", str(POSTMAN_DIR / "specimen.postman_collection.json"),
                 "--environment", str(POSTMAN_DIR / "specimen.postman_environment.json"),
                 "--env-var", f"baseUrl={suite.url('gateway')}",

@@ -20,6 +20,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "scripts"), str(Path(_
 from local_suite import DEFAULT_PORTS, LocalSuite  # noqa: E402
 from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSuite  # noqa: E402
 
+
 @pytest.fixture(scope="session")
 def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     private_pem = generate_private_key_pem()

@@ -13,9 +13,9 @@ import uuid
 import httpx
 import pytest
 
-from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSuite
 from specimen_kit.jwk import generate_private_key_pem, public_jwk, public_pem
 from specimen_kit.testing import mint_token
+from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSuite
 
 PROBLEM_JSON = "application/problem+json"
 

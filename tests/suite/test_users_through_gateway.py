@@ -117,7 +117,8 @@ def _request(
         case "PATCH /users/{moderator_a}":
             return "PATCH", f"/api/v1/users/{actors['moderator_a'].id}", {"full_name": "Dr. Renamed"}
         case "DELETE /users/{fresh technician A}":
-            return "DELETE", f"/api/v1/users/{create_actor('technician', 'Hospital A', log_in=False).id}", None
+            victim = create_actor("technician", "Hospital A", log_in=False)
+            return "DELETE", f"/api/v1/users/{victim.id}", None
         case "PATCH own role to admin":
             return "PATCH", f"/api/v1/users/{self_id}", {"role": "admin"}
         case "GET /segment/...":

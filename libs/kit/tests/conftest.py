@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from specimen_kit.jwk import generate_private_key_pem
 
 

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from specimen_classify.config import ClassifySettings
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
-from specimen_classify.config import ClassifySettings
 
 
 def create_app(settings: ClassifySettings | None = None) -> FastAPI:

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from redis.asyncio import Redis
+
 from specimen_kit.ratelimit import Decision, MemoryRateLimiter, RateLimit, RedisRateLimiter
 from specimen_kit.testing import REDIS_URL, service_unavailable
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
+
 from specimen_kit.logs import JsonFormatter, request_id_var
 from specimen_kit.problems import PROBLEM_JSON, NotFound
 from specimen_kit.service import build_service_app

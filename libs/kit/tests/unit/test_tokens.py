@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from specimen_kit.jwk import public_jwk, public_pem
 from specimen_kit.roles import Role
 from specimen_kit.testing import mint_token

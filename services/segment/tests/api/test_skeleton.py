@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import httpx
 
-from specimen_segment.app import create_app
-from specimen_segment.config import SegmentSettings
 from specimen_kit.problems import PROBLEM_JSON
 from specimen_kit.tokens import TokenVerifier
+from specimen_segment.app import create_app
+from specimen_segment.config import SegmentSettings
 
 
 class TestSkeleton:

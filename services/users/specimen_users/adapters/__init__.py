@@ -1,0 +1,1 @@
+"""Storage, hashing, keys and signing behind the domain's protocols."""

@@ -1,0 +1,126 @@
+"""Repositories over a SQLAlchemy session. They flush, never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from specimen_users.adapters.models import RefreshTokenRow, UserRow
+from specimen_users.domain.entities import (
+    NewRefreshToken,
+    NewUser,
+    RefreshToken,
+    User,
+    UserFilter,
+)
+from specimen_users.domain.errors import EmailTaken
+
+
+def _user(row: UserRow) -> User:
+    return User(id=row.id, email=row.email, full_name=row.full_name, hospital=row.hospital,
+                role=row.role, is_active=row.is_active, password_hash=row.password_hash,
+                created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _refresh_token(row: RefreshTokenRow) -> RefreshToken:
+    return RefreshToken(id=row.id, user_id=row.user_id, family_id=row.family_id,
+                        token_hash=row.token_hash, expires_at=row.expires_at,
+                        revoked_at=row.revoked_at, created_at=row.created_at)
+
+
+class SqlUserRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, user_id: int) -> User | None:
+        row = self._session.get(UserRow, user_id)
+        return None if row is None else _user(row)
+
+    def get_by_email(self, email: str) -> User | None:
+        row = self._session.scalar(select(UserRow).where(UserRow.email == email))
+        return None if row is None else _user(row)
+
+    def add(self, new: NewUser) -> User:
+        row = UserRow(email=new.email, full_name=new.full_name, hospital=new.hospital,
+                      role=new.role, is_active=new.is_active, password_hash=new.password_hash,
+                      created_at=new.created_at, updated_at=new.created_at)
+        self._flush_unique_email(row, new.email)
+        return _user(row)
+
+    def save(self, user: User) -> User:
+        row = self._session.get(UserRow, user.id)
+        if row is None:
+            raise LookupError(f"user {user.id} vanished during the request")
+        row.email = user.email
+        row.full_name = user.full_name
+        row.hospital = user.hospital
+        row.role = user.role
+        row.is_active = user.is_active
+        row.password_hash = user.password_hash
+        row.updated_at = user.updated_at
+        self._flush_unique_email(row, user.email)
+        return _user(row)
+
+    def delete(self, user_id: int) -> None:
+        self._session.execute(delete(UserRow).where(UserRow.id == user_id))
+
+    def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
+        query = select(UserRow)
+        if where.role is not None:
+            query = query.where(UserRow.role == where.role)
+        if where.hospital is not None:
+            query = query.where(UserRow.hospital == where.hospital)
+        total = self._session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self._session.scalars(query.order_by(UserRow.id).limit(limit).offset(offset))
+        return [_user(row) for row in rows], total
+
+    def _flush_unique_email(self, row: UserRow, email: str) -> None:
+        # A savepoint confines the failed INSERT/UPDATE, so the caller's transaction stays
+        # usable: the domain's pre-check can lose a race, the unique index cannot.
+        try:
+            with self._session.begin_nested():
+                self._session.add(row)
+        except IntegrityError:
+            raise EmailTaken(f"A user with the email {email} already exists.") from None
+
+
+class SqlRefreshTokenRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, token: NewRefreshToken) -> None:
+        self._session.add(RefreshTokenRow(
+            user_id=token.user_id, family_id=token.family_id, token_hash=token.token_hash,
+            expires_at=token.expires_at, created_at=token.created_at))
+        self._session.flush()
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None:
+        row = self._session.scalar(
+            select(RefreshTokenRow).where(RefreshTokenRow.token_hash == token_hash))
+        return None if row is None else _refresh_token(row)
+
+    def revoke_if_active(self, token_id: int, at: datetime) -> bool:
+        # A conditional UPDATE: of two concurrent refreshes with one token, only one wins.
+        result = self._session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.id == token_id, RefreshTokenRow.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .execution_options(synchronize_session=False))
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def revoke_family(self, family_id: str, at: datetime) -> None:
+        self._session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.family_id == family_id, RefreshTokenRow.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .execution_options(synchronize_session=False))
+
+    def revoke_all_for_user(self, user_id: int, at: datetime) -> None:
+        self._session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.user_id == user_id, RefreshTokenRow.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .execution_options(synchronize_session=False))

@@ -1,0 +1,83 @@
+"""Named dependencies: the request's database session, the services, the current user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from specimen_kit.security import CurrentPrincipal
+from specimen_users.adapters.repositories import SqlRefreshTokenRepository, SqlUserRepository
+from specimen_users.domain.accounts import AccountService
+from specimen_users.domain.auth import AuthService, LoginThrottle
+from specimen_users.domain.entities import User
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _db_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the handler succeeds, rolled back if not.
+
+    An error that says ``keeps_changes`` (a detected refresh-token theft) still commits: the
+    revocation it made must outlive the failed request.
+    """
+    sessions: sessionmaker[Session] = request.app.state.sessionmaker
+    with sessions() as session:
+        try:
+            yield session
+        except Exception as error:
+            if getattr(error, "keeps_changes", False):
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        session.commit()
+
+
+# scope="function": commit before the response is sent, so a 2xx means the data is stored.
+DbSession = Annotated[Session, Depends(_db_session, scope="function")]
+
+
+def _account_service(request: Request, session: DbSession) -> AccountService:
+    return AccountService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
+                          request.app.state.password_hasher, utc_now)
+
+
+def _auth_service(request: Request, session: DbSession) -> AuthService:
+    return AuthService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
+                       request.app.state.password_hasher, request.app.state.token_signer,
+                       request.app.state.token_lifetimes, utc_now)
+
+
+Accounts = Annotated[AccountService, Depends(_account_service)]
+Auth = Annotated[AuthService, Depends(_auth_service)]
+
+
+def _current_user(principal: CurrentPrincipal, accounts: Accounts) -> User:
+    # Read from the database, not the token: a role, hospital or deactivation changed since
+    # the token was issued applies at once.
+    return accounts.active_user(principal.user_id)
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+def _login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+Throttle = Annotated[LoginThrottle, Depends(_login_throttle)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address; uvicorn sets it from the gateway's forwarded headers."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]

@@ -1,0 +1,58 @@
+"""``/users``: accounts, with the access policy applied by the domain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from specimen_kit.roles import Role
+from specimen_users.api.deps import Accounts, CurrentUser
+from specimen_users.api.schemas import PasswordChange, UserCreate, UserPage, UserPublic, UserUpdate
+from specimen_users.domain.entities import UserFilter
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+MAX_PAGE = 200
+
+
+@router.get("", response_model=UserPage,
+            summary="Users the caller may see (admin: all; moderator: own hospital)")
+def list_users(
+    actor: CurrentUser,
+    accounts: Accounts,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    role: Role | None = None,
+    hospital: Annotated[str | None, Query(max_length=120)] = None,
+) -> UserPage:
+    page = accounts.list_users(actor, UserFilter(role=role, hospital=hospital), limit, offset)
+    return UserPage.of(page)
+
+
+@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
+             summary="Create a user (moderators: technicians of their hospital)")
+def create_user(body: UserCreate, actor: CurrentUser, accounts: Accounts) -> UserPublic:
+    return UserPublic.of(accounts.create_user(actor, body.to_draft()))
+
+
+@router.put("/me/password", status_code=status.HTTP_204_NO_CONTENT,
+            summary="Change your password (403 when the current one is wrong)")
+def change_password(body: PasswordChange, actor: CurrentUser, accounts: Accounts) -> None:
+    accounts.change_password(actor, body.current_password, body.new_password)
+
+
+@router.get("/{user_id}", response_model=UserPublic, summary="One user within your scope")
+def get_user(user_id: int, actor: CurrentUser, accounts: Accounts) -> UserPublic:
+    return UserPublic.of(accounts.get_user(actor, user_id))
+
+
+@router.patch("/{user_id}", response_model=UserPublic, summary="Change some fields of a user")
+def update_user(user_id: int, body: UserUpdate, actor: CurrentUser,
+                accounts: Accounts) -> UserPublic:
+    return UserPublic.of(accounts.update_user(actor, user_id, body.to_changes()))
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a user")
+def delete_user(user_id: int, actor: CurrentUser, accounts: Accounts) -> None:
+    accounts.delete_user(actor, user_id)

@@ -1,0 +1,87 @@
+"""The users service's app factory: ``uvicorn specimen_users.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from specimen_kit.ratelimit import build_rate_limiter
+from specimen_kit.service import build_service_app
+from specimen_kit.tokens import StaticKeySource, TokenVerifier
+from specimen_users.adapters.database import build_engine, build_sessionmaker, ping
+from specimen_users.adapters.hashing import BcryptPasswordHasher
+from specimen_users.adapters.keys import development_admin_password, load_signing_key
+from specimen_users.adapters.repositories import SqlRefreshTokenRepository, SqlUserRepository
+from specimen_users.adapters.signing import RsaTokenSigner
+from specimen_users.api import auth, jwks, users
+from specimen_users.config import UsersSettings
+from specimen_users.domain.accounts import AccountService
+from specimen_users.domain.auth import LoginThrottle, TokenLifetimes
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def _bootstrap_admin(engine: Engine, sessions: sessionmaker[Session],
+                     hasher: BcryptPasswordHasher, settings: UsersSettings) -> None:
+    if not inspect(engine).has_table("users"):
+        raise RuntimeError("the users database has no tables; run `python -m specimen_users "
+                           "migrate` (the migration Job) before starting the service")
+    password = development_admin_password(settings)
+    with sessions() as session, session.begin():
+        accounts = AccountService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
+                                  hasher, lambda: datetime.now(UTC))
+        accounts.bootstrap_admin(settings.admin_email, password, settings.admin_hospital)
+
+
+def create_app(settings: UsersSettings | None = None) -> FastAPI:
+    """The users service; ``settings`` default to the environment (``SPECIMEN_*``)."""
+    settings = settings or UsersSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(settings.resolved_database_url)
+        sessions = build_sessionmaker(engine)
+        limiter, redis = build_rate_limiter(settings.redis_url, "users-login")
+        try:
+            signer = RsaTokenSigner(await run_in_threadpool(load_signing_key, settings))
+            hasher = await run_in_threadpool(BcryptPasswordHasher, settings.bcrypt_rounds)
+            await run_in_threadpool(_bootstrap_admin, engine, sessions, hasher, settings)
+
+            app.state.sessionmaker = sessions
+            app.state.password_hasher = hasher
+            app.state.token_signer = signer
+            app.state.token_lifetimes = TokenLifetimes(
+                issuer=settings.jwt_issuer,
+                access=timedelta(minutes=settings.access_token_minutes),
+                refresh=timedelta(days=settings.refresh_token_days))
+            app.state.token_verifier = TokenVerifier(StaticKeySource(signer.jwks),
+                                                     settings.jwt_issuer)
+            app.state.login_throttle = LoginThrottle(
+                limiter, settings.email_rate_limit, settings.address_rate_limit)
+
+            async def database_ready() -> None:
+                await run_in_threadpool(ping, engine)
+
+            app.state.readiness_checks["database"] = database_ready
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            engine.dispose()
+
+    app = build_service_app(
+        "users", settings, lifespan, title="Specimen users",
+        description="Users, roles and hospitals; login and the only token issuer.")
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(jwks.router)
+    return app

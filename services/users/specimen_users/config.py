@@ -1,0 +1,89 @@
+"""Settings of the users service: the kit's shared settings plus its database, keys and limits."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from specimen_kit.ratelimit import RateLimit
+from specimen_kit.settings import ServiceSettings
+
+# Values copied from examples and templates; production refuses them so that a half-configured
+# deployment fails at start-up instead of running with a guessable secret.
+_PLACEHOLDER_SECRETS = frozenset({
+    "", "admin", "password", "changeme", "change-me", "changethis", "change_me", "secret",
+    "specimen", "example", "test", "default", "12345678", "replace-me",
+})
+_MIN_PRODUCTION_ADMIN_PASSWORD = 12
+
+
+class UsersSettings(ServiceSettings):
+    """Environment of the users service (``SPECIMEN_`` prefix, see each field's alias).
+
+    Fields only this service reads carry its name in their variable (``SPECIMEN_USERS_...``);
+    the key, admin and limit variables are named as the deployment documents them.
+    """
+
+    database_url: str = Field(default="", validation_alias="SPECIMEN_USERS_DATABASE_URL")
+    jwt_private_key: SecretStr | None = Field(
+        default=None, validation_alias="SPECIMEN_JWT_PRIVATE_KEY"
+    )
+    access_token_minutes: int = Field(
+        default=15, gt=0, le=24 * 60, validation_alias="SPECIMEN_ACCESS_TOKEN_MINUTES"
+    )
+    refresh_token_days: int = Field(
+        default=14, gt=0, le=365, validation_alias="SPECIMEN_REFRESH_TOKEN_DAYS"
+    )
+    admin_email: str = Field(
+        default="admin@specimen.local", min_length=3, validation_alias="SPECIMEN_ADMIN_EMAIL"
+    )
+    admin_password: SecretStr | None = Field(
+        default=None, validation_alias="SPECIMEN_ADMIN_PASSWORD"
+    )
+    admin_hospital: str = Field(
+        default="Specimen", min_length=1, max_length=120, validation_alias="SPECIMEN_ADMIN_HOSPITAL"
+    )
+    login_rate_limit_per_email: str = Field(
+        default="5/minute", validation_alias="SPECIMEN_LOGIN_RATE_LIMIT_PER_EMAIL"
+    )
+    login_rate_limit_per_address: str = Field(
+        default="30/minute", validation_alias="SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS"
+    )
+    bcrypt_rounds: int = Field(default=12, ge=4, le=31, validation_alias="SPECIMEN_BCRYPT_ROUNDS")
+
+    @field_validator("login_rate_limit_per_email", "login_rate_limit_per_address")
+    @classmethod
+    def _parseable_rate_limit(cls, value: str) -> str:
+        RateLimit.parse(value)  # raises ValueError naming the expected form
+        return value
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> UsersSettings:
+        if not self.is_production:
+            return self
+        if self.jwt_private_key is None or "PRIVATE KEY" not in self.jwt_private_key.get_secret_value():
+            raise ValueError("SPECIMEN_JWT_PRIVATE_KEY must hold a PEM RSA private key in "
+                             "production (generate one with `openssl genpkey -algorithm RSA`)")
+        if self.admin_password is None:
+            raise ValueError("SPECIMEN_ADMIN_PASSWORD is required in production")
+        password = self.admin_password.get_secret_value()
+        if password.lower() in _PLACEHOLDER_SECRETS or len(password) < _MIN_PRODUCTION_ADMIN_PASSWORD:
+            raise ValueError("SPECIMEN_ADMIN_PASSWORD looks like a placeholder; set a random "
+                             f"password of at least {_MIN_PRODUCTION_ADMIN_PASSWORD} characters")
+        if self.bcrypt_rounds < 10:
+            raise ValueError("SPECIMEN_BCRYPT_ROUNDS below 10 is for tests only, not production")
+        return self
+
+    @property
+    def email_rate_limit(self) -> RateLimit:
+        return RateLimit.parse(self.login_rate_limit_per_email)
+
+    @property
+    def address_rate_limit(self) -> RateLimit:
+        return RateLimit.parse(self.login_rate_limit_per_address)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, or the SQLite file in the data directory when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'users.sqlite3').resolve()}"

@@ -1,0 +1,99 @@
+"""Typed errors of the users service, rendered as problem+json by the kit's handlers."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from specimen_kit.problems import Forbidden, NotFound, Problem, Unauthenticated
+
+
+class EmailTaken(Problem):
+    status = 409
+    title = "Email already registered"
+    slug = "email-taken"
+
+
+class InvalidCredentials(Unauthenticated):
+    """One answer for unknown email, wrong password and inactive account (no enumeration)."""
+
+    title = "Invalid credentials"
+    slug = "invalid-credentials"
+
+    def __init__(self, detail: str = "The email or password is not correct.",
+                 **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+
+
+class InvalidRefreshToken(Unauthenticated):
+    title = "Invalid refresh token"
+    slug = "invalid-refresh-token"
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A revoked refresh token came back: someone holds a stolen copy.
+
+    ``keeps_changes`` tells the request's unit of work to commit the family revocation the
+    service made before raising, although the request itself fails.
+    """
+
+    keeps_changes: ClassVar[bool] = True
+
+
+class AccountUnavailable(Unauthenticated):
+    """The token is valid but its user was deleted or deactivated since it was issued."""
+
+    title = "Account unavailable"
+    slug = "account-unavailable"
+
+
+class InvalidUserData(Problem):
+    status = 422
+    title = "Invalid user data"
+    slug = "invalid-user-data"
+
+
+class WeakPassword(InvalidUserData):
+    title = "Password too weak"
+    slug = "weak-password"
+
+
+class PasswordTooLong(InvalidUserData):
+    title = "Password too long"
+    slug = "password-too-long"
+
+
+class UserNotFound(NotFound):
+    title = "User not found"
+    slug = "user-not-found"
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"No user with id {user_id} is visible to you.", user_id=user_id)
+
+
+class ActionForbidden(Forbidden):
+    """The target is visible to the caller, but this action on it is not theirs to take."""
+
+    slug = "action-forbidden"
+
+
+class RoleChangeForbidden(Forbidden):
+    title = "Role change forbidden"
+    slug = "role-change-forbidden"
+
+
+class SelfLockout(Problem):
+    """An admin may not delete their own account: the suite could be left without an admin."""
+
+    status = 409
+    title = "Would lock you out"
+    slug = "self-lockout"
+
+
+class CurrentPasswordIncorrect(Forbidden):
+    """Wrong current password on a password change.
+
+    403, not 401: the caller's token is fine, and a 401 would make clients drop their session.
+    """
+
+    title = "Current password incorrect"
+    slug = "current-password-incorrect"

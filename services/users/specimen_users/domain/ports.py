@@ -1,0 +1,76 @@
+"""What the use-cases need from storage, hashing and signing, as protocols.
+
+Repositories never commit: the request's unit of work does, once, when the request succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from specimen_users.domain.entities import (
+    NewRefreshToken,
+    NewUser,
+    RefreshToken,
+    User,
+    UserFilter,
+)
+
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware UTC."""
+
+
+class UserRepository(Protocol):
+    def get(self, user_id: int) -> User | None: ...
+
+    def get_by_email(self, email: str) -> User | None:
+        """``email`` is already normalized."""
+        ...
+
+    def add(self, new: NewUser) -> User:
+        """Insert; raises :class:`~specimen_users.domain.errors.EmailTaken` on a duplicate."""
+        ...
+
+    def save(self, user: User) -> User:
+        """Store every field of ``user``; raises ``EmailTaken`` on a duplicate email."""
+        ...
+
+    def delete(self, user_id: int) -> None: ...
+
+    def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
+        """One page ordered by id, and the total count matching ``where``."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    def add(self, token: NewRefreshToken) -> None: ...
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None: ...
+
+    def revoke_if_active(self, token_id: int, at: datetime) -> bool:
+        """Revoke one token; False when it was already revoked (a concurrent use won)."""
+        ...
+
+    def revoke_family(self, family_id: str, at: datetime) -> None: ...
+
+    def revoke_all_for_user(self, user_id: int, at: datetime) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password: str, password_hash: str) -> bool:
+        """False for a wrong password, including one bcrypt cannot take (> 72 bytes)."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+    @property
+    def dummy_hash(self) -> str:
+        """A hash made at start-up, verified against when the email is unknown."""
+        ...
+
+
+class TokenSigner(Protocol):
+    def sign(self, claims: dict[str, Any]) -> str: ...

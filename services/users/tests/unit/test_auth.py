@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from specimen_kit.problems import TooManyRequests
+from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit
+from specimen_kit.roles import Role
+from specimen_users.domain.auth import AuthService, LoginThrottle, TokenLifetimes
+from specimen_users.domain.entities import NewUser
+from specimen_users.domain.errors import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+)
+
+LIFETIMES = TokenLifetimes(issuer="specimen-users", access=timedelta(minutes=15),
+                           refresh=timedelta(days=14))
+
+
+@pytest.fixture
+def auth(users: Any, refresh_tokens: Any, hasher: Any, signer: Any, clock: Any) -> AuthService:
+    users.add(NewUser(email="ada@example.org", full_name="Ada", hospital="General",
+                      role=Role.TECHNICIAN, is_active=True, password_hash="plain:password-1",
+                      created_at=clock()))
+    return AuthService(users, refresh_tokens, hasher, signer, LIFETIMES, clock)
+
+
+class TestLogin:
+    def test_correct_password_issues_a_pair(self, auth: AuthService, signer: Any) -> None:
+        tokens = auth.login("  ADA@example.org", "password-1")
+        assert tokens.access_token == "access-1"
+        assert tokens.expires_in == 900
+        assert signer.signed[0]["sub"] == "1"
+
+    def test_unknown_email_verifies_against_the_dummy_hash(self, auth: AuthService,
+                                                           hasher: Any) -> None:
+        with pytest.raises(InvalidCredentials):
+            auth.login("nobody@example.org", "password-1")
+        assert hasher.verified == [hasher.dummy_hash]
+
+    def test_wrong_password_and_inactive_user_fail_alike(self, auth: AuthService,
+                                                         users: Any) -> None:
+        with pytest.raises(InvalidCredentials) as wrong:
+            auth.login("ada@example.org", "wrong-password")
+        users.rows[1].is_active = False
+        with pytest.raises(InvalidCredentials) as inactive:
+            auth.login("ada@example.org", "password-1")
+        assert wrong.value.detail == inactive.value.detail
+
+
+class TestRefreshRotation:
+    def test_refresh_revokes_the_old_token_and_keeps_the_family(
+            self, auth: AuthService, refresh_tokens: Any) -> None:
+        first = auth.login("ada@example.org", "password-1")
+        second = auth.refresh(first.refresh_token)
+        assert second.refresh_token != first.refresh_token
+        old, new = refresh_tokens.rows[1], refresh_tokens.rows[2]
+        assert old.revoked_at is not None and new.revoked_at is None
+        assert old.family_id == new.family_id
+
+    def test_reusing_a_rotated_token_revokes_the_whole_family(
+            self, auth: AuthService, refresh_tokens: Any) -> None:
+        first = auth.login("ada@example.org", "password-1")
+        second = auth.refresh(first.refresh_token)
+        other_session = auth.login("ada@example.org", "password-1")
+        with pytest.raises(RefreshTokenReused) as caught:
+            auth.refresh(first.refresh_token)
+        assert caught.value.status == 401
+        assert caught.value.keeps_changes
+        with pytest.raises(RefreshTokenReused):
+            auth.refresh(second.refresh_token)  # the thief's rotation is dead too
+        auth.refresh(other_session.refresh_token)  # another login is another family
+
+    def test_expired_token_is_refused(self, auth: AuthService, clock: Any) -> None:
+        tokens = auth.login("ada@example.org", "password-1")
+        clock.advance(timedelta(days=14, seconds=1))
+        with pytest.raises(InvalidRefreshToken, match="expired"):
+            auth.refresh(tokens.refresh_token)
+
+    def test_unknown_token_is_refused(self, auth: AuthService) -> None:
+        with pytest.raises(InvalidRefreshToken, match="not known"):
+            auth.refresh("made-up")
+
+    def test_inactive_user_cannot_refresh(self, auth: AuthService, users: Any) -> None:
+        tokens = auth.login("ada@example.org", "password-1")
+        users.rows[1].is_active = False
+        with pytest.raises(InvalidRefreshToken):
+            auth.refresh(tokens.refresh_token)
+
+    def test_logout_revokes_the_session_and_ignores_unknown_tokens(
+            self, auth: AuthService) -> None:
+        tokens = auth.login("ada@example.org", "password-1")
+        auth.logout(tokens.refresh_token)
+        auth.logout("made-up")
+        with pytest.raises(RefreshTokenReused):
+            auth.refresh(tokens.refresh_token)
+
+
+class TestLoginThrottle:
+    async def test_sixth_attempt_per_email_is_refused_with_retry_after(self) -> None:
+        throttle = LoginThrottle(MemoryRateLimiter(clock=lambda: 30.0),
+                                 RateLimit(5, 60), RateLimit(100, 60))
+        for _ in range(5):
+            await throttle.check("Ada@example.org", "10.0.0.1")
+        with pytest.raises(TooManyRequests) as caught:
+            await throttle.check("ada@example.org ", "10.0.0.2")
+        assert caught.value.headers["Retry-After"] == "30"
+
+    async def test_address_limit_applies_across_emails(self) -> None:
+        throttle = LoginThrottle(MemoryRateLimiter(clock=lambda: 0.0),
+                                 RateLimit(100, 60), RateLimit(2, 60))
+        await throttle.check("a@example.org", "10.0.0.1")
+        await throttle.check("b@example.org", "10.0.0.1")
+        with pytest.raises(TooManyRequests):
+            await throttle.check("c@example.org", "10.0.0.1")
+        await throttle.check("c@example.org", "10.0.0.2")
