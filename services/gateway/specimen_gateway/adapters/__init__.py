@@ -1,0 +1,1 @@
+"""The gateway's I/O: aiohttp sessions to the upstreams and the ASGI proxy built on them."""

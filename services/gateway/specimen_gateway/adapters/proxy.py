@@ -1,0 +1,254 @@
+"""The proxy: a pure ASGI layer that answers every routed path without touching FastAPI.
+
+It sits inside the shared middleware (request id, access log, body limit) and in front of
+FastAPI's router, which only sees the gateway's own paths (health, metrics, docs). Per
+request it does the least work it can: one rate-limit hit, one table match, one token check
+for protected routes, then the upstream call through a pooled aiohttp session with the
+response streamed back chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from specimen_gateway.adapters.token_cache import Verifier
+from specimen_gateway.adapters.upstreams import Upstream
+from specimen_gateway.domain.headers import client_response_headers, upstream_request_headers
+from specimen_gateway.domain.routes import RouteRule, RouteTable
+from specimen_kit.logs import request_id_var
+from specimen_kit.metrics import REQUESTS_REJECTED
+from specimen_kit.problems import (
+    PROBLEM_JSON,
+    Forbidden,
+    Problem,
+    TooManyRequests,
+    Unauthenticated,
+    problem_body,
+)
+from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "gateway"
+# A body this small (declared length) is read whole and sent in one message; anything larger,
+# or of unknown length, is streamed as it arrives, requests and responses alike.
+BUFFER_LIMIT = 64 * 1024
+_BEARER = b"bearer "
+PROBLEM_JSON_BYTES = PROBLEM_JSON.encode()
+
+
+class ClientGone(Exception):
+    """The client disconnected (or the body limit cut it off) while its body was streaming."""
+
+
+class UpstreamUnavailable(Problem):
+    status = 503
+    title = "Service unavailable"
+    slug = "upstream-unavailable"
+
+
+class UpstreamTimeout(Problem):
+    status = 504
+    title = "Upstream timeout"
+    slug = "upstream-timeout"
+
+
+@dataclass
+class GatewayRuntime:
+    """What the proxy needs that only exists while the app runs (filled by the lifespan)."""
+
+    table: RouteTable
+    rate_limit: RateLimit | None
+    upstreams: Mapping[str, Upstream] = field(default_factory=dict)
+    verifier: Verifier | None = None
+    limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+
+
+async def _send_problem(send: Send, problem: Problem, path: str) -> None:
+    """Render a typed error as the kit's problem handlers would, straight to ASGI."""
+    body = json.dumps(problem_body(problem.status, problem.title, problem.detail, problem.slug,
+                                   path, **problem.extensions)).encode()
+    headers = [(b"content-type", PROBLEM_JSON_BYTES), (b"content-length", b"%d" % len(body))]
+    headers += [(name.lower().encode(), value.encode()) for name, value in problem.headers.items()]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+def _bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"authorization":
+            if value[:7].lower() == _BEARER:
+                token = value[7:].strip()
+                return token.decode("latin-1") if token else None
+            return None
+    return None
+
+
+class ProxyMiddleware:
+    """Answer routed paths by proxying; pass the gateway's own paths to the inner app."""
+
+    def __init__(self, app: ASGIApp, runtime: GatewayRuntime,
+                 own_paths: frozenset[str], own_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.own_paths = own_paths
+        self.own_prefixes = own_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (scope["type"] != "http" or path in self.own_paths
+                or path.startswith(self.own_prefixes)):
+            await self.app(scope, receive, send)
+            return
+        runtime = self.runtime
+        try:
+            if runtime.rate_limit is not None:
+                await self._check_rate(scope, runtime.limiter, runtime.rate_limit)
+            rule = runtime.table.resolve(scope["method"], path)
+            scope["specimen.route"] = rule.pattern
+            if rule.minimum_role is not None:
+                await self._authorize(scope["headers"], rule)
+            upstream = runtime.upstreams.get(rule.upstream)
+            if upstream is None:
+                raise UpstreamUnavailable(f"The {rule.upstream} service is unavailable.",
+                                          service=rule.upstream)
+        except Problem as problem:
+            await _send_problem(send, problem, path)
+            return
+        await self._forward(scope, receive, send, upstream)
+
+    async def _check_rate(self, scope: Scope, limiter: RateLimiter, rule: RateLimit) -> None:
+        client = scope.get("client")
+        decision = await limiter.hit(client[0] if client else "unknown", rule)
+        if not decision.allowed:
+            REQUESTS_REJECTED.labels(SERVICE, "rate_limited").inc()
+            raise TooManyRequests(
+                f"More than {rule.limit} requests in {rule.window_seconds} s from this address.",
+                retry_after=decision.retry_after,
+            )
+
+    async def _authorize(self, headers: list[tuple[bytes, bytes]], rule: RouteRule) -> None:
+        token = _bearer_token(headers)
+        if token is None:
+            raise Unauthenticated("This route needs a bearer access token.")
+        verifier = self.runtime.verifier
+        if verifier is None:
+            raise UpstreamUnavailable("The gateway is starting; token keys are not loaded yet.")
+        principal = await verifier.verify(token)
+        assert rule.minimum_role is not None
+        if not principal.at_least(rule.minimum_role):
+            raise Forbidden(f"This route needs the role {rule.minimum_role.value} or higher.")
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send,
+                       upstream: Upstream) -> None:
+        client = scope.get("client")
+        outgoing = upstream_request_headers(
+            scope["headers"], client=client[0] if client else None,
+            scheme=scope.get("scheme", "http"), request_id=request_id_var.get(),
+        )
+        data: bytes | AsyncIterator[bytes] | None
+        try:
+            if outgoing.content_length is not None and outgoing.content_length > BUFFER_LIMIT:
+                # Relayed as it arrives, with the declared length (no chunked encoding): no
+                # joined copy of a large body, and the upstream starts reading at once.
+                data = _stream_body(receive)
+                outgoing.headers.append(("content-length", str(outgoing.content_length)))
+            elif outgoing.content_length is not None:
+                data = await _read_body(receive) if outgoing.content_length else b""
+            elif outgoing.chunked:
+                data = _stream_body(receive)
+            else:
+                data = None
+        except ClientGone:
+            return
+        url = upstream.url(scope.get("raw_path") or scope["path"].encode(), scope["query_string"])
+        started = time.perf_counter()
+        response_started = False
+        try:
+            async with upstream.session.request(
+                scope["method"], url, headers=outgoing.headers, data=data,
+                allow_redirects=False, timeout=upstream.timeout,
+            ) as response:
+                upstream.observe_ok(time.perf_counter() - started)
+                await send({"type": "http.response.start", "status": response.status,
+                            "headers": client_response_headers(response.raw_headers)})
+                response_started = True
+                await self._relay_body(response, send)
+        except ClientGone:
+            return
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            if response_started:
+                # The status is already on the wire: all that is left is to cut the response
+                # short so the client sees it incomplete rather than silently truncated.
+                logger.warning("upstream broke off its response",
+                               extra={"service": upstream.name, "error": repr(error)})
+                raise
+            if isinstance(error, TimeoutError) and not isinstance(
+                    error, aiohttp.ConnectionTimeoutError):
+                upstream.observe_failed["timeout"](time.perf_counter() - started)
+                await _send_problem(send, UpstreamTimeout(
+                    f"The {upstream.name} service did not answer within "
+                    f"{upstream.timeout_seconds:g} s.",
+                    service=upstream.name, timeout_seconds=upstream.timeout_seconds),
+                    scope["path"])
+                return
+            if isinstance(error.__cause__, ClientGone) or isinstance(error.__context__, ClientGone):
+                return
+            upstream.observe_failed["unavailable"](time.perf_counter() - started)
+            logger.warning("upstream unavailable",
+                           extra={"service": upstream.name, "error": repr(error)})
+            await _send_problem(send, UpstreamUnavailable(
+                f"The {upstream.name} service is unavailable.", service=upstream.name),
+                scope["path"])
+
+    @staticmethod
+    async def _relay_body(response: aiohttp.ClientResponse, send: Send) -> None:
+        length = response.content_length
+        if length is not None and length <= BUFFER_LIMIT:
+            await send({"type": "http.response.body", "body": await response.read()})
+            return
+        content = response.content
+        message: Message
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                break
+            message = {"type": "http.response.body", "body": chunk, "more_body": True}
+            await send(message)
+        await send({"type": "http.response.body", "body": b""})

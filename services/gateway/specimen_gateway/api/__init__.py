@@ -1,0 +1,1 @@
+"""Thin routers for the endpoints the gateway answers itself (docs, merged OpenAPI)."""

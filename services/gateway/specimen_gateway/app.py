@@ -1,0 +1,98 @@
+"""The gateway's app factory: ``uvicorn specimen_gateway.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import cache
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute, Route
+
+from specimen_gateway.adapters.openapi_catalog import OpenApiCatalog
+from specimen_gateway.adapters.proxy import GatewayRuntime, ProxyMiddleware
+from specimen_gateway.adapters.token_cache import CachingTokenVerifier
+from specimen_gateway.adapters.upstreams import open_upstreams
+from specimen_gateway.api.docs import ASSETS_URL, docs_router, swagger_assets
+from specimen_gateway.config import GatewaySettings
+from specimen_gateway.domain.routes import RouteTable
+from specimen_kit.ratelimit import build_rate_limiter
+from specimen_kit.service import build_service_app
+from specimen_kit.tokens import JwksClient, TokenVerifier
+
+# Paths the gateway answers itself; every other path goes through the route table.
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+OWN_PREFIXES = ("/docs/",)
+# FastAPI's generated docs describe the gateway alone; the gateway serves the suite's instead.
+_FASTAPI_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def _without_fastapi_docs(app: FastAPI) -> None:
+    """Drop the docs routes FastAPI added in its constructor (the kit builds the app)."""
+    app.openapi_url = app.docs_url = app.redoc_url = None
+    app.swagger_ui_oauth2_redirect_url = None
+
+    def generated(route: BaseRoute) -> bool:
+        return isinstance(route, Route) and route.path in _FASTAPI_DOC_PATHS
+
+    app.router.routes[:] = [route for route in app.router.routes if not generated(route)]
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    runtime = GatewayRuntime(table=RouteTable(), rate_limit=settings.rate_limit)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            upstreams = await stack.enter_async_context(open_upstreams(settings))
+            jwks_http = await stack.enter_async_context(httpx.AsyncClient())
+            verifier = TokenVerifier(
+                JwksClient(settings.jwks_url, jwks_http, ttl=settings.jwks_cache_seconds),
+                settings.jwt_issuer,
+            )
+            runtime.verifier = CachingTokenVerifier(verifier)
+            limiter, redis = build_rate_limiter(settings.redis_url, "specimen:gateway:rate")
+            if redis is not None:
+                stack.push_async_callback(redis.aclose)
+            runtime.upstreams, runtime.limiter = upstreams, limiter
+            stack.callback(setattr, runtime, "upstreams", {})
+            app.state.token_verifier = verifier
+            app.state.readiness_checks = {
+                name: upstream.check_ready for name, upstream in upstreams.items()
+            }
+            app.state.openapi_catalog = OpenApiCatalog(
+                upstreams, runtime.table, own_document, settings.openapi_cache_seconds,
+            )
+            yield
+
+    app = build_service_app(
+        "gateway", settings, lifespan, title="Specimen gateway",
+        description="Token check, routing, limits and aggregated docs for the Specimen suite.",
+    )
+    _without_fastapi_docs(app)
+    app.include_router(docs_router())
+    app.mount(ASSETS_URL, swagger_assets(), name="swagger-ui")
+
+    @cache
+    def own_document() -> dict[str, Any]:
+        return get_openapi(title=app.title, version=app.version, routes=app.routes)
+
+    # Innermost of the shared middleware: requests are already id'd, logged and size-checked.
+    app.user_middleware.append(Middleware(
+        ProxyMiddleware, runtime=runtime, own_paths=OWN_PATHS, own_prefixes=OWN_PREFIXES,
+    ))
+    if settings.cors_origins:
+        # Inside the request-context middleware, so preflights are logged and carry an id;
+        # outside the proxy, so 401/403/429 answers carry the CORS headers browsers need.
+        app.user_middleware.insert(1, Middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            allow_methods=["*"], allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After", "Location"],
+        ))
+    return app

@@ -1,0 +1,82 @@
+"""Gateway settings: where the upstreams are, how long to wait for them, the rate limit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from specimen_kit.ratelimit import RateLimit
+from specimen_kit.settings import ServiceSettings
+
+JWKS_PATH = "/.well-known/jwks.json"
+_RATE_LIMIT_OFF = frozenset({"", "off", "none", "0"})
+
+
+class GatewaySettings(ServiceSettings):
+    """``SPECIMEN_*`` variables the gateway reads on top of the shared ones.
+
+    ``jwks_url`` follows ``SPECIMEN_USERS_URL`` unless ``SPECIMEN_JWKS_URL`` is set, so that
+    moving the users service is one variable.
+    """
+
+    users_url: str = Field("http://127.0.0.1:8001", validation_alias="SPECIMEN_USERS_URL")
+    segment_url: str = Field("http://127.0.0.1:8002", validation_alias="SPECIMEN_SEGMENT_URL")
+    classify_url: str = Field("http://127.0.0.1:8003", validation_alias="SPECIMEN_CLASSIFY_URL")
+    users_timeout: float = Field(10.0, gt=0, validation_alias="SPECIMEN_USERS_TIMEOUT")
+    segment_timeout: float = Field(60.0, gt=0, validation_alias="SPECIMEN_SEGMENT_TIMEOUT")
+    classify_timeout: float = Field(120.0, gt=0, validation_alias="SPECIMEN_CLASSIFY_TIMEOUT")
+    connect_timeout: float = Field(2.0, gt=0, validation_alias="SPECIMEN_GATEWAY_CONNECT_TIMEOUT")
+    max_connections: int = Field(100, gt=0, validation_alias="SPECIMEN_GATEWAY_MAX_CONNECTIONS")
+    rate_limit_text: str = Field("600/minute", validation_alias="SPECIMEN_GATEWAY_RATE_LIMIT")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="SPECIMEN_CORS_ORIGINS"
+    )
+    openapi_cache_seconds: float = Field(
+        30.0, ge=0, validation_alias="SPECIMEN_GATEWAY_OPENAPI_CACHE_SECONDS"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _jwks_from_users_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("jwks_url"):
+            users = data.get("SPECIMEN_USERS_URL") or data.get("users_url")
+            if users:
+                data = {**data, "jwks_url": str(users).rstrip("/") + JWKS_PATH}
+        return data
+
+    @field_validator("users_url", "segment_url", "classify_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"upstream URL {url!r} must start with http:// or https://")
+        return url.rstrip("/")
+
+    @field_validator("rate_limit_text")
+    @classmethod
+    def _parseable_rate_limit(cls, text: str) -> str:
+        if text.strip().lower() not in _RATE_LIMIT_OFF:
+            RateLimit.parse(text)
+        return text
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The per-client limit, or ``None`` when switched off ("off" or empty)."""
+        text = self.rate_limit_text.strip()
+        return None if text.lower() in _RATE_LIMIT_OFF else RateLimit.parse(text)
+
+    def upstream_urls(self) -> dict[str, str]:
+        return {"users": self.users_url, "segment": self.segment_url,
+                "classify": self.classify_url}
+
+    def upstream_timeouts(self) -> dict[str, float]:
+        return {"users": self.users_timeout, "segment": self.segment_timeout,
+                "classify": self.classify_timeout}

@@ -1,0 +1,119 @@
+"""Which headers cross the gateway, in each direction (RFC 9110 section 7.6.1).
+
+Hop-by-hop headers describe one connection and never travel further; ``Host`` is the
+gateway's own; ``X-Forwarded-*`` tell the upstream who really called. Header names arrive
+lower-case from ASGI and in any case from the upstream, so both are compared lower-cased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
+})
+
+# Replaced by the gateway (X-Forwarded-*, X-Request-ID) or computed by the HTTP client from
+# the body it actually sends (Content-Length).
+_REPLACED_ON_REQUEST = frozenset({
+    b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+    b"x-request-id",
+})
+
+# ``date`` and ``server`` are written again by the gateway's HTTP server, and the request id
+# again by its request-context middleware; passing the upstream's would send them twice.
+_REPLACED_ON_RESPONSE = frozenset({b"date", b"server", b"x-request-id"})
+
+
+def _connection_options(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """Header names listed in ``Connection``: hop-by-hop for this message too."""
+    names: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            names.update(token.strip().lower() for token in value.split(b",") if token.strip())
+    return names
+
+
+def _is_hop_by_hop(name: bytes) -> bool:
+    return name in HOP_BY_HOP or name.startswith(b"proxy-")
+
+
+def forwarded_for(previous: Sequence[bytes], client: str | None) -> str:
+    """``X-Forwarded-For`` with the caller's address appended to what earlier proxies wrote.
+
+    When the caller's address already is the last hop, it is not added twice: that is what
+    uvicorn's ``--proxy-headers`` makes of a request from a trusted proxy (the client address
+    is taken from the header), and the trusted proxy's own address is not known any more.
+
+    >>> forwarded_for([b"203.0.113.7"], "10.0.0.2")
+    '203.0.113.7, 10.0.0.2'
+    """
+    hops = [hop.strip() for value in previous for hop in value.decode("latin-1").split(",")]
+    hops = [hop for hop in hops if hop]
+    if client and (not hops or hops[-1] != client):
+        hops.append(client)
+    return ", ".join(hops)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequestHeaders:
+    """The headers to send upstream, and what the request said about its body."""
+
+    headers: list[tuple[str, str]]
+    content_length: int | None
+    chunked: bool
+
+
+def upstream_request_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+    *,
+    client: str | None,
+    scheme: str,
+    request_id: str | None,
+) -> UpstreamRequestHeaders:
+    """Filter the client's headers for the upstream and add the forwarding headers.
+
+    Repeated headers keep their order. ``Authorization`` passes unchanged: the services
+    verify the token again.
+    """
+    raw = list(headers)
+    dropped = _connection_options(raw) if any(n == b"connection" for n, _ in raw) else set()
+    kept: list[tuple[str, str]] = []
+    previous_hops: list[bytes] = []
+    host: bytes | None = None
+    content_length: int | None = None
+    chunked = False
+    for name, value in raw:
+        name = name.lower()
+        if name in _REPLACED_ON_REQUEST or _is_hop_by_hop(name) or name in dropped:
+            if name == b"content-length":
+                content_length = int(value) if value.isdigit() else None
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"x-forwarded-for":
+                previous_hops.append(value)
+            elif name == b"host":
+                host = value
+            continue
+        kept.append((name.decode("latin-1"), value.decode("latin-1")))
+    kept.append(("x-forwarded-for", forwarded_for(previous_hops, client)))
+    kept.append(("x-forwarded-proto", scheme))
+    if host is not None:
+        kept.append(("x-forwarded-host", host.decode("latin-1")))
+    if request_id:
+        kept.append(("x-request-id", request_id))
+    return UpstreamRequestHeaders(kept, content_length, chunked and content_length is None)
+
+
+def client_response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The upstream's response headers, minus hop-by-hop ones, lower-cased for ASGI."""
+    raw = list(headers)
+    dropped = _connection_options(raw) if any(n.lower() == b"connection" for n, _ in raw) else set()
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in raw:
+        name = name.lower()
+        if _is_hop_by_hop(name) or name in _REPLACED_ON_RESPONSE or name in dropped:
+            continue
+        kept.append((name, value))
+    return kept
