@@ -1,31 +1,30 @@
-"""A minimal upstream for the gateway benchmark: small JSON, body-length echo, a JWKS.
+"""A Specimen service that does no work, for the gateway benchmark: small JSON, body length.
 
-``uvicorn echo_upstream:create_app --factory`` (run from ``bench/``). The JWKS document comes
-from ``SPECIMEN_BENCH_JWKS`` so the gateway can verify the benchmark's tokens.
+Built with the kit's ``build_service_app`` like every real service (request ids, JSON access
+log, body limit, metrics), so "direct" pays what any service pays and the ratio isolates the
+gateway. ``uvicorn echo_upstream:create_app --factory`` (run from ``bench/``).
 """
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+
+from specimen_kit.service import build_service_app
+from specimen_kit.settings import ServiceSettings
 
 SMALL = {"id": 42, "label": "tumor", "probability": 0.93, "model_version": "cnn-1"}
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    jwks: dict[str, Any] = json.loads(os.environ.get("SPECIMEN_BENCH_JWKS", '{"keys": []}'))
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/.well-known/jwks.json")
-    async def keys() -> dict[str, Any]:
-        return jwks
+    app = build_service_app("echo", ServiceSettings(), lifespan, title="bench echo")
 
     @app.get("/api/v1/segment/small")
     async def small() -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""What the gateway costs: the same requests sent straight to an upstream and through it.
+"""What the gateway costs: the same requests sent straight to a service and through it.
 
-Starts ``bench/echo_upstream.py`` and the gateway (rate limit off, tokens checked against
-the echo app's JWKS) as real uvicorn processes on loopback, then loads each with the same
-requests at a fixed concurrency for a fixed time (``wrk`` when installed, else the aiohttp
-load generator in ``bench/loadgen.py``) and prints requests/s, p50/p99 latency, the ratio
-via-gateway ÷ direct and the latency the gateway adds.
+Starts the suite as ``make run`` does (real users service on a temporary SQLite database,
+gateway with its rate limit off) with the segment upstream replaced by
+``bench/echo_upstream.py``, a Specimen service that does no work. Each scenario is loaded at
+a fixed concurrency for a fixed time, direct and via the gateway (``wrk`` when installed, else
+the aiohttp load generator in ``bench/loadgen.py``); the script prints requests/s, p50/p99
+latency, the ratio via-gateway ÷ direct and the latency the gateway adds.
 
     .venv/bin/python bench/gateway_overhead.py [--seconds 10] [--concurrency 32]
 """
@@ -22,16 +23,20 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from specimen_kit.jwk import generate_private_key_pem, public_jwk
+import httpx
+
 from specimen_kit.launch import ServiceProcess, free_port
-from specimen_kit.testing import mint_token
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent / "scripts"))
+
+from local_suite import DEFAULT_PORTS, LocalSuite  # noqa: E402
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
+    service: str  # "users" (the real service) or "echo" (no work)
     method: str
     path: str
     body_bytes: int = 0
@@ -99,46 +104,46 @@ def main() -> None:
     tool = ("wrk" if shutil.which("wrk") else "aiohttp") if args.tool == "auto" else args.tool
     load = run_wrk if tool == "wrk" else run_loadgen
 
-    private_pem = generate_private_key_pem()
-    token = mint_token(private_pem, role="technician", exp=2_000_000_000)
     scenarios = [
-        Scenario("small JSON GET, public", "GET", "/.well-known/jwks.json"),
-        Scenario("small JSON GET, token", "GET", "/api/v1/segment/small", authenticated=True),
-        Scenario(f"{args.body_kb} KB POST, token", "POST", "/api/v1/segment/echo",
-                 body_bytes=args.body_kb * 1000, authenticated=True),
+        Scenario("no-op service: small JSON GET, token", "echo", "GET", "/api/v1/segment/small",
+                 authenticated=True),
+        Scenario(f"no-op service: {args.body_kb} KB POST, token", "echo", "POST",
+                 "/api/v1/segment/echo", body_bytes=args.body_kb * 1000, authenticated=True),
+        Scenario("users: GET /.well-known/jwks.json, public", "users", "GET",
+                 "/.well-known/jwks.json"),
+        Scenario("users: GET /api/v1/auth/me, token + database", "users", "GET",
+                 "/api/v1/auth/me", authenticated=True),
     ]
     with tempfile.TemporaryDirectory(prefix="specimen-bench-") as tmp:
         workdir = Path(tmp)
-        echo = ServiceProcess(
-            "echo", "echo_upstream:create_app", free_port(), log_path=workdir / "echo.log",
-            env={"PYTHONPATH": str(BENCH_DIR),
-                 "SPECIMEN_BENCH_JWKS": json.dumps({"keys": [public_jwk(private_pem)]})},
-        )
-        gateway_env = {
-            "SPECIMEN_USERS_URL": echo.url, "SPECIMEN_SEGMENT_URL": echo.url,
-            "SPECIMEN_CLASSIFY_URL": echo.url,
-            "SPECIMEN_JWKS_URL": echo.url + "/.well-known/jwks.json",
-            "SPECIMEN_GATEWAY_RATE_LIMIT": "off", "SPECIMEN_LOG_LEVEL": args.log_level,
-        }
-        gateway = ServiceProcess("gateway", "specimen_gateway.app:create_app", free_port(),
-                                 env=gateway_env, log_path=workdir / "gateway.log")
+        echo = ServiceProcess("echo", "echo_upstream:create_app", free_port(),
+                              log_path=workdir / "echo.log", env={"PYTHONPATH": str(BENCH_DIR)})
+        password = "bench-" + os.urandom(8).hex()
+        suite = LocalSuite(workdir / "data", ports={name: free_port() for name in DEFAULT_PORTS},
+                           env={"SPECIMEN_SEGMENT_URL": echo.url, "SPECIMEN_ADMIN_PASSWORD": password,
+                                "SPECIMEN_GATEWAY_RATE_LIMIT": "off",
+                                "SPECIMEN_LOG_LEVEL": args.log_level})
         rows = []
         try:
             echo.start()
             echo.wait_ready()
-            gateway.start()
-            gateway.wait_ready()
+            suite.start()
+            login = httpx.post(suite.url("users") + "/api/v1/auth/login",
+                               json={"email": "admin@specimen.local", "password": password})
+            login.raise_for_status()
+            headers_with_token = {"Authorization": f"Bearer {login.json()['access_token']}"}
             for scenario in scenarios:
-                headers = {"Authorization": f"Bearer {token}"} if scenario.authenticated else {}
+                headers = headers_with_token if scenario.authenticated else {}
+                direct_base = echo.url if scenario.service == "echo" else suite.url("users")
                 measured = []
-                for base in (echo.url, gateway.url):
+                for base in (direct_base, suite.url("gateway")):
                     load(base + scenario.path, scenario, headers, args.concurrency,
                          min(2.0, args.seconds), workdir)  # warm-up: pools, JWKS, caches
                     measured.append(load(base + scenario.path, scenario, headers,
                                          args.concurrency, args.seconds, workdir))
                 rows.append((scenario, *measured))
         finally:
-            gateway.stop()
+            suite.stop()
             echo.stop()
 
     print(f"tool: {tool}, concurrency {args.concurrency}, {args.seconds:g} s per run, "
