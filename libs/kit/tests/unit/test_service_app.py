@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
 from specimen_kit.logs import JsonFormatter, request_id_var
@@ -41,6 +41,10 @@ def _app(ready: bool = True) -> FastAPI:
     @app.get("/items/{item_id}")
     async def read(item_id: int) -> Item:
         raise NotFound(f"No item {item_id}.")
+
+    @app.post("/raw")
+    async def raw(request: Request) -> dict[str, int]:
+        return {"length": len(await request.body())}
 
     @app.get("/boom")
     async def boom() -> None:
@@ -162,3 +166,39 @@ class TestRequestId:
             request_id_var.reset(token)
         assert line["message"] == "hello you"
         assert (line["service"], line["request_id"], line["status"]) == ("users", "rid-1", 200)
+
+
+class TestOpenApi:
+    def test_422_answers_are_documented_as_problem_json(self) -> None:
+        document = _app().openapi()
+        invalid = document["paths"]["/items"]["post"]["responses"]["422"]
+        assert invalid["content"] == {
+            PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        assert "HTTPValidationError" not in document["components"]["schemas"]
+        assert "Problem" in document["components"]["schemas"]
+
+
+class TestClientGoneAway:
+    async def test_a_client_that_leaves_mid_body_is_a_499_not_a_500(self) -> None:
+        app = _app()
+        messages = iter([{"type": "http.request", "body": b'{"name": ', "more_body": True},
+                         {"type": "http.disconnect"}])
+        sent: list[dict[str, object]] = []
+
+        async def receive() -> dict[str, object]:
+            return next(messages)
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/raw", "raw_path": b"/raw",
+                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+                 "server": ("test", 80), "headers": [(b"content-type", b"application/json")]}
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                         base_url="http://test") as client:
+                metrics = (await client.get("/metrics")).text
+        assert 'route="/raw",service="test",status="499"' in metrics
+        assert 'route="/raw",service="test",status="500"' not in metrics
