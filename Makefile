@@ -37,7 +37,8 @@ bench: venv
 
 # Re-pin every package after changing a pyproject's dependencies.
 lock: venv
-	$(PY) -m pip freeze --exclude-editable > requirements/constraints.txt
+	{ echo '# Every package of the development venv, pinned; `make lock` regenerates it.'; \
+	  $(PY) -m pip freeze --exclude-editable; } > requirements/constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

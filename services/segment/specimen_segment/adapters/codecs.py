@@ -1,0 +1,186 @@
+"""Image bytes ⇄ pixel arrays (RGB/RGBA/gray, uint8/uint16) with limits checked from the header.
+
+Decoding uses Pillow: it reads the header lazily, so the pixel count is checked before any
+pixel is decoded (a 100000x100000 PNG of a few hundred bytes is refused at once). The same
+limit goes to both decoders' own guards: ``PIL.Image.MAX_IMAGE_PIXELS`` and OpenCV's
+``OPENCV_IO_MAX_IMAGE_PIXELS`` environment variable (read by OpenCV when it first decodes, so
+:func:`configure_decoder_limits` is called by the app's lifespan before any request).
+Pixels leave this module in RGB order; OpenCV's BGR never crosses it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from specimen_segment.domain.errors import ImageTooLarge, InvalidParameter, UnreadableImage, UnsupportedFormat
+
+Format = Literal["png", "jpeg", "gif", "tiff", "bmp", "webp"]
+FORMATS: dict[str, str] = {
+    "PNG": "png",
+    "JPEG": "jpeg",
+    "GIF": "gif",
+    "TIFF": "tiff",
+    "BMP": "bmp",
+    "WEBP": "webp",
+}
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Decoded pixels and what they came from.
+
+    Attributes
+    ----------
+    pixels : ndarray, (h, w) gray, (h, w, 3) RGB or (h, w, 4) RGBA; uint8 or uint16
+    format : str
+        One of ``png``, ``jpeg``, ``gif``, ``tiff``, ``bmp``, ``webp``.
+    mode : str
+        Pillow's mode of the original (``"P"``, ``"CMYK"``, ``"I;16"``, …).
+    """
+
+    pixels: npt.NDArray[Any]
+    format: str
+    mode: str
+
+
+def configure_decoder_limits(max_pixels: int) -> None:
+    """Give Pillow and OpenCV the same pixel limit (call once, before decoding)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
+
+
+def _to_array(img: Image.Image) -> npt.NDArray[Any]:
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(img, dtype=np.uint16).copy()
+    if mode in ("I", "F"):
+        arr = np.asarray(img)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise UnsupportedFormat(
+                f"{mode} pixels outside 0..65535 are not supported; send 8- or 16-bit images"
+            )
+        return arr.astype(np.uint16)
+    if mode in ("1", "L"):
+        return np.asarray(img.convert("L")).copy()
+    if mode == "LA" or mode == "PA":
+        return np.asarray(img.convert("RGBA")).copy()
+    if mode == "P":
+        has_alpha = "transparency" in img.info
+        return np.asarray(img.convert("RGBA" if has_alpha else "RGB")).copy()
+    if mode in ("RGBA", "RGBa"):
+        return np.asarray(img.convert("RGBA")).copy()
+    return np.asarray(img.convert("RGB")).copy()
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode PNG, JPEG, GIF, TIFF, BMP or WebP bytes into RGB(A)/gray pixels.
+
+    The first frame of animated or multi-page files is used; EXIF orientation is applied;
+    palette images become RGB (RGBA with transparency), CMYK becomes RGB, 16-bit gray stays
+    ``uint16``.
+
+    Raises
+    ------
+    UnreadableImage
+        Empty, not an image, truncated or corrupt (the reason is in the message).
+    UnsupportedFormat
+        An image format other than the six above.
+    ImageTooLarge
+        More than ``max_pixels`` pixels, from the header, before decoding.
+
+    Examples
+    --------
+    >>> decode_image(encode_image(np.zeros((2, 3), np.uint8), "png")).pixels.shape
+    (2, 3)
+    """
+    if not data:
+        raise UnreadableImage("the image is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(width * height, max_pixels, (width, height))
+            fmt = FORMATS.get(img.format or "")
+            if fmt is None:
+                raise UnsupportedFormat(
+                    f"{img.format} images are not accepted; send one of {', '.join(FORMATS.values())}"
+                )
+            original_mode = img.mode
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            pixels = _to_array(img)
+    except (ImageTooLarge, UnsupportedFormat):
+        raise
+    except UnidentifiedImageError as err:
+        raise UnreadableImage("the data is not an image in a known format") from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # Pillow's own guard (Image.MAX_IMAGE_PIXELS) fired inside Image.open, from the header.
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        raise ImageTooLarge(int(found.group(1)) if found else -1, max_pixels) from err
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
+        raise UnreadableImage(f"the image is truncated or corrupt: {err}") from err
+    return DecodedImage(pixels, fmt, original_mode)
+
+
+def _flatten_on_white(pixels: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    top = float(np.iinfo(pixels.dtype).max)
+    alpha = pixels[:, :, 3:4].astype(np.float64) / top
+    rgb = pixels[:, :, :3].astype(np.float64) * alpha + top * (1 - alpha)
+    return np.rint(rgb).astype(pixels.dtype)
+
+
+def encode_image(pixels: npt.NDArray[Any], format: str) -> bytes:
+    """Encode RGB(A)/gray pixels as ``png``, ``jpeg``, ``gif``, ``tiff``, ``bmp`` or ``webp``.
+
+    Alpha is flattened onto white for formats without it (JPEG, BMP, GIF). 16-bit gray is kept
+    by PNG and TIFF (use PNG for label images); other formats get its high byte.
+
+    Examples
+    --------
+    >>> encode_image(np.zeros((1, 1, 3), np.uint8), "png")[:4]
+    b'\\x89PNG'
+    """
+    fmt = format.lower()
+    if fmt == "jpg":
+        fmt = "jpeg"
+    if fmt == "tif":
+        fmt = "tiff"
+    if fmt not in FORMATS.values():
+        raise InvalidParameter(f"format={format!r} is unknown; use one of {', '.join(FORMATS.values())}")
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.ndim not in (2, 3)
+        or pixels.dtype not in (np.uint8, np.uint16)
+    ):
+        got = f"{pixels.dtype} {pixels.shape}" if isinstance(pixels, np.ndarray) else type(pixels).__name__
+        raise InvalidParameter(f"pixels must be uint8/uint16 (h, w) or (h, w, 3|4), got {got}")
+    if pixels.ndim == 3 and pixels.shape[2] not in (3, 4):
+        raise InvalidParameter(f"pixels have {pixels.shape[2]} channels; use 3 (RGB) or 4 (RGBA)")
+    arr = pixels
+    if arr.ndim == 3 and arr.shape[2] == 4 and fmt in ("jpeg", "bmp", "gif"):
+        arr = _flatten_on_white(arr)
+    if arr.dtype == np.uint16 and not (arr.ndim == 2 and fmt in ("png", "tiff")):
+        arr = (arr >> 8).astype(np.uint8)
+    if arr.dtype == np.uint16:
+        img = Image.fromarray(arr.astype("<u2"))
+    else:
+        img = Image.fromarray(np.ascontiguousarray(arr))
+    out = io.BytesIO()
+    options: dict[str, Any] = {"quality": 95} if fmt in ("jpeg", "webp") else {}
+    if fmt == "webp":
+        options["lossless"] = True
+    img.save(out, format=fmt.upper(), **options)
+    return out.getvalue()

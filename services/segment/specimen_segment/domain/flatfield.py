@@ -1,0 +1,52 @@
+"""Flat-field (vignetting) correction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from specimen_segment.domain.arrays import check_image
+from specimen_segment.domain.errors import InvalidParameter
+
+MAX_SIGMA = 1000.0
+
+
+def flat_field_correct(image: npt.NDArray[Any], sigma: float = 50.0) -> npt.NDArray[Any]:
+    """Divide by a Gaussian-blurred background estimate, per channel, keeping the brightness.
+
+    ``out = image / blur(image, sigma) * mean(blur(image, sigma))``, clipped to the dtype's
+    range (``[0, 1]`` for floats) and cast back to the input dtype. Alpha is left unchanged.
+
+    Parameters
+    ----------
+    image : ndarray, (h, w) or (h, w, 3|4), uint8, uint16 or float
+    sigma : float
+        Standard deviation in pixels of the background blur, in (0, 1000]; choose it larger
+        than the objects so they do not enter the background estimate.
+
+    Examples
+    --------
+    >>> ramp = np.tile(np.linspace(100, 200, 8), (8, 1)).astype(np.uint8)
+    >>> int(np.ptp(flat_field_correct(ramp, sigma=0.5))) < int(np.ptp(ramp))
+    True
+    """
+    image = check_image(image, allow_float=True)
+    if not (np.isfinite(sigma) and 0 < sigma <= MAX_SIGMA):
+        raise InvalidParameter(f"sigma={sigma} is out of range; use a number in (0, {MAX_SIGMA:g}]")
+    has_alpha = image.ndim == 3 and image.shape[2] == 4
+    color = image[:, :, :3] if has_alpha else image
+    pixels = color.astype(np.float32)
+    background = cv2.GaussianBlur(pixels, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    background = background.reshape(pixels.shape)
+    level = background.reshape(-1, 1 if pixels.ndim == 2 else pixels.shape[2]).mean(axis=0)
+    corrected = pixels / np.maximum(background, np.float32(1e-6)) * level.astype(np.float32)
+    top = 1.0 if image.dtype.kind == "f" else float(np.iinfo(image.dtype).max)
+    if image.dtype.kind != "f":
+        corrected = np.rint(corrected)
+    out: npt.NDArray[Any] = np.clip(corrected, 0, top).astype(image.dtype)
+    if has_alpha:
+        out = np.dstack([out, image[:, :, 3]])
+    return out

@@ -1,0 +1,139 @@
+"""Connected objects of a mask (the MorphoCut / EcoTaxa use) and their crops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from specimen_segment.domain.arrays import check_image, check_mask, to_rgb
+from specimen_segment.domain.errors import InvalidParameter
+from specimen_segment.domain.thresholding import fill_holes
+
+
+@dataclass(frozen=True)
+class Objects:
+    """Objects found by :func:`find_objects`.
+
+    Attributes
+    ----------
+    labels : ndarray of int32, (h, w)
+        0 for background, ``1..count`` for the objects, numbered in raster order of their
+        first pixel.
+    bboxes : ndarray of int64, (count, 4)
+        ``(min_row, min_col, max_row, max_col)``, max exclusive (scikit-image's ``bbox``);
+        row ``i`` belongs to label ``i + 1``.
+    """
+
+    labels: npt.NDArray[np.int32]
+    bboxes: npt.NDArray[np.int64]
+
+    @property
+    def count(self) -> int:
+        """Number of objects."""
+        return int(self.bboxes.shape[0])
+
+
+def find_objects(
+    mask: npt.NDArray[Any],
+    *,
+    min_area: int = 1,
+    max_area: int | None = None,
+    keep_border: bool = True,
+) -> Objects:
+    """Label the 8-connected objects of ``mask``, each with its holes filled.
+
+    Nested objects (an object inside another's hole) become part of the outer object: the
+    labels are those of the filled outer contours, and an object's area includes its holes.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, (h, w)
+    min_area, max_area : int, int or None
+        Keep objects whose filled area is within ``[min_area, max_area]``.
+    keep_border : bool
+        Keep objects touching the image border (False drops them, as for partial plankton).
+
+    Examples
+    --------
+    >>> m = np.zeros((8, 8), bool); m[1:7, 1:7] = True; m[2:5, 2:5] = False; m[3, 3] = True
+    >>> objs = find_objects(m)
+    >>> objs.count, int((objs.labels == 1).sum()), objs.bboxes.tolist()
+    (1, 36, [[1, 1, 7, 7]])
+    """
+    if not isinstance(mask, np.ndarray) or mask.ndim != 2:
+        raise InvalidParameter("mask must be a 2-D (h, w) array")
+    m = check_mask(mask, mask.shape)
+    if isinstance(min_area, bool) or not isinstance(min_area, int) or min_area < 0:
+        raise InvalidParameter(f"min_area={min_area!r} is out of range; use an integer >= 0")
+    if max_area is not None and (not isinstance(max_area, int) or max_area < max(min_area, 1)):
+        raise InvalidParameter(f"max_area={max_area!r} is out of range; use an integer >= max(min_area, 1)")
+    h, w = m.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+        fill_holes(m).view(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    area = stats[:, cv2.CC_STAT_AREA]
+    keep = area >= min_area
+    if max_area is not None:
+        keep &= area <= max_area
+    if not keep_border:
+        keep &= (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
+    keep[0] = False
+    lut = np.zeros(n, np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    bboxes = np.stack([y, x, y + bh, x + bw], axis=1)[keep].astype(np.int64)
+    return Objects(lut[labels], bboxes)
+
+
+def object_crop(
+    image: npt.NDArray[Any],
+    mask: npt.NDArray[Any],
+    bbox: tuple[int, int, int, int] | npt.NDArray[Any],
+    padding: int = 0,
+    fade_background: float = 0.0,
+) -> npt.NDArray[Any]:
+    """Crop one object, with ``padding`` pixels around its bbox (clipped to the image).
+
+    Parameters
+    ----------
+    image : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
+        The frame; the crop is RGB with the frame's dtype.
+    mask : ndarray of bool, (h, w)
+        The object's pixels in the whole frame, e.g. ``objects.labels == k``.
+    bbox : (min_row, min_col, max_row, max_col)
+        Max exclusive, as :attr:`Objects.bboxes`.
+    padding : int
+        >= 0.
+    fade_background : float
+        In [0, 1]: how far pixels outside the object are blended towards white (0 = unchanged,
+        1 = white).
+
+    Examples
+    --------
+    >>> img = np.zeros((5, 5), np.uint8); m = np.zeros((5, 5), bool); m[2, 2] = True
+    >>> object_crop(img, m, (2, 2, 3, 3), padding=1, fade_background=1.0)[..., 0].tolist()
+    [[255, 255, 255], [255, 0, 255], [255, 255, 255]]
+    """
+    image = check_image(image)
+    m = check_mask(mask, image.shape)
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise InvalidParameter(f"padding={padding!r} is out of range; use an integer >= 0")
+    if not 0.0 <= float(fade_background) <= 1.0:
+        raise InvalidParameter(f"fade_background={fade_background} is out of range; use a value in [0, 1]")
+    r0, c0, r1, c1 = (int(v) for v in bbox)
+    h, w = m.shape
+    if not (0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w):
+        raise InvalidParameter(f"bbox={(r0, c0, r1, c1)} is not inside the {h}x{w} image")
+    r0, c0, r1, c1 = max(r0 - padding, 0), max(c0 - padding, 0), min(r1 + padding, h), min(c1 + padding, w)
+    crop = to_rgb(image[r0:r1, c0:c1])
+    if fade_background > 0:
+        top = float(np.iinfo(image.dtype).max)
+        outside = ~m[r0:r1, c0:c1]
+        faded = crop[outside].astype(np.float64) * (1 - fade_background) + top * fade_background
+        crop[outside] = np.round(faded).astype(image.dtype)
+    return crop

@@ -1,0 +1,345 @@
+"""Global thresholding into a clean binary mask (the HYPERPIXEL use), overlays and cut-outs.
+
+The pipeline of :func:`threshold_mask` is, in this order: gray conversion → threshold →
+opening → closing → hole filling → area filter. The hot path is OpenCV (a few ms for a
+512x512 frame, area pass included; SciPy's equivalent is ~5x slower: bench/segment_algorithms.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from specimen_segment.domain.arrays import check_image, check_mask, to_gray, to_rgb
+from specimen_segment.domain.errors import FlatImage, InvalidParameter
+
+Method = Literal["otsu", "quantile", "fixed"]
+Polarity = Literal["light-on-dark", "dark-on-light"]
+Background = Literal["white", "transparent"]
+
+_METHODS = ("otsu", "quantile", "fixed")
+_POLARITIES = ("light-on-dark", "dark-on-light")
+MAX_RADIUS = 256
+
+
+@dataclass(frozen=True)
+class ThresholdParams:
+    """Validated parameters of :func:`threshold_mask`.
+
+    Parameters
+    ----------
+    method : {"otsu", "quantile", "fixed"}
+        Otsu's between-class variance maximum, the ``quantile`` of the gray values, or ``value``.
+    quantile : float
+        In (0, 1); used by ``method="quantile"``.
+    value : float or None
+        The threshold for ``method="fixed"``; required then, within the image dtype's range.
+    polarity : {"light-on-dark", "dark-on-light"}
+        Which side is foreground: ``light-on-dark`` keeps pixels ``> t`` (scikit-image's
+        ``image > threshold_otsu(image)``), ``dark-on-light`` keeps pixels ``<= t``.
+    opening_radius, closing_radius : int
+        Radius in pixels (0 = skip) of the elliptical structuring element, size ``2r + 1``.
+    fill_holes : bool
+        Fill background regions not 4-connected to the image border.
+    min_area, max_area : int, int or None
+        Keep 8-connected objects whose pixel count is in ``[min_area, max_area]``.
+
+    Examples
+    --------
+    >>> ThresholdParams(method="quantile", quantile=0.9).quantile
+    0.9
+    """
+
+    method: Method = "otsu"
+    quantile: float = 0.5
+    value: float | None = None
+    polarity: Polarity = "light-on-dark"
+    opening_radius: int = 0
+    closing_radius: int = 0
+    fill_holes: bool = False
+    min_area: int = 0
+    max_area: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in _METHODS:
+            raise InvalidParameter(f"method={self.method!r} is unknown; use one of {', '.join(_METHODS)}")
+        if self.polarity not in _POLARITIES:
+            raise InvalidParameter(
+                f"polarity={self.polarity!r} is unknown; use one of {', '.join(_POLARITIES)}"
+            )
+        if not 0.0 < float(self.quantile) < 1.0:
+            raise InvalidParameter(f"quantile={self.quantile} is out of range; use a value in (0, 1)")
+        if self.method == "fixed" and self.value is None:
+            raise InvalidParameter("method='fixed' needs a value; pass value=<threshold>")
+        if self.value is not None and not np.isfinite(self.value):
+            raise InvalidParameter(f"value={self.value} is not a finite number")
+        for name in ("opening_radius", "closing_radius"):
+            radius = getattr(self, name)
+            if isinstance(radius, bool) or not isinstance(radius, int) or not 0 <= radius <= MAX_RADIUS:
+                raise InvalidParameter(
+                    f"{name}={radius!r} is out of range; use an integer in [0, {MAX_RADIUS}]"
+                )
+        if isinstance(self.min_area, bool) or not isinstance(self.min_area, int) or self.min_area < 0:
+            raise InvalidParameter(f"min_area={self.min_area!r} is out of range; use an integer >= 0")
+        if self.max_area is not None and (
+            isinstance(self.max_area, bool) or not isinstance(self.max_area, int) or self.max_area < 1
+        ):
+            raise InvalidParameter(f"max_area={self.max_area!r} is out of range; use an integer >= 1")
+        if self.max_area is not None and self.max_area < self.min_area:
+            raise InvalidParameter(
+                f"max_area={self.max_area} is below min_area={self.min_area}; use max_area >= min_area"
+            )
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    """Outcome of :func:`threshold_mask`.
+
+    Attributes
+    ----------
+    mask : ndarray of bool, shape (h, w)
+        Foreground pixels.
+    threshold : float
+        The threshold used, in the image's gray units.
+    foreground_fraction : float
+        ``mask.mean()``.
+    object_count : int
+        Number of 8-connected objects in ``mask``.
+    """
+
+    mask: npt.NDArray[np.bool_]
+    threshold: float
+    foreground_fraction: float
+    object_count: int
+
+
+def otsu_threshold(gray: npt.NDArray[Any]) -> float:
+    """Otsu's threshold of a ``uint8`` or ``uint16`` gray image.
+
+    Equal to ``skimage.filters.threshold_otsu``: both take one histogram bin per integer value
+    between the image's minimum and maximum, and return the bin ``t`` that maximises the
+    between-class variance of ``{<= t}`` and ``{> t}``. OpenCV's ``THRESH_OTSU`` (used for
+    ``uint8``) has the same convention (``dst = src > t``); ``uint16`` goes through a full
+    65536-bin ``np.bincount`` histogram computed here, since OpenCV's Otsu accepts 8-bit only.
+
+    Raises
+    ------
+    FlatImage
+        When every pixel has the same value.
+
+    Examples
+    --------
+    >>> otsu_threshold(np.array([[10, 10, 200, 200]], np.uint8))
+    10.0
+    """
+    gray = check_image(gray, name="gray")
+    if gray.ndim != 2:
+        raise InvalidParameter(f"gray has shape {gray.shape}; pass a 2-D (h, w) image")
+    lo, hi = int(gray.min()), int(gray.max())
+    if lo == hi:
+        raise FlatImage(lo)
+    if gray.dtype == np.uint8:
+        t, _ = cv2.threshold(np.ascontiguousarray(gray), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        return float(t)
+    counts = np.bincount(gray.ravel(), minlength=hi + 1)[lo:].astype(np.float64)
+    centers = np.arange(lo, hi + 1, dtype=np.float64)
+    weight1 = np.cumsum(counts)
+    weight2 = np.cumsum(counts[::-1])[::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean1 = np.cumsum(counts * centers) / weight1
+        mean2 = (np.cumsum((counts * centers)[::-1]) / weight2[::-1])[::-1]
+        variance = weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2
+    return float(centers[int(np.nanargmax(variance))])
+
+
+def _ellipse(radius: int) -> npt.NDArray[Any]:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def fill_holes(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Fill background regions that are not 4-connected to the border.
+
+    Same result as ``scipy.ndimage.binary_fill_holes`` with its default structure.
+
+    Examples
+    --------
+    >>> ring = np.ones((3, 3), bool); ring[1, 1] = False
+    >>> bool(fill_holes(ring)[1, 1])
+    True
+    """
+    h, w = mask.shape
+    canvas = np.zeros((h + 2, w + 2), np.uint8)
+    canvas[1:-1, 1:-1] = mask
+    flood_mask = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(canvas, flood_mask, (0, 0), 2, flags=4)
+    filled: npt.NDArray[np.bool_] = canvas[1:-1, 1:-1] != 2
+    return filled
+
+
+def filter_by_area(
+    mask: npt.NDArray[np.bool_], min_area: int = 0, max_area: int | None = None
+) -> tuple[npt.NDArray[np.bool_], int]:
+    """Keep 8-connected objects with ``min_area <= area <= max_area``; return mask and count.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 4), bool); m[0, 0] = True; m[2:, 2:] = True
+    >>> filter_by_area(m, min_area=2)[1]
+    1
+    """
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    keep = areas >= min_area
+    if max_area is not None:
+        keep &= areas <= max_area
+    keep[0] = False
+    kept: npt.NDArray[np.bool_] = keep[labels]
+    return kept, int(keep.sum())
+
+
+def threshold_mask(image: npt.NDArray[Any], params: ThresholdParams | None = None) -> MaskResult:
+    """Threshold a gray or RGB(A) image into a cleaned binary mask.
+
+    Parameters
+    ----------
+    image : ndarray, shape (h, w) or (h, w, 3|4), uint8 or uint16
+        Gray or RGB(A) pixels (RGB order; converted with BT.601 luma, alpha ignored).
+    params : ThresholdParams, optional
+        Defaults to Otsu, light objects on a dark background, no clean-up.
+
+    Returns
+    -------
+    MaskResult
+        The mask, the threshold used, the foreground fraction and the object count.
+
+    Raises
+    ------
+    FlatImage
+        For ``otsu`` and ``quantile`` when every pixel has the same value.
+    InvalidParameter
+        For a bad array, or a fixed ``value`` outside the dtype's range.
+
+    Examples
+    --------
+    >>> img = np.array([[0, 0, 0, 0], [0, 9, 9, 0], [0, 9, 9, 0], [0, 0, 0, 0]], np.uint8)
+    >>> r = threshold_mask(img)
+    >>> r.threshold, r.object_count, r.foreground_fraction
+    (0.0, 1, 0.25)
+    """
+    params = params if params is not None else ThresholdParams()
+    gray = to_gray(check_image(image))
+    top = float(np.iinfo(gray.dtype).max)
+    if params.method == "otsu":
+        t = otsu_threshold(gray)
+    elif params.method == "quantile":
+        lo, hi = int(gray.min()), int(gray.max())
+        if lo == hi:
+            raise FlatImage(lo)
+        t = float(np.quantile(gray, params.quantile))
+    else:
+        assert params.value is not None
+        if not 0.0 <= params.value <= top:
+            raise InvalidParameter(f"value={params.value} is outside the {gray.dtype} range [0, {top:g}]")
+        t = float(params.value)
+    mask = gray > t if params.polarity == "light-on-dark" else gray <= t
+    m8: npt.NDArray[Any] = mask.view(np.uint8)
+    if params.opening_radius:
+        m8 = cv2.morphologyEx(m8, cv2.MORPH_OPEN, _ellipse(params.opening_radius))
+    if params.closing_radius:
+        # BORDER_CONSTANT 0 keeps closing from gluing objects to the frame edge.
+        m8 = cv2.morphologyEx(
+            m8,
+            cv2.MORPH_CLOSE,
+            _ellipse(params.closing_radius),
+            borderType=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+    result = m8.astype(bool)
+    if params.fill_holes:
+        result = fill_holes(result)
+    result, count = filter_by_area(result, params.min_area, params.max_area)
+    return MaskResult(result, t, float(result.mean()), count)
+
+
+def _as_rgb8(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    rgb = to_rgb(image)
+    if rgb.dtype == np.uint16:
+        return (rgb >> 8).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = rgb
+    return out
+
+
+def overlay_contours(
+    image: npt.NDArray[Any],
+    mask: npt.NDArray[Any],
+    *,
+    color: tuple[int, int, int] = (255, 0, 0),
+    thickness: int = 1,
+) -> npt.NDArray[np.uint8]:
+    """Draw the outlines of ``mask``'s objects (and holes) on an RGB ``uint8`` copy of ``image``.
+
+    Parameters
+    ----------
+    image : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
+        Gray or RGB(A); 16-bit is shown as its high byte.
+    mask : ndarray of bool, (h, w)
+    color : (r, g, b)
+        Outline colour, RGB order.
+    thickness : int
+        Line width in pixels, >= 1.
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 5), bool); m[1:4, 1:4] = True
+    >>> overlay_contours(np.zeros((5, 5), np.uint8), m)[1, 1].tolist()
+    [255, 0, 0]
+    """
+    image = check_image(image)
+    m = check_mask(mask, image.shape)
+    if isinstance(thickness, bool) or not isinstance(thickness, int) or not 1 <= thickness <= 64:
+        raise InvalidParameter(f"thickness={thickness!r} is out of range; use an integer in [1, 64]")
+    if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
+        raise InvalidParameter(f"color={color!r} must be three integers in [0, 255] (RGB)")
+    out = np.ascontiguousarray(_as_rgb8(image))
+    contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, tuple(int(c) for c in color), thickness)
+    return out
+
+
+def cutout(
+    image: npt.NDArray[Any], mask: npt.NDArray[Any], background: Background = "white"
+) -> npt.NDArray[Any]:
+    """Keep the pixels under ``mask``; the rest becomes white, or transparent (RGBA).
+
+    Parameters
+    ----------
+    image : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
+        Gray or RGB(A); the result is RGB (``white``) or RGBA (``transparent``), dtype kept.
+    mask : ndarray of bool, (h, w)
+    background : {"white", "transparent"}
+
+    Examples
+    --------
+    >>> m = np.array([[True, False]])
+    >>> cutout(np.zeros((1, 2), np.uint8), m).tolist()
+    [[[0, 0, 0], [255, 255, 255]]]
+    >>> cutout(np.zeros((1, 2), np.uint8), m, "transparent")[..., 3].tolist()
+    [[255, 0]]
+    """
+    image = check_image(image)
+    m = check_mask(mask, image.shape)
+    top = np.iinfo(image.dtype).max
+    rgb = to_rgb(image)
+    if background == "white":
+        rgb[~m] = top
+        return rgb
+    if background == "transparent":
+        alpha = np.where(m, top, 0).astype(image.dtype)
+        if image.ndim == 3 and image.shape[2] == 4:
+            alpha = np.minimum(alpha, image[:, :, 3])
+        return np.dstack([rgb, alpha])
+    raise InvalidParameter(f"background={background!r} is unknown; use 'white' or 'transparent'")

@@ -1,0 +1,105 @@
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from specimen_segment.adapters.codecs import decode_image, encode_image
+from specimen_segment.domain.errors import ImageTooLarge, InvalidParameter, UnreadableImage
+
+
+def _save(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+_RGB = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+
+
+class TestDecodeImage:
+    @pytest.mark.parametrize("data", [b"", b"hello, not an image", b"GIF89a"])
+    def test_garbage_is_unreadable(self, data):
+        with pytest.raises(UnreadableImage):
+            decode_image(data)
+
+    @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+    def test_truncated_file_is_unreadable(self, fmt):
+        img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        data = _save(img, fmt)
+        with pytest.raises(UnreadableImage, match="truncated or corrupt"):
+            decode_image(data[: len(data) // 2])
+
+    def test_bomb_header_is_refused_before_decoding(self):
+        with pytest.raises(ImageTooLarge, match="10000000000 pixels"):
+            decode_image(_bomb_png(100_000, 100_000), max_pixels=40_000_000)
+
+    def test_sixteen_bit_png_stays_sixteen_bit(self):
+        arr = (np.arange(12, dtype=np.uint16) * 5000).reshape(3, 4)
+        decoded = decode_image(encode_image(arr, "png"))
+        assert decoded.pixels.dtype == np.uint16 and np.array_equal(decoded.pixels, arr)
+
+    def test_cmyk_jpeg_becomes_rgb(self):
+        data = _save(Image.new("CMYK", (4, 3), (0, 255, 255, 0)), "JPEG")
+        decoded = decode_image(data)
+        assert decoded.mode == "CMYK" and decoded.pixels.shape == (3, 4, 3)
+        assert decoded.pixels[0, 0, 0] > 200 and decoded.pixels[0, 0, 1] < 60
+
+    def test_palette_gif_becomes_rgb(self):
+        img = Image.fromarray(_RGB).convert("P", palette=Image.Palette.ADAPTIVE)
+        decoded = decode_image(_save(img, "GIF"))
+        assert decoded.format == "gif" and decoded.mode == "P" and decoded.pixels.shape == (6, 8, 3)
+
+    def test_animated_gif_gives_first_frame(self):
+        frames = [Image.new("RGB", (4, 4), c) for c in ((255, 0, 0), (0, 0, 255))]
+        data = _save(frames[0], "GIF", save_all=True, append_images=frames[1:])
+        assert decode_image(data).pixels[0, 0].tolist() == [255, 0, 0]
+
+    def test_exif_orientation_is_applied(self):
+        img = Image.new("RGB", (6, 3), (0, 0, 0))
+        exif = Image.Exif()
+        exif[0x0112] = 6  # rotate 90° clockwise to display
+        decoded = decode_image(_save(img, "JPEG", exif=exif.tobytes()))
+        assert decoded.pixels.shape == (6, 3, 3)
+
+    def test_one_pixel_image(self):
+        assert decode_image(encode_image(np.array([[7]], np.uint8), "png")).pixels.tolist() == [[7]]
+
+    @pytest.mark.parametrize("fmt", ["png", "gif", "tiff", "bmp", "webp"])
+    def test_lossless_round_trip(self, fmt):
+        data = encode_image(_RGB, fmt)
+        decoded = decode_image(data)
+        assert decoded.format == fmt
+        if fmt != "gif":
+            assert np.array_equal(decoded.pixels, _RGB)
+
+
+class TestEncodeImage:
+    def test_alpha_is_flattened_on_white_for_jpeg(self):
+        rgba = np.zeros((8, 8, 4), np.uint8)
+        decoded = decode_image(encode_image(rgba, "jpeg"))
+        assert decoded.pixels.shape == (8, 8, 3) and decoded.pixels.min() >= 250
+
+    def test_png_keeps_alpha(self):
+        rgba = np.zeros((2, 2, 4), np.uint8)
+        rgba[0, 0, 3] = 255
+        assert decode_image(encode_image(rgba, "png")).pixels[..., 3].tolist() == [[255, 0], [0, 0]]
+
+    def test_unknown_format_is_named(self):
+        with pytest.raises(InvalidParameter, match="format='heic'"):
+            encode_image(_RGB, "heic")
