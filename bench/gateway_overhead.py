@@ -58,7 +58,7 @@ def _ms(value: str) -> float:
 
 def run_wrk(url: str, scenario: Scenario, headers: dict[str, str], concurrency: int,
             seconds: float, workdir: Path) -> Result:
-    script = workdir / f"{scenario.name.replace(' ', '_')}.lua"
+    script = workdir / (re.sub(r"[^A-Za-z0-9]+", "_", scenario.name) + ".lua")
     lines = [f'wrk.method = "{scenario.method}"']
     lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
     if scenario.body_bytes:
