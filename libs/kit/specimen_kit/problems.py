@@ -1,83 +1,25 @@
-"""RFC 9457 problem details: one error hierarchy, rendered by one set of handlers.
-
-Domain code raises subclasses of :class:`Problem` (``EmailTaken``, ``ImageTooLarge``); it never
-imports FastAPI. :func:`install_problem_handlers` renders them, and FastAPI's own validation and
-routing errors, as ``application/problem+json``.
+"""RFC 9457 problem details: the typed errors of :mod:`specimen_kit.errors`, and FastAPI's own
+validation and routing errors, rendered by one set of handlers as ``application/problem+json``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from specimen_kit.errors import Problem
 from specimen_kit.logs import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://specimen.dev/problems/"
 
 logger = logging.getLogger(__name__)
-
-
-class Problem(Exception):
-    """Base of every typed error a service raises.
-
-    Subclasses set ``status``, ``title`` and ``slug`` (the last part of the problem ``type``
-    URI); an instance carries the ``detail`` for this occurrence and optional extension members.
-    """
-
-    status: ClassVar[int] = 400
-    title: ClassVar[str] = "Bad request"
-    slug: ClassVar[str] = "bad-request"
-
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extensions = extensions
-        self.headers: dict[str, str] = {}
-
-
-class Unauthenticated(Problem):
-    status = 401
-    title = "Not authenticated"
-    slug = "unauthenticated"
-
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(detail, **extensions)
-        self.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-
-
-class Forbidden(Problem):
-    status = 403
-    title = "Forbidden"
-    slug = "forbidden"
-
-
-class NotFound(Problem):
-    status = 404
-    title = "Not found"
-    slug = "not-found"
-
-
-class PayloadTooLarge(Problem):
-    status = 413
-    title = "Payload too large"
-    slug = "payload-too-large"
-
-
-class TooManyRequests(Problem):
-    status = 429
-    title = "Too many requests"
-    slug = "too-many-requests"
-
-    def __init__(self, detail: str, retry_after: int, **extensions: Any) -> None:
-        super().__init__(detail, retry_after=retry_after, **extensions)
-        self.headers["Retry-After"] = str(retry_after)
 
 
 def problem_body(

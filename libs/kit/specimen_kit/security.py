@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from specimen_kit.problems import Forbidden, Unauthenticated
+from specimen_kit.errors import Forbidden, Unauthenticated
 from specimen_kit.roles import Role
 from specimen_kit.tokens import Principal, TokenVerifier
 

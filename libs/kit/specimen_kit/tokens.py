@@ -18,8 +18,8 @@ import httpx
 from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
 
+from specimen_kit.errors import Problem, Unauthenticated
 from specimen_kit.jwk import SIGNING_ALGORITHM
-from specimen_kit.problems import Problem, Unauthenticated
 from specimen_kit.roles import Role
 from specimen_kit.settings import ServiceSettings
 

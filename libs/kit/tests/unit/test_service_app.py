@@ -10,8 +10,9 @@ import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
+from specimen_kit.errors import NotFound
 from specimen_kit.logs import JsonFormatter, request_id_var
-from specimen_kit.problems import PROBLEM_JSON, NotFound
+from specimen_kit.problems import PROBLEM_JSON
 from specimen_kit.service import build_service_app
 from specimen_kit.settings import ServiceSettings
 

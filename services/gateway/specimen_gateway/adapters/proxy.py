@@ -22,16 +22,10 @@ from specimen_gateway.adapters.token_cache import Verifier
 from specimen_gateway.adapters.upstreams import Upstream
 from specimen_gateway.domain.headers import client_response_headers, upstream_request_headers
 from specimen_gateway.domain.routes import RouteRule, RouteTable
+from specimen_kit.errors import Forbidden, Problem, TooManyRequests, Unauthenticated
 from specimen_kit.logs import request_id_var
 from specimen_kit.metrics import REQUESTS_REJECTED
-from specimen_kit.problems import (
-    PROBLEM_JSON,
-    Forbidden,
-    Problem,
-    TooManyRequests,
-    Unauthenticated,
-    problem_body,
-)
+from specimen_kit.problems import PROBLEM_JSON, problem_body
 from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from specimen_kit.problems import NotFound, Problem
+from specimen_kit.errors import NotFound, Problem
 from specimen_kit.roles import Role
 
 USERS = "users"

@@ -1,14 +1,15 @@
-"""Typed errors of the segment domain.
+"""Typed errors of the segment domain, in the suite's one error hierarchy.
 
-They carry the same fields as the shared kit's ``Problem`` (``status``, ``title``, ``slug``,
-``detail``) without importing it: the kit's problems module imports FastAPI, which the domain
-may not. The API layer renders every :class:`SegmentError` as ``application/problem+json``.
+Every :class:`SegmentError` is a kit :class:`~specimen_kit.errors.Problem`, which the API
+layer renders as ``application/problem+json``.
 """
 
 from __future__ import annotations
 
+from specimen_kit.errors import Problem
 
-class SegmentError(Exception):
+
+class SegmentError(Problem):
     """Base of every error the segment domain and its codecs raise.
 
     Parameters
@@ -17,13 +18,9 @@ class SegmentError(Exception):
         Human-readable explanation for this occurrence: names the bad value and the fix.
     """
 
-    status: int = 422
-    title: str = "Segmentation error"
-    slug: str = "segment-error"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    status = 422
+    title = "Segmentation error"
+    slug = "segment-error"
 
 
 class InvalidParameter(SegmentError):

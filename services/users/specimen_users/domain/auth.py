@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from specimen_kit.problems import TooManyRequests
+from specimen_kit.errors import TooManyRequests
 from specimen_kit.ratelimit import Decision, RateLimit
 from specimen_users.domain.entities import IssuedTokens, NewRefreshToken, User
 from specimen_users.domain.errors import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from specimen_kit.problems import Forbidden, NotFound, Problem, Unauthenticated
+from specimen_kit.errors import Forbidden, NotFound, Problem, Unauthenticated
 
 
 class EmailTaken(Problem):

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from specimen_kit.problems import TooManyRequests
+from specimen_kit.errors import TooManyRequests
 from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit
 from specimen_kit.roles import Role
 from specimen_users.domain.auth import AuthService, LoginThrottle, TokenLifetimes

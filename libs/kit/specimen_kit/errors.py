@@ -1,0 +1,67 @@
+"""The typed errors every Specimen service raises, free of any web framework.
+
+Domain code raises subclasses of :class:`Problem` (``EmailTaken``, ``ImageTooLarge``); the
+API layer renders them once, as RFC 9457 ``application/problem+json``
+(:mod:`specimen_kit.problems`). This module imports nothing but the standard library, so a
+domain package may use it and still import no FastAPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class Problem(Exception):
+    """Base of every typed error a service raises.
+
+    Subclasses set ``status``, ``title`` and ``slug`` (the last part of the problem ``type``
+    URI); an instance carries the ``detail`` for this occurrence and optional extension members.
+    """
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+        self.headers: dict[str, str] = {}
+
+
+class Unauthenticated(Problem):
+    status = 401
+    title = "Not authenticated"
+    slug = "unauthenticated"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+
+
+class Forbidden(Problem):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class NotFound(Problem):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    title = "Payload too large"
+    slug = "payload-too-large"
+
+
+class TooManyRequests(Problem):
+    status = 429
+    title = "Too many requests"
+    slug = "too-many-requests"
+
+    def __init__(self, detail: str, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extensions)
+        self.headers["Retry-After"] = str(retry_after)
