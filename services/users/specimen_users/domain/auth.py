@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
 from specimen_kit.errors import TooManyRequests
-from specimen_kit.ratelimit import Decision, RateLimit
+from specimen_kit.ratelimit import RateLimit, RateLimiter
 from specimen_users.domain.entities import IssuedTokens, NewRefreshToken, User
 from specimen_users.domain.errors import (
     InvalidCredentials,
@@ -117,10 +116,6 @@ class AuthService:
         ))
         return IssuedTokens(access_token=access, refresh_token=refresh,
                             expires_in=int(self._lifetimes.access.total_seconds()))
-
-
-class RateLimiter(Protocol):
-    async def hit(self, key: str, rule: RateLimit) -> Decision: ...
 
 
 class LoginThrottle:
