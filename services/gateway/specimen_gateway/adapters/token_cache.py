@@ -1,9 +1,10 @@
 """Verified access tokens remembered for a short while, so a client's burst costs one check.
 
 RS256 verification through python-jose (signature, then claims) is the largest piece of the
-gateway's own per-request work, while a client sends the same token for its whole lifetime. A token that verified is remembered by its exact text until
-its ``exp`` or for ``max_age`` seconds, whichever comes first; a token that failed is never
-remembered, so a forgery is checked (and refused) every time. ``max_age`` bounds how long a
+gateway's own per-request work, while a client sends the same token for its whole lifetime.
+A token that verified is remembered by its exact text until its ``exp`` or for ``max_age``
+seconds, whichever comes first; a token that failed is never remembered, so a forgery is
+checked (and refused) every time. ``max_age`` bounds how long a
 signing key removed from the JWKS still vouches for tokens it signed.
 """
 
