@@ -6,9 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
+from specimen_segment.adapters.blobstore import FilesystemBlobStore
+from specimen_segment.adapters.codecs import configure_decoder_limits
+from specimen_segment.adapters.database import build_engine, build_sessionmaker, ping
+from specimen_segment.api import algorithms, library
 from specimen_segment.config import SegmentSettings
 
 
@@ -18,13 +23,30 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with remote_token_verifier(settings) as verifier:
-            app.state.token_verifier = verifier
-            yield
+        # The library's schema is made by `python -m specimen_segment migrate` (a Job), not here.
+        engine = build_engine(settings.resolved_database_url)
+        try:
+            app.state.blob_store = await run_in_threadpool(
+                FilesystemBlobStore, settings.resolved_blob_dir)
+            app.state.sessionmaker = build_sessionmaker(engine)
 
-    return build_service_app(
+            async def database_ready() -> None:
+                await run_in_threadpool(ping, engine)
+
+            app.state.readiness_checks["database"] = database_ready
+            async with remote_token_verifier(settings) as verifier:
+                app.state.token_verifier = verifier
+                yield
+        finally:
+            engine.dispose()
+
+    configure_decoder_limits(settings.max_image_pixels)
+    app = build_service_app(
         "segment", settings, lifespan,
         title="Specimen segment",
         description="Otsu thresholding, SLIC superpixels, object measurement, background "
         "removal, format conversion and a per-user image library.",
     )
+    app.include_router(algorithms.router, prefix="/api/v1")
+    app.include_router(library.router, prefix="/api/v1")
+    return app

@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field
+
 from specimen_kit.settings import ServiceSettings
 
 
 class SegmentSettings(ServiceSettings):
     """The shared settings; the segment features add theirs here."""
+
+    # Algorithms: the largest image decoded, checked from its header before any pixel is read.
+    max_image_pixels: int = Field(
+        default=40_000_000, gt=0, validation_alias="SPECIMEN_SEGMENT_MAX_IMAGE_PIXELS")
+
+    # Image library: where its rows and blobs live, and how much each user may keep.
+    database_url: str = Field(default="", validation_alias="SPECIMEN_SEGMENT_DATABASE_URL")
+    blob_dir: Path | None = Field(default=None, validation_alias="SPECIMEN_SEGMENT_BLOB_DIR")
+    quota_images: int = Field(default=1000, ge=0, validation_alias="SPECIMEN_SEGMENT_QUOTA_IMAGES")
+    quota_bytes: int = Field(default=1 << 30, ge=0, validation_alias="SPECIMEN_SEGMENT_QUOTA_BYTES")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The library's database URL, or the SQLite file in the data directory when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'segment.sqlite3').resolve()}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        """Where stored images and results are kept: a shared volume when there are replicas."""
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "segment-blobs"

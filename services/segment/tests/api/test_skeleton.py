@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from specimen_kit.problems import PROBLEM_JSON
@@ -9,8 +11,8 @@ from specimen_segment.config import SegmentSettings
 
 
 class TestSkeleton:
-    async def test_health_readiness_metrics_and_problem_404(self) -> None:
-        app = create_app(SegmentSettings(jwks_url="http://127.0.0.1:9/jwks.json"))
+    async def test_health_readiness_metrics_and_problem_404(self, tmp_path: Path) -> None:
+        app = create_app(SegmentSettings(jwks_url="http://127.0.0.1:9/jwks.json", data_dir=tmp_path))
         async with app.router.lifespan_context(app):
             assert isinstance(app.state.token_verifier, TokenVerifier)
             transport = httpx.ASGITransport(app)

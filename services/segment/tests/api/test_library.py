@@ -1,0 +1,305 @@
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from specimen_kit.problems import PROBLEM_JSON
+
+IMAGES = "/api/v1/images"
+FORMATS = ["png", "jpeg", "gif", "tiff", "bmp", "webp"]
+
+
+def _pixels(data: bytes) -> Any:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+class TestUpload:
+    @pytest.mark.parametrize("format", FORMATS)
+    async def test_each_format_is_kept_as_uploaded(self, api: Any, make_image: Any,
+                                                   format: str) -> None:
+        data = make_image(format, (7, 5))
+        image = await api.upload(data, name=f"scan.{format}")
+        assert set(image) == {"id", "name", "format", "width", "height", "channels",
+                              "bit_depth", "bytes", "created_at", "updated_at"}
+        assert (image["name"], image["format"], image["width"], image["height"],
+                image["bytes"]) == (f"scan.{format}", format, 7, 5, len(data))
+        original = await api.http.get(f"{IMAGES}/{image['id']}/content", headers=api.headers)
+        assert original.status_code == 200
+        assert original.content == data
+        assert original.headers["content-type"] == f"image/{format}"
+
+    async def test_layout_of_gray_and_rgba(self, api: Any, make_image: Any) -> None:
+        gray = await api.upload(make_image("png", (3, 2), "L"))
+        rgba = await api.upload(make_image("png", (3, 2), "RGBA"))
+        assert (gray["channels"], gray["bit_depth"]) == (1, 8)
+        assert (rgba["channels"], rgba["bit_depth"]) == (4, 8)
+
+    async def test_sixteen_bit_gray_reports_its_depth(self, api: Any) -> None:
+        out = io.BytesIO()
+        Image.fromarray(np.full((2, 3), 40000, np.uint16)).save(out, format="PNG")
+        image = await api.upload(out.getvalue())
+        assert (image["channels"], image["bit_depth"]) == (1, 16)
+
+    async def test_name_defaults_to_the_file_name(self, api: Any) -> None:
+        image = await api.upload(name=None)
+        assert image["name"] == "upload.png"
+
+    async def test_name_is_trimmed(self, api: Any) -> None:
+        image = await api.upload(name="  plankton 12  ")
+        assert image["name"] == "plankton 12"
+
+    @pytest.mark.parametrize("prefix", ["", "data:image/png;base64,"])
+    async def test_json_base64_and_data_url(self, api: Any, make_image: Any, prefix: str) -> None:
+        data = make_image("png")
+        response = await api.http.post(IMAGES, headers=api.headers, json={
+            "name": "from json", "image": prefix + base64.b64encode(data).decode()})
+        assert response.status_code == 201, response.text
+        assert response.json()["bytes"] == len(data)
+
+    async def test_json_without_name_gets_a_generated_one(self, api: Any, make_image: Any) -> None:
+        response = await api.http.post(IMAGES, headers=api.headers, json={
+            "image": base64.b64encode(make_image("png")).decode()})
+        assert response.status_code == 201
+        assert response.json()["name"].startswith("image-")
+
+    @pytest.mark.parametrize(("data", "slug"), [
+        (b"not an image at all", "unreadable-image"),
+        (b"", "unreadable-image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "unreadable-image"),
+    ])
+    async def test_unreadable_upload_is_a_422_problem(self, api: Any, data: bytes,
+                                                      slug: str) -> None:
+        response = await api.http.post(IMAGES, headers=api.headers,
+                                       files={"file": ("x.png", data)})
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.json()["type"].endswith(slug)
+
+    async def test_truncated_jpeg_is_a_422(self, api: Any, make_image: Any) -> None:
+        data = make_image("jpeg", (64, 64))
+        response = await api.http.post(IMAGES, headers=api.headers,
+                                       files={"file": ("x.jpg", data[: len(data) // 2])})
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("unreadable-image")
+
+    async def test_image_over_the_pixel_limit_is_refused_from_its_header(
+            self, start_app: Any, auth: Any, make_image: Any,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        # The app hands its limit to the decoders' process-wide guards; restore them afterwards.
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+        monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "40000000")
+        async with start_app(max_image_pixels=100) as http:
+            response = await http.post(IMAGES, headers=auth(),
+                                       files={"file": ("big.png", make_image("png", (20, 10)))})
+            listed = (await http.get(IMAGES, headers=auth())).json()
+        assert response.status_code == 413
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "200 pixels, more than the limit of 100" in response.json()["detail"]
+        assert listed["total"] == 0
+
+    @pytest.mark.parametrize(("body", "needle"), [
+        ({"image": "***not base64***"}, "not valid base64"),
+        ({"image": "data:text/plain;base64,aGVsbG8="}, "text/plain"),
+        ({"image": "data:image/png,rawbytes"}, "';base64'"),
+    ])
+    async def test_bad_json_image_is_a_422_that_says_why(self, api: Any, body: dict[str, str],
+                                                         needle: str) -> None:
+        response = await api.http.post(IMAGES, headers=api.headers, json=body)
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("invalid-upload")
+        assert needle in response.json()["detail"]
+
+    async def test_json_with_unknown_field_is_a_validation_problem(self, api: Any) -> None:
+        response = await api.http.post(IMAGES, headers=api.headers,
+                                       json={"image": "AAAA", "colour": "red"})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["location"] == "body.colour"
+
+    async def test_malformed_json_is_a_400(self, api: Any) -> None:
+        response = await api.http.post(IMAGES, headers={
+            **api.headers, "content-type": "application/json"}, content=b"{nope")
+        assert response.status_code == 400
+
+    async def test_form_without_a_file_is_a_422(self, api: Any) -> None:
+        response = await api.http.post(IMAGES, headers=api.headers, data={"name": "x"},
+                                       files={"other": ("x.png", b"1")})
+        assert response.status_code == 422
+        assert "'file'" in response.json()["detail"]
+
+    async def test_other_content_type_is_a_415(self, api: Any, make_image: Any) -> None:
+        response = await api.http.post(IMAGES, headers={**api.headers,
+                                                        "content-type": "image/png"},
+                                       content=make_image("png"))
+        assert response.status_code == 415
+        assert response.headers["content-type"] == PROBLEM_JSON
+
+    @pytest.mark.parametrize(("name", "needle"), [("   ", "empty"), ("a" * 201, "201 characters"),
+                                                  ("line\nbreak", "control characters")])
+    async def test_bad_name_is_a_422(self, api: Any, name: str, needle: str) -> None:
+        response = await api.http.post(IMAGES, headers=api.headers, json={
+            "name": name, "image": base64.b64encode(b"x").decode()})
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("invalid-image-name")
+        assert needle in response.json()["detail"]
+
+    async def test_without_a_token_is_401(self, api: Any, make_image: Any) -> None:
+        response = await api.http.post(IMAGES, files={"file": ("x.png", make_image("png"))})
+        assert response.status_code == 401
+
+
+class TestListing:
+    async def test_newest_first_and_paged(self, api: Any, make_image: Any) -> None:
+        ids = [(await api.upload(make_image("png", seed=i), name=f"n{i}"))["id"]
+               for i in range(5)]
+        first = (await api.http.get(IMAGES, params={"limit": 2}, headers=api.headers)).json()
+        rest = (await api.http.get(IMAGES, params={"limit": 2, "offset": 2},
+                                   headers=api.headers)).json()
+        assert (first["total"], first["limit"], first["offset"]) == (5, 2, 0)
+        assert [item["id"] for item in first["items"]] == ids[::-1][:2]
+        assert [item["id"] for item in rest["items"]] == ids[::-1][2:4]
+
+    async def test_empty_library(self, api: Any) -> None:
+        page = (await api.http.get(IMAGES, headers=api.headers)).json()
+        assert page == {"items": [], "total": 0, "limit": 50, "offset": 0}
+
+    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"offset": -1}])
+    async def test_out_of_range_paging_is_a_422(self, api: Any, params: dict[str, int]) -> None:
+        response = await api.http.get(IMAGES, params=params, headers=api.headers)
+        assert response.status_code == 422
+
+
+class TestMetadataAndContent:
+    async def test_metadata_is_what_the_upload_answered(self, api: Any) -> None:
+        image = await api.upload()
+        fetched = await api.http.get(f"{IMAGES}/{image['id']}", headers=api.headers)
+        assert fetched.json() == image
+
+    async def test_download_names_the_file(self, api: Any) -> None:
+        image = await api.upload(name="coral reef.png")
+        response = await api.http.get(f"{IMAGES}/{image['id']}/content", headers=api.headers)
+        assert response.headers["content-disposition"] == (
+            "attachment; filename=\"coral reef.png\"; filename*=UTF-8''coral%20reef.png")
+
+    async def test_non_ascii_name_has_an_ascii_fallback(self, api: Any) -> None:
+        image = await api.upload(name="été.png")
+        response = await api.http.get(f"{IMAGES}/{image['id']}/content",
+                                      params={"format": "jpeg"}, headers=api.headers)
+        assert response.headers["content-disposition"] == (
+            "attachment; filename=\"_t_.jpg\"; filename*=UTF-8''%C3%A9t%C3%A9.jpg")
+
+    @pytest.mark.parametrize("format", ["bmp", "tiff", "png", "webp"])
+    async def test_lossless_conversion_keeps_the_pixels(self, api: Any, make_image: Any,
+                                                       format: str) -> None:
+        data = make_image("png", (5, 3))
+        image = await api.upload(data)
+        response = await api.http.get(f"{IMAGES}/{image['id']}/content",
+                                      params={"format": format}, headers=api.headers)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == f"image/{format}"
+        assert Image.open(io.BytesIO(response.content)).format == format.upper()
+        assert np.array_equal(_pixels(response.content), _pixels(data))
+
+    @pytest.mark.parametrize("format", ["jpeg", "gif"])
+    async def test_lossy_conversion_gives_that_format(self, api: Any, make_image: Any,
+                                                      format: str) -> None:
+        image = await api.upload(make_image("png", (5, 3), "RGBA"))
+        response = await api.http.get(f"{IMAGES}/{image['id']}/content",
+                                      params={"format": format}, headers=api.headers)
+        assert response.headers["content-type"] == f"image/{format}"
+        assert Image.open(io.BytesIO(response.content)).size == (5, 3)
+
+    async def test_unknown_format_is_a_422(self, api: Any) -> None:
+        image = await api.upload()
+        response = await api.http.get(f"{IMAGES}/{image['id']}/content",
+                                      params={"format": "svg"}, headers=api.headers)
+        assert response.status_code == 422
+
+    async def test_unknown_or_malformed_id(self, api: Any) -> None:
+        missing = await api.http.get(f"{IMAGES}/00000000-0000-4000-8000-000000000000",
+                                     headers=api.headers)
+        malformed = await api.http.get(f"{IMAGES}/12", headers=api.headers)
+        assert missing.status_code == 404
+        assert missing.json()["type"].endswith("image-not-found")
+        assert malformed.status_code == 422
+
+
+class TestRename:
+    async def test_rename_changes_name_and_updated_at(self, api: Any) -> None:
+        image = await api.upload(name="old")
+        response = await api.http.patch(f"{IMAGES}/{image['id']}", json={"name": " new "},
+                                        headers=api.headers)
+        assert response.status_code == 200
+        renamed = response.json()
+        assert renamed["name"] == "new"
+        assert renamed["created_at"] == image["created_at"]
+        assert renamed["updated_at"] > image["updated_at"]
+        fetched = (await api.http.get(f"{IMAGES}/{image['id']}", headers=api.headers)).json()
+        assert fetched["name"] == "new"
+
+    async def test_empty_name_or_extra_field_is_a_422(self, api: Any) -> None:
+        image = await api.upload()
+        empty = await api.http.patch(f"{IMAGES}/{image['id']}", json={"name": ""},
+                                     headers=api.headers)
+        extra = await api.http.patch(f"{IMAGES}/{image['id']}", json={"name": "a", "x": 1},
+                                     headers=api.headers)
+        assert (empty.status_code, extra.status_code) == (422, 422)
+
+
+class TestDelete:
+    async def test_delete_removes_the_row_and_the_blob(self, api: Any, tmp_path: Any) -> None:
+        image = await api.upload()
+        kept = await api.upload()
+        blobs = tmp_path / "segment-blobs"
+        assert len(list(blobs.glob("??/*"))) == 2
+        response = await api.http.delete(f"{IMAGES}/{image['id']}", headers=api.headers)
+        assert response.status_code == 204
+        assert response.content == b""
+        assert (await api.http.get(f"{IMAGES}/{image['id']}",
+                                   headers=api.headers)).status_code == 404
+        assert len(list(blobs.glob("??/*"))) == 1
+        assert (await api.http.get(IMAGES, headers=api.headers)).json()["items"][0]["id"] == (
+            kept["id"])
+
+    async def test_deleting_twice_is_a_404(self, api: Any) -> None:
+        image = await api.upload()
+        await api.http.delete(f"{IMAGES}/{image['id']}", headers=api.headers)
+        again = await api.http.delete(f"{IMAGES}/{image['id']}", headers=api.headers)
+        assert again.status_code == 404
+
+
+class TestOwnership:
+    @pytest.mark.parametrize(("sub", "role"), [("8", "technician"), ("9", "moderator"),
+                                               ("1", "admin")])
+    async def test_someone_else_gets_404_everywhere(self, api: Any, auth: Any, sub: str,
+                                                    role: str) -> None:
+        image = await api.upload()
+        other = auth(sub=sub, role=role)
+        base = f"{IMAGES}/{image['id']}"
+        answers = [
+            await api.http.get(base, headers=other),
+            await api.http.get(f"{base}/content", headers=other),
+            await api.http.patch(base, json={"name": "mine now"}, headers=other),
+            await api.http.delete(base, headers=other),
+            await api.http.get(f"{base}/segmentations", headers=other),
+            await api.http.post(f"{base}/segmentations", json={"operation": "threshold"},
+                                headers=other),
+        ]
+        assert [answer.status_code for answer in answers] == [404] * len(answers)
+        assert all(a.headers["content-type"] == PROBLEM_JSON for a in answers)
+        listed = (await api.http.get(IMAGES, headers=other)).json()
+        assert listed["total"] == 0
+        # Still there, unchanged, for its owner.
+        mine = (await api.http.get(base, headers=api.headers)).json()
+        assert mine["name"] == image["name"]
+
+    async def test_same_user_with_another_role_sees_their_images(self, api: Any,
+                                                                 auth: Any) -> None:
+        image = await api.upload()
+        response = await api.http.get(f"{IMAGES}/{image['id']}",
+                                      headers=auth(sub="7", role="moderator"))
+        assert response.status_code == 200
