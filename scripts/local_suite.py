@@ -24,6 +24,7 @@ FACTORIES = {
     "classify": "specimen_classify.app:create_app",
     "gateway": "specimen_gateway.app:create_app",
 }
+MIGRATED = ("specimen_users", "specimen_segment")
 DEFAULT_PORTS = {"gateway": 8000, "users": 8001, "segment": 8002, "classify": 8003}
 
 
@@ -58,11 +59,12 @@ class LocalSuite:
         }
 
     def migrate(self) -> None:
-        """Apply the database migrations, as the Kubernetes Job does before the apps start."""
-        subprocess.run(
-            [sys.executable, "-m", "specimen_users", "migrate"],
-            env={**os.environ, **self.environment()}, check=True,
-        )
+        """Apply the database migrations, as the Kubernetes Jobs do before the apps start."""
+        for package in MIGRATED:
+            subprocess.run(
+                [sys.executable, "-m", package, "migrate"],
+                env={**os.environ, **self.environment()}, check=True,
+            )
 
     def start(self, timeout: float = 120.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

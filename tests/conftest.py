@@ -1,5 +1,6 @@
-"""The suite tests start every service as a real uvicorn process on loopback, users on a real
-PostgreSQL database and login rate limits in the real Redis, and talk to them through the gateway."""
+"""The suite tests start every service as a real uvicorn process on loopback, users and segment
+on real PostgreSQL databases and login rate limits in the real Redis, and talk to them through
+the gateway."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSuite  # noqa: E40
 @pytest.fixture(scope="session")
 def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     private_pem = generate_private_key_pem()
-    with temporary_postgres_database("specimen_suite_users") as users_database:
+    with (temporary_postgres_database("specimen_suite_users") as users_database,
+          temporary_postgres_database("specimen_suite_segment") as segment_database):
         suite = LocalSuite(
             tmp_path_factory.mktemp("suite-data"),
             ports={name: free_port() for name in DEFAULT_PORTS},
             env={
                 "SPECIMEN_USERS_DATABASE_URL": users_database,
+                "SPECIMEN_SEGMENT_DATABASE_URL": segment_database,
                 "SPECIMEN_REDIS_URL": REDIS_URL,
                 "SPECIMEN_JWT_PRIVATE_KEY": private_pem,
                 "SPECIMEN_ADMIN_EMAIL": ADMIN_EMAIL,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
+
+import httpx
 
 from local_suite import LocalSuite
 
@@ -22,3 +25,30 @@ class RunningSuite:
 
     def log(self, service: str) -> str:
         return (self.suite.log_dir / f"{service}.log").read_text()
+
+PROBLEM_JSON = "application/problem+json"
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user of the running suite with a valid access token."""
+
+    id: int
+    email: str
+    hospital: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def login(gateway: httpx.Client, email: str, password: str) -> dict[str, Any]:
+    response = gateway.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def unique_email(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:8]}@suite.test"

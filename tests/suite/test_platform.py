@@ -178,11 +178,3 @@ class TestOperations:
         for service in ("gateway", "users", "segment", "classify"):
             response = httpx.get(running_suite.suite.url(service) + "/metrics")
             assert "specimen_http_request_duration_seconds" in response.text
-
-    def test_zz_no_500_anywhere(self, running_suite: RunningSuite) -> None:
-        """Runs last in this module: after every attack and bad input, no service answered 500."""
-        for service in ("gateway", "users", "segment", "classify"):
-            metrics = httpx.get(running_suite.suite.url(service) + "/metrics").text
-            failures = [line for line in metrics.splitlines() if 'status="500"' in line]
-            errors = [line for line in running_suite.log(service).splitlines() if '"error"' in line]
-            assert not failures, (service, failures, errors[-3:])

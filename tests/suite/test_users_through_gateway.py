@@ -2,64 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD
-
-PROBLEM_JSON = "application/problem+json"
-PASSWORD = "correct horse battery"
+from suite_support import PASSWORD, PROBLEM_JSON, Actor, login, unique_email
 
 pytestmark = pytest.mark.suite
-
-
-@dataclass(frozen=True)
-class Actor:
-    id: int
-    email: str
-    hospital: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def login(gateway: httpx.Client, email: str, password: str) -> dict[str, Any]:
-    response = gateway.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def unique_email(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:8]}@suite.test"
-
-
-@pytest.fixture(scope="module")
-def admin(gateway: httpx.Client) -> Actor:
-    token = login(gateway, ADMIN_EMAIL, ADMIN_PASSWORD)["access_token"]
-    me = gateway.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
-    return Actor(me["id"], ADMIN_EMAIL, me["hospital"], token)
-
-
-@pytest.fixture(scope="module")
-def create_actor(gateway: httpx.Client, admin: Actor) -> Callable[..., Actor]:
-    def create(role: str, hospital: str, log_in: bool = True) -> Actor:
-        email = unique_email(role)
-        response = gateway.post("/api/v1/users", headers=admin.headers, json={
-            "email": email, "full_name": f"{role.title()} of {hospital}", "hospital": hospital,
-            "role": role, "password": PASSWORD,
-        })
-        assert response.status_code == 201, response.text
-        token = login(gateway, email, PASSWORD)["access_token"] if log_in else ""
-        return Actor(response.json()["id"], email, hospital, token)
-
-    return create
 
 
 @pytest.fixture(scope="module")

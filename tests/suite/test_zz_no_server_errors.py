@@ -1,0 +1,19 @@
+"""Runs after every other suite module (pytest takes files in name order): whatever the
+attacks, bad input and disconnects before, no service answered a 500."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from suite_support import RunningSuite
+
+pytestmark = pytest.mark.suite
+
+
+def test_no_service_answered_500(running_suite: RunningSuite) -> None:
+    for service in ("gateway", "users", "segment", "classify"):
+        metrics = httpx.get(running_suite.suite.url(service) + "/metrics").text
+        failures = [line for line in metrics.splitlines() if 'status="500"' in line]
+        errors = [line for line in running_suite.log(service).splitlines() if '"error"' in line]
+        assert not failures, (service, failures, errors[-3:])
