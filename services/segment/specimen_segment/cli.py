@@ -7,9 +7,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from specimen_kit.database import build_engine, build_sessionmaker
 from specimen_kit.logs import configure_logging
 from specimen_segment.adapters.blobstore import FilesystemBlobStore, modified_before
-from specimen_segment.adapters.database import build_engine, build_sessionmaker
 from specimen_segment.adapters.migrations import upgrade_database
 from specimen_segment.adapters.repository import referenced_blob_keys
 from specimen_segment.config import SegmentSettings

@@ -12,10 +12,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
+from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.ratelimit import build_rate_limiter
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
-from specimen_users.adapters.database import build_engine, build_sessionmaker, ping
 from specimen_users.adapters.hashing import BcryptPasswordHasher
 from specimen_users.adapters.keys import development_admin_password, load_signing_key
 from specimen_users.adapters.repositories import SqlRefreshTokenRepository, SqlUserRepository

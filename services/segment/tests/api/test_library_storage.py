@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from specimen_kit.database import build_engine
 from specimen_kit.problems import PROBLEM_JSON
 from specimen_segment.adapters.blobstore import FilesystemBlobStore
-from specimen_segment.adapters.database import build_engine
 from specimen_segment.adapters.models import Base, ImageRow
 from specimen_segment.adapters.repository import SqlLibraryRepository
 from specimen_segment.cli import main, sweep_orphans

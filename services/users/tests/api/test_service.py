@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr, ValidationError
 
+from specimen_kit.database import build_engine
 from specimen_kit.jwk import public_jwk
-from specimen_users.adapters.database import build_engine
 from specimen_users.adapters.models import Base
 from specimen_users.config import UsersSettings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from specimen_users.adapters.models import UtcDateTime
+from specimen_kit.database import UtcDateTime
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,124 @@
+"""SQLAlchemy and Alembic plumbing for the services that own a database (extra ``db``).
+
+Engines for SQLite (the zero-set-up default) and PostgreSQL, a UTC timestamp column type, the
+constraint naming convention, and Alembic driven from code. It holds no table: each service's
+models and migrations stay in the service.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def named_metadata() -> MetaData:
+    """Metadata whose constraints get stable names, so that migrations can refer to them."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on PostgreSQL and on SQLite (which drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def build_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys on, WAL and a busy timeout."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+        # SQLite ignores ON DELETE CASCADE unless asked, per connection.
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return engine
+
+
+def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    # Entities are copied out before commit, so nothing needs the rows after it.
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def ping(engine: Engine) -> None:
+    """``SELECT 1``; raises when the database does not answer."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def alembic_config(url: str, migrations_dir: Path) -> Config:
+    """An Alembic configuration for ``url`` without an ``alembic.ini`` file."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    # ``%`` is ConfigParser's interpolation marker; URLs may hold it in passwords.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["configure_logging"] = False
+    return config
+
+
+def upgrade_database(url: str, migrations_dir: Path, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision``, creating a SQLite file's directory first."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url, migrations_dir), revision)
+
+
+def run_migrations(target_metadata: MetaData) -> None:
+    """The body of a service's Alembic ``env.py``: offline or online, batch mode for SQLite.
+
+    The URL comes from the configuration :func:`alembic_config` built.
+    """
+    from alembic import context  # only importable while Alembic runs an env.py
+
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set; run migrations through upgrade_database")
+    # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table.
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
+                          render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = build_engine(url)
+    try:
+        with engine.connect() as connection:
+            context.configure(connection=connection, target_metadata=target_metadata,
+                              render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
