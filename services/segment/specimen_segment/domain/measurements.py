@@ -1,15 +1,18 @@
 """Per-object measurements, and the versioned feature definition the classifier relies on.
 
 Every value follows ``skimage.measure.regionprops`` on the same labels (tests assert
-agreement within 1e-6 on ``coins``, ``cell`` and synthetic frames), but is computed for all
-objects at once: moments, areas and intensity statistics with ``np.bincount`` / ``reduceat``
-over the foreground pixels, the perimeter with one whole-frame neighbourhood pass, and only
-the convex hull (OpenCV) and its exact rasterisation per object. That is ≥ 5x faster than
-``regionprops_table`` at ~300 objects (``bench/segment_algorithms.py``).
+agreement within 1e-6 on ``coins``, ``cell``, ``camera`` and synthetic frames), but is computed
+for all objects at once: moments, areas and intensity statistics with ``np.bincount`` /
+``reduceat`` over the foreground pixels, the perimeter from neighbours gathered for the
+foreground pixels only, and the convex image (solidity, Feret diameter) counted exactly from
+every hull's edge / lattice-line crossings in one integer pass; only OpenCV's ``convexHull``
+is still called per object (twice). That is ~10x faster than ``regionprops_table`` at ~300
+objects (``bench/segment_algorithms.py``).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,80 +101,147 @@ _PERIMETER_WEIGHTS = np.zeros(50)
 _PERIMETER_WEIGHTS[[5, 7, 15, 17, 25, 27]] = 1
 _PERIMETER_WEIGHTS[[21, 33]] = np.sqrt(2)
 _PERIMETER_WEIGHTS[[13, 23]] = (1 + np.sqrt(2)) / 2
+IntArray = npt.NDArray[np.int64]
+LabelArray = npt.NDArray[np.int32]
 
 
-def _border_and_codes(padded: npt.NDArray[np.int32]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-    """Border pixels (a 4-neighbour with another label) and skimage's perimeter codes."""
-    core = padded[1:-1, 1:-1]
-    same = {}
+def _perimeters(
+    lab: npt.NDArray[np.int32], r: IntArray, c: IntArray, lv: LabelArray, pos: IntArray, n: int
+) -> npt.NDArray[np.float64]:
+    """``skimage.measure.perimeter`` of every object, looking only at its own pixels.
+
+    A pixel is on the border when a 4-neighbour has another label; its code is 1 plus 2 per
+    edge-neighbour and 10 per corner-neighbour that is a border pixel of the same object
+    (scikit-image's convolution on each region's own image). Neighbours are gathered for the
+    foreground pixels only, through flat indices into the zero-padded frame.
+    """
+    wp = lab.shape[1] + 2
+    padded = np.pad(lab, 1).ravel()
+    pidx = (r + 1) * wp + (c + 1)
+    border = np.zeros(pidx.size, bool)
+    for step in (-wp, -1, 1, wp):
+        border |= padded[pidx + step] != lv
+    bp, blv = pidx[border], lv[border]
+    on_border = np.zeros(padded.size, bool)
+    on_border[bp] = True
+    codes = np.ones(bp.size, np.int64)
     for dr in (-1, 0, 1):
         for dc in (-1, 0, 1):
             if dr or dc:
-                same[dr, dc] = (
-                    padded[1 + dr : padded.shape[0] - 1 + dr, 1 + dc : padded.shape[1] - 1 + dc] == core
-                )
-    border = (core > 0) & ~(same[-1, 0] & same[1, 0] & same[0, -1] & same[0, 1])
-    pb: npt.NDArray[np.bool_] = np.zeros(padded.shape, dtype=bool)
-    pb[1:-1, 1:-1] = border
-    codes = border.astype(np.int64)
-    for (dr, dc), eq in same.items():
-        weight = 2 if dr == 0 or dc == 0 else 10
-        nb = pb[1 + dr : pb.shape[0] - 1 + dr, 1 + dc : pb.shape[1] - 1 + dc]
-        codes += weight * (eq & nb)
-    return border, codes
+                nb = bp + dr * wp + dc
+                codes += (2 if dr == 0 or dc == 0 else 10) * ((padded[nb] == blv) & on_border[nb])
+    return np.bincount(pos[border], _PERIMETER_WEIGHTS[codes], n).astype(np.float64, copy=False)
 
 
-def _row_intervals(
-    poly: npt.NDArray[np.int64], axis: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Lattice lines crossing a convex polygon (doubled coordinates) and their inclusive ends.
+def _ragged_arange(counts: IntArray) -> IntArray:
+    """``concatenate([arange(k) for k in counts])`` without the loop."""
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if counts.size else 0
+    out: IntArray = np.arange(total, dtype=np.int64) - np.repeat(ends - counts, counts)
+    return out
 
-    ``poly`` holds (row, col) vertices in doubled coordinates; pixel centres are the even
-    points. Exact integer arithmetic, so points on an edge count as inside, as
-    ``grid_points_in_poly`` does.
+
+def _hulls(pts: npt.NDArray[np.int32], counts: IntArray) -> tuple[IntArray, IntArray]:
+    """Convex hull vertices of consecutive groups of ``(x, y)`` points, concatenated.
+
+    The one per-object loop left: a single OpenCV call per group, nothing else.
     """
-    ys, xs = (poly[:, 0], poly[:, 1]) if axis == 0 else (poly[:, 1], poly[:, 0])
-    y1, x1 = ys, xs
-    y2, x2 = np.r_[ys[1:], ys[:1]], np.r_[xs[1:], xs[:1]]
-    line_lo, line_hi = -((-int(ys.min())) // 2), int(ys.max()) // 2
-    lines = np.arange(line_lo, line_hi + 1, dtype=np.int64)
-    big_y = 2 * lines[:, None]
-    slanted = y1 != y2
-    sign = np.where(y2 > y1, 1, -1)
-    den = (y2 - y1) * sign
-    num = (x1 * (y2 - y1) + (big_y - y1) * (x2 - x1)) * sign
-    valid = slanted & (big_y >= np.minimum(y1, y2)) & (big_y <= np.maximum(y1, y2))
-    den2 = np.where(slanted, 2 * den, 1)
-    ceil_ = -((-num) // den2)
-    floor_ = num // den2
-    lo = np.where(valid, ceil_, _BIG).min(axis=1)
-    hi = np.where(valid, floor_, -_BIG).max(axis=1)
-    return lines, lo, hi
+    bounds = np.r_[0, np.cumsum(counts)].tolist()
+    hulls = [cv2.convexHull(pts[a:b]) for a, b in itertools.pairwise(bounds)]
+    sizes = np.fromiter((len(h) for h in hulls), np.int64, len(hulls))
+    out: IntArray = np.concatenate(hulls).reshape(-1, 2).astype(np.int64)
+    return out, sizes
 
 
-def _convex_area_and_feret(hull_rc: npt.NDArray[Any]) -> tuple[float, float]:
-    """Pixel count of skimage's ``image_convex`` and its ``feret_diameter_max``."""
-    diamond = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)
-    pts = (2 * hull_rc[:, None, :] + diamond[None]).reshape(-1, 2)
-    poly = cv2.convexHull(pts[:, ::-1].copy()).reshape(-1, 2)[:, ::-1].astype(np.int64)
-    rows, rlo, rhi = _row_intervals(poly, 0)
+def _lattice_spans(
+    ys: IntArray, xs: IntArray, sizes: IntArray
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Lattice lines crossing each convex polygon, and the inclusive lattice range on each.
+
+    Polygon ``k`` is the next ``sizes[k]`` vertices ``(ys, xs)`` in doubled coordinates (pixel
+    centres are the even points). Every (edge, line) crossing of all polygons is computed at
+    once in exact integer arithmetic, so points on an edge count as inside, as
+    ``grid_points_in_poly`` does. Returns, one entry per (polygon, line): the polygon, the
+    line, and the lowest and highest lattice point inside (``lo > hi`` when none).
+    """
+    n = sizes.size
+    start = np.r_[0, np.cumsum(sizes)[:-1]]
+    owner = np.repeat(np.arange(n), sizes)
+    nxt = np.arange(ys.size) + 1
+    nxt[start + sizes - 1] = start
+    y2, x2 = ys[nxt], xs[nxt]
+    first = -((-np.minimum.reduceat(ys, start)) // 2)
+    count = np.maximum.reduceat(ys, start) // 2 - first + 1
+    line_start = np.cumsum(count) - count
+    slanted = np.flatnonzero(ys != y2)
+    ya, yb = ys[slanted], y2[slanted]
+    e_lo = -((-np.minimum(ya, yb)) // 2)
+    e_cnt = np.maximum(np.maximum(ya, yb) // 2 - e_lo + 1, 0)
+    e = np.repeat(slanted, e_cnt)
+    line = np.repeat(e_lo, e_cnt) + _ragged_arange(e_cnt)
+    y1, x1, dy, dx = ys[e], xs[e], y2[e] - ys[e], x2[e] - xs[e]
+    sign = np.where(dy > 0, 1, -1)
+    num = (x1 * dy + (2 * line - y1) * dx) * sign
+    den2 = 2 * dy * sign
+    key = line_start[owner[e]] + line - first[owner[e]]
+    lo = np.full(int(count.sum()), _BIG, np.int64)
+    hi = np.full(lo.size, -_BIG, np.int64)
+    np.minimum.at(lo, key, -((-num) // den2))
+    np.maximum.at(hi, key, num // den2)
+    line_owner = np.repeat(np.arange(n), count)
+    lines = _ragged_arange(count) + np.repeat(first, count)
+    return line_owner, lines, lo, hi
+
+
+def _convex_areas_and_ferets(
+    r: IntArray, c: IntArray, lv: LabelArray, pos: IntArray, n: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Pixel count of skimage's ``image_convex`` and its ``feret_diameter_max``, all objects.
+
+    ``image_convex`` is the set of pixel centres inside or on the hull of the pixels' edge
+    midpoints. Pixels arrive grouped by object and in raster order inside each, so the first
+    and last pixel of each (object, row) run are the row's extremes, and their edge midpoints
+    span the same hull as all of the object's. The hull's rows and columns are then counted
+    exactly (:func:`_lattice_spans`); skimage's Feret diameter is the largest distance between
+    the marching-squares contour points of the convex image at level 0.5, which are the
+    midpoints just past both ends of each of its rows and columns.
+    """
+    run = np.flatnonzero(np.r_[True, (lv[1:] != lv[:-1]) | (r[1:] != r[:-1])])
+    last = np.r_[run[1:], lv.size] - 1
+    y, left, right = 2 * r[run], 2 * c[run], 2 * c[last]
+    # (x, y) for OpenCV: left, top and bottom edge midpoints of the left end, same at the right.
+    mids = (
+        np.stack([left - 1, y, left, y - 1, left, y + 1, right + 1, y, right, y - 1, right, y + 1], axis=1)
+        .reshape(-1, 2)
+        .astype(np.int32)
+    )
+    hull, sizes = _hulls(mids, 6 * np.bincount(pos[run], minlength=n))
+    row_owner, rows, rlo, rhi = _lattice_spans(hull[:, 1], hull[:, 0], sizes)
     ok = rhi >= rlo
-    area = float((rhi - rlo + 1)[ok].sum())
-    cols, clo, chi = _row_intervals(poly, 1)
+    area = np.bincount(row_owner[ok], (rhi - rlo + 1)[ok], n)
+    col_owner, cols, clo, chi = _lattice_spans(hull[:, 0], hull[:, 1], sizes)
     okc = chi >= clo
     r2, c2 = 2 * rows[ok], 2 * cols[okc]
     ends = np.concatenate(
         [
-            np.stack([r2, 2 * rlo[ok] - 1], 1),
-            np.stack([r2, 2 * rhi[ok] + 1], 1),
-            np.stack([2 * clo[okc] - 1, c2], 1),
-            np.stack([2 * chi[okc] + 1, c2], 1),
+            np.stack([2 * rlo[ok] - 1, r2], 1),
+            np.stack([2 * rhi[ok] + 1, r2], 1),
+            np.stack([c2, 2 * clo[okc] - 1], 1),
+            np.stack([c2, 2 * chi[okc] + 1], 1),
         ]
-    ).astype(np.int32)
-    hull = cv2.convexHull(ends).reshape(-1, 2).astype(np.float64)
-    diff = hull[:, None, :] - hull[None, :, :]
-    feret = float(np.sqrt((diff**2).sum(-1).max())) / 2.0
-    return area, feret
+    )
+    end_owner = np.concatenate([row_owner[ok], row_owner[ok], col_owner[okc], col_owner[okc]])
+    order = np.argsort(end_owner, kind="stable")
+    outline, osizes = _hulls(ends[order].astype(np.int32), np.bincount(end_owner, minlength=n))
+    # All pairs of hull vertices of each object at once (a few dozen vertices per object).
+    pairs = osizes * osizes
+    ostart = np.repeat(np.cumsum(osizes) - osizes, pairs)
+    local = _ragged_arange(pairs)
+    width = np.repeat(osizes, pairs)
+    diff = outline[ostart + local // width] - outline[ostart + local % width]
+    d2 = (diff * diff).sum(axis=1)
+    feret = np.sqrt(np.maximum.reduceat(d2, np.cumsum(pairs) - pairs).astype(np.float64)) / 2.0
+    return area.astype(np.float64), feret
 
 
 def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> ObjectMeasurements:
@@ -227,14 +297,24 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     ids = lv[starts].astype(np.int64)
     n = ids.size
     pos = np.repeat(np.arange(n), np.diff(np.r_[starts, lv.size]))
-    r, c = idx // w, idx % w
+    r, c = np.divmod(idx, w)
     area = np.bincount(pos, minlength=n).astype(np.float64)
     cr = np.bincount(pos, r, n) / area
     cc = np.bincount(pos, c, n) / area
     dr, dc = r - cr[pos], c - cc[pos]
-    mu = {}
-    for p, q in ((2, 0), (1, 1), (0, 2), (3, 0), (2, 1), (1, 2), (0, 3)):
-        mu[p, q] = np.bincount(pos, dr**p * dc**q, n)
+    dr2, dc2, drc = dr * dr, dc * dc, dr * dc
+    mu = {
+        (p, q): np.bincount(pos, weight, n)
+        for (p, q), weight in (
+            ((2, 0), dr2),
+            ((1, 1), drc),
+            ((0, 2), dc2),
+            ((3, 0), dr2 * dr),
+            ((2, 1), dr2 * dc),
+            ((1, 2), drc * dc),
+            ((0, 3), dc2 * dc),
+        )
+    }
     bboxes = np.stack(
         [
             np.minimum.reduceat(r, starts),
@@ -273,21 +353,8 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     hu[:, 4] = q0 * t0 + q1 * t1
     hu[:, 6] = q1 * t0 - q0 * t1
 
-    padded = np.pad(lab, 1)
-    border, codes = _border_and_codes(padded)
-    bidx = np.flatnonzero(border.ravel())
-    blab = flat[bidx]
-    bpos = np.searchsorted(ids, blab)
-    perimeter = np.bincount(bpos, _PERIMETER_WEIGHTS[codes.ravel()[bidx]], n)
-
-    border_order = np.argsort(bpos, kind="stable")
-    bpts = np.stack([bidx // w, bidx % w], axis=1)[border_order].astype(np.int32)
-    bsplit = np.searchsorted(bpos[border_order], np.arange(1, n))
-    convex_area = np.empty(n)
-    feret = np.empty(n)
-    for k, pts in enumerate(np.split(bpts, bsplit)):
-        hull = cv2.convexHull(pts[:, ::-1].copy()).reshape(-1, 2)[:, ::-1]
-        convex_area[k], feret[k] = _convex_area_and_feret(hull)
+    perimeter = _perimeters(lab, r, c, lv, pos, n)
+    convex_area, feret = _convex_areas_and_ferets(r, c, lv, pos, n)
 
     values = intensity.ravel()[idx].astype(np.float64)
     mean = np.bincount(pos, values, n) / area

@@ -116,6 +116,23 @@ class TestMeasureObjects:
         np.testing.assert_allclose(ours.column("perimeter"), ref["perimeter"])
         np.testing.assert_allclose(ours.column("solidity"), ref["solidity"])
 
+    @pytest.mark.parametrize("seed", range(4))
+    def test_equals_regionprops_on_many_odd_objects_at_once(self, seed):
+        # Touching, frame-edge, one-pixel, one-pixel-thick and disconnected labels, all in one
+        # batch: the batched hulls must still be counted per object exactly as skimage does.
+        rng = np.random.default_rng(seed)
+        lab = rng.integers(0, 40, (48, 40)).astype(np.int32)
+        lab[rng.random(lab.shape) < 0.5] = 0
+        lab[5, :] = 41
+        lab[:, 7] = 42
+        lab[47, 39] = 43
+        gray = rng.integers(0, 256, lab.shape).astype(np.uint8)
+        ours = measure_objects(lab, gray)
+        ref = regionprops_table(lab, gray, properties=["label", *_PROPS.values()])
+        np.testing.assert_array_equal(ours.labels, ref["label"])
+        for feature, prop in _PROPS.items():
+            np.testing.assert_allclose(ours.column(feature), ref[prop], rtol=0, atol=1e-6, err_msg=feature)
+
 
 class TestFlatFieldCorrect:
     def test_vignetted_ramp_becomes_flatter_dtype_kept(self):
