@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -142,6 +143,17 @@ def _flatten_on_white(pixels: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.rint(rgb).astype(pixels.dtype)
 
 
+def _opencv_png(pixels: npt.NDArray[Any]) -> bytes:
+    """PNG through OpenCV, which wants BGR(A) channel order."""
+    if pixels.ndim == 3:
+        code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        pixels = cv2.cvtColor(np.ascontiguousarray(pixels), code)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels))
+    if not ok:
+        raise InvalidParameter(f"OpenCV could not encode a {pixels.dtype} {pixels.shape} image as PNG")
+    return encoded.tobytes()
+
+
 def encode_image(pixels: npt.NDArray[Any], format: str) -> bytes:
     """Encode RGB(A)/gray pixels as ``png``, ``jpeg``, ``gif``, ``tiff``, ``bmp`` or ``webp``.
 
@@ -174,6 +186,10 @@ def encode_image(pixels: npt.NDArray[Any], format: str) -> bytes:
         arr = _flatten_on_white(arr)
     if arr.dtype == np.uint16 and not (arr.ndim == 2 and fmt in ("png", "tiff")):
         arr = (arr >> 8).astype(np.uint8)
+    if fmt == "png":
+        # OpenCV's PNG encoder is several times faster than Pillow's at its default level
+        # (a 512x512 mask: ~0.75 ms against ~3.7 ms), and PNG answers are the hot path.
+        return _opencv_png(arr)
     if arr.dtype == np.uint16:
         img = Image.fromarray(arr.astype("<u2"))
     else:
