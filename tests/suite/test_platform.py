@@ -67,14 +67,18 @@ ATTACKS = ["tampered signature", "alg none", "HS256 with the public key", "expir
 
 class TestTokenAttacks:
     @pytest.mark.parametrize("attack", ATTACKS)
-    @pytest.mark.parametrize("service", ["gateway", "users"])
-    def test_forged_tokens_are_401_at_the_gateway_and_at_the_service(
-        self, running_suite: RunningSuite, admin_token: str, attack: str, service: str
+    @pytest.mark.parametrize(("service", "method", "path"), [
+        ("gateway", "GET", "/api/v1/auth/me"), ("users", "GET", "/api/v1/auth/me"),
+        ("segment", "POST", "/api/v1/segment/threshold"), ("segment", "GET", "/api/v1/images"),
+    ])
+    def test_forged_tokens_are_401_at_the_gateway_and_at_each_service(
+        self, running_suite: RunningSuite, admin_token: str, attack: str, service: str,
+        method: str, path: str,
     ) -> None:
-        """The gateway refuses them, and so does the service reached directly (in-cluster)."""
+        """The gateway refuses them, and so does each service reached directly (in-cluster)."""
         token = _attacks(running_suite.private_pem, admin_token)[attack]
-        response = httpx.get(running_suite.suite.url(service) + "/api/v1/auth/me",
-                             headers={"Authorization": f"Bearer {token}"})
+        response = httpx.request(method, running_suite.suite.url(service) + path,
+                                 headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == PROBLEM_JSON
 

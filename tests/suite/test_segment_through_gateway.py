@@ -45,6 +45,19 @@ def _png_claiming(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
 
 
+def _encoded(pixels: np.ndarray, fmt: str, mode: str | None = None) -> bytes:
+    image = Image.fromarray(pixels)
+    if mode is not None:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _discs_pixels() -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(_two_discs())).convert("RGB"))
+
+
 @pytest.fixture(scope="module")
 def technician(create_actor: Callable[..., Actor]) -> Actor:
     return create_actor("technician", "Hospital S")
@@ -99,8 +112,14 @@ BAD_INPUTS: dict[str, tuple[dict[str, object], int]] = {
     "data URL of text": ({"json": {"image": "data:text/plain;base64,aGVsbG8="}}, 415),
     "decompression bomb": ({"files": {"image": ("b.png", _png_claiming(100_000, 100_000),
                                                 "image/png")}}, 413),
+    "truncated JPEG": ({"files": {"image": ("t.jpg", _encoded(_discs_pixels(), "JPEG")[:300],
+                                            "image/jpeg")}}, 422),
+    "1x1 image": ({"files": {"image": ("one.png", _png(np.zeros((1, 1), np.uint8)),
+                                       "image/png")}}, 422),
     "negative radius": ({"files": {"image": ("d.png", _two_discs(), "image/png")},
                          "data": {"opening_radius": "-1"}}, 422),
+    "huge radius": ({"files": {"image": ("d.png", _two_discs(), "image/png")},
+                     "data": {"closing_radius": str(10**9)}}, 422),
     "unknown method": ({"files": {"image": ("d.png", _two_discs(), "image/png")},
                         "data": {"method": "magic"}}, 422),
 }
@@ -127,6 +146,20 @@ class TestBadInput:
                                 data={"n_segments": "0"})
         assert response.status_code == 422
         assert "n_segments" in response.json()["detail"]
+
+    @pytest.mark.parametrize(("case", "image"), [
+        ("16-bit gray PNG", lambda: _png(_discs_pixels()[..., 0].astype(np.uint16) * 257)),
+        ("CMYK JPEG", lambda: _encoded(_discs_pixels(), "JPEG", "CMYK")),
+        ("palette GIF", lambda: _encoded(_discs_pixels(), "GIF", "P")),
+    ])
+    def test_unusual_but_valid_images_are_segmented(
+        self, gateway: httpx.Client, technician: Actor, case: str, image: Callable[[], bytes]
+    ) -> None:
+        response = gateway.post("/api/v1/segment/threshold", headers=technician.headers,
+                                files={"image": ("x", image(), "application/octet-stream")},
+                                data={"output": "json"})
+        assert response.status_code == 200, (case, response.text)
+        assert response.json()["object_count"] == 2
 
     def test_the_service_is_still_ready_afterwards(self, gateway: httpx.Client) -> None:
         assert gateway.get("/readyz").json()["checks"]["segment"] == "ok"
