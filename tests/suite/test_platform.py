@@ -158,7 +158,9 @@ class TestOperations:
 
     def test_openapi_merges_the_services_and_docs_work_offline(self, gateway: httpx.Client) -> None:
         spec = gateway.get("/openapi.json").json()
-        assert {"/api/v1/auth/login", "/api/v1/users", "/api/v1/users/{user_id}"} <= set(spec["paths"])
+        assert {"/api/v1/auth/login", "/api/v1/users", "/api/v1/users/{user_id}",
+                "/api/v1/segment/threshold", "/api/v1/segment/superpixels/selection",
+                "/api/v1/images", "/api/v1/images/{image_id}/segmentations"} <= set(spec["paths"])
         docs = gateway.get("/docs").text
         assert "swagger-ui" in docs
         assert "cdn.jsdelivr" not in docs and "unpkg" not in docs
