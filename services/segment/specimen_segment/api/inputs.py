@@ -57,7 +57,8 @@ class ImagePayload:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-def _decode_base64(name: str, text: Any) -> bytes:
+def decode_base64_image(name: str, text: Any) -> bytes:
+    """The bytes of field ``name``: plain (or URL-safe) base64, or an ``image/*`` data URL."""
     if not isinstance(text, str):
         raise InvalidParameter(f"{name} must be a base64 string or a data URL, got {type(text).__name__}")
     text = text.strip()
@@ -98,7 +99,8 @@ async def _multipart(request: Request) -> ImagePayload:
         values = form.getlist(key)
         if key in (IMAGE_FIELD, MASK_FIELD):
             value = values[0]
-            files[key] = await value.read() if isinstance(value, UploadFile) else _decode_base64(key, value)
+            files[key] = (await value.read() if isinstance(value, UploadFile)
+                          else decode_base64_image(key, value))
             continue
         texts = [v for v in values if isinstance(v, str)]
         if len(texts) != len(values):
@@ -123,8 +125,8 @@ async def _json(request: Request) -> ImagePayload:
         )
     if IMAGE_FIELD not in body:
         raise UnreadableImage(f"the JSON body has no field 'image'; {_HOW}")
-    image = _decode_base64(IMAGE_FIELD, body.pop(IMAGE_FIELD))
-    mask = _decode_base64(MASK_FIELD, body.pop(MASK_FIELD)) if body.get(MASK_FIELD) is not None else None
+    image = decode_base64_image(IMAGE_FIELD, body.pop(IMAGE_FIELD))
+    mask = decode_base64_image(MASK_FIELD, body.pop(MASK_FIELD)) if body.get(MASK_FIELD) is not None else None
     body.pop(MASK_FIELD, None)
     return ImagePayload(image, mask, {**_query_fields(request), **body})
 

@@ -6,9 +6,6 @@ Handlers are sync: decoding, converting and segmenting are CPU-bound and run in 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -20,6 +17,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from specimen_segment.api.deps import Library, Owner
+from specimen_segment.api.inputs import decode_base64_image
 from specimen_segment.api.library_schemas import (
     ImageFormat,
     ImagePage,
@@ -54,7 +52,6 @@ _STORE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 MAX_PAGE = 200
-_DATA_URL = re.compile(r"data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.IGNORECASE)
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
                       for media_type in MEDIA_TYPES.values()},
@@ -74,23 +71,6 @@ class Upload:
     name: str | None
 
 
-def _base64_image(text: str) -> bytes:
-    match = _DATA_URL.match(text)
-    if match:
-        media_type = match["type"].strip().lower()
-        if not media_type.startswith("image/"):
-            raise InvalidUpload(f"the data URL is of type {media_type or 'text/plain'}; "
-                                "send an image/* data URL or plain base64")
-        if ";base64" not in match["params"].lower():
-            raise InvalidUpload("the data URL is not base64-encoded; add ';base64' and encode it")
-        text = text[match.end():]
-    try:
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidUpload(f"image is not valid base64 ({error}); encode the file's bytes "
-                            "with standard base64") from error
-
-
 async def _upload(request: Request) -> Upload:
     """The image and its name, from a multipart form or a JSON body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -108,7 +88,7 @@ async def _upload(request: Request) -> Upload:
         except ValidationError as error:
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from error
-        return Upload(_base64_image(body.image), body.name)
+        return Upload(decode_base64_image("image", body.image), body.name)
     raise UnsupportedUploadType(
         f"a {content_type or 'body without a Content-Type'} cannot carry an upload; send "
         "multipart/form-data (field 'file') or application/json ({\"image\": base64})")

@@ -102,16 +102,18 @@ class TestUpload:
         assert "200 pixels, more than the limit of 100" in response.json()["detail"]
         assert listed["total"] == 0
 
-    @pytest.mark.parametrize(("body", "needle"), [
-        ({"image": "***not base64***"}, "not valid base64"),
-        ({"image": "data:text/plain;base64,aGVsbG8="}, "text/plain"),
-        ({"image": "data:image/png,rawbytes"}, "';base64'"),
+    @pytest.mark.parametrize(("body", "status", "slug", "needle"), [
+        ({"image": "***not base64***"}, 422, "unreadable-image", "not valid base64"),
+        ({"image": "data:text/plain;base64,aGVsbG8="}, 415, "unsupported-format", "text/plain"),
+        ({"image": "data:image/png,rawbytes"}, 422, "unreadable-image", "';base64'"),
     ])
-    async def test_bad_json_image_is_a_422_that_says_why(self, api: Any, body: dict[str, str],
-                                                         needle: str) -> None:
+    async def test_bad_json_image_is_a_4xx_that_says_why(
+        self, api: Any, body: dict[str, str], status: int, slug: str, needle: str
+    ) -> None:
+        """Same answers as the algorithm routes: one decoder reads base64 and data URLs."""
         response = await api.http.post(IMAGES, headers=api.headers, json=body)
-        assert response.status_code == 422
-        assert response.json()["type"].endswith("invalid-upload")
+        assert response.status_code == status
+        assert response.json()["type"].endswith(slug)
         assert needle in response.json()["detail"]
 
     async def test_json_with_unknown_field_is_a_validation_problem(self, api: Any) -> None:
