@@ -1,0 +1,143 @@
+"""Command line of the classify service: ``python -m specimen_classify generate mri|plankton``.
+
+``generate mri OUT_DIR`` writes ``OUT_DIR/yes/*.png`` and ``OUT_DIR/no/*.png``, the layout of the
+public Kaggle brain-tumor set, plus ``OUT_DIR/metadata.csv`` with each slice's ground truth.
+``generate plankton OUT_DIR`` writes ``OUT_DIR/frames/*.png``, ``OUT_DIR/labels.csv`` (one row
+per object) and ``OUT_DIR/objects/<category folder>/*.png``, one crop per object and one folder
+per class, the layout plankton training reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy.typing as npt
+
+from specimen_classify.domain import synthetic_mri, synthetic_plankton
+from specimen_kit.logs import configure_logging
+
+logger = logging.getLogger(__name__)
+
+MRI_METADATA_FIELDS = ("file", "has_tumor", "tumor_row", "tumor_col", "tumor_radius",
+                       "brain_min_row", "brain_min_col", "brain_max_row", "brain_max_col",
+                       "head_min_row", "head_min_col", "head_max_row", "head_max_col")
+PLANKTON_LABEL_FIELDS = ("frame", "object_id", "category", "bbox_min_row", "bbox_min_col",
+                         "bbox_max_row", "bbox_max_col", "centre_row", "centre_col", "area", "crop")
+
+
+def _write_png(path: Path, image: npt.NDArray[Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+def generate_mri(out_dir: Path, count: int, seed: int, size: int = synthetic_mri.DEFAULT_SIZE) -> int:
+    """Write ``count`` tumor slices to ``out_dir/yes`` and ``count`` healthy ones to ``out_dir/no``.
+
+    Slice ``i`` of a class is drawn from seed ``(seed, 1 if tumor else 0, i)``, so a set grows
+    without changing the slices it already has. Returns the number of files written.
+    """
+    if count < 1:
+        raise ValueError(f"count={count} is out of range; use an integer >= 1")
+    rows: list[dict[str, object]] = []
+    for folder, prefix, has_tumor in (("yes", "Y", True), ("no", "N", False)):
+        for index in range(count):
+            drawn = synthetic_mri.mri_slice((seed, int(has_tumor), index), has_tumor, size)
+            name = f"{folder}/{prefix}{index:05d}.png"
+            _write_png(out_dir / name, drawn.image)
+            centre = drawn.tumor_centre or (None, None)
+            rows.append(dict(zip(MRI_METADATA_FIELDS, (
+                name, int(has_tumor), _rounded(centre[0]), _rounded(centre[1]), _rounded(drawn.tumor_radius),
+                *drawn.brain_box, *drawn.head_box), strict=True)))
+    with (out_dir / "metadata.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, MRI_METADATA_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+def _rounded(value: float | None) -> float | str:
+    return "" if value is None else round(value, 2)
+
+
+def generate_plankton(out_dir: Path, frames: int, seed: int,
+                      per_category: int = synthetic_plankton.DEFAULT_PER_CATEGORY,
+                      height: int = synthetic_plankton.DEFAULT_SIDE,
+                      width: int = synthetic_plankton.DEFAULT_SIDE) -> int:
+    """Write ``frames`` frames, their ``labels.csv`` and one crop per object by category.
+
+    Frame ``i`` is drawn from seed ``(seed, i)``. Returns the number of objects written.
+    """
+    if frames < 1:
+        raise ValueError(f"frames={frames} is out of range; use an integer >= 1")
+    counts = dict.fromkeys(synthetic_plankton.CATEGORIES, per_category)
+    rows: list[dict[str, object]] = []
+    for index in range(frames):
+        frame = synthetic_plankton.plankton_frame((seed, index), counts, height, width)
+        frame_name = f"frames/frame{index:05d}.png"
+        _write_png(out_dir / frame_name, frame.image)
+        for record in frame.objects:
+            folder = synthetic_plankton.FOLDER_NAMES[record.category]
+            crop_name = f"objects/{folder}/frame{index:05d}_{record.object_id:04d}.png"
+            _write_png(out_dir / crop_name, synthetic_plankton.object_crop(frame, record.object_id))
+            rows.append(dict(zip(PLANKTON_LABEL_FIELDS, (
+                frame_name, record.object_id, record.category, *record.bbox,
+                round(record.centre[0], 2), round(record.centre[1], 2), record.area, crop_name),
+                strict=True)))
+    with (out_dir / "labels.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, PLANKTON_LABEL_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m specimen_classify",
+                                     description="Specimen classify service tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="write a synthetic training set")
+    kinds = generate.add_subparsers(dest="kind", required=True)
+    mri = kinds.add_parser("mri", help="MRI-like slices in yes/ and no/ (the Kaggle brain-tumor layout)")
+    mri.add_argument("out_dir", type=Path)
+    mri.add_argument("--count", type=int, required=True, help="slices per class (yes and no each)")
+    mri.add_argument("--seed", type=int, required=True)
+    mri.add_argument("--size", type=int, default=synthetic_mri.DEFAULT_SIZE,
+                     help="height and width in pixels (default: %(default)s)")
+    plankton = kinds.add_parser("plankton", help="plankton frames, labels.csv and objects/<category>/ crops")
+    plankton.add_argument("out_dir", type=Path)
+    plankton.add_argument("--frames", type=int, required=True, help="number of frames")
+    plankton.add_argument("--seed", type=int, required=True)
+    plankton.add_argument("--per-category", type=int, default=synthetic_plankton.DEFAULT_PER_CATEGORY,
+                          help="objects of each category per frame (default: %(default)s)")
+    plankton.add_argument("--height", type=int, default=synthetic_plankton.DEFAULT_SIDE,
+                          help="frame height in pixels (default: %(default)s)")
+    plankton.add_argument("--width", type=int, default=synthetic_plankton.DEFAULT_SIDE,
+                          help="frame width in pixels (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; returns the process exit status (2 for bad arguments)."""
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    configure_logging("classify", "INFO")
+    try:
+        if arguments.kind == "mri":
+            written = generate_mri(arguments.out_dir, arguments.count, arguments.seed, arguments.size)
+            logger.info("synthetic MRI slices written", extra={"out_dir": str(arguments.out_dir),
+                                                                "files": written})
+        else:
+            objects = generate_plankton(arguments.out_dir, arguments.frames, arguments.seed,
+                                        arguments.per_category, arguments.height, arguments.width)
+            logger.info("synthetic plankton frames written", extra={
+                "out_dir": str(arguments.out_dir), "frames": arguments.frames, "objects": objects})
+    except ValueError as error:
+        parser.error(str(error))
+    return 0
+

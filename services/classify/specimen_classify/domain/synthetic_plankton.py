@@ -1,0 +1,393 @@
+"""Synthetic plankton frames: dark objects of five categories on a light, vignetted background.
+
+The plankton classifier is trained on frames drawn here, because no labelled set can be
+downloaded where Specimen is built. Each category has its own shape statistics, distinct but
+overlapping as in real samples:
+
+* *phytoplankton aggregates*: mid-size, irregular and fluffy (strands and lumps), low solidity,
+  translucent;
+* *fecal aggregates*: irregular but compact clusters of lumps, darker;
+* *single cells*: small, round and smooth;
+* *cylindrical fecal pellets*: elongated rods with round ends, high eccentricity, dark;
+* *ovoid fecal pellets*: ellipses of medium eccentricity, dark.
+
+Objects never overlap, never touch each other (a gap of :data:`MIN_GAP` pixels) and never touch
+the border. Everything is a pure function of its arguments: the same ``seed`` gives
+byte-identical pixels. Boxes follow scikit-image's ``bbox`` (and the segment service's)
+convention, ``(min_row, min_col, max_row, max_col)`` with the maxima exclusive; centres are
+``(row, col)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from itertools import pairwise
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+CATEGORIES: tuple[str, ...] = (
+    "phytoplankton aggregates",
+    "fecal aggregates",
+    "single cells",
+    "cylindrical fecal pellets",
+    "ovoid fecal pellets",
+)
+"""The category names, exactly as the classifier reports them."""
+
+FOLDER_NAMES: dict[str, str] = {category: category.replace(" ", "_") for category in CATEGORIES}
+"""Category → folder name of a training set laid out one folder per class."""
+
+CATEGORY_OF_FOLDER: dict[str, str] = {folder: category for category, folder in FOLDER_NAMES.items()}
+"""Folder name → category, the inverse of :data:`FOLDER_NAMES`."""
+
+MIN_GAP = 6
+"""Pixels of background kept between two objects, and between an object and the border."""
+
+MIN_SIDE = 64
+MAX_SIDE = 8192
+MAX_PLACEMENT_ATTEMPTS = 300
+DEFAULT_SIDE = 1024
+DEFAULT_PER_CATEGORY = 8
+
+Box = tuple[int, int, int, int]
+Patch = tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class PlanktonObject:
+    """One object drawn into a frame.
+
+    Attributes
+    ----------
+    object_id : int
+        Its value in :attr:`PlanktonFrame.labels` (1, 2, ...).
+    category : str
+        One of :data:`CATEGORIES`.
+    bbox : tuple of int
+        ``(min_row, min_col, max_row, max_col)``, max exclusive.
+    centre : tuple of float
+        Centroid ``(row, col)`` of its pixels.
+    area : int
+        Number of its pixels.
+    """
+
+    object_id: int
+    category: str
+    bbox: Box
+    centre: tuple[float, float]
+    area: int
+
+
+@dataclass(frozen=True)
+class PlanktonFrame:
+    """A generated frame with its ground truth.
+
+    Attributes
+    ----------
+    image : ndarray of uint8, (height, width)
+        The frame: dark objects on a light, vignetted, noisy background.
+    background : ndarray of uint8, (height, width)
+        The same frame without the objects (same vignetting and noise).
+    labels : ndarray of int32, (height, width)
+        0 for background, ``i`` for the pixels of object ``i``.
+    objects : tuple of PlanktonObject
+        One record per object, in id order.
+    """
+
+    image: npt.NDArray[np.uint8]
+    background: npt.NDArray[np.uint8]
+    labels: npt.NDArray[np.int32]
+    objects: tuple[PlanktonObject, ...]
+
+
+def _largest_component(canvas: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=8)
+    if count <= 1:
+        return np.zeros(canvas.shape, bool)
+    keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return np.asarray(labels == keep)
+
+
+def _patch(canvas: npt.NDArray[np.uint8], shade: npt.NDArray[np.float32]) -> Patch:
+    """Crop a drawn canvas to its largest component's box, with the darkness inside it."""
+    mask = _largest_component(canvas)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    shade = shade[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return mask, np.where(mask, shade, np.float32(0.0)).astype(np.float32)
+
+
+def _texture(rng: np.random.Generator, shape: tuple[int, int], strength: float) -> npt.NDArray[np.float32]:
+    noise = rng.standard_normal(shape).astype(np.float32)
+    return np.asarray(1.0 + strength * cv2.GaussianBlur(noise, (0, 0), 1.5) * 2.0, dtype=np.float32)
+
+
+def _single_cell(rng: np.random.Generator) -> Patch:
+    radius = rng.uniform(3.5, 8.5)
+    axes = (round(radius), max(round(radius * rng.uniform(0.8, 1.0)), 2))
+    side = 2 * axes[0] + 5
+    canvas = np.zeros((side, side), np.uint8)
+    cv2.ellipse(canvas, (side // 2, side // 2), axes, rng.uniform(0, 180), 0, 360, 1, -1)
+    rr, cc = np.mgrid[0:side, 0:side].astype(np.float32) - side // 2
+    # A lighter centre, as a cell's translucent cytoplasm inside its darker wall.
+    falloff = np.clip(np.hypot(rr, cc) / max(axes[0], 1), 0.0, 1.0)
+    shade = rng.uniform(0.4, 0.7) * (0.7 + 0.3 * falloff)
+    return _patch(canvas, shade.astype(np.float32))
+
+
+def _ovoid_pellet(rng: np.random.Generator) -> Patch:
+    major = rng.uniform(9.0, 20.0)
+    minor = major * rng.uniform(0.5, 0.78)
+    side = 2 * round(major) + 5
+    canvas = np.zeros((side, side), np.uint8)
+    cv2.ellipse(canvas, (side // 2, side // 2), (round(major), max(round(minor), 2)),
+                rng.uniform(0, 180), 0, 360, 1, -1)
+    shade = rng.uniform(0.62, 0.88) * _texture(rng, canvas.shape, 0.05)
+    return _patch(canvas, shade)
+
+
+def _cylindrical_pellet(rng: np.random.Generator) -> Patch:
+    length = rng.uniform(26.0, 70.0)
+    width = max(round(length * rng.uniform(0.12, 0.28)), 4)
+    side = round(length) + width + 6
+    canvas = np.zeros((side, side), np.uint8)
+    angle = rng.uniform(0.0, np.pi)
+    direction = np.array([np.cos(angle), np.sin(angle)])
+    normal = np.array([-direction[1], direction[0]])
+    centre = np.array([side / 2.0, side / 2.0])
+    bend = rng.uniform(-0.08, 0.08) * length  # pellets are often slightly curved
+    points = [centre - direction * length / 2, centre + normal * bend, centre + direction * length / 2]
+    for start, end in pairwise(points):
+        cv2.line(canvas, (round(start[0]), round(start[1])), (round(end[0]), round(end[1])), 1, width)
+    shade = rng.uniform(0.68, 0.9) * _texture(rng, canvas.shape, 0.04)
+    return _patch(canvas, shade)
+
+
+def _fecal_aggregate(rng: np.random.Generator) -> Patch:
+    reach = rng.uniform(9.0, 18.0)
+    side = 2 * round(reach) + 24
+    canvas = np.zeros((side, side), np.uint8)
+    position = np.array([side / 2.0, side / 2.0])
+    for _ in range(int(rng.integers(4, 9))):
+        lump = rng.uniform(3.5, 8.0)
+        cv2.ellipse(canvas, (round(position[0]), round(position[1])),
+                    (round(lump), max(round(lump * rng.uniform(0.5, 1.0)), 2)),
+                    rng.uniform(0, 180), 0, 360, 1, -1)
+        step = rng.normal(0.0, lump * 0.6, 2)
+        position = np.clip(position + step, side / 2.0 - reach, side / 2.0 + reach)
+    closing = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    canvas = np.asarray(cv2.morphologyEx(canvas, cv2.MORPH_CLOSE, closing), dtype=np.uint8)
+    shade = rng.uniform(0.7, 0.92) * _texture(rng, canvas.shape, 0.08)
+    return _patch(canvas, shade)
+
+
+def _phytoplankton_aggregate(rng: np.random.Generator) -> Patch:
+    reach = rng.uniform(14.0, 32.0)
+    side = 2 * round(reach) + 12
+    canvas = np.zeros((side, side), np.uint8)
+    centre = (side // 2, side // 2)
+    cv2.circle(canvas, centre, max(round(reach * rng.uniform(0.12, 0.25)), 2), 1, -1)
+    # Strands reaching out from the core, with lumps along and at their ends: fluffy, porous.
+    for _ in range(int(rng.integers(6, 14))):
+        angle = rng.uniform(0.0, 2 * np.pi)
+        extent = reach * rng.uniform(0.45, 1.0)
+        wiggle = rng.uniform(-0.5, 0.5)
+        middle = (round(centre[0] + extent * 0.5 * np.cos(angle + wiggle)),
+                  round(centre[1] + extent * 0.5 * np.sin(angle + wiggle)))
+        tip = (round(centre[0] + extent * np.cos(angle)), round(centre[1] + extent * np.sin(angle)))
+        thickness = int(rng.integers(1, 4))
+        cv2.line(canvas, centre, middle, 1, thickness)
+        cv2.line(canvas, middle, tip, 1, thickness)
+        cv2.circle(canvas, tip, int(rng.integers(1, 5)), 1, -1)
+        if rng.uniform() < 0.6:
+            cv2.circle(canvas, middle, int(rng.integers(1, 4)), 1, -1)
+    shade = rng.uniform(0.32, 0.62) * _texture(rng, canvas.shape, 0.12)
+    return _patch(canvas, shade)
+
+
+_DRAWERS: dict[str, Callable[[np.random.Generator], Patch]] = {
+    "phytoplankton aggregates": _phytoplankton_aggregate,
+    "fecal aggregates": _fecal_aggregate,
+    "single cells": _single_cell,
+    "cylindrical fecal pellets": _cylindrical_pellet,
+    "ovoid fecal pellets": _ovoid_pellet,
+}
+
+
+def _check_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    unknown = sorted(set(counts) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"counts has unknown categories {unknown}; use names from {list(CATEGORIES)}")
+    for category, count in counts.items():
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+            raise ValueError(f"counts[{category!r}]={count!r} is invalid; use an integer >= 0")
+    return {category: int(counts.get(category, 0)) for category in CATEGORIES}
+
+
+def _check_side(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+            or not MIN_SIDE <= value <= MAX_SIDE:
+        raise ValueError(f"{name}={value!r} is out of range; use an integer in [{MIN_SIDE}, {MAX_SIDE}]")
+
+
+def _check_seed(seed: int | tuple[int, ...]) -> None:
+    values = seed if isinstance(seed, tuple) else (seed,)
+    if not values or any(isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0 for v in values):
+        raise ValueError(f"seed={seed!r} is invalid; use a non-negative integer (or a tuple of them)")
+
+
+def plankton_frame(
+    seed: int | tuple[int, ...],
+    counts: Mapping[str, int] | None = None,
+    height: int = DEFAULT_SIDE,
+    width: int = DEFAULT_SIDE,
+) -> PlanktonFrame:
+    """Draw one frame with the requested number of objects per category.
+
+    Parameters
+    ----------
+    seed : int or tuple of int
+        Seed of :func:`numpy.random.default_rng`; the same arguments give byte-identical pixels.
+        A tuple such as ``(seed, index)`` names one frame of a set.
+    counts : mapping of str to int, optional
+        Objects per category (names from :data:`CATEGORIES`; missing ones get 0). Default:
+        :data:`DEFAULT_PER_CATEGORY` of each.
+    height, width : int
+        Frame size in pixels, each in [64, 8192].
+
+    Returns
+    -------
+    PlanktonFrame
+        The uint8 frame, its object-free background, the int32 label image and one record per
+        object, ids 1..n in placement order.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid, or the objects do not fit: lower ``counts`` or enlarge the
+        frame.
+
+    Examples
+    --------
+    >>> f = plankton_frame(3, {"single cells": 2, "ovoid fecal pellets": 1}, height=128, width=128)
+    >>> [o.category for o in f.objects].count("single cells"), int(f.labels.max())
+    (2, 3)
+    """
+    _check_seed(seed)
+    _check_side("height", height)
+    _check_side("width", width)
+    wanted = _check_counts(counts if counts is not None else dict.fromkeys(CATEGORIES, DEFAULT_PER_CATEGORY))
+    rng = np.random.default_rng(seed)
+
+    order = [category for category in CATEGORIES for _ in range(wanted[category])]
+    order = [order[i] for i in rng.permutation(len(order))]
+    labels = np.zeros((height, width), np.int32)
+    darkness = np.zeros((height, width), np.float32)
+    blocked = np.zeros((height, width), bool)
+    grow = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * MIN_GAP + 1, 2 * MIN_GAP + 1))
+    records: list[tuple[int, str]] = []
+    for object_id, category in enumerate(order, start=1):
+        mask, shade = _DRAWERS[category](rng)
+        ph, pw = mask.shape
+        if ph + 2 * MIN_GAP >= height or pw + 2 * MIN_GAP >= width:
+            raise ValueError(f"a {category!r} object of {ph}x{pw} pixels does not fit a "
+                             f"{height}x{width} frame; enlarge height and width")
+        for _ in range(MAX_PLACEMENT_ATTEMPTS):
+            top = int(rng.integers(MIN_GAP, height - ph - MIN_GAP + 1))
+            left = int(rng.integers(MIN_GAP, width - pw - MIN_GAP + 1))
+            if not blocked[top:top + ph, left:left + pw][mask].any():
+                break
+        else:
+            raise ValueError(f"could not place object {object_id} ({category!r}) after "
+                             f"{MAX_PLACEMENT_ATTEMPTS} attempts: the {height}x{width} frame is too "
+                             f"crowded for counts={wanted}; lower counts or enlarge the frame")
+        labels[top:top + ph, left:left + pw][mask] = object_id
+        darkness[top:top + ph, left:left + pw][mask] = shade[mask]
+        r0, c0 = max(top - MIN_GAP, 0), max(left - MIN_GAP, 0)
+        r1, c1 = min(top + ph + MIN_GAP, height), min(left + pw + MIN_GAP, width)
+        padded = np.zeros((ph + 2 * MIN_GAP, pw + 2 * MIN_GAP), np.uint8)
+        padded[MIN_GAP:MIN_GAP + ph, MIN_GAP:MIN_GAP + pw] = mask
+        halo = cv2.dilate(padded, grow) > 0
+        blocked[r0:r1, c0:c1] |= halo[r0 - (top - MIN_GAP):r1 - (top - MIN_GAP),
+                                      c0 - (left - MIN_GAP):c1 - (left - MIN_GAP)]
+        records.append((object_id, category))
+
+    # Light background, darker towards the corners (vignetting), with a gentle illumination tilt.
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    centre_r = height / 2.0 * (1.0 + rng.uniform(-0.1, 0.1))
+    centre_c = width / 2.0 * (1.0 + rng.uniform(-0.1, 0.1))
+    radius = np.hypot((rows - centre_r) / (height / 2.0), (cols - centre_c) / (width / 2.0)) / np.sqrt(2.0)
+    vignette = 1.0 - rng.uniform(0.15, 0.35) * radius ** 2
+    tilt = (1.0 + rng.uniform(-0.03, 0.03) * (cols / width - 0.5)
+            + rng.uniform(-0.03, 0.03) * (rows / height - 0.5))
+    light = rng.uniform(205.0, 238.0) * vignette * tilt
+    noise = rng.normal(0.0, rng.uniform(1.5, 4.0), (height, width)).astype(np.float32)
+    soft = cv2.GaussianBlur(darkness, (0, 0), 0.6)
+    image = np.clip(np.rint(light * (1.0 - soft) + noise), 0, 255).astype(np.uint8)
+    background = np.clip(np.rint(light + noise), 0, 255).astype(np.uint8)
+    return PlanktonFrame(image, background, labels, _describe(labels, records))
+
+
+def _describe(labels: npt.NDArray[np.int32], records: list[tuple[int, str]]) -> tuple[PlanktonObject, ...]:
+    objects = []
+    for object_id, category in records:
+        rows, cols = np.nonzero(labels == object_id)
+        objects.append(PlanktonObject(
+            object_id=object_id,
+            category=category,
+            bbox=(int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1),
+            centre=(float(rows.mean()), float(cols.mean())),
+            area=int(rows.size),
+        ))
+    return tuple(objects)
+
+
+def object_crop(frame: PlanktonFrame, object_id: int, padding: int = 4) -> npt.NDArray[np.uint8]:
+    """Cut one object out of a frame, its neighbours painted over with background.
+
+    Parameters
+    ----------
+    frame : PlanktonFrame
+    object_id : int
+        The object's id, in ``1..len(frame.objects)``.
+    padding : int
+        Background pixels around the object's bbox, clipped to the frame; in [0, MIN_GAP - 2]
+        (more would reach a neighbour's blurred edge).
+
+    Returns
+    -------
+    ndarray of uint8
+        A new array; the frame is not modified.
+
+    Raises
+    ------
+    ValueError
+        If ``object_id`` or ``padding`` is out of range.
+
+    Examples
+    --------
+    >>> f = plankton_frame(1, {"single cells": 2}, height=96, width=96)
+    >>> crop = object_crop(f, 1, padding=2)
+    >>> b = f.objects[0].bbox
+    >>> crop.shape[0] <= b[2] - b[0] + 4
+    True
+    """
+    if isinstance(object_id, bool) or not isinstance(object_id, int | np.integer) \
+            or not 1 <= object_id <= len(frame.objects):
+        raise ValueError(f"object_id={object_id!r} is out of range; use an id in 1..{len(frame.objects)}")
+    if isinstance(padding, bool) or not isinstance(padding, int | np.integer) \
+            or not 0 <= padding <= MIN_GAP - 2:
+        raise ValueError(f"padding={padding!r} is out of range; use an integer in [0, {MIN_GAP - 2}]")
+    height, width = frame.labels.shape
+    r0, c0, r1, c1 = frame.objects[object_id - 1].bbox
+    r0, c0 = max(r0 - padding, 0), max(c0 - padding, 0)
+    r1, c1 = min(r1 + padding, height), min(c1 + padding, width)
+    labels = frame.labels[r0:r1, c0:c1]
+    others = ((labels != 0) & (labels != object_id)).astype(np.uint8)
+    others = cv2.dilate(others, np.ones((5, 5), np.uint8)) > 0
+    others &= labels != object_id
+    return np.where(others, frame.background[r0:r1, c0:c1], frame.image[r0:r1, c0:c1]).astype(np.uint8)

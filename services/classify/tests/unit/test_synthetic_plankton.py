@@ -1,0 +1,152 @@
+"""Synthetic plankton frames: placement, labels, shapes, determinism and the generator CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from specimen_classify.cli import main
+from specimen_classify.domain.synthetic_plankton import (
+    CATEGORIES,
+    CATEGORY_OF_FOLDER,
+    FOLDER_NAMES,
+    MIN_GAP,
+    object_crop,
+    plankton_frame,
+)
+
+COUNTS = {"phytoplankton aggregates": 3, "fecal aggregates": 2, "single cells": 4,
+          "cylindrical fecal pellets": 1, "ovoid fecal pellets": 2}
+
+
+class TestPlanktonFrame:
+    def test_counts_per_category_are_as_requested(self) -> None:
+        frame = plankton_frame(1, COUNTS, height=320, width=320)
+
+        got = {category: [o.category for o in frame.objects].count(category) for category in CATEGORIES}
+        assert got == COUNTS
+
+    def test_labels_agree_with_records(self) -> None:
+        frame = plankton_frame(2, COUNTS, height=320, width=256)
+
+        assert frame.labels.dtype == np.int32 and frame.labels.shape == (320, 256)
+        assert sorted(np.unique(frame.labels).tolist()) == list(range(len(frame.objects) + 1))
+        for number, record in enumerate(frame.objects, start=1):
+            rows, cols = np.nonzero(frame.labels == record.object_id)
+            assert record.object_id == number
+            assert record.bbox == (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
+            assert record.area == rows.size
+            assert record.centre == pytest.approx((rows.mean(), cols.mean()))
+
+    def test_objects_neither_touch_each_other_nor_the_border(self) -> None:
+        frame = plankton_frame(3, dict.fromkeys(CATEGORIES, 4), height=400, width=400)
+        kernel = np.ones((2 * MIN_GAP - 1, 2 * MIN_GAP - 1), np.uint8)
+
+        for record in frame.objects:
+            own = (frame.labels == record.object_id).astype(np.uint8)
+            near = cv2.dilate(own, kernel) > 0
+            assert set(np.unique(frame.labels[near]).tolist()) <= {0, record.object_id}
+            r0, c0, r1, c1 = record.bbox
+            assert r0 >= MIN_GAP and c0 >= MIN_GAP and r1 <= 400 - MIN_GAP and c1 <= 400 - MIN_GAP
+
+    def test_objects_are_dark_on_a_light_vignetted_background(self) -> None:
+        frame = plankton_frame(4, COUNTS, height=256, width=256)
+        background = frame.image[frame.labels == 0].astype(float)
+
+        assert background.mean() > 150
+        assert frame.image[frame.labels > 0].mean() < background.mean() - 40
+        assert frame.background[:16, :16].mean() < frame.background[120:136, 120:136].mean()
+
+    def test_shape_statistics_differ_by_category(self) -> None:
+        frame = plankton_frame(5, dict.fromkeys(CATEGORIES, 6), height=512, width=512)
+
+        def elongation(object_id: int) -> float:
+            points = np.argwhere(frame.labels == object_id).astype(float)
+            eigen = np.linalg.eigvalsh(np.cov(points.T))
+            return float(np.sqrt(eigen[1] / max(eigen[0], 1e-6)))
+
+        def mean_of(category: str, measure: str) -> float:
+            chosen = [o for o in frame.objects if o.category == category]
+            if measure == "area":
+                return float(np.mean([o.area for o in chosen]))
+            return float(np.mean([elongation(o.object_id) for o in chosen]))
+
+        assert mean_of("single cells", "area") < mean_of("ovoid fecal pellets", "area")
+        rods = mean_of("cylindrical fecal pellets", "elongation")
+        ovoids = mean_of("ovoid fecal pellets", "elongation")
+        assert rods > ovoids
+        assert mean_of("ovoid fecal pellets", "elongation") > mean_of("single cells", "elongation")
+
+    def test_same_seed_gives_identical_png_and_other_seed_differs(self) -> None:
+        def encoded(seed: int) -> bytes:
+            return bytes(cv2.imencode(".png", plankton_frame(seed, COUNTS, 192, 192).image)[1].tobytes())
+
+        assert encoded(7) == encoded(7)
+        assert encoded(7) != encoded(8)
+
+    def test_crop_paints_out_neighbours_and_keeps_the_frame(self) -> None:
+        frame = plankton_frame(6, COUNTS, height=256, width=256)
+        before = frame.image.copy()
+
+        crop = object_crop(frame, 1, padding=3)
+
+        r0, c0, r1, c1 = frame.objects[0].bbox
+        assert crop.shape == (r1 - r0 + 6, c1 - c0 + 6)
+        assert np.array_equal(frame.image, before)
+
+    def test_folder_names_map_both_ways(self) -> None:
+        assert FOLDER_NAMES["single cells"] == "single_cells"
+        assert {CATEGORY_OF_FOLDER[folder] for folder in FOLDER_NAMES.values()} == set(CATEGORIES)
+
+    @pytest.mark.parametrize(("kwargs", "message"), [
+        ({"counts": {"diatoms": 1}}, "diatoms"),
+        ({"counts": {"single cells": -1}}, "single cells"),
+        ({"height": 10}, "height=10"),
+        ({"seed": -3}, "seed=-3"),
+        ({"counts": dict.fromkeys(CATEGORIES, 200), "height": 128, "width": 128}, "crowded"),
+    ])
+    def test_bad_arguments_are_named(self, kwargs: dict[str, object], message: str) -> None:
+        arguments: dict[str, object] = {"seed": 1, "counts": COUNTS, "height": 256, "width": 256, **kwargs}
+        with pytest.raises(ValueError, match=message):
+            plankton_frame(**arguments)  # type: ignore[arg-type]
+
+
+class TestGenerateCommand:
+    def test_mri_writes_the_kaggle_layout_reproducibly(self, tmp_path: Path) -> None:
+        for run in ("a", "b"):
+            assert main(["generate", "mri", str(tmp_path / run), "--count", "2", "--seed", "3",
+                         "--size", "64"]) == 0
+
+        for folder in ("yes", "no"):
+            names = sorted(p.name for p in (tmp_path / "a" / folder).glob("*.png"))
+            assert len(names) == 2
+            for name in names:
+                assert (tmp_path / "a" / folder / name).read_bytes() == \
+                    (tmp_path / "b" / folder / name).read_bytes()
+        with (tmp_path / "a" / "metadata.csv").open() as handle:
+            assert len(list(csv.DictReader(handle))) == 4
+
+    def test_plankton_writes_frames_labels_and_class_folders(self, tmp_path: Path) -> None:
+        assert main(["generate", "plankton", str(tmp_path), "--frames", "2", "--seed", "1",
+                     "--per-category", "2", "--height", "256", "--width", "256"]) == 0
+
+        assert len(list((tmp_path / "frames").glob("*.png"))) == 2
+        with (tmp_path / "labels.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == 2 * 2 * len(CATEGORIES)
+        for folder in FOLDER_NAMES.values():
+            assert len(list((tmp_path / "objects" / folder).glob("*.png"))) == 4
+        assert all((tmp_path / row["crop"]).is_file() for row in rows)
+
+    def test_bad_count_exits_with_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["generate", "mri", str(tmp_path), "--count", "0", "--seed", "1"])
+
+        assert exit_info.value.code == 2
+        assert "count=0" in capsys.readouterr().err
