@@ -65,3 +65,42 @@ class TooManyRequests(Problem):
     def __init__(self, detail: str, retry_after: int, **extensions: Any) -> None:
         super().__init__(detail, retry_after=retry_after, **extensions)
         self.headers["Retry-After"] = str(retry_after)
+
+
+class ImageTooLarge(Problem):
+    """The image has more pixels than the configured limit (413).
+
+    Raised from the header, before any pixel is decoded (a decompression bomb never is).
+    """
+
+    status = 413
+    title = "Image too large"
+    slug = "image-too-large"
+
+    def __init__(self, pixels: int, max_pixels: int, size: tuple[int, int] | None = None) -> None:
+        shown = f"{size[0]}x{size[1]} = {pixels}" if size else str(pixels)
+        super().__init__(
+            f"the image is {shown} pixels, more than the limit of {max_pixels} pixels; "
+            "send a smaller image",
+            pixels=pixels,
+            max_pixels=max_pixels,
+        )
+        self.pixels = pixels
+        self.max_pixels = max_pixels
+        self.size = size
+
+
+class UnreadableImage(Problem):
+    """The bytes are not a decodable image: empty, truncated, corrupt or not an image (422)."""
+
+    status = 422
+    title = "Unreadable image"
+    slug = "unreadable-image"
+
+
+class UnsupportedFormat(Problem):
+    """The image (or data) is of a format the route does not accept (415)."""
+
+    status = 415
+    title = "Unsupported image format"
+    slug = "unsupported-format"

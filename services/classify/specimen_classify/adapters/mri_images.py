@@ -27,7 +27,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_modality_lut
 from pydicom.pixels.utils import pixel_array
 
-from specimen_classify.domain.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
+from specimen_kit.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
 
 IMAGE_FORMATS = ("PNG", "JPEG", "TIFF")
 """Pillow format names accepted besides DICOM."""

@@ -16,7 +16,7 @@ from pydicom.filewriter import dcmwrite
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from specimen_classify.adapters.mri_images import read_mri, stretch_to_uint8, window_to_uint8
-from specimen_classify.domain.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
+from specimen_kit.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
 
 LIMIT = 10_000_000
 

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from specimen_segment.domain.errors import ImageTooLarge, InvalidParameter, UnreadableImage, UnsupportedFormat
+from specimen_kit.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
+from specimen_segment.domain.errors import InvalidParameter
 
 Format = Literal["png", "jpeg", "gif", "tiff", "bmp", "webp"]
 FORMATS: dict[str, str] = {

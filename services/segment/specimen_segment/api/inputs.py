@@ -22,12 +22,12 @@ import numpy.typing as npt
 from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 
-from specimen_kit.errors import Problem
+from specimen_kit.errors import Problem, UnreadableImage, UnsupportedFormat
 from specimen_segment.adapters.codecs import DecodedImage, decode_image
 from specimen_segment.api.schemas import Params, validate_params
 from specimen_segment.config import SegmentSettings
 from specimen_segment.domain.arrays import to_gray
-from specimen_segment.domain.errors import InvalidParameter, UnreadableImage, UnsupportedFormat
+from specimen_segment.domain.errors import InvalidParameter
 
 IMAGE_FIELD = "image"
 MASK_FIELD = "mask"

@@ -42,39 +42,3 @@ class FlatImage(SegmentError):
         shown = int(value) if float(value).is_integer() else value
         super().__init__(f"the image cannot be thresholded: all pixels are {shown}")
         self.value = value
-
-
-class ImageTooLarge(SegmentError):
-    """The image has more pixels than the configured limit (413).
-
-    Raised from the header, before any pixel is decoded.
-    """
-
-    status = 413
-    title = "Image too large"
-    slug = "image-too-large"
-
-    def __init__(self, pixels: int, max_pixels: int, size: tuple[int, int] | None = None) -> None:
-        shown = f"{size[0]}x{size[1]} = {pixels}" if size else str(pixels)
-        super().__init__(
-            f"the image is {shown} pixels, more than the limit of {max_pixels} pixels; send a smaller image"
-        )
-        self.pixels = pixels
-        self.max_pixels = max_pixels
-        self.size = size
-
-
-class UnreadableImage(SegmentError):
-    """The bytes are not a decodable image: empty, truncated, corrupt or not an image (422)."""
-
-    status = 422
-    title = "Unreadable image"
-    slug = "unreadable-image"
-
-
-class UnsupportedFormat(SegmentError):
-    """The image format is readable in principle but not accepted here (415)."""
-
-    status = 415
-    title = "Unsupported image format"
-    slug = "unsupported-format"

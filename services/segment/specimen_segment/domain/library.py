@@ -259,7 +259,7 @@ class OperationResult(Protocol):
 
 
 Decoder = Callable[[bytes], Decoded]
-"""Decodes image bytes with the service's pixel limit; raises a ``SegmentError`` (4xx)."""
+"""Decodes image bytes with the service's pixel limit; raises a kit ``Problem`` (4xx)."""
 Encoder = Callable[[npt.NDArray[Any], str], bytes]
 OperationRunner = Callable[[str, npt.NDArray[Any], Mapping[str, Any]], OperationResult]
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from specimen_kit.errors import ImageTooLarge, UnreadableImage
 from specimen_segment.adapters.codecs import decode_image, encode_image
-from specimen_segment.domain.errors import ImageTooLarge, InvalidParameter, UnreadableImage
+from specimen_segment.domain.errors import InvalidParameter
 
 
 def _save(img: Image.Image, fmt: str, **kwargs) -> bytes:
