@@ -65,8 +65,15 @@ def run_wrk(url: str, scenario: Scenario, headers: dict[str, str], concurrency: 
         lines.append(f'wrk.body = string.rep("x", {scenario.body_bytes})')
         lines.append('wrk.headers["Content-Type"] = "application/octet-stream"')
     script.write_text("\n".join(lines) + "\n")
+    return wrk_result(url, script, concurrency, seconds)
+
+
+def wrk_result(url: str, script: Path, concurrency: int, seconds: float,
+               *extra_args: str) -> Result:
+    """Run wrk with a lua ``script`` and read throughput, p50/p99 and errors from its report."""
     output = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", *extra_args, "--latency",
+         "-s", str(script), url],
         check=True, capture_output=True, text=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
-from gateway_overhead import BENCH_DIR, DEFAULT_PORTS, LocalSuite, Result, _ms
+from gateway_overhead import BENCH_DIR, DEFAULT_PORTS, LocalSuite, Result, wrk_result
 from skimage import data as skdata
 
 from specimen_kit.launch import free_port
@@ -113,20 +112,7 @@ def wrk(url: str, body: Path, headers: dict[str, str], concurrency: int, seconds
              "wrk.body = f:read(\"*a\")", "f:close()"]
     lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
     script.write_text("\n".join(lines) + "\n")
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s", "--latency",
-         "-s", str(script), url],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       output)
-    errors = (int(bad.group(1)) if bad else 0) + (
-        sum(int(n) for n in failed.groups()) if failed else 0)
-    return Result(rps, p50, p99, errors)
+    return wrk_result(url, script, concurrency, seconds, "--timeout", "30s")
 
 
 LOADGEN = """
