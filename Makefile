@@ -4,7 +4,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := -e libs/kit -e services/users -e services/gateway -e services/segment -e services/classify
+PACKAGES := -e libs/kit -e services/users -e services/gateway -e services/segment -e 'services/classify[train]'
 SOURCES := libs/kit services/users services/gateway services/segment services/classify
 
 .PHONY: venv run test lint pytest postman bench lock clean

@@ -44,8 +44,8 @@ class BrainCrop:
     ----------
     input_32 : ndarray of float32, shape (INPUT_SIZE, INPUT_SIZE), values in [0, 1]
     crop_box : tuple of int
-        ``(x0, y0, x1, y1)`` in the original image's pixels, half-open (``x1``/``y1`` are one
-        past the last column/row), so ``image[y0:y1, x0:x1]`` is the cropped brain.
+        ``(min_row, min_col, max_row, max_col)`` in the original image's pixels, max exclusive
+        (segment's bbox convention), so ``image[r0:r1, c0:c1]`` is the cropped brain.
     crop_box_256 : tuple of int
         The same box, half-open, in the TARGET_SIZExTARGET_SIZE image.
     scale : tuple of float
@@ -144,7 +144,7 @@ def brain_crop(gray: npt.NDArray[Any]) -> BrainCrop:
     >>> slice_[20:60, 30:90] = 200
     >>> crop = brain_crop(slice_)
     >>> crop.input_32.shape, crop.input_32.dtype.name, crop.crop_box
-    ((32, 32), 'float32', (29, 19, 91, 61))
+    ((32, 32), 'float32', (19, 29, 61, 91))
     """
     gray8 = gray_uint8(gray)
     low, high = int(gray8.min()), int(gray8.max())
@@ -168,15 +168,15 @@ def brain_crop(gray: npt.NDArray[Any]) -> BrainCrop:
     left, right = int(points[:, 0].min()), int(points[:, 0].max())
     top, bottom = int(points[:, 1].min()), int(points[:, 1].max())
     # Half-open: the reference sliced [top:bottom, left:right] and lost the extreme row/column.
-    box_256: BBox = (left, top, right + 1, bottom + 1)
+    box_256: BBox = (top, left, bottom + 1, right + 1)
     crop = resized[top : bottom + 1, left : right + 1]
     small = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
     input_32 = (small.astype(np.float32) / np.float32(255.0)).astype(np.float32)
     # Resized pixel i covers original [i*s, (i+1)*s); round outward so the box holds the brain.
     box: BBox = (
-        max(0, int(np.floor(left * sx))),
         max(0, int(np.floor(top * sy))),
-        min(width, int(np.ceil((right + 1) * sx))),
+        max(0, int(np.floor(left * sx))),
         min(height, int(np.ceil((bottom + 1) * sy))),
+        min(width, int(np.ceil((right + 1) * sx))),
     )
     return BrainCrop(input_32=input_32, crop_box=box, crop_box_256=box_256, scale=(sx, sy))

@@ -46,7 +46,7 @@ def test_crop_box_is_the_ellipse_extreme_points_grown_by_the_blur_at_256() -> No
 
     crop = brain_crop(img)
 
-    assert crop.crop_box == (x0 - 1, y0 - 1, x1 + 1, y1 + 1)
+    assert crop.crop_box == (y0 - 1, x0 - 1, y1 + 1, x1 + 1)
     assert crop.crop_box_256 == crop.crop_box
     assert crop.scale == (1.0, 1.0)
 
@@ -71,7 +71,7 @@ def test_crop_box_maps_back_to_original_pixels_of_any_size(
 
     sx, sy = width / TARGET_SIZE, height / TARGET_SIZE
     assert crop.scale == (sx, sy)
-    x0, y0, x1, y1 = crop.crop_box
+    y0, x0, y1, x1 = crop.crop_box
     ex0, ey0, ex1, ey1 = expected
     slack_x, slack_y = math.ceil(sx) + 1, math.ceil(sy) + 1
     assert 0 <= ex0 - x0 <= slack_x
@@ -112,7 +112,7 @@ def test_the_largest_region_wins_over_a_smaller_one() -> None:
 
     crop = brain_crop(img)
 
-    assert crop.crop_box == (29, 39, 132, 122)
+    assert crop.crop_box == (39, 29, 122, 132)
 
 
 def test_input_is_not_mutated() -> None:

@@ -1,0 +1,107 @@
+"""What the classifiers answer, and the small protocols the model runtimes implement.
+
+Routes and domain code see only these types: the runtimes behind them (LiteRT for the CNN,
+ONNX Runtime for the forest) live in :mod:`specimen_classify.adapters`, and TensorFlow and
+scikit-learn only in the trainer (:mod:`specimen_classify.training`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from specimen_classify.domain.preprocessing import BBox, brain_crop
+
+MRI_MODEL = "mri-tumor"
+"""Name of the tumor/healthy CNN in the model store."""
+PLANKTON_MODEL = "plankton"
+"""Name of the plankton random forest in the model store."""
+
+MriLabel = Literal["tumor", "healthy"]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of one model of the store."""
+
+    name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class MriPrediction:
+    """The answer for one MRI slice.
+
+    Attributes
+    ----------
+    label : {"tumor", "healthy"}
+    probability : float
+        The model's probability of ``label`` (so always >= 0.5 with the default threshold).
+    tumor_probability : float
+        The model's probability of *tumor*, whatever the label.
+    model : ModelVersion
+    crop_box : tuple of int
+        ``(min_row, min_col, max_row, max_col)`` of the brain in the sent image's pixels, max
+        exclusive.
+    """
+
+    label: MriLabel
+    probability: float
+    tumor_probability: float
+    model: ModelVersion
+    crop_box: BBox
+
+
+class MriModel(Protocol):
+    """A loaded tumor/healthy model: 32x32 crops in, probabilities of *tumor* out."""
+
+    @property
+    def version(self) -> ModelVersion: ...
+
+    @property
+    def decision_threshold(self) -> float:
+        """Tumor probability at or above which the answer is *tumor* (recorded in the card)."""
+        ...
+
+    def tumor_probabilities(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """``inputs`` of shape (n, 32, 32) in [0, 1] → (n,) probabilities of *tumor*."""
+        ...
+
+
+def classify_slices(slices: Sequence[npt.NDArray[Any]], model: MriModel) -> list[MriPrediction]:
+    """Crop the brain of every slice and classify the crops in one model call.
+
+    Parameters
+    ----------
+    slices : sequence of ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
+        Decoded slices (RGB channel order when in colour).
+    model : MriModel
+
+    Raises
+    ------
+    NoBrainFound
+        A slice holds no head (422); nothing is classified then.
+    """
+    crops = [brain_crop(pixels) for pixels in slices]
+    if not crops:
+        return []
+    batch = np.stack([crop.input_32 for crop in crops]).astype(np.float32)
+    tumor = model.tumor_probabilities(batch)
+    predictions = []
+    for crop, p_tumor in zip(crops, tumor, strict=True):
+        p = float(p_tumor)
+        is_tumor = p >= model.decision_threshold
+        predictions.append(
+            MriPrediction(
+                label="tumor" if is_tumor else "healthy",
+                probability=p if is_tumor else 1.0 - p,
+                tumor_probability=p,
+                model=model.version,
+                crop_box=crop.crop_box,
+            )
+        )
+    return predictions
