@@ -4,14 +4,14 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := -e libs/kit -e services/users -e services/gateway -e services/segment -e 'services/classify[train]'
-SOURCES := libs/kit services/users services/gateway services/segment services/classify
+PACKAGES := -e libs/kit -e libs/imaging -e services/users -e services/gateway -e services/segment -e 'services/classify[train]'
+SOURCES := libs/kit libs/imaging services/users services/gateway services/segment services/classify
 
 .PHONY: venv run test lint pytest postman bench lock clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/kit/pyproject.toml services/*/pyproject.toml
+$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/*/pyproject.toml services/*/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt $(PACKAGES)
 	touch $@
@@ -24,7 +24,8 @@ test: lint pytest postman
 lint: venv
 	$(VENV)/bin/ruff check $(SOURCES) tests bench scripts
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy $(foreach s,users gateway segment classify,services/$(s)/specimen_$(s)) libs/kit/specimen_kit
+	$(VENV)/bin/mypy $(foreach s,users gateway segment classify,services/$(s)/specimen_$(s)) libs/kit/specimen_kit \
+		libs/imaging/specimen_imaging
 
 pytest: venv
 	$(PY) -m pytest
@@ -34,6 +35,9 @@ postman: venv
 
 bench: venv
 	$(PY) bench/gateway_overhead.py
+	$(PY) bench/classify_mri_served.py
+	$(PY) bench/classify_cold_start.py
+	$(PY) bench/classify_plankton_frame.py
 
 # Re-pin every package after changing a pyproject's dependencies.
 lock: venv

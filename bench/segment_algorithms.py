@@ -17,11 +17,11 @@ from skimage.measure import regionprops_table
 from skimage.morphology import disk
 from skimage.segmentation import slic
 
-from specimen_segment.domain.measurements import FEATURE_NAMES, measure_objects
-from specimen_segment.domain.objects import find_objects
+from specimen_imaging.measurements import FEATURE_NAMES, measure_objects
+from specimen_imaging.objects import find_objects
+from specimen_imaging.thresholding import ThresholdParams, threshold_mask
 from specimen_segment.domain.segmentation_quality import boundary_recall, undersegmentation_error
 from specimen_segment.domain.superpixels import SlicParams, slic_labels
-from specimen_segment.domain.thresholding import ThresholdParams, threshold_mask
 
 _PROPS = {
     "area": "area",

@@ -36,8 +36,8 @@ import numpy as np
 from gateway_overhead import BENCH_DIR, DEFAULT_PORTS, LocalSuite, Result, wrk_result
 from skimage import data as skdata
 
+from specimen_imaging.codecs import decode_image, encode_image
 from specimen_kit.launch import free_port
-from specimen_segment.adapters.codecs import decode_image, encode_image
 from specimen_segment.operations import run_operation
 
 PATH = "/api/v1/segment/threshold"

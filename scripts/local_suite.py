@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,9 @@ FACTORIES = {
     "classify": "specimen_classify.app:create_app",
     "gateway": "specimen_gateway.app:create_app",
 }
-MIGRATED = ("specimen_users", "specimen_segment")
+MIGRATED = ("specimen_users", "specimen_segment", "specimen_classify")
+SMALL_MODELS = ("--mri-slices", "60", "--mri-epochs", "4", "--plankton-frames", "2", "--quiet")
+"""``bootstrap-models`` arguments for tests: small models that train in seconds."""
 DEFAULT_PORTS = {"gateway": 8000, "users": 8001, "segment": 8002, "classify": 8003}
 
 
@@ -33,13 +35,15 @@ class LocalSuite:
     """Users, segment, classify and the gateway, started in that order.
 
     ``env`` is added to every service's environment (database URLs, limits, admin account);
-    each service's log goes to ``<data_dir>/logs/<service>.log``.
+    each service's log goes to ``<data_dir>/logs/<service>.log``. ``bootstrap_args`` go to
+    ``python -m specimen_classify bootstrap-models`` (tests train smaller default models).
     """
 
     data_dir: Path
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    bootstrap_args: Sequence[str] = ()
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -66,10 +70,18 @@ class LocalSuite:
                 env={**os.environ, **self.environment()}, check=True,
             )
 
+    def bootstrap_models(self) -> None:
+        """Train the default models the store lacks (minutes on first start, then nothing)."""
+        subprocess.run(
+            [sys.executable, "-m", "specimen_classify", "bootstrap-models", *self.bootstrap_args],
+            env={**os.environ, **self.environment()}, check=True,
+        )
+
     def start(self, timeout: float = 120.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.migrate()
+        self.bootstrap_models()
         try:
             for name in ("users", "segment", "classify", "gateway"):
                 process = ServiceProcess(name, FACTORIES[name], self.ports[name],

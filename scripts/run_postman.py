@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from local_suite import DEFAULT_PORTS, LocalSuite
+from local_suite import DEFAULT_PORTS, SMALL_MODELS, LocalSuite
 from specimen_kit.launch import free_port
 
 POSTMAN_DIR = Path(__file__).resolve().parents[1] / "postman"
@@ -42,8 +42,10 @@ def main() -> int:
         return 1 if required else 0
     admin_password = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="specimen-postman-") as data_dir:
+        # Small default models: the collection checks the API, the cards show the real models' quality.
         suite = LocalSuite(Path(data_dir), ports={name: free_port() for name in DEFAULT_PORTS},
-                           env={"SPECIMEN_ADMIN_PASSWORD": admin_password})
+                           env={"SPECIMEN_ADMIN_PASSWORD": admin_password},
+                           bootstrap_args=SMALL_MODELS)
         try:
             suite.start()
             result = subprocess.run([

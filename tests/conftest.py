@@ -18,7 +18,7 @@ from specimen_kit.testing import REDIS_URL, temporary_postgres_database
 # The suite's launcher (scripts/) and the tests' shared module sit outside any package.
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "scripts"), str(Path(__file__).parent)]
 
-from local_suite import DEFAULT_PORTS, LocalSuite  # noqa: E402
+from local_suite import DEFAULT_PORTS, SMALL_MODELS, LocalSuite  # noqa: E402
 from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSuite  # noqa: E402
 
 
@@ -26,13 +26,15 @@ from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSuite  # noqa: E40
 def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     private_pem = generate_private_key_pem()
     with (temporary_postgres_database("specimen_suite_users") as users_database,
-          temporary_postgres_database("specimen_suite_segment") as segment_database):
+          temporary_postgres_database("specimen_suite_segment") as segment_database,
+          temporary_postgres_database("specimen_suite_classify") as classify_database):
         suite = LocalSuite(
             tmp_path_factory.mktemp("suite-data"),
             ports={name: free_port() for name in DEFAULT_PORTS},
             env={
                 "SPECIMEN_USERS_DATABASE_URL": users_database,
                 "SPECIMEN_SEGMENT_DATABASE_URL": segment_database,
+                "SPECIMEN_CLASSIFY_DATABASE_URL": classify_database,
                 "SPECIMEN_REDIS_URL": REDIS_URL,
                 "SPECIMEN_JWT_PRIVATE_KEY": private_pem,
                 "SPECIMEN_ADMIN_EMAIL": ADMIN_EMAIL,
@@ -43,6 +45,7 @@ def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
                 "SPECIMEN_GATEWAY_RATE_LIMIT": "100000/minute",
                 "SPECIMEN_MAX_BODY_BYTES": str(64 * 1024),
             },
+            bootstrap_args=SMALL_MODELS,
         )
         suite.start()
         try:

@@ -104,3 +104,19 @@ class UnsupportedFormat(Problem):
     status = 415
     title = "Unsupported image format"
     slug = "unsupported-format"
+
+
+class InvalidParameter(Problem):
+    """A parameter is out of range or of the wrong kind (422)."""
+
+    status = 422
+    title = "Invalid parameter"
+    slug = "invalid-parameter"
+
+
+class UnsupportedMediaType(Problem):
+    """The request body is of a content type the route does not read (415)."""
+
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"

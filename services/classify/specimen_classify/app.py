@@ -6,10 +6,40 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
+from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
+from specimen_classify.adapters.model_registry import LoadedModels
+from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.api import classification, models, scans
 from specimen_classify.config import ClassifySettings
+from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
+from specimen_imaging.codecs import configure_decoder_limits
+from specimen_kit.blobs import FilesystemBlobStore
+from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
+
+
+@asynccontextmanager
+async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterator[None]:
+    """The scans' engine, sessions and blob store for the app's lifetime, and their readiness.
+
+    The schema is made by ``python -m specimen_classify migrate`` (a Job), not here.
+    """
+    engine = build_engine(settings.resolved_database_url)
+    try:
+        app.state.blob_store = await run_in_threadpool(FilesystemBlobStore, settings.resolved_blob_dir)
+        app.state.sessionmaker = build_sessionmaker(engine)
+
+        async def database_ready() -> None:
+            await run_in_threadpool(ping, engine)
+
+        app.state.readiness_checks["database"] = database_ready
+        yield
+    finally:
+        engine.dispose()
 
 
 def create_app(settings: ClassifySettings | None = None) -> FastAPI:
@@ -18,13 +48,35 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with remote_token_verifier(settings) as verifier:
+        # The models are trained by `python -m specimen_classify bootstrap-models` (make run, the
+        # image build, a Job), never here: a replica only loads what the store holds.
+        loaded = LoadedModels(
+            ModelStore(settings.resolved_model_dir),
+            {MRI_MODEL: LiteRtMriModel.load, PLANKTON_MODEL: OnnxPlanktonModel.load},
+            refresh_seconds=settings.model_refresh_seconds,
+        )
+        for name in loaded.loaded_versions():
+            await run_in_threadpool(loaded.refresh, name)
+        app.state.models = loaded
+
+        async def models_ready() -> None:
+            for name in loaded.loaded_versions():
+                # Raises ModelUnavailable until a version loads (and picks up a new one).
+                await run_in_threadpool(loaded.get, name)
+
+        app.state.readiness_checks["models"] = models_ready
+        async with _scan_storage(app, settings), remote_token_verifier(settings) as verifier:
             app.state.token_verifier = verifier
             yield
 
-    return build_service_app(
+    configure_decoder_limits(settings.max_image_pixels)
+    app = build_service_app(
         "classify", settings, lifespan,
         title="Specimen classify",
         description="Tumor/healthy classification of brain MRI slices, plankton object "
         "categories, model versions and MRI scan records.",
     )
+    app.include_router(classification.router, prefix="/api/v1")
+    app.include_router(models.router, prefix="/api/v1")
+    app.include_router(scans.router, prefix="/api/v1")
+    return app

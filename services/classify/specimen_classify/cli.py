@@ -1,10 +1,15 @@
-"""Command line of the classify service: ``python -m specimen_classify generate mri|plankton``.
+"""Command line of the classify service: ``python -m specimen_classify generate mri|plankton``,
+``migrate`` and ``sweep-orphans`` (the scans' database and images, :mod:`specimen_kit.storage`).
 
 ``generate mri OUT_DIR`` writes ``OUT_DIR/yes/*.png`` and ``OUT_DIR/no/*.png``, the layout of the
 public Kaggle brain-tumor set, plus ``OUT_DIR/metadata.csv`` with each slice's ground truth.
 ``generate plankton OUT_DIR`` writes ``OUT_DIR/frames/*.png``, ``OUT_DIR/labels.csv`` (one row
 per object) and ``OUT_DIR/objects/<category folder>/*.png``, one crop per object and one folder
 per class, the layout plankton training reads.
+``train mri DATA_DIR --out DIR`` trains the tumor/healthy CNN on ``DATA_DIR/yes`` and
+``DATA_DIR/no`` (:func:`specimen_classify.training.mri.train_mri`; needs the ``train`` extra).
+``train plankton DATA_DIR --out DIR`` trains the plankton forest on one folder of crops per class
+(:func:`specimen_classify.training.plankton.train_plankton`; needs the ``train`` extra).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +25,15 @@ from typing import Any
 import cv2
 import numpy.typing as npt
 
+from specimen_classify.adapters.migrations import upgrade_database
+from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.adapters.scan_repository import referenced_blob_keys
+from specimen_classify.config import ClassifySettings
 from specimen_classify.domain import synthetic_mri, synthetic_plankton
+from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
+from specimen_classify.training.defaults import DefaultTraining
 from specimen_kit.logs import configure_logging
+from specimen_kit.storage import STORAGE_COMMANDS, add_storage_commands, run_storage_command
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m specimen_classify",
                                      description="Specimen classify service tools.")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_storage_commands(commands, database_variable="SPECIMEN_CLASSIFY_DATABASE_URL", blobs="scan images")
     generate = commands.add_parser("generate", help="write a synthetic training set")
     kinds = generate.add_subparsers(dest="kind", required=True)
     mri = kinds.add_parser("mri", help="MRI-like slices in yes/ and no/ (the Kaggle brain-tumor layout)")
@@ -119,7 +133,103 @@ def _parser() -> argparse.ArgumentParser:
                           help="frame height in pixels (default: %(default)s)")
     plankton.add_argument("--width", type=int, default=synthetic_plankton.DEFAULT_SIDE,
                           help="frame width in pixels (default: %(default)s)")
+    _add_train_commands(commands)
+    _add_bootstrap_command(commands)
     return parser
+
+
+def _add_train_commands(commands: Any) -> None:
+    train = commands.add_parser("train", help="train a model on a data folder (needs the train extra)")
+    models = train.add_subparsers(dest="model", required=True)
+    mri = models.add_parser("mri", help="the tumor/healthy CNN from DATA_DIR/yes and DATA_DIR/no")
+    mri.add_argument("data_dir", type=Path)
+    _add_destination(mri, "model.tflite")
+    mri.add_argument("--seed", type=int, default=0, help="split and training seed (default: %(default)s)")
+    mri.add_argument("--epochs", type=int, default=None, help="most epochs (default: the trainer's)")
+    mri.add_argument("--batch-size", type=int, default=None, help="(default: the trainer's)")
+    mri.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    plankton = models.add_parser("plankton", help="the plankton forest from DATA_DIR/<class>/ crops")
+    plankton.add_argument("data_dir", type=Path)
+    _add_destination(plankton, "model.onnx")
+    plankton.add_argument("--seed", type=int, default=0, help="split and forest seed (default: %(default)s)")
+    plankton.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_destination(command: argparse.ArgumentParser, artifact: str) -> None:
+    where = command.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help=f"folder for {artifact}, card.json and plots")
+    where.add_argument("--store", type=Path, help="a model store (SPECIMEN_CLASSIFY_MODEL_DIR): the result "
+                       "becomes its next version, served once activated")
+    command.add_argument("--activate", action="store_true",
+                         help="with --store: serve the new version at once (every replica follows)")
+
+
+def _add_bootstrap_command(commands: Any) -> None:
+    defaults = DefaultTraining()
+    bootstrap = commands.add_parser(
+        "bootstrap-models", help="train and activate the default models on generated data if the store "
+        "lacks them (make run, the image build and the Kubernetes Job run it)")
+    bootstrap.add_argument("--store", type=Path, default=None,
+                           help="the model store (default: the service's SPECIMEN_CLASSIFY_MODEL_DIR)")
+    bootstrap.add_argument("--mri-slices", type=int, default=defaults.mri_slices_per_class,
+                           help="generated slices per class (default: %(default)s)")
+    bootstrap.add_argument("--mri-epochs", type=int, default=defaults.mri_epochs,
+                           help="most epochs (default: %(default)s)")
+    bootstrap.add_argument("--plankton-frames", type=int, default=defaults.plankton_frames,
+                           help="generated frames (default: %(default)s)")
+    bootstrap.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _bootstrap(arguments: argparse.Namespace) -> None:
+    from specimen_classify.training.defaults import bootstrap_models
+
+    store = ModelStore(arguments.store or ClassifySettings().resolved_model_dir)
+    serving = bootstrap_models(store, DefaultTraining(
+        mri_slices_per_class=arguments.mri_slices, mri_epochs=arguments.mri_epochs,
+        plankton_frames=arguments.plankton_frames), progress=not arguments.quiet)
+    logger.info("default models ready", extra={"store": str(store.root), "serving": serving})
+
+
+def _trained_into(arguments: argparse.Namespace, name: str, train: Any) -> Any:
+    """Run ``train(out_dir)`` into ``--out``, or into a new version of ``--store``."""
+    if arguments.out is not None:
+        return train(arguments.out)
+    store = ModelStore(arguments.store)
+    staged = store.staging_dir()
+    try:
+        card = train(staged)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    version = store.register(name, staged, activate=arguments.activate, by="cli")
+    logger.info("model registered", extra={"model": name, "version": version, "active": arguments.activate})
+    return card
+
+
+def _train(arguments: argparse.Namespace) -> None:
+    if arguments.model == "mri":
+        # Imported here: TensorFlow loads only when a model is trained.
+        from specimen_classify.training import mri as mri_training
+
+        card = _trained_into(arguments, MRI_MODEL, lambda out: mri_training.train_mri(
+            arguments.data_dir, out, seed=arguments.seed,
+            epochs=arguments.epochs or mri_training.DEFAULT_EPOCHS,
+            batch_size=arguments.batch_size or mri_training.DEFAULT_BATCH_SIZE,
+            progress=not arguments.quiet))
+        test = card["metrics"]["test"]
+        logger.info("MRI model written", extra={
+            "out_dir": str(arguments.out or arguments.store), "test_accuracy": test["accuracy"],
+            "test_balanced_accuracy": test["balanced_accuracy"], "test_auc": test["roc"]["auc"]})
+    elif arguments.model == "plankton":
+        from specimen_classify.training.plankton import train_plankton
+
+        card = _trained_into(arguments, PLANKTON_MODEL, lambda out: train_plankton(
+            arguments.data_dir, out, seed=arguments.seed, progress=not arguments.quiet))
+        logger.info("plankton model written", extra={
+            "out_dir": str(arguments.out or arguments.store),
+            "test_balanced_accuracy": card["metrics"]["test"]["balanced_accuracy"],
+            "unclear_threshold": card["unclear_threshold"],
+            "coverage": card["metrics"]["test_with_unclear"]["coverage"]})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,8 +237,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(argv)
     configure_logging("classify", "INFO")
+    if arguments.command in STORAGE_COMMANDS:
+        settings = ClassifySettings()
+        return run_storage_command(arguments, database_url=settings.resolved_database_url,
+                                   blob_dir=settings.resolved_blob_dir, upgrade=upgrade_database,
+                                   referenced_keys=referenced_blob_keys)
     try:
-        if arguments.kind == "mri":
+        if arguments.command == "train":
+            _train(arguments)
+        elif arguments.command == "bootstrap-models":
+            _bootstrap(arguments)
+        elif arguments.kind == "mri":
             written = generate_mri(arguments.out_dir, arguments.count, arguments.seed, arguments.size)
             logger.info("synthetic MRI slices written", extra={"out_dir": str(arguments.out_dir),
                                                                 "files": written})
@@ -137,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         arguments.per_category, arguments.height, arguments.width)
             logger.info("synthetic plankton frames written", extra={
                 "out_dir": str(arguments.out_dir), "frames": arguments.frames, "objects": objects})
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     return 0
 

@@ -2,8 +2,49 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field
+
 from specimen_kit.settings import ServiceSettings
 
 
 class ClassifySettings(ServiceSettings):
     """The shared settings; the classify features add theirs here."""
+
+    # Images: the largest slice or frame decoded, checked from its header before any pixel is read.
+    max_image_pixels: int = Field(
+        default=40_000_000, gt=0, validation_alias="SPECIMEN_CLASSIFY_MAX_IMAGE_PIXELS")
+    mri_batch_max: int = Field(default=32, gt=0, validation_alias="SPECIMEN_CLASSIFY_MRI_BATCH_MAX")
+    plankton_rows_max: int = Field(
+        default=10_000, gt=0, validation_alias="SPECIMEN_CLASSIFY_PLANKTON_ROWS_MAX")
+
+    # Models: the store the trainer writes and every replica loads from (a shared volume when
+    # there are replicas), and how often a replica looks for a newly activated version.
+    model_dir: Path | None = Field(default=None, validation_alias="SPECIMEN_CLASSIFY_MODEL_DIR")
+    model_refresh_seconds: float = Field(
+        default=2.0, ge=0, validation_alias="SPECIMEN_CLASSIFY_MODEL_REFRESH_SECONDS")
+
+    # Scans: their rows and their images.
+    database_url: str = Field(default="", validation_alias="SPECIMEN_CLASSIFY_DATABASE_URL")
+    blob_dir: Path | None = Field(default=None, validation_alias="SPECIMEN_CLASSIFY_BLOB_DIR")
+    scan_notes_max_chars: int = Field(
+        default=2000, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_NOTES_MAX_CHARS")
+    # The CSV export is built in memory: past this many rows it asks for narrower filters.
+    scan_export_max_rows: int = Field(
+        default=100_000, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_EXPORT_MAX_ROWS")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The scans' database URL, or the SQLite file in the data directory when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'classify.sqlite3').resolve()}"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "classify-blobs"

@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from specimen_imaging.codecs import configure_decoder_limits
+from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
-from specimen_segment.adapters.blobstore import FilesystemBlobStore
-from specimen_segment.adapters.codecs import configure_decoder_limits
 from specimen_segment.api import algorithms, library
 from specimen_segment.config import SegmentSettings
 

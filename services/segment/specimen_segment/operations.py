@@ -1,7 +1,7 @@
 """The algorithms as named operations on pixels: one entry point for the routes and the library.
 
 :func:`run_operation` validates a plain parameter mapping through the API schemas (a 422
-:class:`~specimen_segment.domain.errors.InvalidParameter` naming each bad value), runs the
+:class:`~specimen_kit.errors.InvalidParameter` naming each bad value), runs the
 domain function and answers an :class:`OperationOutput`: the result picture, its natural
 media type and a JSON-able summary. The ``*_result`` functions below are what the algorithm
 routes call; they give the routes the richer intermediate values (labels, measurements).
@@ -16,26 +16,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from specimen_imaging.flatfield import flat_field_correct
+from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION, ObjectMeasurements
+from specimen_imaging.objects import Objects, object_crop
+from specimen_imaging.options import validate_params
+from specimen_imaging.thresholding import MaskResult, cutout, overlay_contours, threshold_mask
+from specimen_kit.errors import InvalidParameter
 from specimen_segment.api.schemas import (
     BackgroundOptions,
     ObjectOptions,
     SuperpixelRequest,
     ThresholdRequest,
     VignettingOptions,
-    validate_params,
 )
 from specimen_segment.domain.background import grabcut_foreground
-from specimen_segment.domain.errors import InvalidParameter
-from specimen_segment.domain.flatfield import flat_field_correct
-from specimen_segment.domain.measurements import (
-    FEATURE_NAMES,
-    FEATURE_SET_VERSION,
-    ObjectMeasurements,
-    measure_objects,
-)
-from specimen_segment.domain.objects import Objects, find_objects, object_crop
 from specimen_segment.domain.superpixels import boundary_overlay, slic_labels, superpixel_centroids
-from specimen_segment.domain.thresholding import MaskResult, cutout, overlay_contours, threshold_mask
 
 LABEL_OUTSIDE = 65535
 """Value of pixels outside the mask in a 16-bit label image."""
@@ -114,11 +109,12 @@ def superpixels_result(
 def objects_result(
     pixels: npt.NDArray[Any], opts: ObjectOptions, mask: npt.NDArray[np.bool_] | None = None
 ) -> tuple[Objects, ObjectMeasurements]:
-    """Objects of ``mask`` (or of the threshold mask of ``opts``) and their measurements."""
-    if mask is None:
-        mask = threshold_mask(pixels, opts.threshold_params(with_area_filter=False)).mask
-    objects = find_objects(mask, min_area=opts.min_area, max_area=opts.max_area, keep_border=opts.keep_border)
-    return objects, measure_objects(objects.labels, pixels)
+    """Objects of ``mask`` (or of the threshold mask of ``opts``) and their measurements.
+
+    The shared pipeline (:func:`specimen_imaging.extraction.extract_objects`), the one the
+    plankton classifier trains and predicts on.
+    """
+    return opts.extract(pixels, mask)
 
 
 def _finite(value: float) -> float | None:
@@ -230,7 +226,7 @@ def run_operation(name: str, pixels: np.ndarray, params: Mapping[str, Any]) -> O
     ----------
     name : {"threshold", "superpixels", "objects", "background", "vignetting"}
     pixels : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
-        As :func:`specimen_segment.adapters.codecs.decode_image` gives them.
+        As :func:`specimen_imaging.codecs.decode_image` gives them.
     params : mapping
         The same fields as the route's parameters, without ``image``, ``mask`` and ``output``
         (e.g. ``{"method": "otsu", "opening_radius": 2}``); unknown names are refused.

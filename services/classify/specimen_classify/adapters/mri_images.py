@@ -12,8 +12,6 @@ Every failure leaves as a typed :mod:`specimen_classify.domain.errors` problem
 from __future__ import annotations
 
 import io
-import re
-import warnings
 from typing import Any
 
 import cv2
@@ -21,12 +19,13 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 import pydicom.errors
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_modality_lut
 from pydicom.pixels.utils import pixel_array
 
+from specimen_imaging.codecs import opened_image
 from specimen_kit.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
 
 IMAGE_FORMATS = ("PNG", "JPEG", "TIFF")
@@ -135,31 +134,16 @@ def _pillow_gray(img: Image.Image) -> npt.NDArray[np.uint8]:
 
 
 def _read_picture(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(width * height, max_pixels, (width, height))
-            if img.format not in IMAGE_FORMATS:
-                raise UnsupportedFormat(
-                    f"{img.format} images are not accepted for MRI slices; send PNG, JPEG, TIFF or DICOM"
-                )
-            img.seek(0)
-            img.load()
-            img = ImageOps.exif_transpose(img) or img
-            return _pillow_gray(img)
-    except (ImageTooLarge, UnsupportedFormat):
-        raise
-    except UnidentifiedImageError as err:
-        raise UnreadableImage("the data is neither a PNG, JPEG or TIFF image nor a DICOM file") from err
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        # Pillow's own guard fired inside Image.open, from the header.
-        found = re.search(r"\((\d+) pixels\)", str(err))
-        raise ImageTooLarge(int(found.group(1)) if found else -1, max_pixels) from err
-    except _DECODE_ERRORS as err:
-        raise UnreadableImage(f"the image is truncated or corrupt: {err}") from err
+    with opened_image(data, max_pixels=max_pixels,
+                      not_an_image="the data is neither a PNG, JPEG or TIFF image nor a DICOM file") as img:
+        if img.format not in IMAGE_FORMATS:
+            raise UnsupportedFormat(
+                f"{img.format} images are not accepted for MRI slices; send PNG, JPEG, TIFF or DICOM"
+            )
+        img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        return _pillow_gray(img)
 
 
 def read_mri(data: bytes, *, max_pixels: int) -> npt.NDArray[np.uint8]:

@@ -48,3 +48,124 @@ class NoBrainFound(ClassifyError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"no brain outline was found in the slice: {reason}", reason=reason)
         self.reason = reason
+
+
+class ModelNotFound(ClassifyError):
+    """No model of that name, or no such version of it, is in the store (404)."""
+
+    status = 404
+    title = "Model not found"
+    slug = "model-not-found"
+
+
+class ModelUnavailable(ClassifyError):
+    """The model has no usable version yet, so nothing can be classified with it (503).
+
+    The fix is operational: train the defaults (``python -m specimen_classify bootstrap-models``,
+    which ``make run`` and the images do) or activate a version that loads.
+    """
+
+    status = 503
+    title = "Model unavailable"
+    slug = "model-unavailable"
+
+
+class UnloadableModel(ClassifyError):
+    """A version asked for cannot be served: its artifact does not load or does not fit this
+    service (other feature definition, other input); the serving version stays (409)."""
+
+    status = 409
+    title = "Model version cannot be served"
+    slug = "unloadable-model"
+
+
+# --- MRI scan records (specimen_classify.domain.scans) -----------------------------------------
+
+
+class ScanNotFound(ClassifyError):
+    """No scan with this id is in the caller's scope (404).
+
+    Also when the scan exists in another hospital: ids are never confirmed to someone who may
+    not see them, so the answer is the same as for an id that was never used.
+    """
+
+    status = 404
+    title = "Scan not found"
+    slug = "scan-not-found"
+
+    def __init__(self, scan_id: int) -> None:
+        super().__init__(f"there is no scan {scan_id} among the scans you can see",
+                         scan_id=scan_id)
+
+
+class HospitalNotAllowed(ClassifyError):
+    """A technician or moderator named a hospital other than their own (403).
+
+    Only an admin files or moves scans across hospitals; the others work in the hospital their
+    token names.
+    """
+
+    status = 403
+    title = "Hospital not allowed"
+    slug = "hospital-not-allowed"
+
+    def __init__(self, requested: str, own: str) -> None:
+        super().__init__(
+            f"you may only name your own hospital {own!r}, not {requested!r}; leave the field "
+            "out to use yours, or ask an admin", hospital=requested)
+
+
+class ScanEditForbidden(ClassifyError):
+    """A technician tried to change, re-classify or delete a scan (403): moderators and admins do."""
+
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class InvalidScanData(ClassifyError):
+    """A scan field the request schema cannot judge alone is invalid: too long, empty, control
+    characters (422). ``field`` names it."""
+
+    status = 422
+    title = "Invalid scan data"
+    slug = "invalid-scan-data"
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail, field=field)
+
+
+class ExportTooLarge(ClassifyError):
+    """The CSV export would hold more rows than the configured limit (422); narrow the filters."""
+
+    status = 422
+    title = "Export too large"
+    slug = "export-too-large"
+
+    def __init__(self, rows: int, max_rows: int) -> None:
+        super().__init__(
+            f"the export would hold {rows} scans, more than the limit of {max_rows}; narrow it "
+            "with created_after/created_before or other filters", rows=rows, max_rows=max_rows)
+
+
+# --- Plankton features (specimen_classify.domain.plankton) -------------------------------------
+
+
+class FeatureMismatch(ClassifyError):
+    """Feature rows (or the service's own measurements) do not match the plankton model's (422).
+
+    The model was trained on one feature definition: these names, in this order, of one
+    feature-set version. ``differences`` lists what differs; the fix is to send rows measured by
+    the matching segment version, or to retrain the model on the current feature set.
+    """
+
+    status = 422
+    title = "Feature mismatch"
+    slug = "feature-mismatch"
+
+    def __init__(self, detail: str, *, differences: list[str], expected_feature_set_version: str,
+                 expected_feature_names: list[str]) -> None:
+        super().__init__(detail, differences=differences,
+                         expected_feature_set_version=expected_feature_set_version,
+                         expected_feature_names=expected_feature_names)
+        self.differences = differences

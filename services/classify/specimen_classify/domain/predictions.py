@@ -14,7 +14,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from specimen_classify.domain.preprocessing import BBox, brain_crop
+from specimen_classify.domain.preprocessing import BBox, BrainCrop, brain_crop
+from specimen_kit.errors import Problem
 
 MRI_MODEL = "mri-tumor"
 """Name of the tumor/healthy CNN in the model store."""
@@ -86,7 +87,33 @@ def classify_slices(slices: Sequence[npt.NDArray[Any]], model: MriModel) -> list
     NoBrainFound
         A slice holds no head (422); nothing is classified then.
     """
-    crops = [brain_crop(pixels) for pixels in slices]
+    return _predict([brain_crop(pixels) for pixels in slices], model)
+
+
+def classify_each(
+    items: Sequence[npt.NDArray[Any] | Problem], model: MriModel
+) -> list[MriPrediction | Problem]:
+    """Like :func:`classify_slices`, item by item: an item that failed stays its error.
+
+    A stack of slices often holds a few with no brain (the top of the head); they answer their
+    :class:`NoBrainFound` (or the decoding error they arrived as) and the others are classified
+    in one model call.
+    """
+    results: list[MriPrediction | Problem | BrainCrop] = []
+    for item in items:
+        if isinstance(item, Problem):
+            results.append(item)
+            continue
+        try:
+            results.append(brain_crop(item))
+        except Problem as error:
+            results.append(error)
+    crops = [r for r in results if isinstance(r, BrainCrop)]
+    predicted = iter(_predict(crops, model))
+    return [next(predicted) if isinstance(r, BrainCrop) else r for r in results]
+
+
+def _predict(crops: Sequence[BrainCrop], model: MriModel) -> list[MriPrediction]:
     if not crops:
         return []
     batch = np.stack([crop.input_32 for crop in crops]).astype(np.float32)
@@ -105,3 +132,57 @@ def classify_slices(slices: Sequence[npt.NDArray[Any]], model: MriModel) -> list
             )
         )
     return predictions
+
+
+UNCLEAR = "unclear"
+"""The plankton answer when the forest's top probability is below the model's threshold."""
+
+
+@dataclass(frozen=True)
+class PlanktonPrediction:
+    """The answer for one plankton object.
+
+    Attributes
+    ----------
+    category : str
+        One of the model's classes, or :data:`UNCLEAR` when ``probability`` is below the model's
+        ``unclear_threshold``.
+    probability : float
+        The highest class probability (that of ``category`` unless it is *unclear*).
+    scores : dict of str to float
+        Every class's probability, in the model's class order; they sum to 1.
+    """
+
+    category: str
+    probability: float
+    scores: dict[str, float]
+
+
+class PlanktonModel(Protocol):
+    """A loaded plankton forest: feature rows in, class probabilities out.
+
+    The rows hold the object measurements of ``feature_names`` (in that order) as defined by
+    :mod:`specimen_imaging.measurements` version ``feature_set_version``; the domain checks a
+    request against them (:func:`specimen_classify.domain.plankton.check_feature_contract`).
+    """
+
+    @property
+    def version(self) -> ModelVersion: ...
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def feature_set_version(self) -> str: ...
+
+    @property
+    def unclear_threshold(self) -> float:
+        """Top probability below which the answer is *unclear* (chosen on validation data)."""
+        ...
+
+    def class_probabilities(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``features`` of shape (n, len(feature_names)) → (n, len(classes)) probabilities."""
+        ...

@@ -3,7 +3,8 @@
 No data set can be downloaded where Specimen is built, so the tumor/healthy classifier trains on
 slices drawn here: a bright skull ring around a textured brain with gray/white-matter-like
 contrast, dark ventricles near the centre, a random pose, a smooth multiplicative bias field and
-Rician noise on a black background. A *tumor* slice adds one blob of random size, contrast
+Rician noise on a black background. A *tumor* slice adds one blob of random size (core radius
+5-15 % of the side, so even the smallest spans a few pixels of the CNN's 32x32 input), contrast
 (brighter or darker than tissue, optionally ring-enhancing and with an edema halo) and place,
 always inside the brain.
 
@@ -201,7 +202,7 @@ def mri_slice(seed: int | tuple[int, ...], has_tumor: bool, size: int = DEFAULT_
     centre_rc: tuple[float, float] | None = None
     radius: float | None = None
     if has_tumor:
-        radius = float(size * rng.uniform(0.03, 0.15))
+        radius = float(size * rng.uniform(0.05, 0.15))
         harmonics = rng.uniform(0.0, 0.12, 3)
         phases = rng.uniform(0.0, 2 * np.pi, 3)
         # Keep the whole blob (radius x max wobble) inside the brain ellipse.

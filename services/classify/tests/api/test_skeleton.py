@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from specimen_classify.app import create_app
@@ -9,8 +11,8 @@ from specimen_kit.tokens import TokenVerifier
 
 
 class TestSkeleton:
-    async def test_health_readiness_metrics_and_problem_404(self) -> None:
-        app = create_app(ClassifySettings(jwks_url="http://127.0.0.1:9/jwks.json"))
+    async def test_health_metrics_problem_404_and_not_ready_without_models(self, tmp_path: Path) -> None:
+        app = create_app(ClassifySettings(data_dir=tmp_path, jwks_url="http://127.0.0.1:9/jwks.json"))
         async with app.router.lifespan_context(app):
             assert isinstance(app.state.token_verifier, TokenVerifier)
             transport = httpx.ASGITransport(app)
@@ -18,8 +20,11 @@ class TestSkeleton:
                 health = await client.get("/healthz")
                 ready = await client.get("/readyz")
                 metrics = await client.get("/metrics")
-                missing = await client.get("/api/v1/classify/nothing-yet")
-        assert (health.status_code, ready.status_code, metrics.status_code) == (200, 200, 200)
+                missing = await client.get("/api/v1/classify/nothing")
+        assert (health.status_code, metrics.status_code) == (200, 200)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] == "ok"
+        assert "bootstrap-models" in ready.json()["checks"]["models"]
         assert "specimen_http_request_duration_seconds" in metrics.text
         assert missing.status_code == 404
         assert missing.headers["content-type"] == PROBLEM_JSON

@@ -56,6 +56,12 @@ class TestMriSlice:
         assert max(radii) > 2 * min(radii)
         assert min(contrast) < 0 < max(contrast)
 
+    def test_tumors_are_large_enough_to_survive_the_32_pixel_input(self) -> None:
+        # Core radius >= 5 % of the side before the pose's 0.85-1.05 scale: >= 2 px at 32x32.
+        radii = [mri_slice((4, i), has_tumor=True, size=256).tumor_radius for i in range(30)]
+
+        assert min(r for r in radii if r is not None) >= 0.05 * 0.85 * 256
+
     def test_same_seed_gives_identical_png_and_other_seed_differs(self) -> None:
         first = cv2.imencode(".png", mri_slice(42, True, 96).image)[1].tobytes()
         again = cv2.imencode(".png", mri_slice(42, True, 96).image)[1].tobytes()

@@ -1,1 +1,1 @@
-"""Database, blob store and image codecs."""
+"""Database and blob store."""

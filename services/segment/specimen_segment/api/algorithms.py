@@ -17,8 +17,10 @@ import numpy as np
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from specimen_imaging.codecs import encode_image
+from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
+from specimen_imaging.thresholding import overlay_contours
 from specimen_kit.security import current_principal
-from specimen_segment.adapters.codecs import encode_image
 from specimen_segment.api.inputs import UploadedImage, UploadedMask, params_of, request_body_doc
 from specimen_segment.api.outputs import (
     IMAGE_FORMATS,
@@ -45,9 +47,7 @@ from specimen_segment.api.schemas import (
     ThresholdSummary,
     VignettingOptions,
 )
-from specimen_segment.domain.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_segment.domain.superpixels import select_superpixels, slic_labels
-from specimen_segment.domain.thresholding import overlay_contours
 from specimen_segment.operations import (
     LABEL_OUTSIDE,
     background_result,

@@ -16,8 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from specimen_kit.uploads import decode_base64_image
 from specimen_segment.api.deps import Library, Owner
-from specimen_segment.api.inputs import decode_base64_image
 from specimen_segment.api.library_schemas import (
     ImageFormat,
     ImagePage,

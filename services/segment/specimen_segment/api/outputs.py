@@ -21,10 +21,9 @@ from fastapi.responses import JSONResponse, Response
 from PIL import Image
 from pydantic import BaseModel
 
-from specimen_kit.errors import Problem
-from specimen_segment.adapters.codecs import encode_image
+from specimen_imaging.codecs import encode_image
+from specimen_kit.errors import InvalidParameter, Problem
 from specimen_segment.api.inputs import OUTPUT_FIELD, Payload
-from specimen_segment.domain.errors import InvalidParameter
 
 MEDIA_TYPES: dict[str, str] = {
     "png": "image/png",

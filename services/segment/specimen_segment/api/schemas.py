@@ -2,24 +2,22 @@
 
 The parameter models are shared by the routes (JSON body, form fields or query string) and by
 :func:`specimen_segment.operations.run_operation`; their bounds are constants, independent of
-the settings, so that a stored segmentation means the same thing on every replica.
+the settings, so that a stored segmentation means the same thing on every replica. The
+threshold and object fields are :mod:`specimen_imaging.options`, which classify reads too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
-from specimen_segment.domain.errors import InvalidParameter
-from specimen_segment.domain.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
+from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
+from specimen_imaging.options import ExtractionOptions, Params, ThresholdOptions
 from specimen_segment.domain.superpixels import SlicParams
-from specimen_segment.domain.thresholding import MAX_RADIUS, ThresholdParams
 
-MAX_AREA = 1_000_000_000
 MAX_SEGMENTS = 10_000
 """Labels travel as 16-bit PNG, so ids must stay well below 65535 (the 'no superpixel' value)."""
 MAX_COMPACTNESS = 1000.0
@@ -28,93 +26,6 @@ MAX_SLIC_ITERATIONS = 100
 MAX_PADDING = 1024
 MAX_GRABCUT_ITERATIONS = 20
 MAX_FLATFIELD_SIGMA = 1000.0
-MAX_PIXEL_VALUE = 65535.0
-
-
-class Params(BaseModel):
-    """Base of every parameter set: unknown names are refused, not ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-P = TypeVar("P", bound=Params)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def validate_params(model: type[P], values: Mapping[str, Any]) -> P:
-    """``model`` built from ``values``; a 422 :class:`InvalidParameter` that names each bad value.
-
-    Examples
-    --------
-    >>> validate_params(SuperpixelOptions, {"n_segments": "50"}).n_segments
-    50
-    """
-    try:
-        return model.model_validate(dict(values))
-    except ValidationError as error:
-        problems = []
-        details = []
-        for e in error.errors(include_url=False):
-            where = ".".join(str(p) for p in e["loc"]) or "parameters"
-            message = str(e["msg"])
-            if e["type"] == "extra_forbidden":
-                text = f"{where} is not a parameter of this operation"
-            elif e["type"] == "missing":
-                text = f"{where} is required"
-            elif e["loc"]:
-                text = f"{where}={_shown(e.get('input'))} is invalid: {message}"
-            else:
-                text = message.removeprefix("Value error, ")
-            details.append(text)
-            problems.append({"location": where, "message": text, "type": str(e["type"])})
-        raise InvalidParameter("; ".join(details), errors=problems) from None
-
-
-class ThresholdOptions(Params):
-    """How the foreground mask is computed (see ``domain.thresholding.ThresholdParams``)."""
-
-    method: Literal["otsu", "quantile", "fixed"] = Field(
-        "otsu", description="Otsu's threshold, a quantile of the gray values, or a fixed value."
-    )
-    quantile: float = Field(0.5, gt=0, lt=1, description="Used by method=quantile.")
-    value: float | None = Field(
-        None, ge=0, le=MAX_PIXEL_VALUE, description="The threshold for method=fixed, in gray units."
-    )
-    polarity: Literal["light-on-dark", "dark-on-light"] = Field(
-        "light-on-dark", description="light-on-dark keeps pixels > t; dark-on-light keeps <= t."
-    )
-    opening_radius: int = Field(0, ge=0, le=MAX_RADIUS, description="Pixels; 0 skips the opening.")
-    closing_radius: int = Field(0, ge=0, le=MAX_RADIUS, description="Pixels; 0 skips the closing.")
-    fill_holes: bool = False
-    min_area: int = Field(0, ge=0, le=MAX_AREA, description="Smallest object kept, in pixels.")
-    max_area: int | None = Field(None, ge=1, le=MAX_AREA, description="Largest object kept.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ThresholdOptions:
-        if self.method == "fixed" and self.value is None:
-            raise ValueError("method=fixed needs a value; pass value=<threshold>")
-        if self.max_area is not None and self.max_area < self.min_area:
-            raise ValueError(
-                f"max_area={self.max_area} is below min_area={self.min_area}; use max_area >= min_area"
-            )
-        return self
-
-    def threshold_params(self, *, with_area_filter: bool = True) -> ThresholdParams:
-        return ThresholdParams(
-            method=self.method,
-            quantile=self.quantile,
-            value=self.value,
-            polarity=self.polarity,
-            opening_radius=self.opening_radius,
-            closing_radius=self.closing_radius,
-            fill_holes=self.fill_holes,
-            min_area=self.min_area if with_area_filter else 0,
-            max_area=self.max_area if with_area_filter else None,
-        )
 
 
 Background = Literal["white", "transparent"]
@@ -173,11 +84,10 @@ class SelectionRequest(SuperpixelOptions):
         return value
 
 
-class ObjectOptions(ThresholdOptions):
+class ObjectOptions(ExtractionOptions):
     """Objects of a threshold mask (or of an uploaded mask: the threshold fields are unused)."""
 
     padding: int = Field(0, ge=0, le=MAX_PADDING, description="Pixels around each crop.")
-    keep_border: bool = Field(True, description="Keep objects touching the frame's border.")
     fade_background: float = Field(0.0, ge=0, le=1, description="Crops: blend non-object to white.")
     include_crops: bool = Field(False, description="JSON: each object's crop as base64 PNG.")
     include_masks: bool = Field(False, description="JSON: each object's 1-bit mask as base64 PNG.")

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from specimen_segment.domain.arrays import check_image, check_mask, to_rgb
-from specimen_segment.domain.errors import InvalidParameter
+from specimen_imaging.arrays import check_image, check_mask, to_rgb
+from specimen_kit.errors import InvalidParameter
 
 WORK_PIXELS = 512 * 512
 MAX_ITERATIONS = 20

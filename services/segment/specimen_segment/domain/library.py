@@ -15,7 +15,7 @@ Rules the use-cases enforce, whatever the storage:
   removes the blobs of deleted rows only *after* the transaction commits (see the
   :class:`BlobStore` port). A crash between a blob write and the commit, or between a commit
   and a blob removal, leaves a blob without a row: ``python -m specimen_segment
-  sweep-orphans`` removes those (:func:`orphaned_keys`).
+  sweep-orphans`` removes those (:func:`specimen_kit.blobs.orphaned_keys`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -236,7 +236,7 @@ class BlobStore(Protocol):
 
 
 class Decoded(Protocol):
-    """What a decoder returns (:class:`specimen_segment.adapters.codecs.DecodedImage`)."""
+    """What a decoder returns (:class:`specimen_imaging.codecs.DecodedImage`)."""
 
     @property
     def pixels(self) -> npt.NDArray[Any]: ...
@@ -317,11 +317,6 @@ def jsonable(value: Any) -> Any:
         raise TypeError(f"{type(item).__name__} is not JSON serializable")
 
     return json.loads(json.dumps(value, default=convert))
-
-
-def orphaned_keys(stored: Iterable[str], referenced: set[str]) -> list[str]:
-    """Keys in the blob store that no row references (what ``sweep-orphans`` removes)."""
-    return sorted(key for key in stored if key not in referenced)
 
 
 # --- use-cases ----------------------------------------------------------------------------

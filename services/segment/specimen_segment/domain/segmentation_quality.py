@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from specimen_segment.domain.errors import InvalidParameter
+from specimen_kit.errors import InvalidParameter
 from specimen_segment.domain.superpixels import label_boundaries
 
 

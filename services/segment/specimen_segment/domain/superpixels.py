@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from specimen_segment.domain.arrays import check_image, check_mask, check_positive_int, to_rgb
-from specimen_segment.domain.errors import InvalidParameter
-from specimen_segment.domain.thresholding import cutout
+from specimen_imaging.arrays import check_image, check_mask, check_positive_int, to_rgb
+from specimen_imaging.thresholding import cutout
+from specimen_kit.errors import InvalidParameter
 
 WORK_REGION_SIZE = 8
 MAX_SEGMENTS = 100_000

@@ -20,13 +20,13 @@ from PIL import Image
 from skimage import data
 from skimage.filters import threshold_otsu
 
+from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_kit.jwk import generate_private_key_pem, public_jwk
 from specimen_kit.problems import PROBLEM_JSON
 from specimen_kit.testing import mint_token
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
 from specimen_segment.app import create_app
 from specimen_segment.config import SegmentSettings
-from specimen_segment.domain.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 
 BASE = "/api/v1/segment"
 

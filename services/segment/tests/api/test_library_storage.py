@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine
 from specimen_kit.problems import PROBLEM_JSON
-from specimen_segment.adapters.blobstore import FilesystemBlobStore
+from specimen_kit.storage import sweep_orphans
 from specimen_segment.adapters.models import Base, ImageRow
-from specimen_segment.adapters.repository import SqlLibraryRepository
-from specimen_segment.cli import main, sweep_orphans
+from specimen_segment.adapters.repository import SqlLibraryRepository, referenced_blob_keys
+from specimen_segment.cli import main
 from specimen_segment.config import SegmentSettings
 
 IMAGES = "/api/v1/images"
@@ -159,10 +160,12 @@ class TestSweepOrphans:
                 os.utime(path, (an_hour_ago, an_hour_ago))
 
         settings = SegmentSettings(data_dir=tmp_path, database_url=database_url)
-        dry = sweep_orphans(settings, grace_seconds=600, dry_run=True)
+        dry = sweep_orphans(settings.resolved_blob_dir, database_url, referenced_blob_keys,
+                            grace_seconds=600, dry_run=True)
         assert dry.removed == [old_orphan]
         assert len(_blobs(tmp_path)) == 3
-        report = sweep_orphans(settings, grace_seconds=600)
+        report = sweep_orphans(settings.resolved_blob_dir, database_url, referenced_blob_keys,
+                               grace_seconds=600)
 
         assert (report.removed, report.temporaries) == ([old_orphan], 1)
         assert not stale_temporary.exists()

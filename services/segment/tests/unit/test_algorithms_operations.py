@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from specimen_imaging.errors import FlatImage
+from specimen_imaging.measurements import FEATURE_NAMES
+from specimen_kit.errors import InvalidParameter
 from specimen_segment.domain.background import grabcut_foreground
-from specimen_segment.domain.errors import FlatImage, InvalidParameter
-from specimen_segment.domain.measurements import FEATURE_NAMES
 from specimen_segment.operations import OPERATIONS, OperationOutput, run_operation
 
 
@@ -35,6 +36,16 @@ class TestRunOperation:
         assert out.image.shape == (32, 40, 3)
         assert out.summary["count"] == 2 and out.summary["feature_names"] == list(FEATURE_NAMES)
         assert [o["features"]["area"] for o in out.summary["objects"]] == [36.0, 100.0]
+
+    def test_objects_after_a_flat_field_correction(self) -> None:
+        ramp = np.tile(np.linspace(90, 250, 64), (48, 1)).round().astype(np.uint8)
+        ramp[20:26, 6:12] = 30
+        ramp[20:26, 50:56] = 150
+        params = {"polarity": "dark-on-light", "keep_border": False}
+        plain = run_operation("objects", ramp, params).summary["objects"]
+        corrected = run_operation("objects", ramp, params | {"flat_field_sigma": 8}).summary["objects"]
+        assert [o["bbox"]["min_col"] for o in plain] == [50]
+        assert [o["bbox"]["min_col"] for o in corrected] == [6, 50]
 
     def test_background_and_vignetting(self) -> None:
         rgba = run_operation("background", np.dstack([blobs()] * 3), {}).image

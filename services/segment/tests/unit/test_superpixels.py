@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from specimen_segment.domain.errors import InvalidParameter
+from specimen_kit.errors import InvalidParameter
 from specimen_segment.domain.segmentation_quality import boundary_recall, undersegmentation_error
 from specimen_segment.domain.superpixels import (
     SlicParams,

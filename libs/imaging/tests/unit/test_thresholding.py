@@ -4,8 +4,8 @@ import skimage.data
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from specimen_segment.domain.errors import FlatImage, InvalidParameter
-from specimen_segment.domain.thresholding import (
+from specimen_imaging.errors import FlatImage
+from specimen_imaging.thresholding import (
     ThresholdParams,
     cutout,
     fill_holes,
@@ -13,6 +13,7 @@ from specimen_segment.domain.thresholding import (
     overlay_contours,
     threshold_mask,
 )
+from specimen_kit.errors import InvalidParameter
 
 
 class TestThresholdParams:

@@ -1,5 +1,8 @@
 """Image and result bytes as files, and the request's staged view of them.
 
+Infrastructure that every service keeping blobs beside its rows uses (segment's image library,
+classify's MRI scans); one definition, so both have the same atomicity and crash semantics.
+
 :class:`FilesystemBlobStore` keeps each blob in its own file under one directory; a volume
 shared by the replicas (NFS, a ReadWriteMany claim) lets all of them serve every blob. A write
 goes to a temporary file in the destination's directory, is fsynced, then renamed into place
@@ -9,7 +12,8 @@ atomically, so a reader sees a whole blob or none, and a returned key is durable
 during the request so they can be deleted when the transaction fails, and defers removals until
 the transaction has committed. Crash windows (both leave a blob without a row, never a row
 without a blob): the process dies after writing a blob and before the commit, or after the
-commit and before the removal. ``python -m specimen_segment sweep-orphans`` removes them.
+commit and before the removal. Each service's ``sweep-orphans`` command removes them
+(:func:`orphaned_keys`, :func:`modified_before`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -105,7 +109,7 @@ def _fsync_directory(directory: Path) -> None:
 class StagedBlobs:
     """One request's view of the store: new blobs undone on failure, removals after commit.
 
-    Implements the domain's :class:`~specimen_segment.domain.library.BlobStore` port; the
+    Implements the ``BlobStore`` port of the services' domains (put, get, remove); the
     request's unit of work calls :meth:`discard_written` or :meth:`apply_removals`.
     """
 
@@ -147,3 +151,14 @@ class StagedBlobs:
 def modified_before(grace_seconds: float) -> float:
     """The epoch time before which a blob without a row is certainly not a request in flight."""
     return time.time() - grace_seconds
+
+
+def orphaned_keys(stored: Iterable[str], referenced: set[str]) -> list[str]:
+    """Keys in the store that no row references (what ``sweep-orphans`` removes), sorted.
+
+    Examples
+    --------
+    >>> orphaned_keys(["c", "a", "b"], {"b"})
+    ['a', 'c']
+    """
+    return sorted(key for key in stored if key not in referenced)

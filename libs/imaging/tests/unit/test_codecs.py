@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from specimen_kit.errors import ImageTooLarge, UnreadableImage
-from specimen_segment.adapters.codecs import decode_image, encode_image
-from specimen_segment.domain.errors import InvalidParameter
+from specimen_imaging.codecs import decode_image, encode_image
+from specimen_kit.errors import ImageTooLarge, InvalidParameter, UnreadableImage
 
 
 def _save(img: Image.Image, fmt: str, **kwargs) -> bytes:

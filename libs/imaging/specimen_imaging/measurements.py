@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from specimen_segment.domain.arrays import to_gray
-from specimen_segment.domain.errors import InvalidParameter
+from specimen_imaging.arrays import to_gray
+from specimen_kit.errors import InvalidParameter
 
 FEATURE_SET_VERSION = "1"
 """Bump whenever a name, its order or its definition changes: models are trained on it."""

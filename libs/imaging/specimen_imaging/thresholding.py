@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from specimen_segment.domain.arrays import check_image, check_mask, to_gray, to_rgb
-from specimen_segment.domain.errors import FlatImage, InvalidParameter
+from specimen_imaging.arrays import check_image, check_mask, to_gray, to_rgb
+from specimen_imaging.errors import FlatImage
+from specimen_kit.errors import InvalidParameter
 
 Method = Literal["otsu", "quantile", "fixed"]
 Polarity = Literal["light-on-dark", "dark-on-light"]

@@ -8,10 +8,27 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from specimen_segment.domain.arrays import check_image
-from specimen_segment.domain.errors import InvalidParameter
+from specimen_imaging.arrays import check_image
+from specimen_kit.errors import InvalidParameter
 
 MAX_SIGMA = 1000.0
+PIXELS_PER_SIGMA_AT_SCALE = 4.0
+"""A background blur of ``sigma`` >= 8 is computed on a copy shrunk by ``sigma // 4``: a
+Gaussian that wide is smooth across 4 pixels, so the shrunk blur, enlarged again, stays within
+about 1 % of the full-size one (see the tests) at a small fraction of the cost, which grows with
+sigma² at full size."""
+
+
+def _background(pixels: npt.NDArray[np.float32], sigma: float) -> npt.NDArray[Any]:
+    factor = int(sigma // PIXELS_PER_SIGMA_AT_SCALE)
+    height, width = pixels.shape[:2]
+    if factor < 2 or min(height, width) < 4 * factor:
+        return cv2.GaussianBlur(pixels, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    small = cv2.resize(pixels, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+    # Area averaging over factor pixels already blurs by factor/sqrt(12); take it off the Gaussian.
+    small_sigma = np.sqrt(max(sigma**2 - factor**2 / 12.0, 0.25)) / factor
+    small = cv2.GaussianBlur(small, (0, 0), small_sigma, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def flat_field_correct(image: npt.NDArray[Any], sigma: float = 50.0) -> npt.NDArray[Any]:
@@ -39,8 +56,7 @@ def flat_field_correct(image: npt.NDArray[Any], sigma: float = 50.0) -> npt.NDAr
     has_alpha = image.ndim == 3 and image.shape[2] == 4
     color = image[:, :, :3] if has_alpha else image
     pixels = color.astype(np.float32)
-    background = cv2.GaussianBlur(pixels, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    background = background.reshape(pixels.shape)
+    background = _background(pixels, sigma).reshape(pixels.shape)
     level = background.reshape(-1, 1 if pixels.ndim == 2 else pixels.shape[2]).mean(axis=0)
     corrected = pixels / np.maximum(background, np.float32(1e-6)) * level.astype(np.float32)
     top = 1.0 if image.dtype.kind == "f" else float(np.iinfo(image.dtype).max)

@@ -14,6 +14,8 @@ import io
 import os
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,8 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from specimen_kit.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
-from specimen_segment.domain.errors import InvalidParameter
+from specimen_kit.errors import ImageTooLarge, InvalidParameter, Problem, UnreadableImage, UnsupportedFormat
 
 Format = Literal["png", "jpeg", "gif", "tiff", "bmp", "webp"]
 FORMATS: dict[str, str] = {
@@ -84,6 +85,39 @@ def _to_array(img: Image.Image) -> npt.NDArray[Any]:
     return np.asarray(img.convert("RGB")).copy()
 
 
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, AttributeError)
+"""What Pillow (and its plugins) raise on truncated or corrupt data."""
+
+
+@contextmanager
+def opened_image(data: bytes, *, max_pixels: int, not_an_image: str) -> Iterator[Image.Image]:
+    """Pillow's lazily opened image, its pixel count checked from the header; decode inside.
+
+    Every failure inside the block leaves as a typed problem: :class:`ImageTooLarge` (413, from
+    the header or Pillow's own guard), :class:`UnreadableImage` (422: ``not_an_image`` when Pillow
+    knows no such format, else truncated or corrupt); a :class:`~specimen_kit.errors.Problem`
+    raised in the block passes through.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(width * height, max_pixels, (width, height))
+            yield img
+    except Problem:
+        raise
+    except UnidentifiedImageError as err:
+        raise UnreadableImage(not_an_image) from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # Pillow's own guard (Image.MAX_IMAGE_PIXELS) fired inside Image.open, from the header.
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        raise ImageTooLarge(int(found.group(1)) if found else -1, max_pixels) from err
+    except _DECODE_ERRORS as err:
+        raise UnreadableImage(f"the image is truncated or corrupt: {err}") from err
+
+
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode PNG, JPEG, GIF, TIFF, BMP or WebP bytes into RGB(A)/gray pixels.
 
@@ -107,33 +141,18 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     """
     if not data:
         raise UnreadableImage("the image is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(width * height, max_pixels, (width, height))
-            fmt = FORMATS.get(img.format or "")
-            if fmt is None:
-                raise UnsupportedFormat(
-                    f"{img.format} images are not accepted; send one of {', '.join(FORMATS.values())}"
-                )
-            original_mode = img.mode
-            img.seek(0)
-            img.load()
-            img = ImageOps.exif_transpose(img) or img
-            pixels = _to_array(img)
-    except (ImageTooLarge, UnsupportedFormat):
-        raise
-    except UnidentifiedImageError as err:
-        raise UnreadableImage("the data is not an image in a known format") from err
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        # Pillow's own guard (Image.MAX_IMAGE_PIXELS) fired inside Image.open, from the header.
-        found = re.search(r"\((\d+) pixels\)", str(err))
-        raise ImageTooLarge(int(found.group(1)) if found else -1, max_pixels) from err
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
-        raise UnreadableImage(f"the image is truncated or corrupt: {err}") from err
+    with opened_image(data, max_pixels=max_pixels,
+                      not_an_image="the data is not an image in a known format") as img:
+        fmt = FORMATS.get(img.format or "")
+        if fmt is None:
+            raise UnsupportedFormat(
+                f"{img.format} images are not accepted; send one of {', '.join(FORMATS.values())}"
+            )
+        original_mode = img.mode
+        img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        pixels = _to_array(img)
     return DecodedImage(pixels, fmt, original_mode)
 
 

@@ -4,15 +4,15 @@ import skimage.data
 from skimage.filters import threshold_otsu
 from skimage.measure import regionprops_table
 
-from specimen_segment.domain.errors import InvalidParameter
-from specimen_segment.domain.flatfield import flat_field_correct
-from specimen_segment.domain.measurements import (
+from specimen_imaging.flatfield import flat_field_correct
+from specimen_imaging.measurements import (
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
     feature_matrix,
     measure_objects,
 )
-from specimen_segment.domain.objects import find_objects, object_crop
+from specimen_imaging.objects import find_objects, object_crop
+from specimen_kit.errors import InvalidParameter
 
 _PROPS = {
     "area": "area",

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from specimen_segment.domain.arrays import check_image, check_mask, to_rgb
-from specimen_segment.domain.errors import InvalidParameter
-from specimen_segment.domain.thresholding import fill_holes
+from specimen_imaging.arrays import check_image, check_mask, to_rgb
+from specimen_imaging.thresholding import fill_holes
+from specimen_kit.errors import InvalidParameter
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,157 @@
+"""``/classify``: tumor/healthy for MRI slices and categories for plankton objects.
+
+The image arrives as multipart, JSON base64 or raw bytes (:mod:`specimen_kit.uploads`);
+decoding and inference are CPU work in sync dependencies and handlers, so they run in the
+threadpool and the event loop stays free.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, Depends, Request
+
+from specimen_classify.adapters.mri_images import read_mri
+from specimen_classify.api.classification_schemas import (
+    FeatureRows,
+    FeatureRowsAnswer,
+    ItemProblem,
+    ModelRef,
+    MriAnswer,
+    MriBatchAnswer,
+    MriBatchItem,
+    PlanktonAnswer,
+    PlanktonFrameAnswer,
+    PlanktonModelRef,
+    PlanktonObject,
+)
+from specimen_classify.api.deps import ActiveMriModel, ActivePlanktonModel, Settings
+from specimen_classify.config import ClassifySettings
+from specimen_classify.domain.plankton import PlanktonSegmentation, classify_feature_rows, classify_frame
+from specimen_classify.domain.predictions import MriModel, MriPrediction, classify_each, classify_slices
+from specimen_imaging.codecs import decode_image
+from specimen_imaging.options import validate_params
+from specimen_kit.errors import InvalidParameter, Problem
+from specimen_kit.security import CurrentPrincipal
+from specimen_kit.uploads import FileFields, Payload, read_payload, request_body_doc, require_file
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+router = APIRouter(prefix="/classify", tags=["classify"], responses={
+    401: _problem("No valid bearer token."),
+    413: _problem("The body or an image's pixel count is over the limit."),
+    415: _problem("Not a supported image format or content type."),
+    422: _problem("The image cannot be read, or holds no brain (no-brain-found)."),
+    503: _problem("No model version is loaded yet (model-unavailable)."),
+})
+
+MRI_FILE = FileFields(single=("image",))
+MRI_BATCH_FIELD = "images"
+DEFAULT_BATCH_MAX: int = ClassifySettings.model_fields["mri_batch_max"].default
+
+
+def _batch_files(max_files: int) -> FileFields:
+    return FileFields(single=(), many=(MRI_BATCH_FIELD,), max_files=max_files, raw=MRI_BATCH_FIELD)
+
+
+async def _mri_payload(request: Request) -> Payload:
+    return await read_payload(request, MRI_FILE)
+
+
+def _mri_slice(payload: Annotated[Payload, Depends(_mri_payload)], settings: Settings) -> npt.NDArray[Any]:
+    return read_mri(require_file(payload, "image", MRI_FILE), max_pixels=settings.max_image_pixels)
+
+
+MriSlice = Annotated[npt.NDArray[np.uint8], Depends(_mri_slice)]
+
+
+async def _mri_batch_payload(request: Request, settings: Settings) -> Payload:
+    spec = _batch_files(settings.mri_batch_max)
+    payload = await read_payload(request, spec)
+    if not payload.files.get(MRI_BATCH_FIELD):
+        raise InvalidParameter(f"the request has no {MRI_BATCH_FIELD!r}; {spec.how}")
+    return payload
+
+
+def _decoded_or_problem(data: bytes, max_pixels: int) -> npt.NDArray[Any] | Problem:
+    try:
+        return read_mri(data, max_pixels=max_pixels)
+    except Problem as error:
+        return error
+
+
+@router.post("/mri", summary="Tumor or healthy for one brain MRI slice (PNG, JPEG, TIFF or DICOM)",
+             openapi_extra=request_body_doc({}, MRI_FILE))
+def classify_mri(pixels: MriSlice, model: ActiveMriModel, _: CurrentPrincipal) -> MriAnswer:
+    return MriAnswer.of(classify_slices([pixels], model)[0])
+
+
+@router.post("/mri/batch",
+             summary="Tumor or healthy for several slices; an image that fails answers its problem",
+             openapi_extra=request_body_doc({}, _batch_files(DEFAULT_BATCH_MAX)))
+def classify_mri_batch(payload: Annotated[Payload, Depends(_mri_batch_payload)], model: ActiveMriModel,
+                       settings: Settings, _: CurrentPrincipal) -> MriBatchAnswer:
+    files = payload.files[MRI_BATCH_FIELD]
+    items = [_decoded_or_problem(f.data, settings.max_image_pixels) for f in files]
+    return _batch_answer(model, [f.filename for f in files], classify_each(items, model))
+
+
+def _batch_answer(model: MriModel, filenames: list[str | None],
+                  results: list[MriPrediction | Problem]) -> MriBatchAnswer:
+    items = [MriBatchItem(index=i, filename=name,
+                          prediction=MriAnswer.of(r) if isinstance(r, MriPrediction) else None,
+                          problem=ItemProblem.of(r) if isinstance(r, Problem) else None)
+             for i, (name, r) in enumerate(zip(filenames, results, strict=True))]
+    return MriBatchAnswer(model=ModelRef.of(model.version),
+                          classified=sum(item.prediction is not None for item in items), results=items)
+
+
+PLANKTON_FILE = FileFields(single=("image",))
+
+
+async def _plankton_payload(request: Request) -> Payload:
+    return await read_payload(request, PLANKTON_FILE)
+
+
+PlanktonPayload = Annotated[Payload, Depends(_plankton_payload)]
+
+
+def _frame(payload: PlanktonPayload, settings: Settings) -> npt.NDArray[Any]:
+    data = require_file(payload, "image", PLANKTON_FILE)
+    return decode_image(data, max_pixels=settings.max_image_pixels).pixels
+
+
+def _segmentation(payload: PlanktonPayload) -> PlanktonSegmentation:
+    return validate_params(PlanktonSegmentation, payload.fields)
+
+
+@router.post("/plankton",
+             summary="Every object of a plankton frame: bbox, measurements, category, all class scores",
+             openapi_extra=request_body_doc(PlanktonSegmentation.model_json_schema(), PLANKTON_FILE))
+def classify_plankton(frame: Annotated[npt.NDArray[Any], Depends(_frame)],
+                      options: Annotated[PlanktonSegmentation, Depends(_segmentation)],
+                      model: ActivePlanktonModel, _: CurrentPrincipal) -> PlanktonFrameAnswer:
+    found = [PlanktonObject.of_object(o) for o in classify_frame(frame, model, options)]
+    counts = {category: 0 for category in (*model.classes, "unclear")}
+    for obj in found:
+        counts[obj.category] += 1
+    return PlanktonFrameAnswer(model=PlanktonModelRef.of_model(model), count=len(found), counts=counts,
+                               objects=found)
+
+
+@router.post("/plankton/features",
+             summary="Categories for feature rows from segment's /objects (names and version checked)")
+def classify_plankton_features(body: FeatureRows, model: ActivePlanktonModel, settings: Settings,
+                               _: CurrentPrincipal) -> FeatureRowsAnswer:
+    if len(body.rows) > settings.plankton_rows_max:
+        raise InvalidParameter(
+            f"rows holds {len(body.rows)} rows; send at most {settings.plankton_rows_max}")
+    predictions = classify_feature_rows(body.rows, body.feature_names, body.feature_set_version, model)
+    return FeatureRowsAnswer(model=PlanktonModelRef.of_model(model),
+                             results=[PlanktonAnswer.of(p) for p in predictions])

@@ -1,0 +1,79 @@
+"""Named dependencies of the classify routes: settings, the model store, the loaded models and
+the scans' use-cases on the request's unit of work (:mod:`specimen_kit.storage`: a 2xx means
+the scan is stored, a failure leaves no image behind)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from specimen_classify.adapters.model_registry import LoadedModels
+from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.adapters.mri_images import read_mri
+from specimen_classify.adapters.scan_repository import SqlScanRepository
+from specimen_classify.config import ClassifySettings
+from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, MriModel, PlanktonModel
+from specimen_classify.domain.scans import ScanRecords
+from specimen_kit.storage import Blobs, DbSession
+
+
+def _settings(request: Request) -> ClassifySettings:
+    settings: ClassifySettings = request.app.state.settings
+    return settings
+
+
+Settings = Annotated[ClassifySettings, Depends(_settings)]
+
+
+def _loaded_models(request: Request) -> LoadedModels:
+    models: LoadedModels = request.app.state.models
+    return models
+
+
+Models = Annotated[LoadedModels, Depends(_loaded_models)]
+
+
+def _model_store(models: Models) -> ModelStore:
+    return models.store
+
+
+Store = Annotated[ModelStore, Depends(_model_store)]
+
+
+async def _active_mri_model(models: Models) -> MriModel:
+    # Off the event loop: a refresh may read the store and load a new version.
+    model: MriModel = await run_in_threadpool(models.get, MRI_MODEL)
+    return model
+
+
+ActiveMriModel = Annotated[MriModel, Depends(_active_mri_model)]
+
+
+# --- scans: the use-cases on the request's unit of work (specimen_kit.storage) -------------
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scan_service(session: DbSession, blobs: Blobs, settings: Settings) -> ScanRecords:
+    return ScanRecords(
+        SqlScanRepository(session), blobs,
+        read_image=partial(read_mri, max_pixels=settings.max_image_pixels), clock=utc_now,
+        notes_max_chars=settings.scan_notes_max_chars,
+        export_max_rows=settings.scan_export_max_rows)
+
+
+ScanService = Annotated[ScanRecords, Depends(_scan_service)]
+
+
+async def _active_plankton_model(models: Models) -> PlanktonModel:
+    model: PlanktonModel = await run_in_threadpool(models.get, PLANKTON_MODEL)
+    return model
+
+
+ActivePlanktonModel = Annotated[PlanktonModel, Depends(_active_plankton_model)]

@@ -1,0 +1,167 @@
+"""``/scans``: MRI scan records of a hospital, classified by the active MRI model on the way in.
+
+Who may do what (the rules live in :mod:`specimen_classify.domain.scans`):
+
+============================================  =========================================
+route                                         roles
+============================================  =========================================
+``POST /scans``, ``GET /scans``, ``GET``       technician, moderator, admin (technicians
+``/scans/{id}``, ``/image``, ``export.csv``    and moderators within their hospital)
+``PATCH``, ``DELETE /scans/{id}``, ``POST``    moderator (their hospital), admin
+``/scans/{id}/classification``
+============================================  =========================================
+
+A scan outside the caller's hospital answers 404 on every id route. Handlers are sync:
+decoding, inference and the database calls run in the threadpool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from specimen_classify.api.deps import ActiveMriModel, ScanService
+from specimen_classify.api.scan_schemas import (
+    MAX_INT32,
+    ScanCreateFields,
+    ScanFilterQuery,
+    ScanListQuery,
+    ScanPage,
+    ScanPublic,
+    ScanUpdate,
+)
+from specimen_classify.domain.scans import Content, ScanUpload
+from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
+from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+router = APIRouter(prefix="/scans", tags=["MRI scans"], responses={
+    401: _problem("No valid bearer token."),
+    422: _problem("A parameter or field is invalid (the problem names it)."),
+})
+_ID_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _problem("No such scan among those you can see (other hospitals' look the same)."),
+}
+_EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_ID_RESPONSES, 403: _problem("Technicians read scans; moderators and admins change them."),
+}
+_CLASSIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: _problem("The body or the image's pixel count is over the limit."),
+    415: _problem("Not PNG, JPEG, TIFF or DICOM, or not a content type that carries an image."),
+    422: _problem("The image cannot be read, holds no brain (no-brain-found), or a field is "
+                  "invalid."),
+    503: _problem("No MRI model version is loaded yet (model-unavailable)."),
+}
+_RECLASSIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_EDIT_RESPONSES,
+    422: _problem("The stored image holds no brain for this model's preprocessing."),
+    503: _problem("No MRI model version is loaded yet (model-unavailable)."),
+}
+_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
+                      for media_type in ("image/png", "image/jpeg", "image/tiff",
+                                         "application/dicom")},
+          "description": "The image exactly as it was sent, with a Content-Disposition name."},
+    **_ID_RESPONSES,
+}
+_CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+          "description": "A header row, then one row per scan, newest first."},
+}
+
+SCAN_FILE = FileFields(single=("image",))
+ScanId = Annotated[int, Path(ge=1, le=MAX_INT32, description="The scan's id.")]
+
+
+async def _scan_upload(request: Request) -> ScanUpload:
+    """The image and its fields, as multipart, JSON with base64, or raw bytes + query string."""
+    payload = await read_payload(request, SCAN_FILE)
+    try:
+        fields = ScanCreateFields.model_validate(payload.fields)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from error
+    return ScanUpload(data=require_file(payload, "image", SCAN_FILE),
+                      patient_gender=fields.patient_gender, hospital=fields.hospital,
+                      true_label=fields.true_label, notes=fields.notes)
+
+
+Upload = Annotated[ScanUpload, Depends(_scan_upload)]
+
+
+def _attachment(filename: str) -> str:
+    return f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _file(content: Content) -> Response:
+    return Response(content.data, media_type=content.media_type,
+                    headers={"Content-Disposition": _attachment(content.filename)})
+
+
+@router.post("", response_model=ScanPublic, status_code=status.HTTP_201_CREATED,
+             openapi_extra=request_body_doc(ScanCreateFields.model_json_schema(), SCAN_FILE),
+             responses={**_CLASSIFY_RESPONSES,
+                        403: _problem("Only an admin may name another hospital.")},
+             summary="File an MRI slice (PNG, JPEG, TIFF or DICOM): classify it and keep it")
+def create_scan(caller: CurrentPrincipal, upload: Upload, model: ActiveMriModel,
+                scans: ScanService, request: Request, response: Response) -> ScanPublic:
+    scan = scans.create(caller, upload, model)
+    response.headers["Location"] = request.app.url_path_for("get_scan", scan_id=str(scan.id))
+    return ScanPublic.of(scan)
+
+
+@router.get("", response_model=ScanPage, summary="Scans you can see, newest first, filtered")
+def list_scans(query: Annotated[ScanListQuery, Query()], caller: CurrentPrincipal,
+               scans: ScanService) -> ScanPage:
+    return ScanPage.of(scans.list_scans(caller, query.filters(), query.limit, query.offset))
+
+
+# Before /{scan_id}: "export.csv" is not an id.
+@router.get("/export.csv", response_class=Response, responses=_CSV_RESPONSES,
+            summary="The scans you can see as CSV, with the listing's filters")
+def export_scans(query: Annotated[ScanFilterQuery, Query()], caller: CurrentPrincipal,
+                 scans: ScanService) -> Response:
+    return Response(scans.export_csv(caller, query.filters()), media_type="text/csv",
+                    headers={"Content-Disposition": _attachment("scans.csv")})
+
+
+@router.get("/{scan_id}", response_model=ScanPublic, responses=_ID_RESPONSES,
+            summary="One scan with its classification")
+def get_scan(scan_id: ScanId, caller: CurrentPrincipal, scans: ScanService) -> ScanPublic:
+    return ScanPublic.of(scans.get(caller, scan_id))
+
+
+@router.get("/{scan_id}/image", response_class=Response, responses=_IMAGE_RESPONSES,
+            summary="The scan's image, byte for byte as it was sent")
+def get_scan_image(scan_id: ScanId, caller: CurrentPrincipal, scans: ScanService) -> Response:
+    return _file(scans.image(caller, scan_id))
+
+
+@router.patch("/{scan_id}", response_model=ScanPublic, responses=_EDIT_RESPONSES,
+              summary="Change a scan's gender, true label, notes (or, as admin, hospital)")
+def update_scan(scan_id: ScanId, body: ScanUpdate, caller: ModeratorOrAbove,
+                scans: ScanService) -> ScanPublic:
+    return ScanPublic.of(scans.update(caller, scan_id, body.changes()))
+
+
+@router.delete("/{scan_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_EDIT_RESPONSES,
+               summary="Delete a scan and its image")
+def delete_scan(scan_id: ScanId, caller: ModeratorOrAbove, scans: ScanService) -> None:
+    scans.delete(caller, scan_id)
+
+
+@router.post("/{scan_id}/classification", response_model=ScanPublic,
+             responses=_RECLASSIFY_RESPONSES,
+             summary="Classify the stored image again with the active model, replacing the result")
+def reclassify_scan(scan_id: ScanId, caller: ModeratorOrAbove, scans: ScanService,
+                    model: ActiveMriModel) -> ScanPublic:
+    return ScanPublic.of(scans.reclassify(caller, scan_id, model))

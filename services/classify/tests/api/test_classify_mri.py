@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion
+from specimen_classify.domain.preprocessing import brain_crop
+from specimen_kit.problems import PROBLEM_JSON
+
+MRI = "/api/v1/classify/mri"
+AuthHeaders = Callable[..., dict[str, str]]
+Client = AbstractAsyncContextManager[httpx.AsyncClient]
+
+
+@pytest.fixture
+def client_app(serving_client: Callable[..., Client], model_dir: Path) -> Client:
+    return serving_client(model_dir=model_dir)
+
+
+def _expected(model_dir: Path, pixels: np.ndarray) -> tuple[float, tuple[int, int, int, int]]:
+    model = LiteRtMriModel.load(model_dir / MRI_MODEL / "1", ModelVersion(MRI_MODEL, 1))
+    crop = brain_crop(pixels)
+    return float(model.tumor_probabilities(crop.input_32[None])[0]), crop.crop_box
+
+
+class TestClassifyMri:
+    async def test_a_png_slice_answers_label_probability_model_and_crop_box(
+        self, client_app: Client, model_dir: Path, auth: AuthHeaders, slices: Any
+    ) -> None:
+        pixels = slices.pixels(seed=3, has_tumor=True)
+        async with client_app as client:
+            response = await client.post(MRI, files={"image": ("s.png", slices.encode(pixels))},
+                                         headers=auth())
+        p_tumor, box = _expected(model_dir, pixels)
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model"] == {"name": MRI_MODEL, "version": 1}
+        assert body["tumor_probability"] == pytest.approx(p_tumor, abs=1e-6)
+        assert body["label"] == ("tumor" if p_tumor >= 0.5 else "healthy")
+        assert body["probability"] == pytest.approx(p_tumor if body["label"] == "tumor" else 1 - p_tumor)
+        assert body["crop_box"] == dict(zip(("min_row", "min_col", "max_row", "max_col"), box, strict=True))
+
+    @pytest.mark.parametrize("fmt", ["jpeg", "tiff", "dicom"])
+    async def test_jpeg_tiff_and_dicom_slices_are_classified(
+        self, client_app: Client, auth: AuthHeaders, slices: Any, fmt: str
+    ) -> None:
+        async with client_app as client:
+            response = await client.post(MRI, files={"image": ("s", slices.file(1, False, fmt))},
+                                         headers=auth())
+
+        assert response.status_code == 200, response.text
+        assert response.json()["crop_box"]["max_row"] > response.json()["crop_box"]["min_row"]
+
+    async def test_json_base64_and_raw_bytes_answer_like_multipart(
+        self, client_app: Client, auth: AuthHeaders, slices: Any
+    ) -> None:
+        data = slices.file(2, True)
+        async with client_app as client:
+            multipart = await client.post(MRI, files={"image": ("s.png", data)}, headers=auth())
+            as_json = await client.post(MRI, json={"image": "data:image/png;base64," + base64.b64encode(data)
+                                                   .decode()}, headers=auth())
+            raw = await client.post(MRI, content=data, headers={**auth(), "Content-Type": "image/png"})
+
+        assert multipart.json() == as_json.json() == raw.json()
+
+    async def test_a_batch_classifies_each_slice_and_reports_the_one_without_a_brain(
+        self, client_app: Client, auth: AuthHeaders, slices: Any
+    ) -> None:
+        blank = slices.encode(np.zeros((64, 64), np.uint8))
+        files = [("images", ("a.png", slices.file(1, True))), ("images", ("blank.png", blank)),
+                 ("images", ("c.png", b"not an image")), ("images", ("d.png", slices.file(2, False)))]
+        async with client_app as client:
+            response = await client.post(MRI + "/batch", files=files, headers=auth())
+            single = await client.post(MRI, files={"image": ("a.png", slices.file(1, True))}, headers=auth())
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["classified"] == 2
+        assert [r["filename"] for r in body["results"]] == ["a.png", "blank.png", "c.png", "d.png"]
+        assert body["results"][0]["prediction"] == single.json()
+        assert body["results"][1]["problem"]["title"] == "No brain found"
+        assert body["results"][2]["problem"]["status"] == 422
+        assert body["results"][3]["problem"] is None
+
+    async def test_a_batch_over_the_limit_is_refused(
+        self, serving_client: Callable[..., Client], model_dir: Path, auth: AuthHeaders,
+        slices: Any
+    ) -> None:
+        files = [("images", (f"{i}.png", slices.file(i))) for i in range(3)]
+        async with serving_client(model_dir=model_dir, mri_batch_max=2) as client:
+            response = await client.post(MRI + "/batch", files=files, headers=auth())
+
+        assert response.status_code == 422
+        assert "at most 2" in response.json()["detail"]
+
+    @pytest.mark.parametrize(
+        ("data", "status", "detail"),
+        [
+            (b"", 422, "empty"),
+            (b"plain text, not an image", 422, ""),
+            (None, 422, "no brain"),
+        ],
+    )
+    async def test_bad_slices_are_problems(
+        self, client_app: Client, auth: AuthHeaders, slices: Any, data: bytes | None, status: int,
+        detail: str
+    ) -> None:
+        payload = data if data is not None else slices.encode(np.full((80, 80), 7, np.uint8))
+        async with client_app as client:
+            response = await client.post(MRI, files={"image": ("s.png", payload)}, headers=auth())
+
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert detail in response.json()["detail"]
+
+    async def test_a_truncated_png_and_a_dicom_without_pixels_are_unreadable(
+        self, client_app: Client, auth: AuthHeaders, slices: Any
+    ) -> None:
+        png = slices.file(1)
+        no_pixels = slices.dicom(slices.pixels(1), with_pixels=False)
+        async with client_app as client:
+            half = png[: len(png) // 2]
+            truncated = await client.post(MRI, files={"image": ("s.png", half)}, headers=auth())
+            dicom = await client.post(MRI, files={"image": ("s.dcm", no_pixels)}, headers=auth())
+
+        assert (truncated.status_code, dicom.status_code) == (422, 422)
+
+    async def test_huge_dimensions_are_refused_from_the_header(
+        self, serving_client: Callable[..., Client], model_dir: Path, auth: AuthHeaders,
+        slices: Any
+    ) -> None:
+        async with serving_client(model_dir=model_dir, max_image_pixels=4000) as client:
+            response = await client.post(MRI, files={"image": ("s.png", slices.file(1))}, headers=auth())
+
+        assert response.status_code == 413
+        assert response.json()["title"] == "Image too large"
+
+    async def test_without_a_token_it_is_401(self, client_app: Client, slices: Any) -> None:
+        async with client_app as client:
+            response = await client.post(MRI, files={"image": ("s.png", slices.file(1))})
+
+        assert response.status_code == 401
+
+    async def test_an_empty_store_answers_503_model_unavailable_and_is_not_ready(
+        self, serving_client: Callable[..., Client], tmp_path: Path, auth: AuthHeaders, slices: Any
+    ) -> None:
+        async with serving_client(model_dir=tmp_path / "empty") as client:
+            response = await client.post(MRI, files={"image": ("s.png", slices.file(1))}, headers=auth())
+            ready = await client.get("/readyz")
+
+        assert response.status_code == 503
+        assert response.json()["title"] == "Model unavailable"
+        assert ready.status_code == 503
+        assert "mri-tumor" in ready.json()["checks"]["models"]
+
+    async def test_a_new_version_activated_in_the_store_serves_without_a_restart(
+        self, client_app: Client, add_model_version: Callable[[], int], auth: AuthHeaders, slices: Any,
+        model_dir: Path
+    ) -> None:
+        async with client_app as client:
+            before = await client.post(MRI, files={"image": ("s.png", slices.file(1))}, headers=auth())
+            assert add_model_version() == 2
+            after = await client.post(MRI, files={"image": ("s.png", slices.file(1))}, headers=auth())
+
+        assert before.json()["model"]["version"] == 1
+        assert after.json()["model"]["version"] == 2
+        assert ModelStore(model_dir).active_version(MRI_MODEL) == 2

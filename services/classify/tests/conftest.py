@@ -1,0 +1,71 @@
+"""Fixtures every classify test directory shares."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.app import create_app
+from specimen_classify.config import ClassifySettings
+from specimen_classify.domain.predictions import PLANKTON_MODEL
+from specimen_kit.tokens import TokenVerifier
+
+ServingClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@asynccontextmanager
+async def _serving(settings: ClassifySettings, verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        # The lifespan's verifier fetches the users service's JWKS; tests sign with their own key.
+        app.state.token_verifier = verifier
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://classify") as client:
+            yield client
+
+
+@pytest.fixture
+def serving_client(tmp_path: Path, token_verifier: TokenVerifier) -> ServingClient:
+    """``serving_client(model_dir=..., **settings)``: the app without a scans database.
+
+    Classification and the model routes need none; the scan tests use ``start_app``.
+    """
+
+    def start(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        settings = ClassifySettings(**{"data_dir": tmp_path, "jwks_url": "http://127.0.0.1:9/jwks.json",
+                                       "model_refresh_seconds": 0.0, **overrides})
+        return _serving(settings, token_verifier)
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def plankton_version(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small plankton forest trained in this test run on generated crops (a version directory)."""
+    from specimen_classify.cli import generate_plankton
+    from specimen_classify.training.plankton import train_plankton
+
+    root = tmp_path_factory.mktemp("plankton-training")
+    generate_plankton(root / "data", frames=3, seed=11, per_category=6, height=384, width=384)
+    train_plankton(root / "data" / "objects", root / "version", seed=0, n_estimators=20, progress=False)
+    return root / "version"
+
+
+@pytest.fixture
+def install_plankton(plankton_version: Path) -> Callable[[Path], int]:
+    """``install_plankton(model_dir)`` registers (and activates) a copy of the trained forest."""
+
+    def install(model_dir: Path) -> int:
+        store = ModelStore(model_dir)
+        staged = store.staging_dir()
+        shutil.copytree(plankton_version, staged, dirs_exist_ok=True)
+        return store.register(PLANKTON_MODEL, staged, activate=True, by="test")
+
+    return install

@@ -1,0 +1,157 @@
+"""Training smoke test: a tiny generated set, a real two-epoch CNN, its LiteRT export and card.
+
+The tiny set holds what a public set holds: a near-duplicate (a resized JPEG copy of one slice)
+and files that cannot be used (not an image; a blank slice with no brain).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.cli import generate_mri, main
+from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion
+from specimen_classify.training import mri as mri_training
+from specimen_classify.training.mri import ExportMismatch, train_mri
+
+DUPLICATE = "yes/Y00003_copy.jpg"
+
+
+def _tiny_set(root: Path) -> Path:
+    generate_mri(root, count=40, seed=3, size=128)
+    original = cv2.imread(str(root / "yes" / "Y00003.png"), cv2.IMREAD_GRAYSCALE)
+    copy = cv2.resize(original, (150, 150), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(root / DUPLICATE), copy, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    (root / "no" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not the rest of a PNG")
+    cv2.imwrite(str(root / "no" / "blank.png"), np.zeros((128, 128), np.uint8))
+    return root
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tiny_set(tmp_path_factory.mktemp("mri-data"))
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("mri-model")
+    card = train_mri(data_dir, out, seed=0, epochs=2, batch_size=16, progress=False)
+    return out, card
+
+
+class TestTrainMri:
+    def test_writes_the_artifact_card_plots_and_split(self, trained: tuple[Path, dict[str, Any]]) -> None:
+        out, card = trained
+
+        assert sorted(p.name for p in out.iterdir()) == [
+            "card.json", "confusion_matrix.png", "model.tflite", "roc.png", "split.csv"]
+        assert json.loads((out / "card.json").read_text()) == json.loads(json.dumps(card))
+        for png in ("confusion_matrix.png", "roc.png"):
+            assert (out / png).read_bytes().startswith(b"\x89PNG")
+
+    def test_card_describes_the_model_data_split_and_libraries(
+        self, trained: tuple[Path, dict[str, Any]]
+    ) -> None:
+        _, card = trained
+
+        assert card["name"] == MRI_MODEL
+        assert card["labels"] == ["healthy", "tumor"]
+        assert 0.05 <= card["decision_threshold"] <= 0.95
+        selection = card["decision_threshold_selection"]
+        assert selection["validation_balanced_accuracy_at_chosen"] >= selection[
+            "validation_balanced_accuracy_at_default"]
+        assert card["input"]["size"] == 32
+        assert card["architecture"]["parameters"] == 122_757
+        assert card["data"]["counts"] == {"healthy": 40, "tumor": 41}
+        assert card["split"]["seed"] == 0 and card["split"]["fractions"] == [0.7, 0.15, 0.15]
+        assert sum(part["total"] for part in card["split"]["counts"].values()) == 81
+        assert card["split"]["dedup"]["method"] == "pHash"
+        assert card["split"]["dedup"]["images_in_multi_image_groups"] >= 2
+        assert card["training"]["epochs_run"] == 2 and card["training"]["best_epoch"] in (1, 2)
+        assert set(card["libraries"]) == set(mri_training.LIBRARIES)
+        assert all(card["libraries"].values())
+        assert card["export"]["format"] == "litert" and card["export"]["file"] == "model.tflite"
+
+    def test_test_metrics_are_a_full_report_with_roc(self, trained: tuple[Path, dict[str, Any]]) -> None:
+        _, card = trained
+        test = card["metrics"]["test"]
+
+        assert test["samples"] == card["split"]["counts"]["test"]["total"]
+        assert 0.0 <= test["accuracy"] <= 1.0 and 0.0 <= test["roc"]["auc"] <= 1.0
+        assert set(test["per_class"]) == {"healthy", "tumor"}
+        assert test["confusion_matrix"]["labels"] == ["healthy", "tumor"]
+        assert test["roc"]["fpr"][0] == 0.0 and test["roc"]["tpr"][-1] == 1.0
+        assert test["roc"]["thresholds"][0] is None
+        assert "validation" in card["metrics"]
+
+    def test_exported_model_equals_keras_on_the_test_split(
+        self, trained: tuple[Path, dict[str, Any]]
+    ) -> None:
+        _, card = trained
+
+        assert 0.0 <= card["export"]["max_abs_diff_vs_keras"] <= 1e-5
+
+    def test_the_exported_model_serves_with_the_recorded_threshold(
+        self, trained: tuple[Path, dict[str, Any]]
+    ) -> None:
+        out, card = trained
+        model = LiteRtMriModel.load(out, ModelVersion(MRI_MODEL, 1))
+
+        found = model.tumor_probabilities(np.full((3, 32, 32), 0.5, np.float32))
+
+        assert model.decision_threshold == card["decision_threshold"]
+        assert found.shape == (3,) and ((found >= 0.0) & (found <= 1.0)).all()
+
+    def test_a_near_duplicate_lands_in_the_split_of_its_original(
+        self, trained: tuple[Path, dict[str, Any]]
+    ) -> None:
+        out, _ = trained
+        with (out / "split.csv").open() as handle:
+            rows = {row["file"]: row for row in csv.DictReader(handle)}
+
+        assert rows[DUPLICATE]["group"] == rows["yes/Y00003.png"]["group"]
+        assert rows[DUPLICATE]["split"] == rows["yes/Y00003.png"]["split"]
+        splits_of_group: dict[str, set[str]] = {}
+        for row in rows.values():
+            splits_of_group.setdefault(row["group"], set()).add(row["split"])
+        assert all(len(splits) == 1 for splits in splits_of_group.values())
+
+    def test_unreadable_and_brainless_files_are_skipped_and_counted(
+        self, trained: tuple[Path, dict[str, Any]]
+    ) -> None:
+        _, card = trained
+        skipped = card["data"]["skipped"]
+
+        assert skipped["count"] == 2
+        assert [entry["file"] for entry in skipped["files"]] == ["no/blank.png", "no/broken.png"]
+        assert "no brain outline" in skipped["files"][0]["reason"]
+
+    def test_an_export_that_differs_from_keras_is_refused(
+        self, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # No export is bitwise equal to its tolerance of -1: the check must fire.
+        monkeypatch.setattr(mri_training, "MAX_EXPORT_DIFF", -1.0)
+
+        with pytest.raises(ExportMismatch, match="LiteRT differs from Keras"):
+            train_mri(data_dir, tmp_path, epochs=1, batch_size=32, progress=False)
+        assert list(tmp_path.iterdir()) == []
+
+
+class TestTrainCommand:
+    def test_a_data_folder_without_yes_and_no_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        with pytest.raises(SystemExit) as exited:
+            main(["train", "mri", str(tmp_path), "--out", str(tmp_path / "model"), "--quiet"])
+
+        assert exited.value.code == 2
+        assert "needs yes/ (tumor) and no/ (healthy)" in capsys.readouterr().err
