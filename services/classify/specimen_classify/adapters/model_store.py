@@ -136,7 +136,10 @@ class ModelStore:
         """A new empty directory for the trainer to write one version into."""
         staging = self.root / _STAGING
         staging.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=staging))
+        staged = Path(tempfile.mkdtemp(dir=staging))
+        # Readable by all, as the version it becomes: the serving pods may run as another user.
+        staged.chmod(0o755)
+        return staged
 
     def register(self, name: str, staged: Path, *, activate: bool, by: str) -> int:
         """Move a staged version into place under the next free number and return that number.

@@ -39,6 +39,14 @@ class TestModelStore:
         assert store.card("mri-tumor", 1) == {"task": "test", "weight": 1, "name": "mri-tumor", "version": 1}
         assert not any((tmp_path / ".staging").iterdir())
 
+    def test_a_registered_version_and_its_card_are_readable_by_other_users(self, tmp_path: Path) -> None:
+        store = ModelStore(tmp_path)
+        version = store.register("plankton", _stage(store), activate=True, by="test")
+
+        version_dir = store.version_dir("plankton", version)
+        assert version_dir.stat().st_mode & 0o777 == 0o755
+        assert (tmp_path / "plankton" / "active.json").stat().st_mode & 0o777 == 0o644
+
     def test_an_activated_version_serves_over_a_newer_one(self, tmp_path: Path) -> None:
         store = ModelStore(tmp_path)
         store.register("plankton", _stage(store), activate=True, by="bootstrap")
