@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PACKAGES := -e libs/kit -e libs/imaging -e services/users -e services/gateway -e services/segment -e 'services/classify[train]'
 SOURCES := libs/kit libs/imaging services/users services/gateway services/segment services/classify
 
-.PHONY: venv run test lint pytest postman bench lock clean
+.PHONY: venv run test lint pytest postman bench lock clean deploy-lint deploy-lock containers-proof
 
 venv: $(VENV)/.installed
 
@@ -44,5 +44,33 @@ lock: venv
 	{ echo '# Every package of the development venv, pinned; `make lock` regenerates it.'; \
 	  $(PY) -m pip freeze --exclude-editable; } > requirements/constraints.txt
 
+# Offline checks of k8s/ and docker-compose.yml (scripts/validate_deploy.py): every overlay
+# rendered, schema-validated per Kubernetes version and policy-linted. The tools get their own
+# venv, since checkov's dependencies would fight the app's pins.
+DEPLOY_VENV := .venv-deploy
+DEPLOY_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0
+
+deploy-lint: $(DEPLOY_VENV)/.installed
+	$(DEPLOY_VENV)/bin/python scripts/validate_deploy.py
+
+$(DEPLOY_VENV)/.installed: requirements/deploy.txt
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/deploy.txt
+	touch $@
+
+# Re-pin the deployment tools after changing DEPLOY_TOOLS.
+deploy-lock:
+	rm -rf $(DEPLOY_VENV)
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(DEPLOY_TOOLS)
+	{ sed -n '1,2p' requirements/deploy.txt; $(DEPLOY_VENV)/bin/python -m pip freeze; } > requirements/deploy.txt.new
+	mv requirements/deploy.txt.new requirements/deploy.txt
+	touch $(DEPLOY_VENV)/.installed
+
+# Build the images with podman and run docker-compose.yml through podman's API: newman, then
+# data kept across restarts (scripts/prove_containers.sh; minutes, so not part of `make test`).
+containers-proof:
+	scripts/prove_containers.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEPLOY_VENV) .pytest_cache .mypy_cache .ruff_cache

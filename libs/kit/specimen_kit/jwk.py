@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -48,3 +49,18 @@ def public_jwk(pem: str) -> dict[str, Any]:
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
     kid = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
     return {**members, "kid": kid, "use": "sig", "alg": SIGNING_ALGORITHM}
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def split_pem_bundle(text: str) -> list[str]:
+    """The PEM blocks of ``text`` (keys concatenated in one variable or file), in order.
+
+    Examples
+    --------
+    >>> block = "-----BEGIN PUBLIC KEY-----\\nAA==\\n-----END PUBLIC KEY-----"
+    >>> len(split_pem_bundle(f"{block}\\n{block}\\n")), split_pem_bundle(block) == [block]
+    (2, True)
+    """
+    return [found.group(0) for found in _PEM_BLOCK.finditer(text)]

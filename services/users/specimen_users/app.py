@@ -52,7 +52,8 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
         sessions = build_sessionmaker(engine)
         limiter, redis = build_rate_limiter(settings.redis_url, "users-login")
         try:
-            signer = RsaTokenSigner(await run_in_threadpool(load_signing_key, settings))
+            signer = RsaTokenSigner(await run_in_threadpool(load_signing_key, settings),
+                                    settings.previous_public_keys)
             hasher = await run_in_threadpool(BcryptPasswordHasher, settings.bcrypt_rounds)
             await run_in_threadpool(_bootstrap_admin, engine, sessions, hasher, settings)
 

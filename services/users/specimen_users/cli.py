@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from specimen_kit.logs import configure_logging
 from specimen_users.adapters.migrations import upgrade_database
-from specimen_users.config import UsersSettings
+from specimen_users.config import UsersDatabaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate.add_argument("--revision", default="head", help="target revision (default: head)")
     arguments = parser.parse_args(argv)
 
-    settings = UsersSettings()
+    settings = UsersDatabaseSettings()
     configure_logging("users", settings.log_level)
     if arguments.command == "migrate":
         url = settings.resolved_database_url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from specimen_kit.jwk import public_jwk, split_pem_bundle
 from specimen_kit.ratelimit import RateLimit
 from specimen_kit.settings import ServiceSettings
 
@@ -16,17 +17,34 @@ _PLACEHOLDER_SECRETS = frozenset({
 _MIN_PRODUCTION_ADMIN_PASSWORD = 12
 
 
-class UsersSettings(ServiceSettings):
+class UsersDatabaseSettings(ServiceSettings):
+    """What ``python -m specimen_users migrate`` needs: the database, none of the serving secrets
+    (a migration Job need not hold the signing key or the admin password)."""
+
+    database_url: str = Field(default="", validation_alias="SPECIMEN_USERS_DATABASE_URL")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, or the SQLite file in the data directory when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'users.sqlite3').resolve()}"
+
+
+class UsersSettings(UsersDatabaseSettings):
     """Environment of the users service (``SPECIMEN_`` prefix, see each field's alias).
 
     Fields only this service reads carry its name in their variable (``SPECIMEN_USERS_...``);
     the key, admin and limit variables are named as the deployment documents them.
     """
 
-    database_url: str = Field(default="", validation_alias="SPECIMEN_USERS_DATABASE_URL")
     jwt_private_key: SecretStr | None = Field(
         default=None, validation_alias="SPECIMEN_JWT_PRIVATE_KEY"
     )
+    jwt_previous_public_keys: str | None = Field(
+        default=None, validation_alias="SPECIMEN_JWT_PREVIOUS_PUBLIC_KEYS",
+        description="PEM public keys of retired signing keys, still published in the JWKS so that "
+                    "tokens they signed verify until they expire (key rotation).")
     access_token_minutes: int = Field(
         default=15, gt=0, le=24 * 60, validation_alias="SPECIMEN_ACCESS_TOKEN_MINUTES"
     )
@@ -73,6 +91,19 @@ class UsersSettings(ServiceSettings):
             raise ValueError("SPECIMEN_BCRYPT_ROUNDS below 10 is for tests only, not production")
         return self
 
+    @field_validator("jwt_previous_public_keys")
+    @classmethod
+    def _parseable_previous_keys(cls, value: str | None) -> str | None:
+        if value is not None:
+            for pem in split_pem_bundle(value):
+                public_jwk(pem)  # raises ValueError on anything but an RSA key
+        return value
+
+    @property
+    def previous_public_keys(self) -> list[str]:
+        """The retired signing keys' PEMs, in the order given."""
+        return split_pem_bundle(self.jwt_previous_public_keys or "")
+
     @property
     def email_rate_limit(self) -> RateLimit:
         return RateLimit.parse(self.login_rate_limit_per_email)
@@ -80,10 +111,3 @@ class UsersSettings(ServiceSettings):
     @property
     def address_rate_limit(self) -> RateLimit:
         return RateLimit.parse(self.login_rate_limit_per_address)
-
-    @property
-    def resolved_database_url(self) -> str:
-        """The database URL, or the SQLite file in the data directory when none is set."""
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.data_dir / 'users.sqlite3').resolve()}"

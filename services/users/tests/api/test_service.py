@@ -10,7 +10,8 @@ from alembic.migration import MigrationContext
 from pydantic import SecretStr, ValidationError
 
 from specimen_kit.database import build_engine
-from specimen_kit.jwk import public_jwk
+from specimen_kit.jwk import generate_private_key_pem, public_jwk, public_pem
+from specimen_kit.testing import mint_token
 from specimen_users.adapters.models import Base
 from specimen_users.config import UsersSettings
 
@@ -113,3 +114,44 @@ class TestMigrateCommand:
                 inspect(engine).get_table_names())
         finally:
             engine.dispose()
+
+    def test_migrate_needs_no_serving_secret_in_production(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from specimen_users.cli import main
+
+        monkeypatch.setenv("SPECIMEN_ENVIRONMENT", "production")
+        monkeypatch.delenv("SPECIMEN_JWT_PRIVATE_KEY", raising=False)
+        monkeypatch.delenv("SPECIMEN_ADMIN_PASSWORD", raising=False)
+        monkeypatch.setenv("SPECIMEN_USERS_DATABASE_URL", f"sqlite:///{tmp_path / 'users.sqlite3'}")
+
+        assert main(["migrate"]) == 0
+
+
+class TestKeyRotation:
+    async def test_a_retired_key_stays_in_the_jwks_and_its_tokens_still_verify(
+            self, start_app: Any, private_pem: str) -> None:
+        retired = generate_private_key_pem()
+        old_token = mint_token(retired, sub="1", role="admin", hospital="Specimen")
+        async with start_app(jwt_previous_public_keys=public_pem(retired)) as http:
+            jwks = (await http.get("/.well-known/jwks.json")).json()
+            me = await http.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {old_token}"})
+            login = await http.post("/api/v1/auth/login", json={
+                "email": ADMIN_EMAIL, "password": "admin-password-for-tests"})
+
+        assert [key["kid"] for key in jwks["keys"]] == [public_jwk(private_pem)["kid"],
+                                                        public_jwk(retired)["kid"]]
+        assert me.status_code == 200, me.text
+        assert login.json()["access_token"].count(".") == 2
+
+    async def test_without_it_a_token_of_the_retired_key_is_refused(
+            self, start_app: Any) -> None:
+        old_token = mint_token(generate_private_key_pem(), sub="1", role="admin", hospital="Specimen")
+        async with start_app() as http:
+            me = await http.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {old_token}"})
+
+        assert me.status_code == 401
+
+    def test_a_previous_key_that_is_not_a_key_is_refused_at_load(self) -> None:
+        with pytest.raises(ValidationError):
+            UsersSettings(
+                jwt_previous_public_keys="-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----")
