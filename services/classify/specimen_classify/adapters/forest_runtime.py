@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from specimen_classify.adapters.model_metrics import INFERENCE_SECONDS
 from specimen_classify.adapters.model_store import CARD_FILE
 from specimen_classify.domain.errors import UnloadableModel
 from specimen_classify.domain.predictions import ModelVersion
@@ -198,5 +199,6 @@ class OnnxPlanktonModel:
         if features.shape[0] == 0:
             return np.zeros((0, len(self._classes)), np.float64)
         batch = np.ascontiguousarray(features, dtype=np.float32)
-        (probabilities,) = self._session.run([PROBABILITIES_OUTPUT], {INPUT_NAME: batch})
+        with INFERENCE_SECONDS.labels(self._version.name).time():
+            (probabilities,) = self._session.run([PROBABILITIES_OUTPUT], {INPUT_NAME: batch})
         return np.asarray(probabilities, dtype=np.float64)

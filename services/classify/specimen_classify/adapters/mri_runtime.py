@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from ai_edge_litert.interpreter import Interpreter
 
+from specimen_classify.adapters.model_metrics import INFERENCE_SECONDS
 from specimen_classify.adapters.model_store import CARD_FILE
 from specimen_classify.domain.errors import InvalidImage, UnloadableModel
 from specimen_classify.domain.predictions import ModelVersion
@@ -134,6 +135,7 @@ class LiteRtMriModel:
                 self._interpreter.allocate_tensors()
                 self._batch = count
             self._interpreter.set_tensor(self._input, batch)
-            self._interpreter.invoke()
+            with INFERENCE_SECONDS.labels(self._version.name).time():
+                self._interpreter.invoke()
             output = np.array(self._interpreter.get_tensor(self._output), dtype=np.float64, copy=True)
         return output.reshape(count)

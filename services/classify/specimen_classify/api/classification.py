@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Depends, Request
 
+from specimen_classify.adapters.model_metrics import count_predictions
 from specimen_classify.adapters.mri_images import read_mri
 from specimen_classify.api.classification_schemas import (
     FeatureRows,
@@ -30,7 +31,14 @@ from specimen_classify.api.classification_schemas import (
 from specimen_classify.api.deps import ActiveMriModel, ActivePlanktonModel, Settings
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.plankton import PlanktonSegmentation, classify_feature_rows, classify_frame
-from specimen_classify.domain.predictions import MriModel, MriPrediction, classify_each, classify_slices
+from specimen_classify.domain.predictions import (
+    MRI_MODEL,
+    PLANKTON_MODEL,
+    MriModel,
+    MriPrediction,
+    classify_each,
+    classify_slices,
+)
 from specimen_imaging.codecs import decode_image
 from specimen_imaging.options import validate_params
 from specimen_kit.errors import InvalidParameter, Problem
@@ -89,7 +97,9 @@ def _decoded_or_problem(data: bytes, max_pixels: int) -> npt.NDArray[Any] | Prob
 @router.post("/mri", summary="Tumor or healthy for one brain MRI slice (PNG, JPEG, TIFF or DICOM)",
              openapi_extra=request_body_doc({}, MRI_FILE))
 def classify_mri(pixels: MriSlice, model: ActiveMriModel, _: CurrentPrincipal) -> MriAnswer:
-    return MriAnswer.of(classify_slices([pixels], model)[0])
+    (prediction,) = classify_slices([pixels], model)
+    count_predictions(MRI_MODEL, [prediction.label])
+    return MriAnswer.of(prediction)
 
 
 @router.post("/mri/batch",
@@ -99,7 +109,9 @@ def classify_mri_batch(payload: Annotated[Payload, Depends(_mri_batch_payload)],
                        settings: Settings, _: CurrentPrincipal) -> MriBatchAnswer:
     files = payload.files[MRI_BATCH_FIELD]
     items = [_decoded_or_problem(f.data, settings.max_image_pixels) for f in files]
-    return _batch_answer(model, [f.filename for f in files], classify_each(items, model))
+    results = classify_each(items, model)
+    count_predictions(MRI_MODEL, [r.label for r in results if isinstance(r, MriPrediction)])
+    return _batch_answer(model, [f.filename for f in files], results)
 
 
 def _batch_answer(model: MriModel, filenames: list[str | None],
@@ -138,6 +150,7 @@ def classify_plankton(frame: Annotated[npt.NDArray[Any], Depends(_frame)],
                       options: Annotated[PlanktonSegmentation, Depends(_segmentation)],
                       model: ActivePlanktonModel, _: CurrentPrincipal) -> PlanktonFrameAnswer:
     found = [PlanktonObject.of_object(o) for o in classify_frame(frame, model, options)]
+    count_predictions(PLANKTON_MODEL, [o.category for o in found])
     counts = {category: 0 for category in (*model.classes, "unclear")}
     for obj in found:
         counts[obj.category] += 1
@@ -153,5 +166,6 @@ def classify_plankton_features(body: FeatureRows, model: ActivePlanktonModel, se
         raise InvalidParameter(
             f"rows holds {len(body.rows)} rows; send at most {settings.plankton_rows_max}")
     predictions = classify_feature_rows(body.rows, body.feature_names, body.feature_set_version, model)
+    count_predictions(PLANKTON_MODEL, [p.category for p in predictions])
     return FeatureRowsAnswer(model=PlanktonModelRef.of_model(model),
                              results=[PlanktonAnswer.of(p) for p in predictions])

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from specimen_classify.adapters.model_metrics import count_predictions
 from specimen_classify.api.deps import ActiveMriModel, ScanService
 from specimen_classify.api.scan_schemas import (
     MAX_INT32,
@@ -34,6 +35,7 @@ from specimen_classify.api.scan_schemas import (
     ScanPublic,
     ScanUpdate,
 )
+from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import Content, ScanUpload
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
@@ -115,6 +117,7 @@ def _file(content: Content) -> Response:
 def create_scan(caller: CurrentPrincipal, upload: Upload, model: ActiveMriModel,
                 scans: ScanService, request: Request, response: Response) -> ScanPublic:
     scan = scans.create(caller, upload, model)
+    count_predictions(MRI_MODEL, [scan.classification.label])
     response.headers["Location"] = request.app.url_path_for("get_scan", scan_id=str(scan.id))
     return ScanPublic.of(scan)
 
@@ -164,4 +167,6 @@ def delete_scan(scan_id: ScanId, caller: ModeratorOrAbove, scans: ScanService) -
              summary="Classify the stored image again with the active model, replacing the result")
 def reclassify_scan(scan_id: ScanId, caller: ModeratorOrAbove, scans: ScanService,
                     model: ActiveMriModel) -> ScanPublic:
-    return ScanPublic.of(scans.reclassify(caller, scan_id, model))
+    scan = scans.reclassify(caller, scan_id, model)
+    count_predictions(MRI_MODEL, [scan.classification.label])
+    return ScanPublic.of(scan)

@@ -175,3 +175,26 @@ class TestClassifyMri:
         assert before.json()["model"]["version"] == 1
         assert after.json()["model"]["version"] == 2
         assert ModelStore(model_dir).active_version(MRI_MODEL) == 2
+
+
+class TestMetrics:
+    async def test_predictions_per_label_and_inference_time_are_exported(
+        self, client_app: Client, auth: AuthHeaders, slices: Any
+    ) -> None:
+        async with client_app as client:
+            before = (await client.get("/metrics")).text
+            response = await client.post(MRI, files={"image": ("s.png", slices.file(1))}, headers=auth())
+            answer = response.json()
+            after = (await client.get("/metrics")).text
+
+        label_line = f'specimen_predictions_total{{label="{answer["label"]}",model="{MRI_MODEL}"}}'
+        assert _value(after, label_line) == _value(before, label_line) + 1
+        count_line = f'specimen_model_inference_seconds_count{{model="{MRI_MODEL}"}}'
+        assert _value(after, count_line) == _value(before, count_line) + 1
+
+
+def _value(metrics: str, series: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
