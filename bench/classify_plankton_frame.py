@@ -43,9 +43,9 @@ from classify_mri_served import admin_suite, admin_token, prepare_store
 from gateway_overhead import Result
 from segment_served import busy_cores
 
+from specimen_classify.adapters.datasets import generate_plankton
 from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.adapters.model_store import ModelStore
-from specimen_classify.cli import generate_plankton
 from specimen_classify.domain import dedup
 from specimen_classify.domain.plankton import PlanktonSegmentation, classify_frame, crop_groups
 from specimen_classify.domain.predictions import PLANKTON_MODEL, ModelVersion

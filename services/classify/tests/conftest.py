@@ -49,7 +49,7 @@ def serving_client(tmp_path: Path, token_verifier: TokenVerifier) -> ServingClie
 @pytest.fixture(scope="session")
 def plankton_version(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small plankton forest trained in this test run on generated crops (a version directory)."""
-    from specimen_classify.cli import generate_plankton
+    from specimen_classify.adapters.datasets import generate_plankton
     from specimen_classify.training.plankton import train_plankton
 
     root = tmp_path_factory.mktemp("plankton-training")

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from specimen_classify.adapters.datasets import generate_mri, generate_plankton
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 
@@ -63,8 +64,7 @@ def _train_into(store: ModelStore, name: str, train: Callable[[Path], object]) -
 def bootstrap_models(store: ModelStore, training: DefaultTraining = DefaultTraining(), *,
                      progress: bool = True) -> dict[str, int]:
     """Train and activate each default model the store lacks; name → version now serving."""
-    # Imported here: the CLI imports this module, and TensorFlow loads only when a model trains.
-    from specimen_classify.cli import generate_mri, generate_plankton
+    # Imported here: TensorFlow loads only when a model trains (the CLI imports this module).
     from specimen_classify.training.mri import train_mri
     from specimen_classify.training.plankton import train_plankton
 

@@ -17,8 +17,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from specimen_classify.adapters.datasets import generate_mri
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
-from specimen_classify.cli import generate_mri, main
+from specimen_classify.cli import main
 from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion
 from specimen_classify.training import mri as mri_training
 from specimen_classify.training.mri import ExportMismatch, train_mri
