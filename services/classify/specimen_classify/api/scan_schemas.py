@@ -12,13 +12,13 @@ from specimen_classify.domain.scans import (
     MAX_HOSPITAL_CHARS,
     UNSET,
     Classification,
-    Page,
     PatientGender,
     Scan,
     ScanChanges,
     ScanFilters,
     ScanImage,
 )
+from specimen_kit.records import Page
 
 MriLabelField = Literal["tumor", "healthy"]
 MAX_PAGE = 200

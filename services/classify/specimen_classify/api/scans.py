@@ -36,7 +36,8 @@ from specimen_classify.api.scan_schemas import (
     ScanUpdate,
 )
 from specimen_classify.domain.predictions import MRI_MODEL
-from specimen_classify.domain.scans import Content, ScanUpload
+from specimen_classify.domain.scans import ScanUpload
+from specimen_kit.records import Content
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
 

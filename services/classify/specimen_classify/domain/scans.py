@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +63,7 @@ from specimen_classify.domain.predictions import (
 )
 from specimen_classify.domain.preprocessing import BBox
 from specimen_kit.errors import UnsupportedFormat
+from specimen_kit.records import BlobStore, Content, Page
 from specimen_kit.roles import Role
 
 PatientGender = Literal["female", "male", "other", "unknown"]
@@ -233,23 +234,6 @@ class ScanFilters:
                        created_before=as_utc(self.created_before))
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class Content:
-    """Bytes to send, with their media type and a download file name."""
-
-    data: bytes
-    media_type: str
-    filename: str
-
-
 # --- ports --------------------------------------------------------------------------------
 
 
@@ -278,20 +262,6 @@ class ScanRepository(Protocol):
         ...
 
     def delete(self, scan_id: int) -> None: ...
-
-
-class BlobStore(Protocol):
-    """Content by key, as the request's unit of work sees it (:class:`specimen_kit.blobs.StagedBlobs`).
-
-    ``put`` is durable when it returns, and undone if the request's transaction fails;
-    ``remove`` takes effect only after that transaction has committed.
-    """
-
-    def put(self, data: bytes) -> str: ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def remove(self, key: str) -> None: ...
 
 
 # --- rules --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from specimen_kit.records import Content
 from specimen_kit.uploads import decode_base64_image
 from specimen_segment.api.deps import Library, Owner
 from specimen_segment.api.library_schemas import (
@@ -30,7 +31,6 @@ from specimen_segment.api.library_schemas import (
 )
 from specimen_segment.domain.library import (
     MEDIA_TYPES,
-    Content,
     InvalidUpload,
     UnsupportedUploadType,
 )

@@ -8,7 +8,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from specimen_segment.domain.library import Page, StoredImage, StoredSegmentation
+from specimen_kit.records import Page
+from specimen_segment.domain.library import StoredImage, StoredSegmentation
 
 ImageFormat = Literal["png", "jpeg", "gif", "tiff", "bmp", "webp"]
 Operation = Literal["threshold", "superpixels", "objects", "background", "vignetting"]

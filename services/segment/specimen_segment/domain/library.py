@@ -27,12 +27,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from specimen_kit.errors import NotFound, Problem
+from specimen_kit.records import BlobStore, Content, Page
 
 MAX_NAME_CHARS = 200
 MEDIA_TYPES: dict[str, str] = {
@@ -150,23 +151,6 @@ class StoredSegmentation:
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class Content:
-    """Bytes to send, with their media type and a download file name."""
-
-    data: bytes
-    media_type: str
-    filename: str
-
-
-@dataclass(frozen=True)
 class Usage:
     images: int
     bytes: int
@@ -219,20 +203,6 @@ class LibraryRepository(Protocol):
     def segmentation_keys(self, image_id: uuid.UUID) -> list[str]:
         """Blob keys of all results of one image."""
         ...
-
-
-class BlobStore(Protocol):
-    """Content by key, as the request's unit of work sees it.
-
-    ``put`` is durable when it returns, and undone if the request's transaction fails;
-    ``remove`` takes effect only after that transaction has committed.
-    """
-
-    def put(self, data: bytes) -> str: ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def remove(self, key: str) -> None: ...
 
 
 class Decoded(Protocol):
