@@ -42,6 +42,8 @@ bench: venv
 # Re-pin every package after changing a pyproject's dependencies.
 lock: venv
 	{ echo '# Every package of the development venv, pinned; `make lock` regenerates it.'; \
+	  echo '# redis needs async-timeout below Python 3.11.3 (Debian 12'"'"'s 3.11.2, in the images).'; \
+	  echo 'async-timeout==5.0.1 ; python_full_version < "3.11.3"'; \
 	  $(PY) -m pip freeze --exclude-editable; } > requirements/constraints.txt
 
 # Offline checks of k8s/ and docker-compose.yml (scripts/validate_deploy.py): every overlay
