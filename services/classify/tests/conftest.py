@@ -21,27 +21,30 @@ ServingClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @asynccontextmanager
-async def _serving(settings: ClassifySettings, verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
+async def _serving(settings: ClassifySettings, verifier: TokenVerifier,
+                   raise_app_exceptions: bool) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         # The lifespan's verifier fetches the users service's JWKS; tests sign with their own key.
         app.state.token_verifier = verifier
-        transport = httpx.ASGITransport(app)
+        transport = httpx.ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://classify") as client:
             yield client
 
 
 @pytest.fixture
 def serving_client(tmp_path: Path, token_verifier: TokenVerifier) -> ServingClient:
-    """``serving_client(model_dir=..., **settings)``: the app without a scans database.
+    """``serving_client(model_dir=..., **settings)``: the app in-process behind a client.
 
-    Classification and the model routes need none; the scan tests use ``start_app``.
+    The scans' database is the data directory's SQLite file unless ``database_url`` is given
+    (classification and the model routes need none; the scan tests use ``start_app``).
     """
 
-    def start(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    def start(raise_app_exceptions: bool = True,
+              **overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
         settings = ClassifySettings(**{"data_dir": tmp_path, "jwks_url": "http://127.0.0.1:9/jwks.json",
-                                       "model_refresh_seconds": 0.0, **overrides})
-        return _serving(settings, token_verifier)
+                                       "redis_url": None, "model_refresh_seconds": 0.0, **overrides})
+        return _serving(settings, token_verifier, raise_app_exceptions)
 
     return start
 

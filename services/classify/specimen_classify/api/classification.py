@@ -30,7 +30,12 @@ from specimen_classify.api.classification_schemas import (
 )
 from specimen_classify.api.deps import ActiveMriModel, ActivePlanktonModel, Settings
 from specimen_classify.config import ClassifySettings
-from specimen_classify.domain.plankton import PlanktonSegmentation, classify_feature_rows, classify_frame
+from specimen_classify.domain.plankton import (
+    PlanktonSegmentation,
+    category_counts,
+    classify_feature_rows,
+    classify_frame,
+)
 from specimen_classify.domain.predictions import (
     MRI_MODEL,
     PLANKTON_MODEL,
@@ -149,23 +154,20 @@ def _segmentation(payload: PlanktonPayload) -> PlanktonSegmentation:
 def classify_plankton(frame: Annotated[npt.NDArray[Any], Depends(_frame)],
                       options: Annotated[PlanktonSegmentation, Depends(_segmentation)],
                       model: ActivePlanktonModel, _: CurrentPrincipal) -> PlanktonFrameAnswer:
-    found = [PlanktonObject.of_object(o) for o in classify_frame(frame, model, options)]
-    count_predictions(PLANKTON_MODEL, [o.category for o in found])
-    counts = {category: 0 for category in (*model.classes, "unclear")}
-    for obj in found:
-        counts[obj.category] += 1
-    return PlanktonFrameAnswer(model=PlanktonModelRef.of_model(model), count=len(found), counts=counts,
-                               objects=found)
+    found = classify_frame(frame, model, options)
+    categories = [o.category for o in found]
+    count_predictions(PLANKTON_MODEL, categories)
+    return PlanktonFrameAnswer(model=PlanktonModelRef.of_model(model), count=len(found),
+                               counts=category_counts(categories, model.classes),
+                               objects=[PlanktonObject.of_object(o) for o in found])
 
 
 @router.post("/plankton/features",
              summary="Categories for feature rows from segment's /objects (names and version checked)")
 def classify_plankton_features(body: FeatureRows, model: ActivePlanktonModel, settings: Settings,
                                _: CurrentPrincipal) -> FeatureRowsAnswer:
-    if len(body.rows) > settings.plankton_rows_max:
-        raise InvalidParameter(
-            f"rows holds {len(body.rows)} rows; send at most {settings.plankton_rows_max}")
-    predictions = classify_feature_rows(body.rows, body.feature_names, body.feature_set_version, model)
+    predictions = classify_feature_rows(body.rows, body.feature_names, body.feature_set_version, model,
+                                        max_rows=settings.plankton_rows_max)
     count_predictions(PLANKTON_MODEL, [p.category for p in predictions])
     return FeatureRowsAnswer(model=PlanktonModelRef.of_model(model),
                              results=[PlanktonAnswer.of(p) for p in predictions])

@@ -513,21 +513,39 @@ def classify_feature_rows(
     feature_names: Sequence[str],
     feature_set_version: str,
     model: PlanktonModel,
+    max_rows: int | None = None,
 ) -> list[PlanktonPrediction]:
     """Classify a batch of feature rows measured elsewhere (segment's ``/objects``).
 
-    The contract is checked first (:func:`check_feature_contract`), then the rows are read in
-    ``feature_names`` order (:func:`feature_rows_matrix`) and classified in one call.
+    The row count is checked against ``max_rows`` and the contract
+    (:func:`check_feature_contract`) first, then the rows are read in ``feature_names`` order
+    (:func:`feature_rows_matrix`) and classified in one call.
 
     Raises
     ------
     FeatureMismatch
         ``feature_names`` or ``feature_set_version`` differ from the model's (422).
     InvalidParameter
-        A malformed row (422).
+        More than ``max_rows`` rows, or a malformed row (422).
     """
+    if max_rows is not None and len(rows) > max_rows:
+        raise InvalidParameter(f"rows holds {len(rows)} rows; send at most {max_rows}")
     check_feature_contract(feature_names, feature_set_version, model)
     return classify_objects(feature_rows_matrix(rows, feature_names), model)
+
+
+def category_counts(categories: Sequence[str], classes: Sequence[str]) -> dict[str, int]:
+    """How many answers each class (and *unclear*) got, every class listed.
+
+    Examples
+    --------
+    >>> category_counts(["b", "unclear", "b"], ["a", "b"])
+    {'a': 0, 'b': 2, 'unclear': 1}
+    """
+    counts = dict.fromkeys((*classes, UNCLEAR), 0)
+    for category in categories:
+        counts[category] += 1
+    return counts
 
 
 def classify_frame(

@@ -2,13 +2,10 @@
 
 Scan tests take ``database_url`` (directly or through ``start_app`` / ``api``) and so run twice:
 on a temporary SQLite file and on a real PostgreSQL database. ``model_dir`` is a store holding a
-real tiny reference CNN (untrained, fixed seed) exported to LiteRT and loaded by the real runtime
-through the app's lifespan; ``add_model_version`` registers and activates another version. The
-model, classification and scan tests all use ``auth``, ``slices``, ``model_dir`` and
-``add_model_version`` from here.
-
-:func:`tiny_mri_tflite` is to give way to a session fixture with a tiny *trained* model in
-``tests/conftest.py`` once there is one.
+real tiny reference CNN (untrained, fixed seed: these tests check the API, the training tests
+check what a trained model answers) exported to LiteRT, and the plankton forest trained in the
+session (``tests/conftest.py``), both loaded by the real runtimes through the app's lifespan;
+``add_model_version`` registers and activates another MRI version.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +28,6 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
-from specimen_classify.app import create_app
-from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.synthetic_mri import mri_slice
 from specimen_kit.jwk import generate_private_key_pem, public_jwk
@@ -126,40 +121,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-def make_settings(data_dir: Path, **overrides: Any) -> ClassifySettings:
-    values: dict[str, Any] = dict(data_dir=data_dir, jwks_url="http://127.0.0.1:9/jwks.json",
-                                  redis_url=None, model_refresh_seconds=0.0)
-    values.update(overrides)
-    return ClassifySettings(**values)
-
-
-@asynccontextmanager
-async def running_client(settings: ClassifySettings, verifier: TokenVerifier, *,
-                         raise_app_exceptions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan run, verifying tokens with ``verifier``, behind a client."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        # The lifespan's verifier fetches the users service's JWKS; tests sign with their own key.
-        app.state.token_verifier = verifier
-        transport = httpx.ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
-        async with httpx.AsyncClient(transport=transport, base_url="http://classify") as client:
-            yield client
-
-
 StartApp = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def start_app(database_url: str, model_dir: Path, tmp_path: Path,
-              token_verifier: TokenVerifier) -> StartApp:
+def start_app(database_url: str, model_dir: Path, serving_client: StartApp) -> StartApp:
     """Start the app on the test database and model store, with some settings overridden."""
 
     def start(raise_app_exceptions: bool = True,
               **overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        settings = make_settings(tmp_path, **{"database_url": database_url,
-                                              "model_dir": model_dir, **overrides})
-        return running_client(settings, token_verifier,
-                              raise_app_exceptions=raise_app_exceptions)
+        return serving_client(raise_app_exceptions=raise_app_exceptions,
+                              **{"database_url": database_url, "model_dir": model_dir, **overrides})
 
     return start
 

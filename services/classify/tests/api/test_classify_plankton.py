@@ -151,3 +151,15 @@ class TestClassifyPlanktonFeatures:
 
         assert response.status_code == 422
         assert f"row 1: {FEATURE_NAMES[2]}" in response.json()["detail"]
+
+    async def test_more_rows_than_the_limit_are_refused(
+        self, serving_client: Callable[..., Client], model_dir: Path, auth: AuthHeaders
+    ) -> None:
+        row = [1.0] * len(FEATURE_NAMES)
+        async with serving_client(model_dir=model_dir, plankton_rows_max=1) as client:
+            response = await client.post(PLANKTON + "/features", headers=auth(), json={
+                "feature_set_version": FEATURE_SET_VERSION, "feature_names": list(FEATURE_NAMES),
+                "rows": [row, row]})
+
+        assert response.status_code == 422
+        assert "send at most 1" in response.json()["detail"]
