@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urljoin
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,18 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
     redis_url: str | None = None
+    # Where segment, classify and the gateway fetch the recent token revocations; by default
+    # the users service that serves the JWKS (see specimen_kit.revocations).
+    revocations_url: str | None = None
+    revocation_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    revocation_max_staleness_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def resolved_revocations_url(self) -> str:
+        """``revocations_url``, or ``/.well-known/revocations`` next to the JWKS."""
+        if self.revocations_url:
+            return self.revocations_url
+        return urljoin(self.jwks_url, "/.well-known/revocations")
 
     @property
     def is_production(self) -> bool:

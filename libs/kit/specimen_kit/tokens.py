@@ -21,6 +21,8 @@ from jose.exceptions import ExpiredSignatureError, JWKError, JWTClaimsError, JWT
 
 from specimen_kit.errors import Problem, Unauthenticated
 from specimen_kit.jwk import SIGNING_ALGORITHM
+from specimen_kit.revocation_feed import polled_revocations
+from specimen_kit.revocations import RevocationList
 from specimen_kit.roles import Role
 from specimen_kit.settings import ServiceSettings
 
@@ -47,6 +49,9 @@ class Principal:
     role: Role
     hospital: str
     token: str
+    # The user's token version when the token was issued (claim ``ver``, 0 when absent);
+    # see :mod:`specimen_kit.revocations`.
+    token_version: int = 0
 
     def at_least(self, minimum: Role) -> bool:
         return self.role.at_least(minimum)
@@ -111,12 +116,19 @@ class JwksClient:
 
 
 class TokenVerifier:
-    """Turns a bearer token into a :class:`Principal` or raises :class:`InvalidToken`."""
+    """Turns a bearer token into a :class:`Principal` or raises :class:`InvalidToken`.
 
-    def __init__(self, keys: KeySource, issuer: str, leeway_seconds: int = 0) -> None:
+    With ``revocations``, a genuine token whose user's rights changed since it was issued is
+    refused too (:class:`~specimen_kit.revocations.TokenRevoked`). The users service passes
+    none: it compares the version with the user's row itself.
+    """
+
+    def __init__(self, keys: KeySource, issuer: str, leeway_seconds: int = 0,
+                 revocations: RevocationList | None = None) -> None:
         self._keys = keys
         self._issuer = issuer
         self._leeway = leeway_seconds
+        self._revocations = revocations
         # python-jose rebuilds an RSA key from its JWK on every verification unless handed a
         # key object; building it once per key more than halves the cost of a verification.
         self._constructed: dict[tuple[str, str], Key] = {}
@@ -135,11 +147,10 @@ class TokenVerifier:
         if key is None:
             raise InvalidToken("The token is signed with an unknown key.")
         claims = self._decode(token, self._constructed_key(kid, key))
-        try:
-            return Principal(user_id=int(claims["sub"]), role=Role(claims["role"]),
-                             hospital=str(claims["hospital"]), token=token)
-        except (ValueError, TypeError):
-            raise InvalidToken("The token's subject or role is not valid.") from None
+        principal = _principal(claims, token)
+        if self._revocations is not None:
+            self._revocations.ensure_current(principal)
+        return principal
 
     def _constructed_key(self, kid: str, jwk_dict: dict[str, Any]) -> Key:
         cache_key = (kid, str(jwk_dict.get("n", "")))
@@ -173,9 +184,26 @@ class TokenVerifier:
         return claims
 
 
+def _principal(claims: dict[str, Any], token: str) -> Principal:
+    version = claims.get("ver", 0)
+    # bool is an int in Python; a token saying ``"ver": true`` is not one users issued.
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InvalidToken("The token's version (ver) is not a non-negative integer.")
+    try:
+        return Principal(user_id=int(claims["sub"]), role=Role(claims["role"]),
+                         hospital=str(claims["hospital"]), token=token, token_version=version)
+    except (ValueError, TypeError):
+        raise InvalidToken("The token's subject or role is not valid.") from None
+
+
 @asynccontextmanager
 async def remote_token_verifier(settings: ServiceSettings) -> AsyncIterator[TokenVerifier]:
-    """A verifier backed by the users service's JWKS, for a lifespan to own."""
-    async with httpx.AsyncClient() as http:
+    """A verifier backed by the users service's JWKS and revocation list, for a lifespan to own.
+
+    The revocation list is polled in the background while the context is open.
+    """
+    async with httpx.AsyncClient() as http, polled_revocations(
+            settings.resolved_revocations_url, poll_seconds=settings.revocation_poll_seconds,
+            max_staleness=settings.revocation_max_staleness_seconds, http=http) as revocations:
         keys = JwksClient(settings.jwks_url, http, ttl=settings.jwks_cache_seconds)
-        yield TokenVerifier(keys, settings.jwt_issuer)
+        yield TokenVerifier(keys, settings.jwt_issuer, revocations=revocations)
