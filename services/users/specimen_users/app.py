@@ -18,12 +18,17 @@ from specimen_kit.service import build_service_app
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
 from specimen_users.adapters.hashing import BcryptPasswordHasher
 from specimen_users.adapters.keys import development_admin_password, load_signing_key
-from specimen_users.adapters.repositories import SqlRefreshTokenRepository, SqlUserRepository
+from specimen_users.adapters.repositories import (
+    SqlRefreshTokenRepository,
+    SqlRevocationRepository,
+    SqlUserRepository,
+)
 from specimen_users.adapters.signing import RsaTokenSigner
-from specimen_users.api import auth, jwks, users
+from specimen_users.api import auth, jwks, revocations, users
 from specimen_users.config import UsersSettings
 from specimen_users.domain.accounts import AccountService
 from specimen_users.domain.auth import LoginThrottle, TokenLifetimes
+from specimen_users.domain.revocation import TokenRevoker
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +41,14 @@ def _bootstrap_admin(engine: Engine, sessions: sessionmaker[Session],
         raise RuntimeError("the users database has no tables; run `python -m specimen_users "
                            "migrate` (the migration Job) before starting the service")
     password = development_admin_password(settings)
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
     with sessions() as session, session.begin():
+        revoker = TokenRevoker(SqlRevocationRepository(session),
+                               timedelta(minutes=settings.access_token_minutes), clock)
         accounts = AccountService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
-                                  hasher, lambda: datetime.now(UTC))
+                                  hasher, clock, revoker)
         accounts.bootstrap_admin(settings.admin_email, password, settings.admin_hospital)
 
 
@@ -85,4 +95,5 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(jwks.router)
+    app.include_router(revocations.router)
     return app

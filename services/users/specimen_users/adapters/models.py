@@ -26,8 +26,14 @@ ROLE_TYPE = Enum(Role, name="user_role", values_callable=lambda roles: [r.value 
                  native_enum=False, length=16, validate_strings=True)
 
 
+# Ids are never handed out twice (issue 9): SQLite reuses the largest rowid after a delete
+# unless the table says AUTOINCREMENT; PostgreSQL's sequences never go back.
+_NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class UserRow(Base):
     __tablename__ = "users"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Stored lower-cased by the domain, so a plain unique index is case-insensitive in effect.
@@ -37,6 +43,8 @@ class UserRow(Base):
     role: Mapped[Role] = mapped_column(ROLE_TYPE)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Raised whenever the user's access tokens must stop working (specimen_kit.revocations).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -52,4 +60,20 @@ class RefreshTokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_refresh_tokens_expires_at", "expires_at"),)
+    __table_args__ = (Index("ix_refresh_tokens_expires_at", "expires_at"), _NEVER_REUSE_IDS)
+
+
+class TokenRevocationRow(Base):
+    """One raise of a user's token version, kept while tokens it voids may still be alive.
+
+    Not a foreign key: a deleted user's revocation must outlive the user's row.
+    """
+
+    __tablename__ = "token_revocations"
+    __table_args__ = _NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    min_version: Mapped[int] = mapped_column(Integer)
+    # When the last token this revocation voids expires; the row is useless after it.
+    until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

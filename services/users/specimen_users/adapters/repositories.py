@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from specimen_users.adapters.models import RefreshTokenRow, UserRow
+from specimen_kit.revocations import Revocation
+from specimen_users.adapters.models import RefreshTokenRow, TokenRevocationRow, UserRow
 from specimen_users.domain.entities import (
     NewRefreshToken,
     NewUser,
@@ -22,7 +23,8 @@ from specimen_users.domain.errors import EmailTaken
 def _user(row: UserRow) -> User:
     return User(id=row.id, email=row.email, full_name=row.full_name, hospital=row.hospital,
                 role=row.role, is_active=row.is_active, password_hash=row.password_hash,
-                created_at=row.created_at, updated_at=row.updated_at)
+                created_at=row.created_at, updated_at=row.updated_at,
+                token_version=row.token_version)
 
 
 def _refresh_token(row: RefreshTokenRow) -> RefreshToken:
@@ -46,7 +48,7 @@ class SqlUserRepository:
     def add(self, new: NewUser) -> User:
         row = UserRow(email=new.email, full_name=new.full_name, hospital=new.hospital,
                       role=new.role, is_active=new.is_active, password_hash=new.password_hash,
-                      created_at=new.created_at, updated_at=new.created_at)
+                      created_at=new.created_at, updated_at=new.created_at, token_version=0)
         self._flush_unique_email(row, new.email)
         return _user(row)
 
@@ -60,6 +62,7 @@ class SqlUserRepository:
         row.role = user.role
         row.is_active = user.is_active
         row.password_hash = user.password_hash
+        row.token_version = user.token_version
         row.updated_at = user.updated_at
         self._flush_unique_email(row, user.email)
         return _user(row)
@@ -124,3 +127,27 @@ class SqlRefreshTokenRepository:
             .where(RefreshTokenRow.user_id == user_id, RefreshTokenRow.revoked_at.is_(None))
             .values(revoked_at=at)
             .execution_options(synchronize_session=False))
+
+
+class SqlRevocationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, revocation: Revocation) -> None:
+        self._session.add(TokenRevocationRow(
+            user_id=revocation.user_id, min_version=revocation.min_version,
+            until=datetime.fromtimestamp(revocation.until, UTC)))
+        self._session.flush()
+
+    def active(self, now: datetime) -> list[Revocation]:
+        rows = self._session.execute(
+            select(TokenRevocationRow.user_id, func.max(TokenRevocationRow.min_version),
+                   func.max(TokenRevocationRow.until))
+            .where(TokenRevocationRow.until > now)
+            .group_by(TokenRevocationRow.user_id)
+            .order_by(TokenRevocationRow.user_id))
+        return [Revocation(user_id, min_version, until.timestamp())
+                for user_id, min_version, until in rows]
+
+    def forget_expired(self, now: datetime) -> None:
+        self._session.execute(delete(TokenRevocationRow).where(TokenRevocationRow.until <= now))

@@ -10,10 +10,15 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from specimen_kit.security import CurrentPrincipal
-from specimen_users.adapters.repositories import SqlRefreshTokenRepository, SqlUserRepository
+from specimen_users.adapters.repositories import (
+    SqlRefreshTokenRepository,
+    SqlRevocationRepository,
+    SqlUserRepository,
+)
 from specimen_users.domain.accounts import AccountService
 from specimen_users.domain.auth import AuthService, LoginThrottle
 from specimen_users.domain.entities import User
+from specimen_users.domain.revocation import TokenRevoker
 
 
 def utc_now() -> datetime:
@@ -43,15 +48,23 @@ def _db_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(_db_session, scope="function")]
 
 
-def _account_service(request: Request, session: DbSession) -> AccountService:
+def _token_revoker(request: Request, session: DbSession) -> TokenRevoker:
+    return TokenRevoker(SqlRevocationRepository(session),
+                        request.app.state.token_lifetimes.access, utc_now)
+
+
+Revoker = Annotated[TokenRevoker, Depends(_token_revoker)]
+
+
+def _account_service(request: Request, session: DbSession, revoker: Revoker) -> AccountService:
     return AccountService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
-                          request.app.state.password_hasher, utc_now)
+                          request.app.state.password_hasher, utc_now, revoker)
 
 
-def _auth_service(request: Request, session: DbSession) -> AuthService:
+def _auth_service(request: Request, session: DbSession, revoker: Revoker) -> AuthService:
     return AuthService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
                        request.app.state.password_hasher, request.app.state.token_signer,
-                       request.app.state.token_lifetimes, utc_now)
+                       request.app.state.token_lifetimes, utc_now, revoker)
 
 
 Accounts = Annotated[AccountService, Depends(_account_service)]
@@ -60,8 +73,9 @@ Auth = Annotated[AuthService, Depends(_auth_service)]
 
 def _current_user(principal: CurrentPrincipal, accounts: Accounts) -> User:
     # Read from the database, not the token: a role, hospital or deactivation changed since
-    # the token was issued applies at once.
-    return accounts.active_user(principal.user_id)
+    # the token was issued applies at once, and a revoked token (its version behind the
+    # user's) is refused here, where the row is read anyway.
+    return accounts.active_user(principal.user_id, principal.token_version)
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from specimen_kit.revocations import TokenRevoked
 from specimen_kit.roles import Role
 from specimen_users.domain import policy
 from specimen_users.domain.entities import NewUser, User, UserChanges, UserDraft, UserFilter, UserPage
@@ -20,6 +21,7 @@ from specimen_users.domain.ports import (
     RefreshTokenRepository,
     UserRepository,
 )
+from specimen_users.domain.revocation import REVOKING_CHANGES, TokenRevoker
 from specimen_users.domain.validation import (
     check_password,
     normalize_email,
@@ -34,23 +36,30 @@ class AccountService:
     """Accounts as seen by an authenticated caller (the *actor*), policy applied."""
 
     def __init__(self, users: UserRepository, refresh_tokens: RefreshTokenRepository,
-                 hasher: PasswordHasher, clock: Clock) -> None:
+                 hasher: PasswordHasher, clock: Clock, revoker: TokenRevoker) -> None:
         self._users = users
         self._refresh_tokens = refresh_tokens
         self._hasher = hasher
         self._clock = clock
+        self._revoker = revoker
 
-    def active_user(self, user_id: int) -> User:
+    def active_user(self, user_id: int, token_version: int) -> User:
         """The caller behind a valid token, read fresh so role and hospital are current.
 
         Raises
         ------
         AccountUnavailable
             The user was deleted or deactivated after the token was issued.
+        TokenRevoked
+            The token was issued before the user's rights changed or a logout
+            (its version is not the user's).
         """
         user = self._users.get(user_id)
         if user is None or not user.is_active:
             raise AccountUnavailable("The account of this token no longer exists or is inactive.")
+        if token_version != user.token_version:
+            raise TokenRevoked("This token was revoked: the account's rights changed or its "
+                               "session ended since it was issued. Sign in again.")
         return user
 
     def list_users(self, actor: User, where: UserFilter, limit: int, offset: int) -> UserPage:
@@ -93,7 +102,11 @@ class AccountService:
         return user
 
     def update_user(self, actor: User, user_id: int, changes: UserChanges) -> User:
-        """Apply a partial update as ``actor``; changing password or deactivating ends sessions."""
+        """Apply a partial update as ``actor``.
+
+        A new password or a deactivation ends every session (refresh tokens); those and a
+        role or hospital change also void the user's access tokens.
+        """
         target = self.get_user(actor, user_id)
         changes = replace(
             changes,
@@ -122,6 +135,8 @@ class AccountService:
         if changes.password is not None:
             check_password(changes.password)
             updated.password_hash = self._hasher.hash(changes.password)
+        if changed & REVOKING_CHANGES:
+            updated = self._revoker.revoked(updated)
         saved = self._users.save(updated)
         # A new password or a deactivation must end every session, not only future logins.
         if "password" in changed or changes.is_active is False:
@@ -131,15 +146,16 @@ class AccountService:
         return saved
 
     def delete_user(self, actor: User, user_id: int) -> None:
-        """Delete an account as ``actor``, revoking its refresh tokens."""
+        """Delete an account as ``actor``, revoking its refresh and access tokens."""
         target = self.get_user(actor, user_id)
         policy.authorize_delete(actor, target)
         self._refresh_tokens.revoke_all_for_user(target.id, self._clock())
+        self._revoker.revoke_forever(target.id)
         self._users.delete(target.id)
         logger.info("user deleted", extra={"user_id": target.id, "by": actor.id})
 
     def change_password(self, actor: User, current_password: str, new_password: str) -> None:
-        """Change ``actor``'s own password after checking the current one.
+        """Change ``actor``'s own password after checking the current one; ends every session.
 
         Raises
         ------
@@ -152,8 +168,8 @@ class AccountService:
             raise CurrentPasswordIncorrect("The current password is not correct.")
         check_password(new_password)
         now = self._clock()
-        self._users.save(replace(actor, password_hash=self._hasher.hash(new_password),
-                                 updated_at=now))
+        self._users.save(self._revoker.revoked(replace(
+            actor, password_hash=self._hasher.hash(new_password), updated_at=now)))
         self._refresh_tokens.revoke_all_for_user(actor.id, now)
         logger.info("password changed", extra={"user_id": actor.id})
 

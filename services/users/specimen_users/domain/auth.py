@@ -21,6 +21,7 @@ from specimen_users.domain.ports import (
     TokenSigner,
     UserRepository,
 )
+from specimen_users.domain.revocation import TokenRevoker
 from specimen_users.domain.tokens import (
     access_claims,
     new_refresh_token,
@@ -44,13 +45,14 @@ class AuthService:
 
     def __init__(self, users: UserRepository, refresh_tokens: RefreshTokenRepository,
                  hasher: PasswordHasher, signer: TokenSigner, lifetimes: TokenLifetimes,
-                 clock: Clock) -> None:
+                 clock: Clock, revoker: TokenRevoker) -> None:
         self._users = users
         self._refresh_tokens = refresh_tokens
         self._hasher = hasher
         self._signer = signer
         self._lifetimes = lifetimes
         self._clock = clock
+        self._revoker = revoker
 
     def login(self, email: str, password: str) -> IssuedTokens:
         """Tokens for a correct email and password of an active user.
@@ -100,10 +102,21 @@ class AuthService:
         return self._issue(user, stored.family_id)
 
     def logout(self, refresh_token: str) -> None:
-        """Revoke the session (the token's family); an unknown token is ignored."""
+        """Revoke the session (the token's family) and every access token of its user.
+
+        An access token names its user, not its session, so logging out voids the access
+        tokens of the user's other sessions too; their refresh tokens still work, and their
+        clients get a new access token by refreshing. An unknown token is ignored.
+        """
         stored = self._refresh_tokens.get_by_hash(refresh_token_digest(refresh_token))
-        if stored is not None:
-            self._refresh_tokens.revoke_family(stored.family_id, self._clock())
+        if stored is None:
+            return
+        self._refresh_tokens.revoke_family(stored.family_id, self._clock())
+        user = self._users.get(stored.user_id)
+        # Only a live session's holder ends the access tokens: a rotated or revoked token,
+        # as a thief might keep, must not let anyone sign the user out at will.
+        if user is not None and stored.revoked_at is None:
+            self._users.save(self._revoker.revoked(user))
 
     def _issue(self, user: User, family_id: str) -> IssuedTokens:
         now = self._clock()

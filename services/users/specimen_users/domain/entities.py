@@ -21,6 +21,8 @@ class User:
     password_hash: str
     created_at: datetime
     updated_at: datetime
+    # The ``ver`` of the access tokens issued now; raising it voids the earlier ones.
+    token_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,13 @@ class SelfLockout(Problem):
     slug = "self-lockout"
 
 
+class CurrentPasswordRequired(ActionForbidden):
+    """Someone's own password is changed only with the current one, never by ``PATCH``."""
+
+    title = "Current password required"
+    slug = "current-password-required"
+
+
 class CurrentPasswordIncorrect(Forbidden):
     """Wrong current password on a password change.
 

@@ -7,7 +7,10 @@ The rules, in order of precedence:
 - nobody changes their own role; an admin cannot deactivate (403) or delete (409) themself,
   so the suite cannot lose its last admin by accident;
 - a moderator manages technicians of their own hospital only; other visible users are 403;
-- on their own account, non-admins change ``full_name`` and ``password`` only.
+- on their own account, non-admins change ``full_name`` only;
+- nobody changes their own password here: only ``PUT /users/me/password``, which asks for the
+  current one, so a stolen access token cannot lock the owner out (issue 9). A manager
+  (admin, or a moderator for their technicians) still sets someone else's.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from specimen_kit.roles import Role
 from specimen_users.domain.entities import User, UserChanges, UserDraft, UserFilter
 from specimen_users.domain.errors import (
     ActionForbidden,
+    CurrentPasswordRequired,
     RoleChangeForbidden,
     SelfLockout,
     UserNotFound,
 )
 
-SELF_EDITABLE_FIELDS = frozenset({"full_name", "password"})
+SELF_EDITABLE_FIELDS = frozenset({"full_name"})
 
 
 def can_see(actor: User, target: User) -> bool:
@@ -90,6 +94,8 @@ def authorize_update(actor: User, target: User, changes: UserChanges) -> None:
         ``target`` is outside ``actor``'s scope.
     RoleChangeForbidden
         ``actor`` changes their own role.
+    CurrentPasswordRequired
+        ``actor`` changes their own password without giving the current one.
     ActionForbidden
         Any other change that is not ``actor``'s to make.
     """
@@ -98,6 +104,10 @@ def authorize_update(actor: User, target: User, changes: UserChanges) -> None:
     if actor.id == target.id:
         if "role" in changed:
             raise RoleChangeForbidden("Nobody can change their own role.")
+        if "password" in changed:
+            raise CurrentPasswordRequired(
+                "Change your own password with PUT /api/v1/users/me/password, which asks for "
+                "the current one.")
         if actor.role is Role.ADMIN:
             if changes.is_active is False:
                 raise ActionForbidden("An admin cannot deactivate their own account.")
@@ -105,7 +115,7 @@ def authorize_update(actor: User, target: User, changes: UserChanges) -> None:
         refused = changed - SELF_EDITABLE_FIELDS
         if refused:
             raise ActionForbidden(
-                f"On your own account you may change only full_name and password, "
+                f"On your own account you may change only full_name here, "
                 f"not {', '.join(sorted(refused))}.")
         return
     if not _manages(actor, target):

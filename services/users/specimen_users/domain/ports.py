@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from specimen_kit.revocations import Revocation
 from specimen_users.domain.entities import (
     NewRefreshToken,
     NewUser,
@@ -55,6 +56,18 @@ class RefreshTokenRepository(Protocol):
     def revoke_family(self, family_id: str, at: datetime) -> None: ...
 
     def revoke_all_for_user(self, user_id: int, at: datetime) -> None: ...
+
+
+class RevocationRepository(Protocol):
+    def add(self, revocation: Revocation) -> None:
+        """Record one revocation (several for one user may coexist; the highest counts)."""
+        ...
+
+    def active(self, now: datetime) -> list[Revocation]:
+        """The revocations whose ``until`` is after ``now``, one per user (the highest)."""
+        ...
+
+    def forget_expired(self, now: datetime) -> None: ...
 
 
 class PasswordHasher(Protocol):

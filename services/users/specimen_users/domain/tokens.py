@@ -35,7 +35,8 @@ def access_claims(user: User, *, issuer: str, issued_at: datetime,
     -------
     dict
         ``sub`` (the user id as a string, as RFC 7519 wants), ``role``, ``hospital``, ``iss``,
-        ``iat``, ``exp`` (integer seconds) and ``jti``.
+        ``iat``, ``exp`` (integer seconds), ``jti`` and ``ver``, the user's token version
+        (:mod:`specimen_users.domain.revocation`).
     """
     iat = int(issued_at.timestamp())
     return {
@@ -46,6 +47,7 @@ def access_claims(user: User, *, issuer: str, issued_at: datetime,
         "iat": iat,
         "exp": iat + int(lifetime.total_seconds()),
         "jti": jti or uuid.uuid4().hex,
+        "ver": user.token_version,
     }
 
 

@@ -161,20 +161,24 @@ class TestUpdate:
                                               headers=world.headers[actor])
         assert response.status_code == status, response.text
 
-    async def test_technician_changes_own_name_and_password(self, world: Any) -> None:
+    async def test_technician_changes_own_name(self, world: Any) -> None:
+        # Their own password only through PUT /users/me/password (test_identity_lifecycle).
         response = await world.api.http.patch(
             _user(world, "tech_a"), headers=world.headers["tech_a"],
-            json={"full_name": "Tech A", "password": "a-new-password"})
+            json={"full_name": "Tech A"})
         assert response.status_code == 200
-        await world.api.login("tech.a@general.org", "a-new-password")
+        assert response.json()["full_name"] == "Tech A"
 
     async def test_admin_promotes_and_moves_a_user(self, world: Any) -> None:
         response = await world.api.http.patch(
             _user(world, "tech_b"), headers=world.headers["admin"],
             json={"role": "moderator", "hospital": "General"})
         assert (response.json()["role"], response.json()["hospital"]) == ("moderator", "General")
-        # Role and hospital are read fresh: the old token already acts as the new moderator.
-        listed = await world.api.http.get(USERS, headers=world.headers["tech_b"])
+        # The old token carries the old claims and is revoked; a new login acts as moderator.
+        stale = await world.api.http.get(USERS, headers=world.headers["tech_b"])
+        assert stale.status_code == 401
+        listed = await world.api.http.get(
+            USERS, headers=await world.api.headers("tech.b@saint-luc.org"))
         assert listed.status_code == 200
         assert {u["hospital"] for u in listed.json()["items"]} == {"General"}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from specimen_kit.revocations import Revocation
 from specimen_kit.roles import Role
 from specimen_users.domain.entities import (
     NewRefreshToken,
@@ -17,6 +18,7 @@ from specimen_users.domain.entities import (
     UserFilter,
 )
 from specimen_users.domain.errors import EmailTaken
+from specimen_users.domain.revocation import TokenRevoker
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -24,6 +26,7 @@ T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 class MemoryUsers:
     def __init__(self) -> None:
         self.rows: dict[int, User] = {}
+        self.last_id = 0  # ids are never reused, as in the real tables
 
     def get(self, user_id: int) -> User | None:
         user = self.rows.get(user_id)
@@ -35,7 +38,8 @@ class MemoryUsers:
     def add(self, new: NewUser) -> User:
         if any(u.email == new.email for u in self.rows.values()):
             raise EmailTaken(new.email)
-        user = User(id=len(self.rows) + 1, email=new.email, full_name=new.full_name,
+        self.last_id += 1
+        user = User(id=self.last_id, email=new.email, full_name=new.full_name,
                     hospital=new.hospital, role=new.role, is_active=new.is_active,
                     password_hash=new.password_hash, created_at=new.created_at,
                     updated_at=new.created_at)
@@ -85,6 +89,25 @@ class MemoryRefreshTokens:
         for row_id, token in self.rows.items():
             if token.user_id == user_id and token.revoked_at is None:
                 self.rows[row_id] = replace(token, revoked_at=at)
+
+
+class MemoryRevocations:
+    def __init__(self) -> None:
+        self.rows: list[Revocation] = []
+
+    def add(self, revocation: Revocation) -> None:
+        self.rows.append(revocation)
+
+    def active(self, now: datetime) -> list[Revocation]:
+        highest: dict[int, Revocation] = {}
+        for r in self.rows:
+            if r.until > now.timestamp() and (r.user_id not in highest
+                                              or r.min_version > highest[r.user_id].min_version):
+                highest[r.user_id] = r
+        return sorted(highest.values(), key=lambda r: r.user_id)
+
+    def forget_expired(self, now: datetime) -> None:
+        self.rows = [r for r in self.rows if r.until > now.timestamp()]
 
 
 class PlainHasher:
@@ -143,6 +166,16 @@ def users() -> MemoryUsers:
 @pytest.fixture
 def refresh_tokens() -> MemoryRefreshTokens:
     return MemoryRefreshTokens()
+
+
+@pytest.fixture
+def revocations() -> MemoryRevocations:
+    return MemoryRevocations()
+
+
+@pytest.fixture
+def revoker(revocations: MemoryRevocations, clock: FakeClock) -> TokenRevoker:
+    return TokenRevoker(revocations, timedelta(minutes=15), clock)
 
 
 @pytest.fixture

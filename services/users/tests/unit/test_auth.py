@@ -21,11 +21,12 @@ LIFETIMES = TokenLifetimes(issuer="specimen-users", access=timedelta(minutes=15)
 
 
 @pytest.fixture
-def auth(users: Any, refresh_tokens: Any, hasher: Any, signer: Any, clock: Any) -> AuthService:
+def auth(users: Any, refresh_tokens: Any, hasher: Any, signer: Any, clock: Any,
+         revoker: Any) -> AuthService:
     users.add(NewUser(email="ada@example.org", full_name="Ada", hospital="General",
                       role=Role.TECHNICIAN, is_active=True, password_hash="plain:password-1",
                       created_at=clock()))
-    return AuthService(users, refresh_tokens, hasher, signer, LIFETIMES, clock)
+    return AuthService(users, refresh_tokens, hasher, signer, LIFETIMES, clock, revoker)
 
 
 class TestLogin:
@@ -97,6 +98,32 @@ class TestRefreshRotation:
         auth.logout("made-up")
         with pytest.raises(RefreshTokenReused):
             auth.refresh(tokens.refresh_token)
+
+
+class TestAccessTokenVersion:
+    def test_tokens_carry_the_users_version(self, auth: AuthService, signer: Any) -> None:
+        auth.login("ada@example.org", "password-1")
+        assert signer.signed[0]["ver"] == 0
+
+    def test_logout_raises_the_version_and_publishes_it(
+            self, auth: AuthService, signer: Any, users: Any, revocations: Any,
+            clock: Any) -> None:
+        laptop = auth.login("ada@example.org", "password-1")
+        phone = auth.login("ada@example.org", "password-1")
+        auth.logout(laptop.refresh_token)
+        assert users.get(1).token_version == 1
+        assert [(r.user_id, r.min_version) for r in revocations.active(clock())] == [(1, 1)]
+        # The other session refreshes into a token of the new version.
+        auth.refresh(phone.refresh_token)
+        assert signer.signed[-1]["ver"] == 1
+
+    def test_logout_with_a_revoked_token_changes_no_version(
+            self, auth: AuthService, users: Any, revocations: Any) -> None:
+        tokens = auth.login("ada@example.org", "password-1")
+        auth.refresh(tokens.refresh_token)
+        auth.logout(tokens.refresh_token)  # a rotated token, as a thief would keep
+        assert users.get(1).token_version == 0
+        assert revocations.rows == []
 
 
 class TestLoginThrottle:

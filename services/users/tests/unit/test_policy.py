@@ -9,6 +9,7 @@ from specimen_users.domain import policy
 from specimen_users.domain.entities import User, UserChanges, UserDraft, UserFilter
 from specimen_users.domain.errors import (
     ActionForbidden,
+    CurrentPasswordRequired,
     RoleChangeForbidden,
     SelfLockout,
     UserNotFound,
@@ -48,7 +49,7 @@ ACTIONS = {
 
 OUTCOMES: dict[str, type[Exception] | None] = {
     "ok": None, "404": UserNotFound, "403": ActionForbidden, "role": RoleChangeForbidden,
-    "409": SelfLockout,
+    "409": SelfLockout, "current": CurrentPasswordRequired,
 }
 
 # actor, target, action, expected outcome
@@ -61,6 +62,8 @@ TABLE = [
     ("admin", "tech_a", "move_hospital", "ok"),
     ("admin", "admin", "rename", "ok"),
     ("admin", "admin", "change_email", "ok"),
+    ("admin", "admin", "new_password", "current"),
+    ("admin", "tech_b", "new_password", "ok"),
     ("admin", "admin", "make_moderator", "role"),
     ("admin", "admin", "deactivate", "403"),
     ("admin", "admin", "delete", "409"),
@@ -83,14 +86,14 @@ TABLE = [
     ("mod_a", "tech_b", "delete", "404"),
     ("mod_a", "mod_b", "see", "404"),
     ("mod_a", "mod_a", "rename", "ok"),
-    ("mod_a", "mod_a", "new_password", "ok"),
+    ("mod_a", "mod_a", "new_password", "current"),
     ("mod_a", "mod_a", "make_admin", "role"),
     ("mod_a", "mod_a", "move_hospital", "403"),
     ("mod_a", "mod_a", "delete", "403"),
-    # technician: themself only, name and password only
+    # technician: themself only, name only (own password: PUT /users/me/password, issue 9)
     ("tech_a", "tech_a", "see", "ok"),
     ("tech_a", "tech_a", "rename", "ok"),
-    ("tech_a", "tech_a", "new_password", "ok"),
+    ("tech_a", "tech_a", "new_password", "current"),
     ("tech_a", "tech_a", "change_email", "403"),
     ("tech_a", "tech_a", "deactivate", "403"),
     ("tech_a", "tech_a", "move_hospital", "403"),

@@ -34,7 +34,7 @@ class TestAccessClaims:
                                lifetime=timedelta(minutes=15), jti="abc")
         assert claims == {"sub": "42", "role": "moderator", "hospital": "General",
                           "iss": ISSUER, "iat": 1735732800, "exp": 1735732800 + 900,
-                          "jti": "abc"}
+                          "jti": "abc", "ver": 0}
 
     def test_each_token_gets_its_own_jti(self) -> None:
         now = datetime.now(UTC)
