@@ -22,6 +22,7 @@ from specimen_gateway.api.docs import ASSETS_URL, docs_router, swagger_assets
 from specimen_gateway.config import GatewaySettings
 from specimen_gateway.domain.routes import RouteTable
 from specimen_kit.ratelimit import build_rate_limiter
+from specimen_kit.revocation_feed import polled_revocations
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import JwksClient, TokenVerifier
 
@@ -56,7 +57,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 JwksClient(settings.jwks_url, jwks_http, ttl=settings.jwks_cache_seconds),
                 settings.jwt_issuer,
             )
-            runtime.verifier = CachingTokenVerifier(verifier)
+            revocations = await stack.enter_async_context(polled_revocations(
+                settings.resolved_revocations_url, http=jwks_http,
+                poll_seconds=settings.revocation_poll_seconds,
+                max_staleness=settings.revocation_max_staleness_seconds))
+            runtime.verifier = CachingTokenVerifier(verifier, revocations)
             limiter, redis = build_rate_limiter(settings.redis_url, "specimen:gateway:rate")
             if redis is not None:
                 stack.push_async_callback(redis.aclose)

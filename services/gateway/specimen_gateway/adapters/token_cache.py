@@ -6,6 +6,9 @@ A token that verified is remembered by its exact text until its ``exp`` or for `
 seconds, whichever comes first; a token that failed is never remembered, so a forgery is
 checked (and refused) every time. ``max_age`` bounds how long a
 signing key removed from the JWKS still vouches for tokens it signed.
+
+Revocation is checked on every call, remembered token or not: a token revoked a second ago
+must not ride on a verification made a minute ago.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Protocol
 
 from jose import jwt
 
+from specimen_kit.revocations import RevocationList
 from specimen_kit.tokens import Principal
 
 DEFAULT_MAX_AGE_SECONDS = 60.0
@@ -29,16 +33,23 @@ class Verifier(Protocol):
 class CachingTokenVerifier:
     """A :class:`~specimen_kit.tokens.TokenVerifier` in front of a bounded memory of successes."""
 
-    def __init__(self, verifier: Verifier, *, max_age: float = DEFAULT_MAX_AGE_SECONDS,
+    def __init__(self, verifier: Verifier, revocations: RevocationList, *,
+                 max_age: float = DEFAULT_MAX_AGE_SECONDS,
                  max_entries: int = DEFAULT_MAX_ENTRIES,
                  clock: Callable[[], float] = time.time) -> None:
         self._verifier = verifier
+        self._revocations = revocations
         self._max_age = max_age
         self._max_entries = max_entries
         self._clock = clock
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        principal = await self._verified_principal(token)
+        self._revocations.ensure_current(principal)
+        return principal
+
+    async def _verified_principal(self, token: str) -> Principal:
         now = self._clock()
         known = self._verified.get(token)
         if known is not None:

@@ -1,7 +1,7 @@
 """Small fake upstream services, run as real uvicorn servers on loopback ports.
 
 Each echoes what it received (method, raw path, query, headers in order, body digest), and
-serves ``/readyz`` (switchable), a JWKS document, an OpenAPI document, a slow route and a
+serves ``/readyz`` (switchable), a JWKS document, a revocation list, an OpenAPI document, a slow route and a
 large streamed response, which is all the gateway needs from the real services.
 """
 
@@ -32,6 +32,7 @@ class FakeState:
     ready: bool = True
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     openapi: dict[str, Any] | None = None
+    revocations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fake_upstream(state: FakeState) -> Starlette:
@@ -41,6 +42,9 @@ def fake_upstream(state: FakeState) -> Starlette:
 
     async def jwks(request: Request) -> JSONResponse:
         return JSONResponse(state.jwks)
+
+    async def revocations(request: Request) -> JSONResponse:
+        return JSONResponse({"revocations": state.revocations})
 
     async def openapi(request: Request) -> JSONResponse:
         if state.openapi is None:
@@ -76,6 +80,7 @@ def fake_upstream(state: FakeState) -> Starlette:
     return Starlette(routes=[
         Route("/readyz", readyz),
         Route("/.well-known/jwks.json", jwks),
+        Route("/.well-known/revocations", revocations),
         Route("/openapi.json", openapi),
         Route("/{path:path}", echo, methods=methods),
     ])
