@@ -73,7 +73,7 @@ def propagation(running_suite: RunningSuite) -> Any:
     for scenario, seconds in measured.items():
         figures = ", ".join(f"{service} {value * 1000:.0f} ms"
                             for service, value in seconds.items())
-        print(f"revocation propagation, {scenario}: {figures}")  # noqa: T201 (figures)
+        print(f"revocation propagation, {scenario}: {figures}")
 
 
 def _status(client: httpx.Client, service: str, base: str, headers: dict[str, str]) -> int:
