@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from gateway_fakes import FakeState, ThreadedServer
 
 Gateway = Callable[..., httpx.Client]
