@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from specimen_kit.security import CurrentPrincipal
 from specimen_users.adapters.repositories import SqlRefreshTokenRepository, SqlUserRepository
 from specimen_users.domain.accounts import AccountService
-from specimen_users.domain.auth import AuthService, LoginThrottle
+from specimen_users.domain.auth import AuthService
 from specimen_users.domain.entities import User
+from specimen_users.domain.login_throttle import LoginThrottle
 
 
 def utc_now() -> datetime:
