@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_REDIS_TIMEOUT_SECONDS = 0.5
 # After a failure, Redis is asked again only this much later: a dead Redis costs one timeout
@@ -32,7 +33,7 @@ _MEMORY_PRUNE_AT = 100_000
 
 REDIS_FALLBACKS = Counter(
     "specimen_ratelimit_redis_fallbacks_total",
-    "Counter operations answered from process memory because Redis failed.",
+    "Counter operations answered from process memory because Redis failed or was skipped.",
     ("store",),
 )
 REDIS_DEGRADED = Gauge(
@@ -194,51 +195,40 @@ class FallbackCounters:
             REDIS_DEGRADED.labels(self._store).set(0)
             self._retry_at = None
 
-    async def increment(self, key: str, ttl_seconds: float, *, refresh: bool = False) -> int:
+    async def _either(self, in_redis: Callable[[], Awaitable[T]],
+                      in_memory: Callable[[], Awaitable[T]]) -> T:
         if self._use_primary():
             try:
-                value = await self._primary.increment(key, ttl_seconds, refresh=refresh)
+                result = await in_redis()
             except (RedisError, OSError) as error:
                 self._failed(error)
             else:
                 self._answered()
-                return value
-        else:
-            REDIS_FALLBACKS.labels(self._store).inc()
-        return await self._fallback.increment(key, ttl_seconds, refresh=refresh)
+                return result
+        REDIS_FALLBACKS.labels(self._store).inc()
+        return await in_memory()
+
+    async def increment(self, key: str, ttl_seconds: float, *, refresh: bool = False) -> int:
+        return await self._either(
+            lambda: self._primary.increment(key, ttl_seconds, refresh=refresh),
+            lambda: self._fallback.increment(key, ttl_seconds, refresh=refresh))
 
     async def get(self, key: str) -> int:
-        if self._use_primary():
-            try:
-                value = await self._primary.get(key)
-            except (RedisError, OSError) as error:
-                self._failed(error)
-            else:
-                self._answered()
-                return value
-        return await self._fallback.get(key)
+        return await self._either(lambda: self._primary.get(key),
+                                  lambda: self._fallback.get(key))
 
     async def seconds_left(self, key: str) -> float:
-        if self._use_primary():
-            try:
-                left = await self._primary.seconds_left(key)
-            except (RedisError, OSError) as error:
-                self._failed(error)
-            else:
-                self._answered()
-                return left
-        return await self._fallback.seconds_left(key)
+        return await self._either(lambda: self._primary.seconds_left(key),
+                                  lambda: self._fallback.seconds_left(key))
 
     async def delete(self, *keys: str) -> None:
-        # Both: a key counted in memory during an outage must not outlive a success either.
+        # Memory too: a key counted there during an outage must not outlive a success either.
         await self._fallback.delete(*keys)
-        if self._use_primary():
-            try:
-                await self._primary.delete(*keys)
-            except (RedisError, OSError) as error:
-                self._failed(error)
-            else:
-                self._answered()
+        await self._either(lambda: self._primary.delete(*keys), _nothing)
+
+
+async def _nothing() -> None:
+    return None
 
 
 class RateLimiter(Protocol):

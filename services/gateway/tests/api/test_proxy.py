@@ -199,6 +199,14 @@ class TestLimits:
         assert client.get("/healthz").status_code == 200
 
 
+    def test_rate_limit_keeps_working_with_redis_down(self, gateway: Gateway) -> None:
+        # Redis on a closed port: the counters fall back to memory (issue 9, "Redis down").
+        redis_url = closed_port_url().replace("http://", "redis://") + "/0"
+        client = gateway(rate_limit_text="2/minute", redis_url=redis_url)
+        statuses = [client.get("/.well-known/jwks.json").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+
+
 class TestClientAddress:
     """Issue 9, finding 4: X-Forwarded-For counts only when a trusted proxy sent it."""
 
