@@ -24,6 +24,10 @@ FACTORIES = {
     "classify": "specimen_classify.app:create_app",
     "gateway": "specimen_gateway.app:create_app",
 }
+# The gateway resolves the client address itself, through SPECIMEN_TRUSTED_PROXIES: uvicorn's
+# own proxy headers trust X-Forwarded-For from any local client (FORWARDED_ALLOW_IPS defaults
+# to 127.0.0.1). The services keep them: their X-Forwarded-For comes from the gateway.
+UVICORN_ARGS = {"gateway": ("--no-proxy-headers",)}
 MIGRATED = ("specimen_users", "specimen_segment", "specimen_classify")
 SMALL_MODELS = ("--mri-slices", "60", "--mri-epochs", "4", "--plankton-frames", "2", "--quiet")
 """``bootstrap-models`` arguments for tests: small models that train in seconds."""
@@ -86,7 +90,8 @@ class LocalSuite:
             for name in ("users", "segment", "classify", "gateway"):
                 process = ServiceProcess(name, FACTORIES[name], self.ports[name],
                                          env=self.environment(),
-                                         log_path=self.log_dir / f"{name}.log")
+                                         log_path=self.log_dir / f"{name}.log",
+                                         extra_args=UVICORN_ARGS.get(name, ()))
                 process.start()
                 self.processes[name] = process
             for process in self.processes.values():

@@ -40,7 +40,10 @@ def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
                 "SPECIMEN_ADMIN_EMAIL": ADMIN_EMAIL,
                 "SPECIMEN_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 "SPECIMEN_BCRYPT_ROUNDS": "4",
-                "SPECIMEN_LOGIN_RATE_LIMIT_PER_EMAIL": "5/minute",
+                "SPECIMEN_LOGIN_FAILURE_LIMIT_PER_ACCOUNT": "20/hour",
+                "SPECIMEN_LOGIN_FREE_FAILURES": "3",
+                # Long enough that a test's next request always lands inside the wait.
+                "SPECIMEN_LOGIN_FIRST_DELAY_SECONDS": "30",
                 "SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS": "10000/minute",
                 "SPECIMEN_GATEWAY_RATE_LIMIT": "100000/minute",
                 "SPECIMEN_MAX_BODY_BYTES": str(64 * 1024),

@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
     redis_url: str | None = None
+    # Bounds each Redis call (rate limits, login throttling): past it they count in memory.
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
     # Where segment, classify and the gateway fetch the recent token revocations; by default
     # the users service that serves the JWKS (see specimen_kit.revocations).
     revocations_url: str | None = None

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
+from specimen_gateway.adapters.client_address import ClientAddressMiddleware
 from specimen_gateway.adapters.openapi_catalog import OpenApiCatalog
 from specimen_gateway.adapters.proxy import GatewayRuntime, ProxyMiddleware
 from specimen_gateway.adapters.token_cache import CachingTokenVerifier
@@ -62,7 +63,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 poll_seconds=settings.revocation_poll_seconds,
                 max_staleness=settings.revocation_max_staleness_seconds))
             runtime.verifier = CachingTokenVerifier(verifier, revocations)
-            limiter, redis = build_rate_limiter(settings.redis_url, "specimen:gateway:rate")
+            limiter, redis = build_rate_limiter(settings.redis_url, "specimen:gateway:rate",
+                                                timeout_seconds=settings.redis_timeout_seconds)
             if redis is not None:
                 stack.push_async_callback(redis.aclose)
             runtime.upstreams, runtime.limiter = upstreams, limiter
@@ -100,4 +102,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             allow_methods=["*"], allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After", "Location"],
         ))
+    # Outermost: the access log, the rate limit and X-Forwarded-For upstream all see the
+    # client resolved through SPECIMEN_TRUSTED_PROXIES (uvicorn runs with --no-proxy-headers).
+    app.user_middleware.insert(0, Middleware(
+        ClientAddressMiddleware, trusted=settings.trusted_proxies))
     return app

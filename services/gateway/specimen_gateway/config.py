@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from specimen_gateway.domain.forwarding import TrustedProxies
 from specimen_kit.ratelimit import RateLimit
 from specimen_kit.settings import ServiceSettings
 
@@ -36,6 +37,9 @@ class GatewaySettings(ServiceSettings):
     openapi_cache_seconds: float = Field(
         30.0, ge=0, validation_alias="SPECIMEN_GATEWAY_OPENAPI_CACHE_SECONDS"
     )
+    # Proxies (the ingress controller) allowed to report the client's address; empty: none,
+    # the connection's address is the client.
+    trusted_proxies_text: str = Field("", validation_alias="SPECIMEN_TRUSTED_PROXIES")
 
     @model_validator(mode="before")
     @classmethod
@@ -60,6 +64,12 @@ class GatewaySettings(ServiceSettings):
             RateLimit.parse(text)
         return text
 
+    @field_validator("trusted_proxies_text")
+    @classmethod
+    def _parseable_trusted_proxies(cls, text: str) -> str:
+        TrustedProxies.parse(text)  # raises ValueError naming the bad entry
+        return text
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -72,6 +82,10 @@ class GatewaySettings(ServiceSettings):
         """The per-client limit, or ``None`` when switched off ("off" or empty)."""
         text = self.rate_limit_text.strip()
         return None if text.lower() in _RATE_LIMIT_OFF else RateLimit.parse(text)
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.trusted_proxies_text)
 
     def upstream_urls(self) -> dict[str, str]:
         return {"users": self.users_url, "segment": self.segment_url,

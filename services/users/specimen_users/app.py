@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from specimen_kit.database import build_engine, build_sessionmaker, ping
-from specimen_kit.ratelimit import build_rate_limiter
+from specimen_kit.ratelimit import build_counters
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
 from specimen_users.adapters.hashing import BcryptPasswordHasher
@@ -27,7 +27,8 @@ from specimen_users.adapters.signing import RsaTokenSigner
 from specimen_users.api import auth, jwks, revocations, users
 from specimen_users.config import UsersSettings
 from specimen_users.domain.accounts import AccountService
-from specimen_users.domain.auth import LoginThrottle, TokenLifetimes
+from specimen_users.domain.auth import TokenLifetimes
+from specimen_users.domain.login_throttle import LoginThrottle
 from specimen_users.domain.revocation import TokenRevoker
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = build_engine(settings.resolved_database_url)
         sessions = build_sessionmaker(engine)
-        limiter, redis = build_rate_limiter(settings.redis_url, "users-login")
+        counters, redis = build_counters(settings.redis_url, "users-login",
+                                         timeout_seconds=settings.redis_timeout_seconds)
         try:
             signer = RsaTokenSigner(await run_in_threadpool(load_signing_key, settings),
                                     settings.previous_public_keys)
@@ -76,8 +78,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
                 refresh=timedelta(days=settings.refresh_token_days))
             app.state.token_verifier = TokenVerifier(StaticKeySource(signer.jwks),
                                                      settings.jwt_issuer)
-            app.state.login_throttle = LoginThrottle(
-                limiter, settings.email_rate_limit, settings.address_rate_limit)
+            app.state.login_throttle = LoginThrottle(counters, settings.login_throttle_rules)
 
             async def database_ready() -> None:
                 await run_in_threadpool(ping, engine)

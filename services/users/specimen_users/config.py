@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from specimen_kit.jwk import public_jwk, split_pem_bundle
 from specimen_kit.ratelimit import RateLimit
 from specimen_kit.settings import ServiceSettings
+from specimen_users.domain.login_throttle import LoginThrottleRules
 
 # Values copied from examples and templates; production refuses them so that a half-configured
 # deployment fails at start-up instead of running with a guessable secret.
@@ -60,19 +61,34 @@ class UsersSettings(UsersDatabaseSettings):
     admin_hospital: str = Field(
         default="Specimen", min_length=1, max_length=120, validation_alias="SPECIMEN_ADMIN_HOSPITAL"
     )
-    login_rate_limit_per_email: str = Field(
-        default="5/minute", validation_alias="SPECIMEN_LOGIN_RATE_LIMIT_PER_EMAIL"
-    )
     login_rate_limit_per_address: str = Field(
-        default="30/minute", validation_alias="SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS"
-    )
+        default="30/minute", validation_alias="SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS",
+        description="Login attempts from one address, on any accounts.")
+    login_failure_limit_per_account: str = Field(
+        default="20/hour", validation_alias="SPECIMEN_LOGIN_FAILURE_LIMIT_PER_ACCOUNT",
+        description="Failed logins for one account from all addresses; past it, addresses "
+                    "that failed for it wait for the window's end (others are not held).")
+    login_free_failures: int = Field(
+        default=3, ge=0, le=100, validation_alias="SPECIMEN_LOGIN_FREE_FAILURES",
+        description="Failed logins per account and address before delays start.")
+    login_first_delay_seconds: float = Field(
+        default=2.0, gt=0, le=3600, validation_alias="SPECIMEN_LOGIN_FIRST_DELAY_SECONDS")
+    login_max_delay_seconds: float = Field(
+        default=900.0, gt=0, le=86400, validation_alias="SPECIMEN_LOGIN_MAX_DELAY_SECONDS")
     bcrypt_rounds: int = Field(default=12, ge=4, le=31, validation_alias="SPECIMEN_BCRYPT_ROUNDS")
 
-    @field_validator("login_rate_limit_per_email", "login_rate_limit_per_address")
+    @field_validator("login_rate_limit_per_address", "login_failure_limit_per_account")
     @classmethod
     def _parseable_rate_limit(cls, value: str) -> str:
         RateLimit.parse(value)  # raises ValueError naming the expected form
         return value
+
+    @model_validator(mode="after")
+    def _coherent_login_delays(self) -> UsersSettings:
+        if self.login_first_delay_seconds > self.login_max_delay_seconds:
+            raise ValueError("SPECIMEN_LOGIN_FIRST_DELAY_SECONDS must not exceed "
+                             "SPECIMEN_LOGIN_MAX_DELAY_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _production_secrets(self) -> UsersSettings:
@@ -105,9 +121,10 @@ class UsersSettings(UsersDatabaseSettings):
         return split_pem_bundle(self.jwt_previous_public_keys or "")
 
     @property
-    def email_rate_limit(self) -> RateLimit:
-        return RateLimit.parse(self.login_rate_limit_per_email)
-
-    @property
-    def address_rate_limit(self) -> RateLimit:
-        return RateLimit.parse(self.login_rate_limit_per_address)
+    def login_throttle_rules(self) -> LoginThrottleRules:
+        return LoginThrottleRules(
+            per_address=RateLimit.parse(self.login_rate_limit_per_address),
+            per_account=RateLimit.parse(self.login_failure_limit_per_account),
+            free_failures=self.login_free_failures,
+            first_delay_seconds=self.login_first_delay_seconds,
+            max_delay_seconds=self.login_max_delay_seconds)

@@ -1,13 +1,16 @@
 """Which headers cross the gateway, in each direction (RFC 9110 section 7.6.1).
 
 Hop-by-hop headers describe one connection and never travel further; ``Host`` is the
-gateway's own; ``X-Forwarded-*`` tell the upstream who really called. Header names arrive
-lower-case from ASGI and in any case from the upstream, so both are compared lower-cased.
+gateway's own; ``X-Forwarded-*`` tell the upstream who really called. ``X-Forwarded-For`` is
+the one client address the gateway resolved (``domain/forwarding.py``), never the chain the
+client sent: the services trust the gateway's header, so a forged hop must not reach them.
+Header names arrive lower-case from ASGI and in any case from the upstream, so both are
+compared lower-cased.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 HOP_BY_HOP = frozenset({
@@ -39,23 +42,6 @@ def _is_hop_by_hop(name: bytes) -> bool:
     return name in HOP_BY_HOP or name.startswith(b"proxy-")
 
 
-def forwarded_for(previous: Sequence[bytes], client: str | None) -> str:
-    """``X-Forwarded-For`` with the caller's address appended to what earlier proxies wrote.
-
-    When the caller's address already is the last hop, it is not added twice: that is what
-    uvicorn's ``--proxy-headers`` makes of a request from a trusted proxy (the client address
-    is taken from the header), and the trusted proxy's own address is not known any more.
-
-    >>> forwarded_for([b"203.0.113.7"], "10.0.0.2")
-    '203.0.113.7, 10.0.0.2'
-    """
-    hops = [hop.strip() for value in previous for hop in value.decode("latin-1").split(",")]
-    hops = [hop for hop in hops if hop]
-    if client and (not hops or hops[-1] != client):
-        hops.append(client)
-    return ", ".join(hops)
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamRequestHeaders:
     """The headers to send upstream, and what the request said about its body."""
@@ -74,13 +60,13 @@ def upstream_request_headers(
 ) -> UpstreamRequestHeaders:
     """Filter the client's headers for the upstream and add the forwarding headers.
 
+    ``client`` is the resolved client address, sent as the whole ``X-Forwarded-For``.
     Repeated headers keep their order. ``Authorization`` passes unchanged: the services
     verify the token again.
     """
     raw = list(headers)
     dropped = _connection_options(raw) if any(n == b"connection" for n, _ in raw) else set()
     kept: list[tuple[str, str]] = []
-    previous_hops: list[bytes] = []
     host: bytes | None = None
     content_length: int | None = None
     chunked = False
@@ -91,13 +77,12 @@ def upstream_request_headers(
                 content_length = int(value) if value.isdigit() else None
             elif name == b"transfer-encoding":
                 chunked = True
-            elif name == b"x-forwarded-for":
-                previous_hops.append(value)
             elif name == b"host":
                 host = value
             continue
         kept.append((name.decode("latin-1"), value.decode("latin-1")))
-    kept.append(("x-forwarded-for", forwarded_for(previous_hops, client)))
+    if client:
+        kept.append(("x-forwarded-for", client))
     kept.append(("x-forwarded-proto", scheme))
     if host is not None:
         kept.append(("x-forwarded-host", host.decode("latin-1")))

@@ -48,7 +48,8 @@ class TestForwarding:
         assert echo["body_sha256"] == hashlib.sha256(body).hexdigest()
         assert _header_values(echo, "x-custom") == ["one", "two"]
         assert _header_values(echo, "authorization") == [f"Bearer {token}"]
-        assert _header_values(echo, "x-forwarded-for") == ["203.0.113.9, 127.0.0.1"]
+        # The client is not a trusted proxy: its own X-Forwarded-For is not passed on.
+        assert _header_values(echo, "x-forwarded-for") == ["127.0.0.1"]
         assert _header_values(echo, "x-forwarded-proto") == ["http"]
         assert _header_values(echo, "x-forwarded-host") == [client.base_url.netloc.decode()]
         assert _header_values(echo, "x-request-id") == ["req-123"]
@@ -196,6 +197,49 @@ class TestLimits:
         assert refused.json()["type"].endswith("/too-many-requests")
         # Probes are never rate limited.
         assert client.get("/healthz").status_code == 200
+
+
+    def test_rate_limit_keeps_working_with_redis_down(self, gateway: Gateway) -> None:
+        # Redis on a closed port: the counters fall back to memory (issue 9, "Redis down").
+        redis_url = closed_port_url().replace("http://", "redis://") + "/0"
+        client = gateway(rate_limit_text="2/minute", redis_url=redis_url)
+        statuses = [client.get("/.well-known/jwks.json").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+
+
+class TestClientAddress:
+    """Issue 9, finding 4: X-Forwarded-For counts only when a trusted proxy sent it."""
+
+    def test_rotating_x_forwarded_for_does_not_escape_the_rate_limit(
+            self, gateway: Gateway) -> None:
+        client = gateway(rate_limit_text="3/minute")
+        statuses = [client.get("/.well-known/jwks.json",
+                               headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                    for n in range(4)]
+        assert statuses == [200, 200, 200, 429]
+
+    def test_services_see_the_true_client_not_a_forged_hop(
+            self, gateway: Gateway) -> None:
+        # users' uvicorn believes the gateway's header: a forged hop passed on would become
+        # the address its per-address login limit counts.
+        echo = gateway().post("/api/v1/auth/login", json={},
+                              headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1"}).json()
+        assert _header_values(echo, "x-forwarded-for") == ["127.0.0.1"]
+
+    def test_a_trusted_proxy_reports_the_client_and_its_scheme(
+            self, gateway: Gateway) -> None:
+        client = gateway(trusted_proxies_text="127.0.0.0/8", rate_limit_text="2/minute")
+        echo = client.post("/api/v1/auth/login", json={}, headers={
+            "X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https"}).json()
+        assert _header_values(echo, "x-forwarded-for") == ["203.0.113.9"]
+        assert _header_values(echo, "x-forwarded-proto") == ["https"]
+        # The limit counts per reported client: a second one has its own budget.
+        assert client.get("/.well-known/jwks.json",
+                          headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
+        assert client.get("/.well-known/jwks.json",
+                          headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 429
+        assert client.get("/.well-known/jwks.json",
+                          headers={"X-Forwarded-For": "203.0.113.10"}).status_code == 200
 
 
 class TestCors:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from specimen_gateway.domain.headers import (
-    client_response_headers,
-    forwarded_for,
-    upstream_request_headers,
-)
+from specimen_gateway.domain.headers import client_response_headers, upstream_request_headers
 
 
 def _request(headers: list[tuple[bytes, bytes]], client: str | None = "10.0.0.9"):  # type: ignore[no-untyped-def]
@@ -51,20 +47,16 @@ class TestRequestHeaders:
 
 
 class TestForwardedFor:
-    def test_client_is_appended_to_previous_hops(self) -> None:
+    def test_it_is_the_resolved_client_alone_never_the_chain_the_client_sent(self) -> None:
+        # Issue 9, finding 4: the client's own hops reached the services, which believe the
+        # gateway's header; a forged "203.0.113.7" became the address users throttled.
         result = _request([(b"x-forwarded-for", b"203.0.113.7, 198.51.100.2"),
                            (b"x-forwarded-for", b"192.0.2.1")])
-        assert dict(result.headers)["x-forwarded-for"] == (
-            "203.0.113.7, 198.51.100.2, 192.0.2.1, 10.0.0.9")
+        assert [v for n, v in result.headers if n == "x-forwarded-for"] == ["10.0.0.9"]
 
-    def test_without_previous_hops_it_is_the_client(self) -> None:
-        assert forwarded_for([], "10.0.0.9") == "10.0.0.9"
-
-    def test_client_taken_from_the_header_is_not_added_twice(self) -> None:
-        assert forwarded_for([b"203.0.113.7"], "203.0.113.7") == "203.0.113.7"
-
-    def test_unknown_client_adds_nothing(self) -> None:
-        assert forwarded_for([b"203.0.113.7"], None) == "203.0.113.7"
+    def test_unknown_client_sends_none(self) -> None:
+        result = _request([(b"x-forwarded-for", b"203.0.113.7")], client=None)
+        assert "x-forwarded-for" not in dict(result.headers)
 
 
 class TestResponseHeaders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
@@ -57,8 +58,8 @@ _LOGIN_BODY: dict[str, Any] = {
                         429: {"description": "Too many attempts; see Retry-After"}})
 async def login(credentials: Annotated[LoginRequest, Depends(_login_request)],
                 throttle: Throttle, address: ClientAddress, auth: Auth) -> TokenPair:
-    await throttle.check(credentials.email, address)
-    tokens = await run_in_threadpool(auth.login, credentials.email, credentials.password)
+    tokens = await throttle.guard(credentials.email, address, partial(
+        run_in_threadpool, auth.login, credentials.email, credentials.password))
     return TokenPair.of(tokens)
 
 

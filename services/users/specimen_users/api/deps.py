@@ -16,8 +16,9 @@ from specimen_users.adapters.repositories import (
     SqlUserRepository,
 )
 from specimen_users.domain.accounts import AccountService
-from specimen_users.domain.auth import AuthService, LoginThrottle
+from specimen_users.domain.auth import AuthService
 from specimen_users.domain.entities import User
+from specimen_users.domain.login_throttle import LoginThrottle
 from specimen_users.domain.revocation import TokenRevoker
 
 

@@ -1,4 +1,4 @@
-"""Use-cases of authentication: login, refresh-token rotation, logout, login throttling."""
+"""Use-cases of authentication: login, refresh-token rotation, logout (throttling: ``login_throttle``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from specimen_kit.errors import TooManyRequests
-from specimen_kit.ratelimit import RateLimit, RateLimiter
 from specimen_users.domain.entities import IssuedTokens, NewRefreshToken, User
 from specimen_users.domain.errors import (
     InvalidCredentials,
@@ -130,28 +128,3 @@ class AuthService:
         return IssuedTokens(access_token=access, refresh_token=refresh,
                             expires_in=int(self._lifetimes.access.total_seconds()))
 
-
-class LoginThrottle:
-    """Login attempts counted per email and per client address, before any bcrypt work."""
-
-    def __init__(self, limiter: RateLimiter, per_email: RateLimit, per_address: RateLimit) -> None:
-        self._limiter = limiter
-        self._per_email = per_email
-        self._per_address = per_address
-
-    async def check(self, email: str, address: str) -> None:
-        """Count one attempt for both keys.
-
-        Raises
-        ------
-        TooManyRequests
-            Either limit is exceeded; ``Retry-After`` says when the later window reopens.
-        """
-        by_email = await self._limiter.hit(f"email:{login_email(email)}", self._per_email)
-        by_address = await self._limiter.hit(f"address:{address}", self._per_address)
-        refused = [d for d in (by_email, by_address) if not d.allowed]
-        if refused:
-            retry_after = max(d.retry_after for d in refused)
-            raise TooManyRequests(
-                f"Too many login attempts; try again in {retry_after} seconds.",
-                retry_after=retry_after)

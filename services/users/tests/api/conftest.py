@@ -46,7 +46,7 @@ def make_settings(database_url: str, data_dir: Path, private_pem: str,
         database_url=database_url, data_dir=data_dir, jwt_private_key=SecretStr(private_pem),
         admin_email=ADMIN_EMAIL, admin_password=SecretStr(ADMIN_PASSWORD),
         admin_hospital="General", bcrypt_rounds=4, redis_url=None,
-        login_rate_limit_per_email="100/minute", login_rate_limit_per_address="1000/minute")
+        login_failure_limit_per_account="100/minute", login_rate_limit_per_address="1000/minute")
     values.update(overrides)
     return UsersSettings(**values)
 
@@ -94,7 +94,30 @@ async def running_client(settings: UsersSettings) -> AsyncIterator[httpx.AsyncCl
         yield client
 
 
+ClientAt = Callable[[str], httpx.AsyncClient]
+
+
+@asynccontextmanager
+async def running_clients(settings: UsersSettings) -> AsyncIterator[ClientAt]:
+    """The app with its lifespan run; ``at(address)`` is a client calling from that address."""
+    app = create_app(settings)
+    clients: list[httpx.AsyncClient] = []
+
+    def at(address: str) -> httpx.AsyncClient:
+        clients.append(httpx.AsyncClient(
+            transport=httpx.ASGITransport(app, client=(address, 40000)), base_url="http://users"))
+        return clients[-1]
+
+    async with app.router.lifespan_context(app):
+        try:
+            yield at
+        finally:
+            for client in clients:
+                await client.aclose()
+
+
 StartApp = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+StartClients = Callable[..., AbstractAsyncContextManager[ClientAt]]
 
 
 @pytest.fixture
@@ -103,6 +126,16 @@ def start_app(database_url: str, tmp_path: Path, private_pem: str) -> StartApp:
 
     def start(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
         return running_client(make_settings(database_url, tmp_path, private_pem, **overrides))
+
+    return start
+
+
+@pytest.fixture
+def start_clients(database_url: str, tmp_path: Path, private_pem: str) -> StartClients:
+    """Like ``start_app``, with a client per calling address."""
+
+    def start(**overrides: Any) -> AbstractAsyncContextManager[ClientAt]:
+        return running_clients(make_settings(database_url, tmp_path, private_pem, **overrides))
 
     return start
 

@@ -86,7 +86,11 @@ class TestSettings:
 
     def test_bad_rate_limit_is_refused_at_load(self) -> None:
         with pytest.raises(ValidationError, match="10/minute"):
-            UsersSettings(login_rate_limit_per_email="five per minute")
+            UsersSettings(login_failure_limit_per_account="five per minute")
+
+    def test_a_first_login_delay_above_the_longest_is_refused(self) -> None:
+        with pytest.raises(ValidationError, match="SPECIMEN_LOGIN_FIRST_DELAY_SECONDS"):
+            UsersSettings(login_first_delay_seconds=60, login_max_delay_seconds=30)
 
     def test_environment_variables_are_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("SPECIMEN_USERS_DATABASE_URL", "sqlite:///x.db")

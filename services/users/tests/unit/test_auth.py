@@ -5,10 +5,8 @@ from typing import Any
 
 import pytest
 
-from specimen_kit.errors import TooManyRequests
-from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit
 from specimen_kit.roles import Role
-from specimen_users.domain.auth import AuthService, LoginThrottle, TokenLifetimes
+from specimen_users.domain.auth import AuthService, TokenLifetimes
 from specimen_users.domain.entities import NewUser
 from specimen_users.domain.errors import (
     InvalidCredentials,
@@ -126,21 +124,3 @@ class TestAccessTokenVersion:
         assert revocations.rows == []
 
 
-class TestLoginThrottle:
-    async def test_sixth_attempt_per_email_is_refused_with_retry_after(self) -> None:
-        throttle = LoginThrottle(MemoryRateLimiter(clock=lambda: 30.0),
-                                 RateLimit(5, 60), RateLimit(100, 60))
-        for _ in range(5):
-            await throttle.check("Ada@example.org", "10.0.0.1")
-        with pytest.raises(TooManyRequests) as caught:
-            await throttle.check("ada@example.org ", "10.0.0.2")
-        assert caught.value.headers["Retry-After"] == "30"
-
-    async def test_address_limit_applies_across_emails(self) -> None:
-        throttle = LoginThrottle(MemoryRateLimiter(clock=lambda: 0.0),
-                                 RateLimit(100, 60), RateLimit(2, 60))
-        await throttle.check("a@example.org", "10.0.0.1")
-        await throttle.check("b@example.org", "10.0.0.1")
-        with pytest.raises(TooManyRequests):
-            await throttle.check("c@example.org", "10.0.0.1")
-        await throttle.check("c@example.org", "10.0.0.2")
