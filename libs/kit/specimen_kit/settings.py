@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_INFLIGHT_MEGAPIXELS = 80.0
 
 
 class Environment(StrEnum):
@@ -36,6 +37,11 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
     redis_url: str | None = None
+    # Work limits (specimen_kit.work_limits): pixels in work at once per process, how long a
+    # request waits for room before a 503, and how long its work may run (None: no limit).
+    max_inflight_megapixels: float = Field(default=DEFAULT_MAX_INFLIGHT_MEGAPIXELS, gt=0)
+    admission_wait_seconds: float = Field(default=2.0, ge=0, le=60)
+    work_deadline_seconds: float | None = Field(default=None, gt=0)
 
     @property
     def is_production(self) -> bool:

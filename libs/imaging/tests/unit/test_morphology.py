@@ -88,3 +88,32 @@ class TestThresholdMaskKeepsItsResults:
         if closing:
             mask = _opencv_closing(mask, closing)
         assert np.array_equal(found.mask, mask)
+
+
+class TestTheDeadlineStopsThePipelineBetweenSteps:
+    def test_threshold_mask_stops_after_the_step_where_the_deadline_passed(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from specimen_kit.deadlines import Deadline, WorkDeadlineExceeded
+
+        now = [0.0]
+        calls: list[str] = []
+        real_opening = morphology.opening
+
+        def slow_opening(mask: np.ndarray, radius: int) -> np.ndarray:
+            calls.append("opening")
+            now[0] = 100.0  # this step ran past the deadline
+            return real_opening(mask, radius)
+
+        def closing(mask: np.ndarray, radius: int) -> np.ndarray:
+            calls.append("closing")
+            return mask
+
+        monkeypatch.setattr(morphology, "opening", slow_opening)
+        monkeypatch.setattr(morphology, "closing", closing)
+        img = np.zeros((20, 20), np.uint8)
+        img[5:15, 5:15] = 200
+        with pytest.raises(WorkDeadlineExceeded, match="'opening'"):
+            threshold_mask(img, ThresholdParams(opening_radius=3, closing_radius=3),
+                           deadline=Deadline(10, clock=lambda: now[0]))
+        assert calls == ["opening"]
