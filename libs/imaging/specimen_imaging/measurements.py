@@ -302,19 +302,19 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     cr = np.bincount(pos, r, n) / area
     cc = np.bincount(pos, c, n) / area
     dr, dc = r - cr[pos], c - cc[pos]
-    dr2, dc2, drc = dr * dr, dc * dc, dr * dc
-    mu = {
-        (p, q): np.bincount(pos, weight, n)
-        for (p, q), weight in (
-            ((2, 0), dr2),
-            ((1, 1), drc),
-            ((0, 2), dc2),
-            ((3, 0), dr2 * dr),
-            ((2, 1), dr2 * dc),
-            ((1, 2), drc * dc),
-            ((0, 3), dc2 * dc),
-        )
+    # One weight at a time, each freed before the next: the seven at once cost 7 floats per
+    # foreground pixel at the peak (issue 9, finding 6). Same products, same order, same sums.
+    weights = {
+        (2, 0): lambda: dr * dr,
+        (1, 1): lambda: dr * dc,
+        (0, 2): lambda: dc * dc,
+        (3, 0): lambda: (dr * dr) * dr,
+        (2, 1): lambda: (dr * dr) * dc,
+        (1, 2): lambda: (dr * dc) * dc,
+        (0, 3): lambda: (dc * dc) * dc,
     }
+    mu = {key: np.bincount(pos, weight(), n) for key, weight in weights.items()}
+    del dr, dc
     bboxes = np.stack(
         [
             np.minimum.reduceat(r, starts),

@@ -9,7 +9,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
-DEFAULT_MAX_INFLIGHT_MEGAPIXELS = 80.0
+DEFAULT_MAX_INFLIGHT_MEGAPIXELS = 16.0
+"""Sized from bench/memory_per_pixel.py: the worst route (plankton features on a frame that is
+nearly all foreground) peaks at ~81 bytes per pixel, so 16 MP in work is ~1.3 GB, under the
+2 GiB limit of the segment and classify containers (k8s/base) with room for the process."""
 
 
 class Environment(StrEnum):
