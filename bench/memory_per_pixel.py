@@ -43,6 +43,7 @@ def _operations() -> dict[str, Callable[[bytes], Any]]:
     from specimen_classify.domain.plankton import PlanktonSegmentation
     from specimen_classify.domain.preprocessing import brain_crop, gray_uint8
     from specimen_imaging.codecs import decode_image, encode_image
+    from specimen_imaging.thresholding import overlay_contours
     from specimen_segment.api.schemas import (
         BackgroundOptions,
         ObjectOptions,
@@ -60,7 +61,6 @@ def _operations() -> dict[str, Callable[[bytes], Any]]:
         threshold_result,
         vignetting_result,
     )
-    from specimen_imaging.thresholding import overlay_contours
 
     def pixels(data: bytes) -> Any:
         return decode_image(data, max_pixels=10**9).pixels
@@ -78,7 +78,8 @@ def _operations() -> dict[str, Callable[[bytes], Any]]:
 
     return {
         "decode": pixels,
-        "threshold (mask png)": lambda d: encode_image(threshold_result(pixels(d), ThresholdRequest())[0], "png"),
+        "threshold (mask png)": lambda d: encode_image(
+            threshold_result(pixels(d), ThresholdRequest())[0], "png"),
         "threshold (overlay)": lambda d: encode_image(
             threshold_result(pixels(d), ThresholdRequest(result="overlay"))[0], "png"),
         "threshold (opening+closing 64)": lambda d: threshold_result(
@@ -103,7 +104,7 @@ def _measure(name: str, side: int, queue: Any) -> None:
     try:
         operation(data)
         error = ""
-    except Exception as err:  # noqa: BLE001 - a bench reports what broke and goes on
+    except Exception as err:
         error = f"{type(err).__name__}: {err}"[:80]
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -40,10 +40,8 @@ def elliptical_element(radius: int) -> npt.NDArray[np.uint8]:
     >>> elliptical_element(1).tolist()
     [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
     """
-    element: npt.NDArray[np.uint8] = cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)
-    )
-    return element
+    element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return np.asarray(element, np.uint8)
 
 
 def _reach(sources: Mask, radius: int) -> Mask:
@@ -104,8 +102,11 @@ def erode(mask: Mask, radius: int, *, frame_is_foreground: bool) -> Mask:
     (np.True_, np.int64(1))
     """
     if radius <= SMALL_RADIUS:
-        border = {} if frame_is_foreground else {"borderType": cv2.BORDER_CONSTANT, "borderValue": 0}
-        small: Mask = cv2.erode(mask.view(np.uint8), elliptical_element(radius), **border).view(bool)
+        m8, element = mask.view(np.uint8), elliptical_element(radius)
+        if frame_is_foreground:
+            small: Mask = cv2.erode(m8, element).view(bool)
+        else:
+            small = cv2.erode(m8, element, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
         return small
     if frame_is_foreground:
         return ~_reach(~mask, radius)

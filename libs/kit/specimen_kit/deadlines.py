@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-
 from specimen_kit.errors import Problem
 
 CLIENT_CLOSED_REQUEST = 499

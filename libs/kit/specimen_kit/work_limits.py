@@ -8,9 +8,9 @@ For every HTTP request it
 - makes the request's :class:`~specimen_kit.deadlines.Deadline`: the service's
   ``work_deadline_seconds``, or less when the caller says it will wait less
   (``X-Request-Deadline: <seconds>``, as the gateway may send);
-- watches the connection once the app has read the body (every image route does): ``http.disconnect`` before the response
-  has been sent means the client has gone, and the deadline is cancelled, so the work stops at
-  its next step instead of burning a CPU for nobody.
+- watches the connection once the app has read the body (every image route does):
+  ``http.disconnect`` before the response has been sent means the client has gone, and the
+  deadline is cancelled, so the work stops at its next step instead of burning a CPU for nobody.
 
 Stopped work is counted in ``specimen_work_stopped_total{service, reason}`` and logged.
 """

@@ -1,4 +1,4 @@
-"""Opening and closing through the distance transform equal OpenCV's elliptical element (issue 9, finding 7)."""
+"""Opening and closing by distance transform equal OpenCV's elliptical element (issue 9, finding 7)."""
 
 from __future__ import annotations
 
