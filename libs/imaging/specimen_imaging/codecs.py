@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from specimen_kit.admission import admit_pixels
+from specimen_kit.deadlines import checkpoint
 from specimen_kit.errors import ImageTooLarge, InvalidParameter, Problem, UnreadableImage, UnsupportedFormat
 
 Format = Literal["png", "jpeg", "gif", "tiff", "bmp", "webp"]
@@ -94,7 +96,8 @@ def opened_image(data: bytes, *, max_pixels: int, not_an_image: str) -> Iterator
     """Pillow's lazily opened image, its pixel count checked from the header; decode inside.
 
     Every failure inside the block leaves as a typed problem: :class:`ImageTooLarge` (413, from
-    the header or Pillow's own guard), :class:`UnreadableImage` (422: ``not_an_image`` when Pillow
+    the header or Pillow's own guard), :class:`~specimen_kit.admission.Overloaded` (503, no
+    room in the request's pixel budget), :class:`UnreadableImage` (422: ``not_an_image`` when Pillow
     knows no such format, else truncated or corrupt); a :class:`~specimen_kit.errors.Problem`
     raised in the block passes through.
     """
@@ -105,6 +108,10 @@ def opened_image(data: bytes, *, max_pixels: int, not_an_image: str) -> Iterator
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageTooLarge(width * height, max_pixels, (width, height))
+            # Counted against the process's pixel budget before a pixel is decoded (a 503 when
+            # there is no room); given back when the request ends.
+            admit_pixels(width * height)
+            checkpoint("decode")
             yield img
     except Problem:
         raise

@@ -16,6 +16,7 @@ from specimen_imaging.flatfield import flat_field_correct
 from specimen_imaging.measurements import ObjectMeasurements, measure_objects
 from specimen_imaging.objects import Objects, find_objects
 from specimen_imaging.thresholding import ThresholdParams, threshold_mask
+from specimen_kit.deadlines import Deadline, checkpoint
 
 
 def extract_objects(
@@ -27,6 +28,7 @@ def extract_objects(
     keep_border: bool = True,
     mask: npt.NDArray[np.bool_] | None = None,
     flat_field_sigma: float | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[Objects, ObjectMeasurements]:
     """Find the objects of ``pixels`` and measure them.
 
@@ -50,6 +52,8 @@ def extract_objects(
         :func:`~specimen_imaging.flatfield.flat_field_correct` at this blur (pixels, larger
         than the objects); the objects are then found and measured (intensities included) in
         the corrected image. None (default) leaves the pixels as they are.
+    deadline : Deadline, optional
+        Checked between the steps (default: the current request's).
 
     Returns
     -------
@@ -74,7 +78,11 @@ def extract_objects(
     pixels = check_image(pixels, name="pixels")
     if flat_field_sigma is not None:
         pixels = flat_field_correct(pixels, flat_field_sigma)
+        checkpoint("flat-field correction", deadline)
     if mask is None:
-        mask = threshold_mask(pixels, threshold).mask
+        mask = threshold_mask(pixels, threshold, deadline=deadline).mask
     objects = find_objects(mask, min_area=min_area, max_area=max_area, keep_border=keep_border)
-    return objects, measure_objects(objects.labels, pixels)
+    checkpoint("find objects", deadline)
+    measured = measure_objects(objects.labels, pixels)
+    checkpoint("measure objects", deadline)
+    return objects, measured

@@ -58,11 +58,17 @@ def flat_field_correct(image: npt.NDArray[Any], sigma: float = 50.0) -> npt.NDAr
     pixels = color.astype(np.float32)
     background = _background(pixels, sigma).reshape(pixels.shape)
     level = background.reshape(-1, 1 if pixels.ndim == 2 else pixels.shape[2]).mean(axis=0)
-    corrected = pixels / np.maximum(background, np.float32(1e-6)) * level.astype(np.float32)
+    # In place, in the same order as ``pixels / max(background, 1e-6) * level`` (the same
+    # float32 results): one full-size float copy fewer per step (issue 9, finding 6).
+    np.maximum(background, np.float32(1e-6), out=background)
+    corrected = np.divide(pixels, background, out=pixels)
+    del background
+    corrected *= level.astype(np.float32)
     top = 1.0 if image.dtype.kind == "f" else float(np.iinfo(image.dtype).max)
     if image.dtype.kind != "f":
-        corrected = np.rint(corrected)
-    out: npt.NDArray[Any] = np.clip(corrected, 0, top).astype(image.dtype)
+        np.rint(corrected, out=corrected)
+    np.clip(corrected, 0, top, out=corrected)
+    out: npt.NDArray[Any] = corrected.astype(image.dtype)
     if has_alpha:
         out = np.dstack([out, image[:, :, 3]])
     return out

@@ -302,19 +302,18 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     cr = np.bincount(pos, r, n) / area
     cc = np.bincount(pos, c, n) / area
     dr, dc = r - cr[pos], c - cc[pos]
-    dr2, dc2, drc = dr * dr, dc * dc, dr * dc
+    # One weight at a time, each freed before the next: the seven at once cost 7 floats per
+    # foreground pixel at the peak (issue 9, finding 6). Same products, same order, same sums.
     mu = {
-        (p, q): np.bincount(pos, weight, n)
-        for (p, q), weight in (
-            ((2, 0), dr2),
-            ((1, 1), drc),
-            ((0, 2), dc2),
-            ((3, 0), dr2 * dr),
-            ((2, 1), dr2 * dc),
-            ((1, 2), drc * dc),
-            ((0, 3), dc2 * dc),
-        )
+        (2, 0): np.bincount(pos, dr * dr, n),
+        (1, 1): np.bincount(pos, dr * dc, n),
+        (0, 2): np.bincount(pos, dc * dc, n),
+        (3, 0): np.bincount(pos, (dr * dr) * dr, n),
+        (2, 1): np.bincount(pos, (dr * dr) * dc, n),
+        (1, 2): np.bincount(pos, (dr * dc) * dc, n),
+        (0, 3): np.bincount(pos, (dc * dc) * dc, n),
     }
+    del dr, dc
     bboxes = np.stack(
         [
             np.minimum.reduceat(r, starts),

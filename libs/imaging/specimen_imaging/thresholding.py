@@ -14,8 +14,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from specimen_imaging import morphology
 from specimen_imaging.arrays import check_image, check_mask, to_gray, to_rgb
 from specimen_imaging.errors import FlatImage
+from specimen_kit.deadlines import Deadline, checkpoint
 from specimen_kit.errors import InvalidParameter
 
 Method = Literal["otsu", "quantile", "fixed"]
@@ -157,10 +159,6 @@ def otsu_threshold(gray: npt.NDArray[Any]) -> float:
     return float(centers[int(np.nanargmax(variance))])
 
 
-def _ellipse(radius: int) -> npt.NDArray[Any]:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
 def fill_holes(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Fill background regions that are not 4-connected to the border.
 
@@ -202,7 +200,9 @@ def filter_by_area(
     return kept, int(keep.sum())
 
 
-def threshold_mask(image: npt.NDArray[Any], params: ThresholdParams | None = None) -> MaskResult:
+def threshold_mask(
+    image: npt.NDArray[Any], params: ThresholdParams | None = None, *, deadline: Deadline | None = None
+) -> MaskResult:
     """Threshold a gray or RGB(A) image into a cleaned binary mask.
 
     Parameters
@@ -211,6 +211,9 @@ def threshold_mask(image: npt.NDArray[Any], params: ThresholdParams | None = Non
         Gray or RGB(A) pixels (RGB order; converted with BT.601 luma, alpha ignored).
     params : ThresholdParams, optional
         Defaults to Otsu, light objects on a dark background, no clean-up.
+    deadline : Deadline, optional
+        Checked between the steps (default: the current request's, see
+        :mod:`specimen_kit.deadlines`).
 
     Returns
     -------
@@ -223,6 +226,8 @@ def threshold_mask(image: npt.NDArray[Any], params: ThresholdParams | None = Non
         For ``otsu`` and ``quantile`` when every pixel has the same value.
     InvalidParameter
         For a bad array, or a fixed ``value`` outside the dtype's range.
+    WorkDeadlineExceeded, WorkCancelled
+        The deadline passed, or the client went away, before the last step.
 
     Examples
     --------
@@ -247,21 +252,19 @@ def threshold_mask(image: npt.NDArray[Any], params: ThresholdParams | None = Non
             raise InvalidParameter(f"value={params.value} is outside the {gray.dtype} range [0, {top:g}]")
         t = float(params.value)
     mask = gray > t if params.polarity == "light-on-dark" else gray <= t
-    m8: npt.NDArray[Any] = mask.view(np.uint8)
+    del gray
+    checkpoint("threshold", deadline)
     if params.opening_radius:
-        m8 = cv2.morphologyEx(m8, cv2.MORPH_OPEN, _ellipse(params.opening_radius))
+        mask = morphology.opening(mask, params.opening_radius)
+        checkpoint("opening", deadline)
     if params.closing_radius:
-        # BORDER_CONSTANT 0 keeps closing from gluing objects to the frame edge.
-        m8 = cv2.morphologyEx(
-            m8,
-            cv2.MORPH_CLOSE,
-            _ellipse(params.closing_radius),
-            borderType=cv2.BORDER_CONSTANT,
-            borderValue=0,
-        )
-    result = m8.astype(bool)
+        # The frame counts as background, which keeps closing from gluing objects to its edge.
+        mask = morphology.closing(mask, params.closing_radius)
+        checkpoint("closing", deadline)
+    result = mask
     if params.fill_holes:
         result = fill_holes(result)
+        checkpoint("fill holes", deadline)
     result, count = filter_by_area(result, params.min_area, params.max_area)
     return MaskResult(result, t, float(result.mean()), count)
 

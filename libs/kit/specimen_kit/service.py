@@ -14,6 +14,7 @@ from specimen_kit.metrics import metrics_router
 from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from specimen_kit.problems import PROBLEM_JSON, install_problem_handlers
 from specimen_kit.settings import ServiceSettings
+from specimen_kit.work_limits import WorkLimitsMiddleware, budget_of
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -39,6 +40,9 @@ def build_service_app(
     app.state.settings = settings
     app.state.readiness_checks = {}
     install_problem_handlers(app)
+    app.state.pixel_budget = budget_of(settings)
+    app.add_middleware(WorkLimitsMiddleware, service=name, budget=app.state.pixel_budget,
+                       deadline_seconds=settings.work_deadline_seconds)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, service=name)
     app.add_middleware(RequestContextMiddleware, service=name)
     app.include_router(health_router())

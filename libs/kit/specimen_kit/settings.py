@@ -10,6 +10,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_INFLIGHT_MEGAPIXELS = 16.0
+"""Sized from bench/memory_per_pixel.py: the worst route (plankton features on a frame that is
+nearly all foreground) peaks at ~81 bytes per pixel, so 16 MP in work is ~1.3 GB, under the
+2 GiB limit of the segment and classify containers (k8s/base) with room for the process."""
 
 
 class Environment(StrEnum):
@@ -44,6 +48,11 @@ class ServiceSettings(BaseSettings):
     revocations_url: str | None = None
     revocation_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     revocation_max_staleness_seconds: float = Field(default=60.0, gt=0)
+    # Work limits (specimen_kit.work_limits): pixels in work at once per process, how long a
+    # request waits for room before a 503, and how long its work may run (None: no limit).
+    max_inflight_megapixels: float = Field(default=DEFAULT_MAX_INFLIGHT_MEGAPIXELS, gt=0)
+    admission_wait_seconds: float = Field(default=2.0, ge=0, le=60)
+    work_deadline_seconds: float | None = Field(default=None, gt=0)
 
     @property
     def resolved_revocations_url(self) -> str:

@@ -15,6 +15,10 @@ class ClassifySettings(ServiceSettings):
     # Images: the largest slice or frame decoded, checked from its header before any pixel is read.
     max_image_pixels: int = Field(
         default=40_000_000, gt=0, validation_alias="SPECIMEN_CLASSIFY_MAX_IMAGE_PIXELS")
+    # Work stops between steps after this long: a little under the gateway's 120 s, so the
+    # gateway hears a 503 rather than timing out while the CPU keeps working.
+    work_deadline_seconds: float | None = Field(
+        default=110.0, gt=0, validation_alias="SPECIMEN_CLASSIFY_WORK_DEADLINE_SECONDS")
     mri_batch_max: int = Field(default=32, gt=0, validation_alias="SPECIMEN_CLASSIFY_MRI_BATCH_MAX")
     plankton_rows_max: int = Field(
         default=10_000, gt=0, validation_alias="SPECIMEN_CLASSIFY_PLANKTON_ROWS_MAX")

@@ -15,6 +15,10 @@ class SegmentSettings(ServiceSettings):
     # Algorithms: the largest image decoded, checked from its header before any pixel is read.
     max_image_pixels: int = Field(
         default=40_000_000, gt=0, validation_alias="SPECIMEN_SEGMENT_MAX_IMAGE_PIXELS")
+    # Work stops between steps after this long: a little under the gateway's 60 s, so the
+    # gateway hears a 503 rather than timing out while the CPU keeps working.
+    work_deadline_seconds: float | None = Field(
+        default=55.0, gt=0, validation_alias="SPECIMEN_SEGMENT_WORK_DEADLINE_SECONDS")
 
     # Image library: where its rows and blobs live, and how much each user may keep.
     database_url: str = Field(default="", validation_alias="SPECIMEN_SEGMENT_DATABASE_URL")

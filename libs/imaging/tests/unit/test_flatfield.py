@@ -50,3 +50,19 @@ class TestFlatFieldCorrect:
 
         expected = np.clip(np.rint(pixels / full * full.mean()), 0, 255).astype(np.uint8)
         assert np.array_equal(corrected, expected)
+
+
+def test_the_in_place_correction_equals_the_formula_bit_for_bit() -> None:
+    """Issue 9, finding 6: computed in place to save full-size copies, with the same results."""
+    from specimen_imaging.flatfield import _background
+
+    rng = np.random.default_rng(3)
+    for image in (rng.integers(0, 256, (90, 120, 3), dtype=np.uint8),
+                  rng.integers(0, 65536, (90, 120), dtype=np.uint16)):
+        pixels = image.astype(np.float32)
+        background = _background(pixels, 20.0).reshape(pixels.shape)
+        level = background.reshape(-1, 1 if pixels.ndim == 2 else 3).mean(axis=0)
+        expected = pixels / np.maximum(background, np.float32(1e-6)) * level.astype(np.float32)
+        top = float(np.iinfo(image.dtype).max)
+        expected = np.clip(np.rint(expected), 0, top).astype(image.dtype)
+        assert np.array_equal(flat_field_correct(image, 20.0), expected)
