@@ -79,8 +79,8 @@ def _failures(report: Path) -> list[str]:
         if not scenario:
             continue
         recorder = scenario["recorder"]
-        for case_id, checks in recorder["checks"].items():
-            interaction = recorder["interactions"].get(case_id) or {}
+        for case_id, checks in (recorder.get("checks") or {}).items():
+            interaction = (recorder.get("interactions") or {}).get(case_id) or {}
             request, response = interaction.get("request", {}), interaction.get("response") or {}
             status = int(response.get("status_code", 0))
             for check in checks:
@@ -146,7 +146,7 @@ def _run_mutations(base_url: str, actor: Actor, accounts: Accounts) -> list[str]
                     failures.add(f"{case.method} {USER_PATH}: {failure.title}: "
                                  f"{failure.message.splitlines()[0] if failure.message else ''}"
                                  f" (user_id={case.path_parameters['user_id']!r}, "
-                                 f"body={case.body!r:.120})")
+                                 f"body={getattr(case, 'body', None)!r:.120})")
 
         send()
     return sorted(failures)
