@@ -38,6 +38,7 @@ bench: venv
 	$(PY) bench/classify_mri_served.py
 	$(PY) bench/classify_cold_start.py
 	$(PY) bench/classify_plankton_frame.py
+	$(PY) bench/overload.py
 
 # Re-pin every package after changing a pyproject's dependencies.
 lock: venv

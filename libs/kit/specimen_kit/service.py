@@ -12,7 +12,8 @@ from specimen_kit.health import health_router
 from specimen_kit.logs import configure_logging
 from specimen_kit.metrics import metrics_router
 from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from specimen_kit.problems import PROBLEM_JSON, install_problem_handlers
+from specimen_kit.openapi_problems import document_problems
+from specimen_kit.problems import install_problem_handlers
 from specimen_kit.settings import ServiceSettings
 from specimen_kit.work_limits import WorkLimitsMiddleware, budget_of
 
@@ -51,47 +52,15 @@ def build_service_app(
     return app
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "RFC 9457 problem details; `errors` lists each invalid field on a 422.",
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "location": {"type": "string"}, "message": {"type": "string"},
-            "type": {"type": "string"}}}},
-    },
-}
-_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
-
-
 def _document_problems(app: FastAPI) -> None:
-    """Make the OpenAPI document say what the handlers really send for a 422: problem+json,
-    not FastAPI's default ``HTTPValidationError`` body."""
+    """Make the OpenAPI document say what the handlers really send: every error as
+    problem+json, and the statuses the shared machinery answers on every route."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        document = generate()
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for name in _FASTAPI_VALIDATION_SCHEMAS:
-            schemas.pop(name, None)
-        schemas["Problem"] = PROBLEM_SCHEMA
-        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for operations in document.get("paths", {}).values():
-            for operation in operations.values():
-                invalid = operation.get("responses", {}).get("422")
-                if invalid is not None:
-                    invalid["content"] = problem
-        app.openapi_schema = document
-        return document
+        if not app.openapi_schema:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from specimen_kit.errors import NotFound
 from specimen_kit.logs import JsonFormatter, request_id_var
+from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.problems import PROBLEM_JSON
 from specimen_kit.service import build_service_app
 from specimen_kit.settings import ServiceSettings
@@ -177,6 +178,35 @@ class TestOpenApi:
             PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         assert "HTTPValidationError" not in document["components"]["schemas"]
         assert "Problem" in document["components"]["schemas"]
+
+    def test_every_status_the_shared_machinery_answers_is_documented(self) -> None:
+        """Issue 9, finding 13: 400 malformed JSON, 413 and 503 were answered, not documented."""
+        document = _app().openapi()
+        post = document["paths"]["/items"]["post"]["responses"]
+        get = document["paths"]["/items/{item_id}"]["get"]["responses"]
+        assert sorted(post) == ["200", "400", "413", "422", "503", "504"]
+        assert sorted(get) == ["200", "422", "503", "504"]
+        assert post["400"]["content"] == post["422"]["content"]
+        assert "Retry-After" in post["503"]["headers"]
+
+    def test_a_route_needing_a_token_documents_401_and_403(self) -> None:
+        app = _app()
+
+        @app.get("/secret", openapi_extra={"security": [{"Bearer": []}]},
+                 responses=documented_problems({404: "No such secret."}))
+        async def secret() -> None:
+            return None
+
+        responses = app.openapi()["paths"]["/secret"]["get"]["responses"]
+        assert {"401", "403", "404"} <= set(responses)
+        assert responses["404"]["description"] == "No such secret."
+
+    async def test_a_malformed_json_body_is_the_documented_400(self) -> None:
+        async with _client(_app()) as client:
+            response = await client.post("/items", content=b"{not json",
+                                         headers={"content-type": "application/json"})
+        assert response.status_code == 400
+        assert "400" in _app().openapi()["paths"]["/items"]["post"]["responses"]
 
 
 class TestClientGoneAway:

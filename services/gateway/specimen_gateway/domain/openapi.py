@@ -5,7 +5,8 @@ Each service keeps its paths (only those the gateway routes to it, so the servic
 identical schema appears once; a different schema under a taken name is renamed with the
 service's prefix (``segment`` + ``Image`` → ``SegmentImage``) and every ``$ref`` of that
 service is rewritten. All operations share one OAuth2 password scheme whose token URL is the
-gateway's login route.
+gateway's login route. Every routed operation also documents what the gateway itself answers
+before or instead of the service (:data:`GATEWAY_PROBLEMS`), as problem+json.
 """
 
 from __future__ import annotations
@@ -14,10 +15,28 @@ import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from specimen_kit.openapi_problems import (
+    BODY_PROBLEMS,
+    PROBLEM_SCHEMA,
+    TOKEN_PROBLEMS,
+    add_problems,
+    needs_token,
+    reads_body,
+)
+
 SCHEMA_REF_PREFIX = "#/components/schemas/"
 SECURITY_SCHEME = "OAuth2PasswordBearer"
 TOKEN_URL = "/api/v1/auth/login"  # noqa: S105 (a route, not a secret)
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+GATEWAY_PROBLEMS: Mapping[int, str] = {
+    404: "No route matches this path (no-route), or the object is outside your scope.",
+    405: "The path exists but not for this method; see Allow.",
+    429: "Too many requests from this address; see Retry-After.",
+    503: "The service behind this route is unreachable or saturated; see Retry-After.",
+    504: "The service behind this route did not answer before the gateway's deadline.",
+}
+"""What the gateway answers for any routed path, whatever the service documents."""
 
 Document = dict[str, Any]
 PathFilter = Callable[[str, str], bool]
@@ -80,6 +99,14 @@ def _single_security(operation: dict[str, Any]) -> None:
         operation["security"] = merged
 
 
+def _add_gateway_problems(operation: dict[str, Any]) -> None:
+    add_problems(operation, GATEWAY_PROBLEMS)
+    if reads_body(operation):
+        add_problems(operation, BODY_PROBLEMS)
+    if needs_token(operation):
+        add_problems(operation, TOKEN_PROBLEMS)
+
+
 def merge_documents(
     documents: Mapping[str, Document],
     *,
@@ -116,10 +143,13 @@ def merge_documents(
             for method, operation in item.items():
                 if method in HTTP_METHODS and isinstance(operation, dict):
                     _single_security(operation)
+                    _add_gateway_problems(operation)
             paths[path] = item
         for tag in document.get("tags") or []:
             if isinstance(tag, dict) and "name" in tag:
                 tags.setdefault(tag["name"], tag)
+    if paths:
+        schemas.setdefault("Problem", PROBLEM_SCHEMA)
     for path, item in (own_paths or {}).items():
         paths.setdefault(path, copy.deepcopy(item))
 

@@ -70,9 +70,32 @@ class TestMerge:
             {"users": users}, keep=lambda service, path: path.startswith("/api/"),
             own_paths={"/healthz": {"get": {"summary": "gateway"}}}, unavailable=["classify"],
         )
-        assert merged["paths"] == {"/api/u": {"get": {}},
-                                   "/healthz": {"get": {"summary": "gateway"}}}
+        assert list(merged["paths"]) == ["/api/u", "/healthz"]
+        assert merged["paths"]["/healthz"] == {"get": {"summary": "gateway"}}
         assert merged["x-unavailable-services"] == ["classify"]
+
+    def test_every_routed_operation_documents_the_gateways_own_answers(self) -> None:
+        """Issue 9, finding 13: the gateway's 404/405/429/503/504 (and 401/403 where a token is
+        needed, 400/413 where a body is read) were missing from the merged document."""
+        users = _doc({"/api/u": {"get": {"responses": {"200": {}}}}, "/api/s": _returns("A")},
+                     {"A": {}})
+        merged = merge_documents({"users": users}, keep=_keep_all)
+        public = merged["paths"]["/api/u"]["get"]["responses"]
+        secured = merged["paths"]["/api/s"]["post"]["responses"]
+        assert sorted(public) == ["200", "404", "405", "429", "503", "504"]
+        assert sorted(secured) == ["200", "401", "403", "404", "405", "429", "503", "504"]
+        assert secured["503"]["content"] == {
+            "application/problem+json": {"schema": {"$ref": REF + "Problem"}}}
+        assert "Retry-After" in secured["429"]["headers"]
+        assert "Problem" in merged["components"]["schemas"]
+
+    def test_a_status_the_service_documents_keeps_its_description(self) -> None:
+        users = _doc({"/api/u": {"get": {"responses": {"404": {"description": "No such user"}}}}},
+                     {})
+        merged = merge_documents({"users": users}, keep=_keep_all)
+        not_found = merged["paths"]["/api/u"]["get"]["responses"]["404"]
+        assert not_found["description"] == "No such user"
+        assert "application/problem+json" in not_found["content"]
 
     def test_inputs_are_not_mutated(self) -> None:
         segment = _doc({"/s": _returns("Item")}, {"Item": {"type": "integer"}})

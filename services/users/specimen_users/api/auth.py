@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from specimen_kit.openapi_problems import documented_problems
 from specimen_users.api.deps import Auth, ClientAddress, CurrentUser, Throttle
 from specimen_users.api.schemas import LoginRequest, RefreshRequest, TokenPair, UserPublic
 
@@ -64,6 +65,7 @@ async def login(credentials: Annotated[LoginRequest, Depends(_login_request)],
 
 
 @router.post("/refresh", response_model=TokenPair,
+             responses=documented_problems({401: "The refresh token is unknown, used or expired."}),
              summary="Rotate a refresh token into a new token pair")
 def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
     return TokenPair.of(auth.refresh(body.refresh_token))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.roles import Role
 from specimen_users.api.deps import Accounts, CurrentUser
 from specimen_users.api.schemas import PasswordChange, UserCreate, UserPage, UserPublic, UserUpdate
@@ -14,6 +15,9 @@ from specimen_users.domain.entities import UserFilter
 router = APIRouter(prefix="/users", tags=["users"])
 
 MAX_PAGE = 200
+_UNKNOWN = {404: "No such user within your scope; others' look the same."}
+_EMAIL_TAKEN = {409: "A user with this email already exists (email-taken)."}
+_CONFLICT = {409: "The email is taken, or the change would leave no active admin."}
 
 
 @router.get("", response_model=UserPage,
@@ -31,6 +35,7 @@ def list_users(
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
+             responses=documented_problems(_EMAIL_TAKEN),
              summary="Create a user (moderators: technicians of their hospital)")
 def create_user(body: UserCreate, actor: CurrentUser, accounts: Accounts) -> UserPublic:
     return UserPublic.of(accounts.create_user(actor, body.to_draft()))
@@ -42,17 +47,21 @@ def change_password(body: PasswordChange, actor: CurrentUser, accounts: Accounts
     accounts.change_password(actor, body.current_password, body.new_password)
 
 
-@router.get("/{user_id}", response_model=UserPublic, summary="One user within your scope")
+@router.get("/{user_id}", response_model=UserPublic, responses=documented_problems(_UNKNOWN),
+            summary="One user within your scope")
 def get_user(user_id: int, actor: CurrentUser, accounts: Accounts) -> UserPublic:
     return UserPublic.of(accounts.get_user(actor, user_id))
 
 
-@router.patch("/{user_id}", response_model=UserPublic, summary="Change some fields of a user")
+@router.patch("/{user_id}", response_model=UserPublic,
+              responses=documented_problems({**_UNKNOWN, **_CONFLICT}),
+              summary="Change some fields of a user")
 def update_user(user_id: int, body: UserUpdate, actor: CurrentUser,
                 accounts: Accounts) -> UserPublic:
     return UserPublic.of(accounts.update_user(actor, user_id, body.to_changes()))
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a user")
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=documented_problems({**_UNKNOWN, **_CONFLICT}), summary="Delete a user")
 def delete_user(user_id: int, actor: CurrentUser, accounts: Accounts) -> None:
     accounts.delete_user(actor, user_id)

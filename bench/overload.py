@@ -1,0 +1,341 @@
+"""Overload and faults (issue 9): what the suite does when a crowd arrives or a part dies.
+
+Starts the whole suite itself (``scripts/local_suite.py`` on free ports, a temporary data dir,
+SQLite databases, and a Redis of its own on a free port, so that stopping it harms nobody),
+then, through the gateway on loopback only, with an asyncio driver (httpx):
+
+1. ``GET /auth/me``, ``POST /segment/threshold`` and ``POST /classify/mri`` at concurrency
+   8 / 32 / 128 for a few seconds each: throughput, p50/p99 and every non-2xx by status;
+2. peak RSS of each service (``VmHWM``) while ``--rss-requests`` large images are thresholded
+   at once (40 MP each by default, scaled down when the machine has too little free memory);
+3. segment killed under load: how long until the gateway answers 503 naming it, and how long
+   until it answers 200 again once segment is restarted;
+4. Redis stopped: does login still answer, and what.
+
+PostgreSQL restart under load is not measured: the only server here is shared with other
+work, and restarting it is not this script's to do (run it against a private PostgreSQL).
+Everything is bounded in requests and time, and the script stops what it started.
+
+    .venv/bin/python bench/overload.py [--seconds 3] [--rss-megapixels 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from specimen_kit.launch import ServiceProcess, free_port
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent / "scripts"))
+
+from local_suite import DEFAULT_PORTS, FACTORIES, SMALL_MODELS, LocalSuite  # noqa: E402
+
+ADMIN_EMAIL = "bench@overload.test"
+ADMIN_PASSWORD = "overload-" + os.urandom(6).hex()
+CONCURRENCIES = (8, 32, 128)
+BYTES_PER_PIXEL_GUESS = 40
+"""A pessimistic peak per pixel in flight, used only to keep the RSS cell within free memory."""
+
+
+@dataclass
+class Cell:
+    """One load run: latencies of 2xx answers and every status seen."""
+
+    route: str
+    concurrency: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int | str] = field(default_factory=Counter)
+
+    @property
+    def throughput(self) -> float:
+        return sum(self.statuses.values()) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000 if ordered else 0
+
+    @property
+    def not_ok(self) -> str:
+        return ", ".join(f"{n} x {status}" for status, n in sorted(
+            self.statuses.items(), key=str) if not str(status).startswith("2")) or "—"
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _discs(size: int) -> np.ndarray:
+    yy, xx = np.ogrid[:size, :size]
+    pixels = np.full((size, size), 30, np.uint8)
+    pixels[(yy - size // 3) ** 2 + (xx - size // 3) ** 2 < (size // 8) ** 2] = 220
+    pixels[(yy - 2 * size // 3) ** 2 + (xx - 2 * size // 3) ** 2 < (size // 6) ** 2] = 200
+    return pixels
+
+
+def _mri_slice() -> bytes:
+    from specimen_classify.domain.synthetic_mri import mri_slice
+
+    return _png(mri_slice(7, has_tumor=True).image)
+
+
+Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+async def _load(client: httpx.AsyncClient, send: Request, cell: Cell, seconds: float,
+                max_requests: int) -> Cell:
+    """``cell.concurrency`` workers sending until ``seconds`` pass or ``max_requests`` are sent."""
+    deadline = time.perf_counter() + seconds
+    budget = [max_requests]
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline and budget[0] > 0:
+            budget[0] -= 1
+            started = time.perf_counter()
+            try:
+                response = await send(client)
+                cell.statuses[response.status_code] += 1
+                if response.is_success:
+                    cell.latencies.append(time.perf_counter() - started)
+            except httpx.HTTPError as error:
+                cell.statuses[type(error).__name__] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(cell.concurrency)))
+    cell.seconds = time.perf_counter() - started
+    return cell
+
+
+class Bench:
+    def __init__(self, suite: LocalSuite, token: str, seconds: float) -> None:
+        self.suite = suite
+        self.gateway = suite.url("gateway")
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.seconds = seconds
+        small = _png(_discs(256))
+        mri = _mri_slice()
+        self.routes: dict[str, Request] = {
+            "GET /auth/me": lambda c: c.get("/api/v1/auth/me", headers=self.headers),
+            "POST /segment/threshold": lambda c: c.post(
+                "/api/v1/segment/threshold", headers=self.headers, params={"output": "json"},
+                files={"image": ("d.png", small, "image/png")}),
+            "POST /classify/mri": lambda c: c.post(
+                "/api/v1/classify/mri", headers=self.headers,
+                files={"image": ("s.png", mri, "image/png")}),
+        }
+
+    def client(self, concurrency: int, timeout: float = 30.0) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        return httpx.AsyncClient(base_url=self.gateway, limits=limits, timeout=timeout)
+
+    async def concurrency_table(self) -> list[Cell]:
+        cells = []
+        for route, send in self.routes.items():
+            for concurrency in CONCURRENCIES:
+                async with self.client(concurrency) as client:
+                    cell = await _load(client, send, Cell(route, concurrency), self.seconds,
+                                       max_requests=20_000)
+                cells.append(cell)
+                print(f"  {route} c={concurrency}: {cell.throughput:.0f}/s {cell.not_ok}",
+                      file=sys.stderr)
+                await asyncio.sleep(1.0)  # let a saturated service drain before the next cell
+        return cells
+
+    async def peak_rss(self, megapixels: float, requests: int) -> tuple[dict[str, float], str]:
+        side = int((megapixels * 1e6) ** 0.5)
+        big = _png(_discs(side))
+        headers = {**self.headers, "content-type": "image/png"}
+
+        def send(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+            return client.post("/api/v1/segment/threshold", headers=headers,
+                               params={"output": "json"}, content=big)
+
+        async with self.client(requests, timeout=120.0) as client:
+            cell = await _load(client, send, Cell("threshold big", requests), seconds=120.0,
+                               max_requests=requests)
+        peaks = {name: _high_water_mb(process) for name, process in self.suite.processes.items()}
+        note = (f"{side} x {side} px ({side * side / 1e6:.1f} MP, {len(big) / 1e3:.0f} kB PNG); "
+                f"answers: {dict(cell.statuses)}")
+        return peaks, note
+
+    async def kill_under_load(self) -> tuple[float | None, float | None, Counter[int | str]]:
+        """Kill segment while threshold requests run; seconds to a 503 naming it, then to 200."""
+        send = self.routes["POST /segment/threshold"]
+        statuses: Counter[int | str] = Counter()
+        async with self.client(8, timeout=10.0) as client:
+            background = asyncio.create_task(_load(client, send, Cell("kill", 8), 6.0, 10_000))
+            await asyncio.sleep(1.0)
+            killed_at = time.perf_counter()
+            _process_of(self.suite.processes["segment"]).send_signal(signal.SIGKILL)
+            to_503 = await _until(client, send, lambda r: r.status_code == 503
+                                  and "segment" in r.text, statuses, 10.0)
+            to_503 = None if to_503 is None else to_503 - killed_at
+            restart = ServiceProcess("segment", FACTORIES["segment"], self.suite.ports["segment"],
+                                     env=self.suite.environment(),
+                                     log_path=self.suite.log_dir / "segment.log")
+            restart.start()
+            self.suite.processes["segment"] = restart
+            restarted_at = time.perf_counter()
+            back = await _until(client, send, lambda r: r.is_success, statuses, 60.0)
+            back = None if back is None else back - restarted_at
+            cell = await background
+            statuses.update(cell.statuses)
+        return to_503, back, statuses
+
+    def login(self) -> str:
+        try:
+            response = httpx.post(self.gateway + "/api/v1/auth/login", timeout=15.0,
+                                  json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+            return f"{response.status_code}" + (
+                "" if response.is_success else f" {response.json().get('title', '')}")
+        except httpx.HTTPError as error:
+            return type(error).__name__
+
+
+async def _until(client: httpx.AsyncClient, send: Request,
+                 done: Callable[[httpx.Response], bool], statuses: Counter[int | str],
+                 within: float) -> float | None:
+    deadline = time.perf_counter() + within
+    while time.perf_counter() < deadline:
+        try:
+            response = await send(client)
+            statuses[response.status_code] += 1
+            if done(response):
+                return time.perf_counter()
+        except httpx.HTTPError as error:
+            statuses[type(error).__name__] += 1
+        await asyncio.sleep(0.02)
+    return None
+
+
+def _process_of(process: ServiceProcess) -> subprocess.Popen[bytes]:
+    popen = process._process  # the launcher keeps its Popen private; the bench needs the pid
+    assert popen is not None
+    return popen
+
+
+def _high_water_mb(process: ServiceProcess) -> float:
+    """The process's peak resident memory (``VmHWM``), in MB."""
+    status = Path(f"/proc/{_process_of(process).pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def _available_bytes() -> int:
+    meminfo = Path("/proc/meminfo").read_text()
+    line = next(line for line in meminfo.splitlines() if line.startswith("MemAvailable:"))
+    return int(line.split()[1]) * 1024
+
+
+def _start_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    redis = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--bind", "127.0.0.1", "--dir", str(data_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return redis, port
+
+
+def _table(cells: list[Cell]) -> str:
+    best = {route: max(c.throughput for c in cells if c.route == route)
+            for route in {c.route for c in cells}}
+    lines = ["| route | concurrency | req/s | p50 ms (2xx) | p99 ms (2xx) | ÷ best | non-2xx |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for c in cells:
+        share = c.throughput / best[c.route] if best[c.route] else 0.0
+        lines.append(f"| `{c.route}` | {c.concurrency} | {c.throughput:.0f} | "
+                     f"{c.percentile(0.5):.0f} | {c.percentile(0.99):.0f} | {share:.2f} | "
+                     f"{c.not_ok} |")
+    return "\n".join(lines)
+
+
+async def _measure(bench: Bench, redis: subprocess.Popen[bytes],
+                   args: argparse.Namespace) -> None:
+    print("concurrency…", file=sys.stderr)
+    cells = await bench.concurrency_table()
+
+    budget = _available_bytes() // 2
+    megapixels = min(args.rss_megapixels,
+                     budget / (args.rss_requests * BYTES_PER_PIXEL_GUESS * 1e6))
+    print(f"peak RSS at {megapixels:.1f} MP…", file=sys.stderr)
+    peaks, rss_note = await bench.peak_rss(megapixels, args.rss_requests)
+
+    print("kill under load…", file=sys.stderr)
+    to_503, back, kill_statuses = await bench.kill_under_load()
+
+    print("redis down…", file=sys.stderr)
+    before = await asyncio.to_thread(bench.login)
+    redis.terminate()
+    redis.wait(10)
+    after = [await asyncio.to_thread(bench.login) for _ in range(3)]
+
+    print(f"\n### Overload and faults ({time.strftime('%Y-%m-%d')}, {platform.node()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{args.seconds:g} s per cell, SQLite, own Redis)\n")
+    print(_table(cells))
+    print(f"\nPeak RSS (VmHWM) with {args.rss_requests} concurrent thresholds of {rss_note}:\n")
+    print("| service | peak RSS MB |\n| --- | ---: |")
+    for name, mb in peaks.items():
+        print(f"| {name} | {mb:.0f} |")
+    print("\n| fault | measured |\n| --- | --- |")
+    print(f"| segment SIGKILLed under load → gateway 503 naming it | "
+          f"{'never' if to_503 is None else f'{to_503 * 1000:.0f} ms'} |")
+    print(f"| segment restarted → first 200 through the gateway | "
+          f"{'never' if back is None else f'{back:.1f} s'} (statuses: {dict(kill_statuses)}) |")
+    print(f"| Redis stopped → login | before: {before}; after: {', '.join(after)} |")
+    print("| PostgreSQL restarted under load | not measured: the only server is shared |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per concurrency cell")
+    parser.add_argument("--rss-megapixels", type=float, default=40.0)
+    parser.add_argument("--rss-requests", type=int, default=20)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="specimen-overload-") as scratch:
+        data_dir = Path(scratch)
+        redis, redis_port = _start_redis(data_dir)
+        suite = LocalSuite(data_dir / "suite", ports={n: free_port() for n in DEFAULT_PORTS}, env={
+            "SPECIMEN_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "SPECIMEN_ADMIN_EMAIL": ADMIN_EMAIL, "SPECIMEN_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SPECIMEN_BCRYPT_ROUNDS": "4",
+            "SPECIMEN_GATEWAY_RATE_LIMIT": "10000000/minute",
+            "SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS": "10000/minute",
+            "SPECIMEN_LOG_LEVEL": "warning",
+        }, bootstrap_args=SMALL_MODELS)
+        try:
+            suite.start()
+            token = httpx.post(suite.url("gateway") + "/api/v1/auth/login", timeout=15.0, json={
+                "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["access_token"]
+            asyncio.run(_measure(Bench(suite, token, args.seconds), redis, args))
+        finally:
+            suite.stop()
+            if redis.poll() is None:
+                redis.terminate()
+                redis.wait(10)
+
+
+if __name__ == "__main__":
+    main()
