@@ -135,6 +135,9 @@ def slic_labels(image: npt.NDArray[Any], params: SlicParams | None = None) -> np
     resampled = (wh, ww) != (h, w)
     small = cv2.resize(rgb, (ww, wh), interpolation=cv2.INTER_AREA) if resampled else rgb
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
+    # OpenCV's SLIC crashes the process (SIGSEGV) when a side is shorter than half the region
+    # size (a 1x2000 image, say); no side is shorter than half the region it gets here.
+    work_region = min(work_region, max(2, 2 * min(wh, ww)))
     engine = cv2.ximgproc.createSuperpixelSLIC(lab, cv2.ximgproc.SLIC, work_region, float(params.compactness))
     engine.iterate(params.iterations)
     engine.enforceLabelConnectivity(25)

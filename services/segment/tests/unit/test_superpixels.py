@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import skimage.data
@@ -71,6 +74,17 @@ class TestSlicLabels:
         slic_labels(img)
         slic_labels(img[..., 0])
         assert np.array_equal(img, before)
+
+    @pytest.mark.parametrize("shape", [(1, 2000), (2000, 1), (1, 100), (3, 2000), (2, 1789)])
+    def test_thin_images_do_not_crash_the_process(self, shape):
+        # Issue 9's corpus: a 1x2000 PNG made OpenCV's SLIC segfault, killing segment. Run in a
+        # child process so that a crash fails this test instead of the whole test run.
+        code = ("import numpy as np; from specimen_segment.domain.superpixels import slic_labels;"
+                f"labels = slic_labels(np.random.default_rng(0).integers(0, 255, {shape}, np.uint8));"
+                "print(labels.shape, labels.min(), labels.max())")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+        assert done.stdout.startswith(f"{shape} 0 ")
 
 
 class TestSelection:
