@@ -169,10 +169,18 @@ class TestListing:
         page = (await api.http.get(IMAGES, headers=api.headers)).json()
         assert page == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
-    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"offset": -1}])
+    # Issue 9, finding 11: an offset past 2**63 was a 500 (OverflowError) at the driver.
+    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"offset": -1},
+                                        {"offset": 10**9 + 1}, {"offset": 2**63}])
     async def test_out_of_range_paging_is_a_422(self, api: Any, params: dict[str, int]) -> None:
         response = await api.http.get(IMAGES, params=params, headers=api.headers)
         assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_the_largest_paging_values_are_answered(self, api: Any) -> None:
+        response = await api.http.get(IMAGES, params={"limit": 500, "offset": 10**9},
+                                      headers=api.headers)
+        assert response.json() == {"items": [], "total": 0, "limit": 500, "offset": 10**9}
 
 
 class TestMetadataAndContent:

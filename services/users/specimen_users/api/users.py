@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
 from specimen_kit.roles import Role
 from specimen_users.api.deps import Accounts, CurrentUser
 from specimen_users.api.schemas import PasswordChange, UserCreate, UserPage, UserPublic, UserUpdate
@@ -13,16 +14,14 @@ from specimen_users.domain.entities import UserFilter
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-MAX_PAGE = 200
-
 
 @router.get("", response_model=UserPage,
             summary="Users the caller may see (admin: all; moderator: own hospital)")
 def list_users(
     actor: CurrentUser,
     accounts: Accounts,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
     role: Role | None = None,
     hospital: Annotated[str | None, Query(max_length=120)] = None,
 ) -> UserPage:
