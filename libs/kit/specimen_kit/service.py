@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from specimen_kit.health import health_router
+from specimen_kit.inflight import InFlightLimitMiddleware
 from specimen_kit.logs import configure_logging
 from specimen_kit.metrics import metrics_router
 from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from specimen_kit.problems import PROBLEM_JSON, install_problem_handlers
+from specimen_kit.request_bodies import BodyReadDeadlineMiddleware, JsonDepthLimitMiddleware
 from specimen_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -37,9 +39,18 @@ def build_service_app(
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
+    app.state.service_name = name
     app.state.readiness_checks = {}
     install_problem_handlers(app)
+    # Outermost last: request id and log; admission; body size; body read deadline; JSON depth.
+    app.add_middleware(JsonDepthLimitMiddleware, max_depth=settings.max_json_depth, service=name)
+    app.add_middleware(BodyReadDeadlineMiddleware, timeout_seconds=settings.body_read_timeout_seconds,
+                       min_bytes_per_second=settings.min_upload_bytes_per_second,
+                       max_bytes=settings.max_body_bytes, service=name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, service=name)
+    if settings.max_concurrent_requests:
+        app.add_middleware(InFlightLimitMiddleware, limit=settings.max_concurrent_requests,
+                           queue_seconds=settings.request_queue_seconds, service=name)
     app.add_middleware(RequestContextMiddleware, service=name)
     app.include_router(health_router())
     app.include_router(metrics_router())
