@@ -42,8 +42,8 @@ class ServiceSettings(BaseSettings):
     max_concurrent_requests: int = Field(default=32, ge=0)
     request_queue_seconds: float = Field(default=1.0, ge=0)
     # A connection per request in flight, so none waits for another's (sized to the limit above
-    # when unset); a checkout waiting longer than the timeout is a 503, not a 30 s stall.
-    database_pool_size: int | None = Field(default=None, gt=0)
+    # when 0); a checkout waiting longer than the timeout is a 503, not a 30 s stall.
+    database_pool_size: int = Field(default=0, ge=0)
     database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     # A body must arrive within body_read_timeout_seconds plus its length at the minimum rate
     # (408 otherwise): a client trickling bytes holds no worker, slot or upstream connection.
