@@ -3,8 +3,9 @@
 Caught once here for every service that owns a database, instead of each repository guarding
 each query: a pool with no free connection within its timeout (the service is saturated), and a
 database that refuses or drops connections (it is restarting). Both were 500s (issue 9,
-finding 8). A row that vanished under a concurrent delete is not here: the unit of work makes
-it a 404 (:mod:`specimen_kit.storage`).
+finding 8). And a row that vanished under a concurrent delete between its read and its write
+(``StaleDataError`` at flush, ``ObjectDeletedError`` on reload): a 404, as if the delete had
+come first, never a 500 (finding 12).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from specimen_kit.metrics import REQUESTS_REJECTED
 from specimen_kit.problems import problem_response
@@ -52,7 +54,16 @@ def _is_connection_failure(exc: DBAPIError) -> bool:
     return isinstance(exc, (OperationalError, InterfaceError))
 
 
+async def _row_vanished(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        404, "Not found", "The object was deleted by another request meanwhile.", "not-found",
+        instance=request.url.path)
+
+
 def install_database_problems(app: FastAPI) -> None:
-    """Answer pool exhaustion and connection failures as 503 problems with ``Retry-After``."""
+    """Answer pool exhaustion and connection failures as 503 problems with ``Retry-After``,
+    and a row deleted under a concurrent request as a 404."""
+    app.add_exception_handler(StaleDataError, _row_vanished)
+    app.add_exception_handler(ObjectDeletedError, _row_vanished)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(DBAPIError, _database_error)
