@@ -27,9 +27,21 @@ MAX_PIXEL_VALUE = 65535.0
 
 
 class Params(BaseModel):
-    """Base of every parameter set: unknown names are refused, not ignored."""
+    """Base of every parameter set: unknown names are refused, not ignored, and a number field
+    refuses ``true``/``false`` (which pydantic's lax mode reads as 1/0; strict mode would also
+    refuse the strings that form fields and query strings carry)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_other_types(cls, values: Any) -> Any:
+        if isinstance(values, Mapping):
+            for name, value in values.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and field.annotation is not bool:
+                    raise ValueError(f"{name}={value!r} is invalid: {name} is not a boolean")
+        return values
 
 
 P = TypeVar("P", bound=Params)

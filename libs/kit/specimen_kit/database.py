@@ -50,11 +50,24 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def build_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys on, WAL and a busy timeout."""
+DEFAULT_POOL_SIZE = 5
+DEFAULT_POOL_TIMEOUT_SECONDS = 30.0
+
+
+def build_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+                 pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys on, WAL and a busy timeout.
+
+    The pool holds ``pool_size`` connections and no overflow: a service sizes it to the
+    requests it admits at once (``ServiceSettings.resolved_database_pool_size``), so a request
+    never waits for a connection another request holds while that one waits for a thread.
+    A checkout waiting ``pool_timeout`` seconds raises ``sqlalchemy.exc.TimeoutError``, which
+    :mod:`specimen_kit.database_problems` answers 503 + ``Retry-After``.
+    """
+    pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": pool_timeout}
     if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        return create_engine(url, pool_pre_ping=True, **pool)
+    engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False}, **pool)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -82,6 +82,16 @@ class RequestContextMiddleware:
             # Nobody is left to answer; not a server error. 499 is nginx's "client closed
             # request", so the metrics and the log tell it apart from a 500.
             status = status or CLIENT_CLOSED_REQUEST
+        except Exception:
+            if status:
+                raise  # the status line is out: only cutting the response short is left
+            # Whatever raised (a handler, a middleware, RecursionError, MemoryError), the client
+            # gets problem+json with this request's id, and the connection stays usable: a
+            # re-raise would make the server close it under the gateway's pooled keep-alive.
+            access_log.exception("unhandled error", extra={"path": scope["path"]})
+            await send_problem(send_with_id, 500, "Internal error",
+                               "The server failed to handle this request; it has been logged.",
+                               "internal-error")
         except BaseException:
             status = status or 500
             raise

@@ -9,11 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from specimen_kit.health import health_router
+from specimen_kit.inflight import InFlightLimitMiddleware
 from specimen_kit.logs import configure_logging
 from specimen_kit.metrics import metrics_router
 from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from specimen_kit.openapi_problems import document_problems
 from specimen_kit.problems import install_problem_handlers
+from specimen_kit.request_bodies import BodyReadDeadlineMiddleware, JsonDepthLimitMiddleware
 from specimen_kit.settings import ServiceSettings
 from specimen_kit.work_limits import WorkLimitsMiddleware, budget_of
 
@@ -39,12 +41,22 @@ def build_service_app(
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
+    app.state.service_name = name
     app.state.readiness_checks = {}
     install_problem_handlers(app)
     app.state.pixel_budget = budget_of(settings)
+    # Outermost last: request id and log; admission; body size; body read deadline; JSON
+    # depth; pixel budget, work deadline and client-gone watch.
     app.add_middleware(WorkLimitsMiddleware, service=name, budget=app.state.pixel_budget,
                        deadline_seconds=settings.work_deadline_seconds)
+    app.add_middleware(JsonDepthLimitMiddleware, max_depth=settings.max_json_depth, service=name)
+    app.add_middleware(BodyReadDeadlineMiddleware, timeout_seconds=settings.body_read_timeout_seconds,
+                       min_bytes_per_second=settings.min_upload_bytes_per_second,
+                       max_bytes=settings.max_body_bytes, service=name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, service=name)
+    if settings.max_concurrent_requests:
+        app.add_middleware(InFlightLimitMiddleware, limit=settings.max_concurrent_requests,
+                           queue_seconds=settings.request_queue_seconds, service=name)
     app.add_middleware(RequestContextMiddleware, service=name)
     app.include_router(health_router())
     app.include_router(metrics_router())

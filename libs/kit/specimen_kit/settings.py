@@ -53,6 +53,21 @@ class ServiceSettings(BaseSettings):
     max_inflight_megapixels: float = Field(default=DEFAULT_MAX_INFLIGHT_MEGAPIXELS, gt=0)
     admission_wait_seconds: float = Field(default=2.0, ge=0, le=60)
     work_deadline_seconds: float | None = Field(default=None, gt=0)
+    # Overload (issue 9): a flood is shed at once with 503 + Retry-After instead of queueing
+    # until every request times out. At most this many requests run at once per process (0: no
+    # limit); one more waits up to request_queue_seconds for a slot.
+    max_concurrent_requests: int = Field(default=32, ge=0)
+    request_queue_seconds: float = Field(default=1.0, ge=0)
+    # A connection per request in flight, so none waits for another's (sized to the limit above
+    # when 0); a checkout waiting longer than the timeout is a 503, not a 30 s stall.
+    database_pool_size: int = Field(default=0, ge=0)
+    database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    # A body must arrive within body_read_timeout_seconds plus its length at the minimum rate
+    # (408 otherwise): a client trickling bytes holds no worker, slot or upstream connection.
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    min_upload_bytes_per_second: int = Field(default=64 * 1024, gt=0)
+    # JSON nested deeper than this is a 400 before any parser sees it (parsers recurse).
+    max_json_depth: int = Field(default=64, gt=0)
 
     @property
     def resolved_revocations_url(self) -> str:
@@ -60,6 +75,11 @@ class ServiceSettings(BaseSettings):
         if self.revocations_url:
             return self.revocations_url
         return urljoin(self.jwks_url, "/.well-known/revocations")
+
+    @property
+    def resolved_database_pool_size(self) -> int:
+        """The pool size: as set, else one connection per request the process admits."""
+        return self.database_pool_size or max(self.max_concurrent_requests, 5)
 
     @property
     def is_production(self) -> bool:

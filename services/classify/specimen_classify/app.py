@@ -18,6 +18,7 @@ from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 from specimen_imaging.codecs import configure_decoder_limits
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker, ping
+from specimen_kit.database_problems import install_database_problems
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
 
@@ -28,7 +29,9 @@ async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterat
 
     The schema is made by ``python -m specimen_classify migrate`` (a Job), not here.
     """
-    engine = build_engine(settings.resolved_database_url)
+    engine = build_engine(settings.resolved_database_url,
+                          pool_size=settings.resolved_database_pool_size,
+                          pool_timeout=settings.database_pool_timeout_seconds)
     try:
         app.state.blob_store = await run_in_threadpool(FilesystemBlobStore, settings.resolved_blob_dir)
         app.state.sessionmaker = build_sessionmaker(engine)
@@ -76,6 +79,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         description="Tumor/healthy classification of brain MRI slices, plankton object "
         "categories, model versions and MRI scan records.",
     )
+    install_database_problems(app)
     app.include_router(classification.router, prefix="/api/v1")
     app.include_router(models.router, prefix="/api/v1")
     app.include_router(scans.router, prefix="/api/v1")

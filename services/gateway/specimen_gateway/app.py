@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
+from specimen_gateway.adapters.body_budget import BodyBudget
 from specimen_gateway.adapters.client_address import ClientAddressMiddleware
 from specimen_gateway.adapters.openapi_catalog import OpenApiCatalog
 from specimen_gateway.adapters.proxy import GatewayRuntime, ProxyMiddleware
@@ -47,7 +48,9 @@ def _without_fastapi_docs(app: FastAPI) -> None:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    runtime = GatewayRuntime(table=RouteTable(), rate_limit=settings.rate_limit)
+    runtime = GatewayRuntime(table=RouteTable(), rate_limit=settings.rate_limit,
+                             body_budget=BodyBudget(settings.max_buffered_body_bytes),
+                             max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

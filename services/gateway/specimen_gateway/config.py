@@ -30,6 +30,12 @@ class GatewaySettings(ServiceSettings):
     classify_timeout: float = Field(120.0, gt=0, validation_alias="SPECIMEN_CLASSIFY_TIMEOUT")
     connect_timeout: float = Field(2.0, gt=0, validation_alias="SPECIMEN_GATEWAY_CONNECT_TIMEOUT")
     max_connections: int = Field(100, gt=0, validation_alias="SPECIMEN_GATEWAY_MAX_CONNECTIONS")
+    # Bodies are read whole before going upstream; this bounds the bytes held at once (503 past).
+    max_buffered_body_bytes: int = Field(
+        256 * 1024 * 1024, gt=0, validation_alias="SPECIMEN_GATEWAY_MAX_BUFFERED_BYTES")
+    # The gateway only waits on upstreams and clients, so it admits far more than a service.
+    max_concurrent_requests: int = Field(
+        1000, ge=0, validation_alias="SPECIMEN_GATEWAY_MAX_CONCURRENT_REQUESTS")
     rate_limit_text: str = Field("600/minute", validation_alias="SPECIMEN_GATEWAY_RATE_LIMIT")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="SPECIMEN_CORS_ORIGINS"

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from specimen_imaging.codecs import configure_decoder_limits
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker, ping
+from specimen_kit.database_problems import install_database_problems
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
 from specimen_segment.api import algorithms, library
@@ -24,7 +25,9 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The library's schema is made by `python -m specimen_segment migrate` (a Job), not here.
-        engine = build_engine(settings.resolved_database_url)
+        engine = build_engine(settings.resolved_database_url,
+                              pool_size=settings.resolved_database_pool_size,
+                              pool_timeout=settings.database_pool_timeout_seconds)
         try:
             app.state.blob_store = await run_in_threadpool(
                 FilesystemBlobStore, settings.resolved_blob_dir)
@@ -47,6 +50,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
         description="Otsu thresholding, SLIC superpixels, object measurement, background "
         "removal, format conversion and a per-user image library.",
     )
+    install_database_problems(app)
     app.include_router(algorithms.router, prefix="/api/v1")
     app.include_router(library.router, prefix="/api/v1")
     return app

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from specimen_kit.database import build_engine, build_sessionmaker, ping
+from specimen_kit.database_problems import install_database_problems
 from specimen_kit.ratelimit import build_counters
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
@@ -59,7 +60,9 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = build_engine(settings.resolved_database_url)
+        engine = build_engine(settings.resolved_database_url,
+                              pool_size=settings.resolved_database_pool_size,
+                              pool_timeout=settings.database_pool_timeout_seconds)
         sessions = build_sessionmaker(engine)
         counters, redis = build_counters(settings.redis_url, "users-login",
                                          timeout_seconds=settings.redis_timeout_seconds)
@@ -93,6 +96,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     app = build_service_app(
         "users", settings, lifespan, title="Specimen users",
         description="Users, roles and hospitals; login and the only token issuer.")
+    install_database_problems(app)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(jwks.router)

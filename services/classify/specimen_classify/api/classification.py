@@ -45,7 +45,7 @@ from specimen_classify.domain.predictions import (
     classify_slices,
 )
 from specimen_imaging.codecs import decode_image
-from specimen_imaging.options import validate_params
+from specimen_imaging.options import Params, validate_params
 from specimen_kit.errors import InvalidParameter, Problem
 from specimen_kit.security import CurrentPrincipal
 from specimen_kit.uploads import FileFields, Payload, read_payload, request_body_doc, require_file
@@ -78,6 +78,8 @@ async def _mri_payload(request: Request) -> Payload:
 
 
 def _mri_slice(payload: Annotated[Payload, Depends(_mri_payload)], settings: Settings) -> npt.NDArray[Any]:
+    # The route takes no parameter: an unknown field is a 422, as on every other image route.
+    validate_params(Params, payload.fields)
     return read_mri(require_file(payload, "image", MRI_FILE), max_pixels=settings.max_image_pixels)
 
 

@@ -18,10 +18,10 @@ from specimen_classify.domain.scans import (
     ScanFilters,
     ScanImage,
 )
+from specimen_kit.paging import DEFAULT_LIMIT, LimitField, OffsetField
 from specimen_kit.records import Page
 
 MriLabelField = Literal["tumor", "healthy"]
-MAX_PAGE = 200
 MAX_INT32 = 2**31 - 1
 """Ids and versions are 32-bit integer columns: larger numbers are a 422, not a database error."""
 NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
@@ -112,8 +112,8 @@ class ScanFilterQuery(_Request):
 
 
 class ScanListQuery(ScanFilterQuery):
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
-    offset: int = Field(default=0, ge=0, le=MAX_INT32)
+    limit: LimitField = DEFAULT_LIMIT
+    offset: OffsetField = 0
 
 
 class ClassificationPublic(BaseModel):

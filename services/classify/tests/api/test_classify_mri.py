@@ -73,6 +73,16 @@ class TestClassifyMri:
 
         assert multipart.json() == as_json.json() == raw.json()
 
+    # Issue 9, finding 13: unknown fields were ignored here and refused by segment.
+    async def test_an_unknown_field_is_a_422_naming_it(
+        self, client_app: Client, auth: AuthHeaders, slices: Any
+    ) -> None:
+        image = base64.b64encode(slices.file(2, True)).decode()
+        async with client_app as client:
+            response = await client.post(MRI, json={"image": image, "bogus": 1}, headers=auth())
+        assert response.status_code == 422
+        assert "bogus is not a parameter" in response.json()["detail"]
+
     async def test_a_batch_classifies_each_slice_and_reports_the_one_without_a_brain(
         self, client_app: Client, auth: AuthHeaders, slices: Any
     ) -> None:

@@ -200,6 +200,18 @@ class TestList:
         assert [item["id"] for item in first["items"]] == ids[::-1][:2]
         assert [item["id"] for item in rest["items"]] == ids[::-1][2:4]
 
+    # Issue 9, finding 11: one paging bound for every list route (API.md).
+    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"offset": -1},
+                                        {"offset": 10**9 + 1}, {"offset": 2**64}])
+    async def test_out_of_range_paging_is_a_422(self, api: Any, params: dict[str, int]) -> None:
+        response = await api.http.get(SCANS, params=params, headers=api.technician)
+        assert response.status_code == 422
+
+    async def test_the_largest_paging_values_are_answered(self, api: Any) -> None:
+        response = await api.http.get(SCANS, params={"limit": 500, "offset": 10**9},
+                                      headers=api.technician)
+        assert (response.json()["limit"], response.json()["offset"]) == (500, 10**9)
+
     async def test_an_empty_list(self, api: Any) -> None:
         page = (await api.http.get(SCANS, headers=api.technician)).json()
         assert page == {"items": [], "total": 0, "limit": 50, "offset": 0}
@@ -282,7 +294,7 @@ class TestList:
         assert [item["id"] for item in page["items"]] == [scan["id"]]
 
     @pytest.mark.parametrize(("params", "location"), [
-        ({"limit": 0}, "query.limit"), ({"limit": 201}, "query.limit"),
+        ({"limit": 0}, "query.limit"), ({"limit": 501}, "query.limit"),
         ({"offset": -1}, "query.offset"), ({"label": "maybe"}, "query.label"),
         ({"patient_gender": "x"}, "query.patient_gender"),
         ({"model_version": "latest"}, "query.model_version"),

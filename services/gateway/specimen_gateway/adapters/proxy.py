@@ -4,7 +4,9 @@ It sits inside the shared middleware (request id, access log, body limit) and in
 FastAPI's router, which only sees the gateway's own paths (health, metrics, docs). Per
 request it does the least work it can: one rate-limit hit, one table match, one token check
 for protected routes, then the upstream call through a pooled aiohttp session with the
-response streamed back chunk by chunk.
+response streamed back chunk by chunk. The request body is read whole first, under the kit's
+body read deadline and within :class:`BodyBudget`: a client trickling its upload holds memory
+it was allowed, never an upstream connection.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from specimen_gateway.adapters.body_budget import BodyBudget, BuffersFull
 from specimen_gateway.adapters.token_cache import Verifier
 from specimen_gateway.adapters.upstreams import Upstream
 from specimen_gateway.domain.headers import client_response_headers, upstream_request_headers
@@ -27,15 +30,19 @@ from specimen_kit.logs import request_id_var
 from specimen_kit.metrics import REQUESTS_REJECTED
 from specimen_kit.problems import PROBLEM_JSON, problem_body
 from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter
+from specimen_kit.settings import DEFAULT_MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "gateway"
-# A body this small (declared length) is read whole and sent in one message; anything larger,
-# or of unknown length, is streamed as it arrives, requests and responses alike.
+# A response this small (declared length) is read whole and sent in one message; anything
+# larger, or of unknown length, is streamed back as it arrives.
 BUFFER_LIMIT = 64 * 1024
 _BEARER = b"bearer "
 PROBLEM_JSON_BYTES = PROBLEM_JSON.encode()
+DEFAULT_BODY_BUDGET = 256 * 1024 * 1024
+# An empty declared body is sent as one (Content-Length: 0); none declared, as none.
+_NO_BODY: dict[int | None, bytes | None] = {0: b"", None: None}
 
 
 class ClientGone(Exception):
@@ -63,6 +70,8 @@ class GatewayRuntime:
     upstreams: Mapping[str, Upstream] = field(default_factory=dict)
     verifier: Verifier | None = None
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    body_budget: BodyBudget = field(default_factory=lambda: BodyBudget(DEFAULT_BODY_BUDGET))
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 async def _send_problem(send: Send, problem: Problem, path: str) -> None:
@@ -90,18 +99,6 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
 
 
 def _bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -176,27 +173,29 @@ class ProxyMiddleware:
             scope["headers"], client=client[0] if client else None,
             scheme=scope.get("scheme", "http"), request_id=request_id_var.get(),
         )
-        data: bytes | AsyncIterator[bytes] | None
+        has_body = bool(outgoing.content_length) or outgoing.chunked
+        # Unknown length: room for the largest body allowed (the size limit cuts it off there).
+        size = outgoing.content_length or (self.runtime.max_body_bytes if has_body else 0)
         try:
-            if outgoing.content_length is not None and outgoing.content_length > BUFFER_LIMIT:
-                # Relayed as it arrives, with the declared length (no chunked encoding): no
-                # joined copy of a large body, and the upstream starts reading at once.
-                data = _stream_body(receive)
-                outgoing.headers.append(("content-length", str(outgoing.content_length)))
-            elif outgoing.content_length is not None:
-                data = await _read_body(receive) if outgoing.content_length else b""
-            elif outgoing.chunked:
-                data = _stream_body(receive)
-            else:
-                data = None
+            with self.runtime.body_budget.reserve(size):
+                # Read whole before an upstream connection is taken; the kit's deadline answers
+                # 408 to a client that sends too slowly and ends this read as a disconnect.
+                data = await _read_body(receive) if has_body else _NO_BODY[outgoing.content_length]
+                await self._exchange(scope, send, upstream, outgoing.headers, data)
         except ClientGone:
             return
+        except BuffersFull as problem:
+            REQUESTS_REJECTED.labels(SERVICE, "buffers_full").inc()
+            await _send_problem(send, problem, scope["path"])
+
+    async def _exchange(self, scope: Scope, send: Send, upstream: Upstream,
+                        headers: list[tuple[str, str]], data: bytes | None) -> None:
         url = upstream.url(scope.get("raw_path") or scope["path"].encode(), scope["query_string"])
         started = time.perf_counter()
         response_started = False
         try:
             async with upstream.session.request(
-                scope["method"], url, headers=outgoing.headers, data=data,
+                scope["method"], url, headers=headers, data=data,
                 allow_redirects=False, timeout=upstream.timeout,
             ) as response:
                 upstream.observe_ok(time.perf_counter() - started)

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from specimen_segment.adapters.models import ImageRow, SegmentationRow
-from specimen_segment.domain.library import StoredImage, StoredSegmentation, Usage
+from specimen_segment.domain.library import ImageNotFound, StoredImage, StoredSegmentation, Usage
 
 # First half of the PostgreSQL advisory-lock key: keeps this service's locks apart from others'.
 _QUOTA_LOCK_CLASS = 0x5E61
@@ -73,7 +73,8 @@ class SqlLibraryRepository:
     def save_image(self, image: StoredImage) -> None:
         row = self._session.get(ImageRow, image.id)
         if row is None:
-            raise LookupError(f"image {image.id} vanished during the request")
+            # Deleted by a concurrent request since this one read it: as if the delete came first.
+            raise ImageNotFound(image.id)
         row.name = image.name
         row.updated_at = image.updated_at
         self._session.flush()

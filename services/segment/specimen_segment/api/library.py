@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
 from specimen_kit.records import Content
 from specimen_kit.uploads import decode_base64_image
 from specimen_segment.api.deps import Library, Owner
@@ -51,7 +52,6 @@ _STORE_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem("The image cannot be read, or a name or parameter is invalid."),
 }
 
-MAX_PAGE = 200
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
                       for media_type in MEDIA_TYPES.values()},
@@ -96,8 +96,6 @@ async def _upload(request: Request) -> Upload:
 
 Uploaded = Annotated[Upload, Depends(_upload)]
 ImageId = uuid.UUID
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def _content_disposition(filename: str) -> str:
@@ -121,7 +119,7 @@ def upload_image(upload: Uploaded, owner: Owner, library: Library) -> ImagePubli
 
 
 @router.get("", response_model=ImagePage, summary="Your images, newest first")
-def list_images(owner: Owner, library: Library, limit: Limit = 50,
+def list_images(owner: Owner, library: Library, limit: Limit = DEFAULT_LIMIT,
                 offset: Offset = 0) -> ImagePage:
     return ImagePage.of(library.list_images(owner, limit, offset))
 
@@ -160,7 +158,7 @@ def create_segmentation(image_id: ImageId, body: SegmentationCreate, owner: Owne
 
 @router.get("/{image_id}/segmentations", response_model=SegmentationPage,
             summary="The image's kept segmentations, newest first")
-def list_segmentations(image_id: ImageId, owner: Owner, library: Library, limit: Limit = 50,
+def list_segmentations(image_id: ImageId, owner: Owner, library: Library, limit: Limit = DEFAULT_LIMIT,
                        offset: Offset = 0) -> SegmentationPage:
     return SegmentationPage.of(library.list_segmentations(owner, image_id, limit, offset))
 

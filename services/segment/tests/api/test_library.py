@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from typing import Any
@@ -169,10 +170,18 @@ class TestListing:
         page = (await api.http.get(IMAGES, headers=api.headers)).json()
         assert page == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
-    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"offset": -1}])
+    # Issue 9, finding 11: an offset past 2**63 was a 500 (OverflowError) at the driver.
+    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"offset": -1},
+                                        {"offset": 10**9 + 1}, {"offset": 2**63}])
     async def test_out_of_range_paging_is_a_422(self, api: Any, params: dict[str, int]) -> None:
         response = await api.http.get(IMAGES, params=params, headers=api.headers)
         assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_the_largest_paging_values_are_answered(self, api: Any) -> None:
+        response = await api.http.get(IMAGES, params={"limit": 500, "offset": 10**9},
+                                      headers=api.headers)
+        assert response.json() == {"items": [], "total": 0, "limit": 500, "offset": 10**9}
 
 
 class TestMetadataAndContent:
@@ -253,6 +262,19 @@ class TestRename:
 
 
 class TestDelete:
+    # Issue 9, finding 12: 6 of 15 concurrent renames were a 500 (StaleDataError) while the
+    # image was deleted. The handlers run in the threadpool: the requests really overlap.
+    async def test_renames_racing_a_delete_are_200_or_404(self, api: Any) -> None:
+        for _ in range(3):
+            image = await api.upload()
+            url = f"{IMAGES}/{image['id']}"
+            renames = [api.http.patch(url, json={"name": f"n{i}"}, headers=api.headers)
+                       for i in range(15)]
+            answers = await asyncio.gather(*renames[:7], api.http.delete(url, headers=api.headers),
+                                           *renames[7:])
+            statuses = {response.status_code for response in answers}
+            assert statuses <= {200, 204, 404}, [r.text for r in answers if r.status_code >= 500]
+
     async def test_delete_removes_the_row_and_the_blob(self, api: Any, tmp_path: Any) -> None:
         image = await api.upload()
         kept = await api.upload()

@@ -17,7 +17,7 @@ from specimen_users.domain.entities import (
     User,
     UserFilter,
 )
-from specimen_users.domain.errors import EmailTaken
+from specimen_users.domain.errors import EmailTaken, UserNotFound
 
 
 def _user(row: UserRow) -> User:
@@ -55,7 +55,8 @@ class SqlUserRepository:
     def save(self, user: User) -> User:
         row = self._session.get(UserRow, user.id)
         if row is None:
-            raise LookupError(f"user {user.id} vanished during the request")
+            # Deleted by a concurrent request since this one read it: as if the delete came first.
+            raise UserNotFound(user.id)
         row.email = user.email
         row.full_name = user.full_name
         row.hospital = user.hospital

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from specimen_kit.openapi_problems import documented_problems
+from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
 from specimen_kit.roles import Role
 from specimen_users.api.deps import Accounts, CurrentUser
 from specimen_users.api.schemas import PasswordChange, UserCreate, UserPage, UserPublic, UserUpdate
@@ -14,7 +15,6 @@ from specimen_users.domain.entities import UserFilter
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-MAX_PAGE = 200
 _UNKNOWN = {404: "No such user within your scope; others' look the same."}
 _EMAIL_TAKEN = {409: "A user with this email already exists (email-taken)."}
 _CONFLICT = {409: "The email is taken, or the change would leave no active admin."}
@@ -25,8 +25,8 @@ _CONFLICT = {409: "The email is taken, or the change would leave no active admin
 def list_users(
     actor: CurrentUser,
     accounts: Accounts,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
     role: Role | None = None,
     hospital: Annotated[str | None, Query(max_length=120)] = None,
 ) -> UserPage:

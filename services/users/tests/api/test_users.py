@@ -106,7 +106,9 @@ class TestList:
         response = await world.api.http.get(USERS, headers=world.headers["tech_a"])
         assert response.status_code == 403
 
-    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"offset": -1},
+    # Issue 9, finding 11: an offset past 2**63 was a 500 (OverflowError) at the driver.
+    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"offset": -1},
+                                        {"offset": 10**9 + 1}, {"offset": 2**64},
                                         {"role": "root"}])
     async def test_out_of_range_query_is_422(self, world: Any, params: dict[str, Any]) -> None:
         response = await world.api.http.get(USERS, params=params, headers=world.headers["admin"])

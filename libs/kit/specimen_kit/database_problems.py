@@ -1,0 +1,69 @@
+"""Database failures a client can do nothing about but retry, answered 503 + ``Retry-After``.
+
+Caught once here for every service that owns a database, instead of each repository guarding
+each query: a pool with no free connection within its timeout (the service is saturated), and a
+database that refuses or drops connections (it is restarting). Both were 500s (issue 9,
+finding 8). And a row that vanished under a concurrent delete between its read and its write
+(``StaleDataError`` at flush, ``ObjectDeletedError`` on reload): a 404, as if the delete had
+come first, never a 500 (finding 12).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
+
+from specimen_kit.metrics import REQUESTS_REJECTED
+from specimen_kit.problems import problem_response
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 1
+
+
+async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    REQUESTS_REJECTED.labels(request.app.state.service_name, "database_busy").inc()
+    return problem_response(
+        503, "Service unavailable",
+        "Every database connection is busy; retry in a moment.", "database-busy",
+        instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if not exc.connection_invalidated and not _is_connection_failure(exc):
+        logger.exception("database error", extra={"path": request.url.path})
+        return problem_response(
+            500, "Internal error", "The server failed to handle this request; it has been "
+            "logged.", "internal-error", instance=request.url.path)
+    logger.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
+    return problem_response(
+        503, "Service unavailable", "The database is unavailable; retry in a moment.",
+        "database-unavailable", instance=request.url.path,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _is_connection_failure(exc: DBAPIError) -> bool:
+    """An ``OperationalError`` or ``InterfaceError``: the driver could not talk to the server
+    (refused, dropped, restarting; SQLite's "database is locked" after its busy timeout)."""
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+async def _row_vanished(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        404, "Not found", "The object was deleted by another request meanwhile.", "not-found",
+        instance=request.url.path)
+
+
+def install_database_problems(app: FastAPI) -> None:
+    """Answer pool exhaustion and connection failures as 503 problems with ``Retry-After``,
+    and a row deleted under a concurrent request as a 404."""
+    app.add_exception_handler(StaleDataError, _row_vanished)
+    app.add_exception_handler(ObjectDeletedError, _row_vanished)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
+    app.add_exception_handler(DBAPIError, _database_error)
