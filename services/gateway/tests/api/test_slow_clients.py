@@ -71,8 +71,14 @@ class TestSlowUploads:
         client = gateway(max_buffered_body_bytes=2 * DECLARED)
         token = token_for()
         with _trickling_uploads(client, token, 2):
-            response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
-                                   headers={"Authorization": f"Bearer {token}"})
+            # The gateway reserves the uploads' room once it has read their headers, which may
+            # be a moment after they were sent.
+            for _ in range(50):
+                response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
+                                       headers={"Authorization": f"Bearer {token}"})
+                if response.status_code == 503:
+                    break
+                time.sleep(0.1)
             assert response.status_code == 503
             assert response.headers["retry-after"] == "1"
         # Once the gateway has seen those uploads go, their room is free again.
