@@ -18,12 +18,11 @@ from specimen_classify.domain.scans import (
     ScanFilters,
     ScanImage,
 )
+from specimen_kit.identifiers import MAX_RECORD_ID
 from specimen_kit.paging import DEFAULT_LIMIT, LimitField, OffsetField
 from specimen_kit.records import Page
 
 MriLabelField = Literal["tumor", "healthy"]
-MAX_INT32 = 2**31 - 1
-"""Ids and versions are 32-bit integer columns: larger numbers are a 422, not a database error."""
 NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
 # The notes' limit is a setting the domain applies, with a message that names it; this loose cap
 # only keeps absurd bodies out of validation.
@@ -88,7 +87,7 @@ class ScanFilterQuery(_Request):
     label: MriLabelField | None = Field(default=None, description="The model's label.")
     true_label: MriLabelField | None = None
     patient_gender: PatientGender | None = None
-    model_version: int | None = Field(default=None, ge=1, le=MAX_INT32,
+    model_version: int | None = Field(default=None, ge=1, le=MAX_RECORD_ID,
                                       description="Classified by this version of the MRI model.")
     created_after: datetime | None = Field(
         default=None, description="Inclusive; ISO 8601, UTC when no offset is given.")

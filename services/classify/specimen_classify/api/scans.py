@@ -20,14 +20,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from specimen_classify.adapters.model_metrics import count_predictions
 from specimen_classify.api.deps import ActiveMriModel, ScanService
 from specimen_classify.api.scan_schemas import (
-    MAX_INT32,
     ScanCreateFields,
     ScanFilterQuery,
     ScanListQuery,
@@ -37,6 +36,7 @@ from specimen_classify.api.scan_schemas import (
 )
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import ScanUpload
+from specimen_kit.identifiers import RecordId
 from specimen_kit.records import Content
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
@@ -82,7 +82,6 @@ _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 SCAN_FILE = FileFields(single=("image",))
-ScanId = Annotated[int, Path(ge=1, le=MAX_INT32, description="The scan's id.")]
 
 
 async def _scan_upload(request: Request) -> ScanUpload:
@@ -140,33 +139,33 @@ def export_scans(query: Annotated[ScanFilterQuery, Query()], caller: CurrentPrin
 
 @router.get("/{scan_id}", response_model=ScanPublic, responses=_ID_RESPONSES,
             summary="One scan with its classification")
-def get_scan(scan_id: ScanId, caller: CurrentPrincipal, scans: ScanService) -> ScanPublic:
+def get_scan(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) -> ScanPublic:
     return ScanPublic.of(scans.get(caller, scan_id))
 
 
 @router.get("/{scan_id}/image", response_class=Response, responses=_IMAGE_RESPONSES,
             summary="The scan's image, byte for byte as it was sent")
-def get_scan_image(scan_id: ScanId, caller: CurrentPrincipal, scans: ScanService) -> Response:
+def get_scan_image(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) -> Response:
     return _file(scans.image(caller, scan_id))
 
 
 @router.patch("/{scan_id}", response_model=ScanPublic, responses=_EDIT_RESPONSES,
               summary="Change a scan's gender, true label, notes (or, as admin, hospital)")
-def update_scan(scan_id: ScanId, body: ScanUpdate, caller: ModeratorOrAbove,
+def update_scan(scan_id: RecordId, body: ScanUpdate, caller: ModeratorOrAbove,
                 scans: ScanService) -> ScanPublic:
     return ScanPublic.of(scans.update(caller, scan_id, body.changes()))
 
 
 @router.delete("/{scan_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_EDIT_RESPONSES,
                summary="Delete a scan and its image")
-def delete_scan(scan_id: ScanId, caller: ModeratorOrAbove, scans: ScanService) -> None:
+def delete_scan(scan_id: RecordId, caller: ModeratorOrAbove, scans: ScanService) -> None:
     scans.delete(caller, scan_id)
 
 
 @router.post("/{scan_id}/classification", response_model=ScanPublic,
              responses=_RECLASSIFY_RESPONSES,
              summary="Classify the stored image again with the active model, replacing the result")
-def reclassify_scan(scan_id: ScanId, caller: ModeratorOrAbove, scans: ScanService,
+def reclassify_scan(scan_id: RecordId, caller: ModeratorOrAbove, scans: ScanService,
                     model: ActiveMriModel) -> ScanPublic:
     scan = scans.reclassify(caller, scan_id, model)
     count_predictions(MRI_MODEL, [scan.classification.label])

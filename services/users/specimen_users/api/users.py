@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from specimen_kit.identifiers import RecordId
 from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
 from specimen_kit.roles import Role
@@ -49,19 +50,19 @@ def change_password(body: PasswordChange, actor: CurrentUser, accounts: Accounts
 
 @router.get("/{user_id}", response_model=UserPublic, responses=documented_problems(_UNKNOWN),
             summary="One user within your scope")
-def get_user(user_id: int, actor: CurrentUser, accounts: Accounts) -> UserPublic:
+def get_user(user_id: RecordId, actor: CurrentUser, accounts: Accounts) -> UserPublic:
     return UserPublic.of(accounts.get_user(actor, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserPublic,
               responses=documented_problems({**_UNKNOWN, **_CONFLICT}),
               summary="Change some fields of a user")
-def update_user(user_id: int, body: UserUpdate, actor: CurrentUser,
+def update_user(user_id: RecordId, body: UserUpdate, actor: CurrentUser,
                 accounts: Accounts) -> UserPublic:
     return UserPublic.of(accounts.update_user(actor, user_id, body.to_changes()))
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=documented_problems({**_UNKNOWN, **_CONFLICT}), summary="Delete a user")
-def delete_user(user_id: int, actor: CurrentUser, accounts: Accounts) -> None:
+def delete_user(user_id: RecordId, actor: CurrentUser, accounts: Accounts) -> None:
     accounts.delete_user(actor, user_id)

@@ -130,6 +130,17 @@ class TestGet:
         assert response.status_code == 404
         assert response.json()["type"].endswith("/user-not-found")
 
+    # Issue 9 (schemathesis): an id past 2**31 - 1 reached PostgreSQL and failed to bind (500).
+    @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+    @pytest.mark.parametrize("user_id", [0, 2**31, 10**12, 2**64])
+    async def test_id_outside_the_column_range_is_422(self, world: Any, method: str,
+                                                      user_id: int) -> None:
+        response = await world.api.http.request(
+            method, f"{USERS}/{user_id}", headers=world.headers["admin"],
+            json={"full_name": "X"} if method == "PATCH" else None)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+
 
 class TestUpdate:
     async def test_moderator_updates_their_technician(self, world: Any) -> None:
