@@ -64,17 +64,45 @@ def configure_decoder_limits(max_pixels: int) -> None:
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
 
 
+def wide_to_uint16(values: npt.NDArray[Any]) -> npt.NDArray[np.uint16]:
+    """32-bit integer or float pixels (TIFF modes ``I`` and ``F``) as 16-bit ones.
+
+    One rule for every service that decodes images (segment and classify alike): whole numbers
+    within 0..65535 keep their values; anything else (negative, fractional or larger values,
+    as float exports of scanners hold) has its range stretched linearly onto 0..65535.
+
+    Raises
+    ------
+    UnsupportedFormat
+        Some pixel is NaN or infinite: there is no range to stretch.
+
+    Examples
+    --------
+    >>> wide_to_uint16(np.array([[0, 300]], np.int32)).tolist()
+    [[0, 300]]
+    >>> wide_to_uint16(np.array([[-1.0, 0.0, 1.0]], np.float32)).tolist()
+    [[0, 32768, 65535]]
+    """
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise UnsupportedFormat("the image has NaN or infinite pixels; send finite values")
+    low, high = values.min(), values.max()
+    exact = low >= 0 and high <= 65535 and (values.dtype.kind != "f" or (values == np.rint(values)).all())
+    if exact:
+        return values.astype(np.uint16)
+    if high <= low:  # one value out of range: a flat image
+        return np.zeros(values.shape, np.uint16)
+    scaled = values.astype(np.float32)
+    scaled -= np.float32(low)
+    scaled *= np.float32(65535.0 / (float(high) - float(low)))
+    return np.rint(scaled, out=scaled).astype(np.uint16)
+
+
 def _to_array(img: Image.Image) -> npt.NDArray[Any]:
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(img, dtype=np.uint16).copy()
     if mode in ("I", "F"):
-        arr = np.asarray(img)
-        if arr.min() < 0 or arr.max() > 65535:
-            raise UnsupportedFormat(
-                f"{mode} pixels outside 0..65535 are not supported; send 8- or 16-bit images"
-            )
-        return arr.astype(np.uint16)
+        return wide_to_uint16(np.asarray(img))
     if mode in ("1", "L"):
         return np.asarray(img.convert("L")).copy()
     if mode == "LA" or mode == "PA":

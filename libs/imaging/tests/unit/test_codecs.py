@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from specimen_imaging.codecs import decode_image, encode_image
-from specimen_kit.errors import ImageTooLarge, InvalidParameter, UnreadableImage
+from specimen_imaging.codecs import decode_image, encode_image, wide_to_uint16
+from specimen_kit.errors import ImageTooLarge, InvalidParameter, UnreadableImage, UnsupportedFormat
 
 
 def _save(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -103,3 +103,35 @@ class TestEncodeImage:
     def test_unknown_format_is_named(self):
         with pytest.raises(InvalidParameter, match="format='heic'"):
             encode_image(_RGB, "heic")
+
+
+class TestWidePixels:
+    """Issue 9: a float TIFF with negative values was refused by segment and accepted by
+    classify; both decode 32-bit pixels by this one rule now."""
+
+    def test_whole_numbers_in_range_keep_their_values(self):
+        values = np.array([[0, 1, 65535]], np.int32)
+        assert wide_to_uint16(values).tolist() == [[0, 1, 65535]]
+        assert wide_to_uint16(values.astype(np.float32)).tolist() == [[0, 1, 65535]]
+
+    @pytest.mark.parametrize("values", [[[-0.5, 0.0, 0.5]], [[0.0, 0.25, 1.0]], [[0, 70000, 140000]]])
+    def test_other_ranges_are_stretched_onto_sixteen_bits(self, values):
+        out = wide_to_uint16(np.array(values, np.float32))
+        assert out.dtype == np.uint16 and out.min() == 0 and out.max() == 65535
+        assert (np.diff(out.ravel().astype(int)) > 0).all()
+
+    def test_flat_out_of_range_image_is_zeros(self):
+        assert wide_to_uint16(np.full((2, 2), -3.0, np.float32)).tolist() == [[0, 0], [0, 0]]
+
+    @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+    def test_non_finite_pixels_are_refused(self, bad):
+        with pytest.raises(UnsupportedFormat, match="NaN or infinite"):
+            wide_to_uint16(np.array([[0.0, bad]], np.float32))
+
+    def test_a_float_tiff_with_negatives_decodes(self):
+        values = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
+        buffer = io.BytesIO()
+        Image.fromarray(values, mode="F").save(buffer, "TIFF")
+        decoded = decode_image(buffer.getvalue())
+        assert decoded.pixels.dtype == np.uint16 and decoded.pixels.shape == (8, 8)
+        assert decoded.pixels[0, 0] == 0 and decoded.pixels[-1, -1] == 65535

@@ -25,7 +25,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_modality_lut
 from pydicom.pixels.utils import pixel_array
 
-from specimen_imaging.codecs import opened_image
+from specimen_imaging.codecs import opened_image, wide_to_uint16
 from specimen_kit.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
 
 IMAGE_FORMATS = ("PNG", "JPEG", "TIFF")
@@ -128,7 +128,10 @@ def _read_dicom(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
 
 def _pillow_gray(img: Image.Image) -> npt.NDArray[np.uint8]:
     mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    if mode in ("I", "F"):
+        # The decoding rule every service shares (NaN and infinities refused), then stretched.
+        return stretch_to_uint8(wide_to_uint16(np.asarray(img)))
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return stretch_to_uint8(np.asarray(img))
     return np.array(img.convert("L"), dtype=np.uint8, copy=True)
 
