@@ -172,6 +172,7 @@ class ProxyMiddleware:
         outgoing = upstream_request_headers(
             scope["headers"], client=client[0] if client else None,
             scheme=scope.get("scheme", "http"), request_id=request_id_var.get(),
+            deadline_seconds=upstream.timeout_seconds,
         )
         has_body = bool(outgoing.content_length) or outgoing.chunked
         # Unknown length: room for the largest body allowed (the size limit cuts it off there).

@@ -21,7 +21,7 @@ HOP_BY_HOP = frozenset({
 # the body it actually sends (Content-Length).
 _REPLACED_ON_REQUEST = frozenset({
     b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
-    b"x-request-id",
+    b"x-request-id", b"x-request-deadline",
 })
 
 # ``date`` and ``server`` are written again by the gateway's HTTP server, and the request id
@@ -57,10 +57,13 @@ def upstream_request_headers(
     client: str | None,
     scheme: str,
     request_id: str | None,
+    deadline_seconds: float | None = None,
 ) -> UpstreamRequestHeaders:
     """Filter the client's headers for the upstream and add the forwarding headers.
 
     ``client`` is the resolved client address, sent as the whole ``X-Forwarded-For``.
+    ``deadline_seconds``, how long the gateway will wait for the answer, goes up as
+    ``X-Request-Deadline``, so that the service stops work nobody waits for any more.
     Repeated headers keep their order. ``Authorization`` passes unchanged: the services
     verify the token again.
     """
@@ -88,6 +91,8 @@ def upstream_request_headers(
         kept.append(("x-forwarded-host", host.decode("latin-1")))
     if request_id:
         kept.append(("x-request-id", request_id))
+    if deadline_seconds is not None:
+        kept.append(("x-request-deadline", f"{deadline_seconds:g}"))
     return UpstreamRequestHeaders(kept, content_length, chunked and content_length is None)
 
 

@@ -45,6 +45,12 @@ class TestRequestHeaders:
         assert dict(result.headers)["x-forwarded-proto"] == "https"
         assert "x-forwarded-host" not in dict(result.headers)
 
+    def test_the_gateways_wait_goes_up_as_the_work_deadline(self) -> None:
+        # Issue 9, finding 7: work went on after the gateway had answered 504.
+        result = upstream_request_headers([(b"x-request-deadline", b"99999")], client=None,
+                                          scheme="http", request_id=None, deadline_seconds=60.0)
+        assert [v for n, v in result.headers if n == "x-request-deadline"] == ["60"]
+
 
 class TestForwardedFor:
     def test_it_is_the_resolved_client_alone_never_the_chain_the_client_sent(self) -> None:
