@@ -119,6 +119,28 @@ def test_tiff_gray_and_16_bit() -> None:
     )
 
 
+def _float_tiff(values: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(values.astype(np.float32), mode="F").save(buffer, "TIFF")
+    return buffer.getvalue()
+
+
+def test_float_tiff_with_negatives_is_stretched_as_segment_decodes_it() -> None:
+    # Issue 9, finding 13: segment refused what classify accepted; one rule for both now.
+    values = np.linspace(-1, 1, 20, dtype=np.float32).reshape(4, 5)
+    gray = read_mri(_float_tiff(values), max_pixels=LIMIT)
+    assert (gray[0, 0], gray[-1, -1]) == (0, 255)
+    assert (np.diff(gray.ravel().astype(int)) > 0).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_float_tiff_with_non_finite_pixels_is_unsupported(bad: float) -> None:
+    values = np.zeros((4, 5), np.float32)
+    values[1, 1] = bad
+    with pytest.raises(UnsupportedFormat, match="NaN or infinite"):
+        read_mri(_float_tiff(values), max_pixels=LIMIT)
+
+
 def test_jpeg_gray_is_close() -> None:
     pixels = np.full((16, 16), 128, np.uint8)
     pixels[4:12, 4:12] = 200
