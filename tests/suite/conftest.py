@@ -13,7 +13,9 @@ from suite_support import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Actor, login, u
 @pytest.fixture(scope="session")
 def admin(gateway: httpx.Client) -> Actor:
     token = login(gateway, ADMIN_EMAIL, ADMIN_PASSWORD)["access_token"]
-    me = gateway.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
+    response = gateway.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    me = response.json()
     return Actor(me["id"], ADMIN_EMAIL, me["hospital"], token)
 
 

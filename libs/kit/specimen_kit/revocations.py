@@ -138,6 +138,16 @@ class RevocationList:
         """Seconds since the last successful refresh; None before the first."""
         return None if self._refreshed_at is None else self._clock() - self._refreshed_at
 
+    async def check_loaded(self) -> None:
+        """Readiness check: the list was fetched at least once since start.
+
+        A list that goes stale later does not make the service unready (requests fail closed
+        one by one instead), so that a users outage does not take every service out of its
+        load balancer at once; but a new replica takes no traffic before it can check tokens.
+        """
+        if self._refreshed_at is None:
+            raise RevocationsStale("The revocation list has not been fetched yet.")
+
     def is_stale(self) -> bool:
         age = self.age
         return age is None or age > self._max_staleness

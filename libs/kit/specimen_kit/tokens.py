@@ -152,6 +152,11 @@ class TokenVerifier:
             self._revocations.ensure_current(principal)
         return principal
 
+    async def check_ready(self) -> None:
+        """Readiness check: the revocation list (if any) was fetched since start."""
+        if self._revocations is not None:
+            await self._revocations.check_loaded()
+
     def _constructed_key(self, kid: str, jwk_dict: dict[str, Any]) -> Key:
         cache_key = (kid, str(jwk_dict.get("n", "")))
         key = self._constructed.get(cache_key)

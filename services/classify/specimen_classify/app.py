@@ -70,6 +70,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         app.state.readiness_checks["models"] = models_ready
         async with _scan_storage(app, settings), remote_token_verifier(settings) as verifier:
             app.state.token_verifier = verifier
+            app.state.readiness_checks["token_revocations"] = verifier.check_ready
             yield
 
     configure_decoder_limits(settings.max_image_pixels)

@@ -76,6 +76,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.readiness_checks = {
                 name: upstream.check_ready for name, upstream in upstreams.items()
             }
+            app.state.readiness_checks["token_revocations"] = revocations.check_loaded
             app.state.openapi_catalog = OpenApiCatalog(
                 upstreams, runtime.table, own_document, settings.openapi_cache_seconds,
             )

@@ -39,6 +39,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
             app.state.readiness_checks["database"] = database_ready
             async with remote_token_verifier(settings) as verifier:
                 app.state.token_verifier = verifier
+                app.state.readiness_checks["token_revocations"] = verifier.check_ready
                 yield
         finally:
             engine.dispose()

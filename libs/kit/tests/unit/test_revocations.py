@@ -98,6 +98,18 @@ class TestRevocationList:
         revocations.ensure_current(_principal())
 
 
+    async def test_ready_once_loaded_and_still_ready_when_stale_later(
+            self, revocations: RevocationList, clock: FakeClock) -> None:
+        # A new replica must take no traffic before it can check tokens (the suite's first
+        # /auth/me after /readyz was a 503 revocations-stale); a stale list later fails closed
+        # per request but keeps the replica in its load balancer.
+        with pytest.raises(RevocationsStale):
+            await revocations.check_loaded()
+        revocations.replace([])
+        await revocations.check_loaded()
+        clock.now = T0 + 3600
+        await revocations.check_loaded()
+
 class TestWireFormat:
     def test_document_round_trips(self) -> None:
         entries = [Revocation(7, 2, T0), Revocation(9, NEVER_VALID_VERSION, T0 + 1)]

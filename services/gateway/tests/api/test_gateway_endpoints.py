@@ -20,7 +20,7 @@ class TestReadiness:
         response = gateway().get("/readyz")
         assert response.status_code == 200
         assert response.json() == {"status": "ready", "checks": {
-            "users": "ok", "segment": "ok", "classify": "ok"}}
+            "users": "ok", "segment": "ok", "classify": "ok", "token_revocations": "ok"}}
 
     @pytest.fixture
     def segment_not_ready(self, upstreams: Upstreams) -> Iterator[None]:
