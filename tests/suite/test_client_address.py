@@ -32,8 +32,10 @@ def _gateway(running_suite: RunningSuite, label: str, **env: str) -> ServiceProc
 @pytest.fixture(scope="module")
 def gateways(running_suite: RunningSuite) -> Iterator[dict[str, httpx.Client]]:
     processes = {
+        # Counting in its own memory: in the suite's Redis, the main gateway's requests from
+        # 127.0.0.1 would share this one's counter (replicas share limits by design).
         "untrusting": _gateway(running_suite, "untrusting", SPECIMEN_GATEWAY_RATE_LIMIT="3/minute",
-                               SPECIMEN_TRUSTED_PROXIES=""),
+                               SPECIMEN_TRUSTED_PROXIES="", SPECIMEN_REDIS_URL=""),
         "behind-ingress": _gateway(running_suite, "behind-ingress",
                                    SPECIMEN_TRUSTED_PROXIES="127.0.0.0/8"),
     }

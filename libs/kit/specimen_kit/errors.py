@@ -106,6 +106,14 @@ class UnsupportedFormat(Problem):
     slug = "unsupported-format"
 
 
+class MalformedJson(Problem):
+    """A JSON body that does not parse (400, as FastAPI's own body parsing answers it)."""
+
+    status = 400
+    title = "Malformed JSON"
+    slug = "malformed-json"
+
+
 class InvalidParameter(Problem):
     """A parameter is out of range or of the wrong kind (422)."""
 

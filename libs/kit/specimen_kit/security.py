@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from specimen_kit.errors import Forbidden, Unauthenticated
+from specimen_kit.health import ReadinessCheck
 from specimen_kit.roles import Role
 from specimen_kit.tokens import Principal, TokenVerifier
 
@@ -23,6 +24,19 @@ async def current_principal(
         raise Unauthenticated("This route needs a bearer access token.")
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.verify(token)
+
+
+def token_checks_ready(app: FastAPI) -> ReadinessCheck:
+    """Readiness of ``app.state.token_verifier`` (its revocation list was fetched since start).
+
+    The verifier is looked up when the check runs, as :func:`current_principal` looks it up.
+    """
+
+    async def check() -> None:
+        verifier: TokenVerifier = app.state.token_verifier
+        await verifier.check_ready()
+
+    return check
 
 
 def require_role(minimum: Role) -> Callable[[Principal], Awaitable[Principal]]:

@@ -19,7 +19,13 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from specimen_kit.errors import InvalidParameter, UnreadableImage, UnsupportedFormat, UnsupportedMediaType
+from specimen_kit.errors import (
+    InvalidParameter,
+    MalformedJson,
+    UnreadableImage,
+    UnsupportedFormat,
+    UnsupportedMediaType,
+)
 
 MAX_FORM_FIELDS = 100
 _DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(;[^;,]*)*),", re.IGNORECASE)
@@ -133,7 +139,7 @@ async def _json(request: Request, spec: FileFields) -> Payload:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
-        raise InvalidParameter(f"the request body is not valid JSON: {err}") from err
+        raise MalformedJson(f"The request body is not valid JSON: {err}") from err
     if not isinstance(body, dict):
         raise InvalidParameter(f"the JSON body must be an object, got {type(body).__name__}")
     files: dict[str, list[UploadedFile]] = {}

@@ -19,6 +19,7 @@ from specimen_imaging.codecs import configure_decoder_limits
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.database_problems import install_database_problems
+from specimen_kit.security import token_checks_ready
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
 
@@ -70,7 +71,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         app.state.readiness_checks["models"] = models_ready
         async with _scan_storage(app, settings), remote_token_verifier(settings) as verifier:
             app.state.token_verifier = verifier
-            app.state.readiness_checks["token_revocations"] = verifier.check_ready
+            app.state.readiness_checks["token_revocations"] = token_checks_ready(app)
             yield
 
     configure_decoder_limits(settings.max_image_pixels)

@@ -12,6 +12,7 @@ from specimen_imaging.codecs import configure_decoder_limits
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.database_problems import install_database_problems
+from specimen_kit.security import token_checks_ready
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
 from specimen_segment.api import algorithms, library
@@ -39,7 +40,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
             app.state.readiness_checks["database"] = database_ready
             async with remote_token_verifier(settings) as verifier:
                 app.state.token_verifier = verifier
-                app.state.readiness_checks["token_revocations"] = verifier.check_ready
+                app.state.readiness_checks["token_revocations"] = token_checks_ready(app)
                 yield
         finally:
             engine.dispose()

@@ -12,29 +12,24 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
+from specimen_imaging.options import validate_params
+from specimen_kit.errors import InvalidParameter, UnreadableImage
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
 from specimen_kit.records import Content
-from specimen_kit.uploads import decode_base64_image
+from specimen_kit.uploads import FileFields, read_payload, request_body_doc
 from specimen_segment.api.deps import Library, Owner
 from specimen_segment.api.library_schemas import (
     ImageFormat,
     ImagePage,
     ImagePublic,
     ImageRename,
-    ImageUploadJson,
+    ImageUploadParams,
     SegmentationCreate,
     SegmentationPage,
     SegmentationPublic,
 )
-from specimen_segment.domain.library import (
-    MEDIA_TYPES,
-    InvalidUpload,
-    UnsupportedUploadType,
-)
+from specimen_segment.domain.library import MEDIA_TYPES
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -56,13 +51,10 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
                       for media_type in MEDIA_TYPES.values()},
           "description": "The image file, with a Content-Disposition file name."}}
-_UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary"},
-                       "name": {"type": "string", "description": "Defaults to the file name."}}}},
-    "application/json": {"schema": ImageUploadJson.model_json_schema()},
-}}}
+
+UPLOAD_FILES = FileFields(single=("image", "file"), raw="image")
+"""An upload's file: field ``image`` as on every image route (``file``, its older name, too)."""
+_UPLOAD_BODY = request_body_doc(ImageUploadParams.model_json_schema(), UPLOAD_FILES)
 
 
 @dataclass(frozen=True)
@@ -72,26 +64,18 @@ class Upload:
 
 
 async def _upload(request: Request) -> Upload:
-    """The image and its name, from a multipart form or a JSON body."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=4)
-        file, name = form.get("file"), form.get("name")
-        if not isinstance(file, UploadFile):
-            raise InvalidUpload("the form has no file field named 'file'; send the image as "
-                                "multipart/form-data with file=@image.png")
-        filename = file.filename or None
-        return Upload(await file.read(), name if isinstance(name, str) and name else filename)
-    if content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            body = ImageUploadJson.model_validate_json(await request.body())
-        except ValidationError as error:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from error
-        return Upload(decode_base64_image("image", body.image), body.name)
-    raise UnsupportedUploadType(
-        f"a {content_type or 'body without a Content-Type'} cannot carry an upload; send "
-        "multipart/form-data (field 'file') or application/json ({\"image\": base64})")
+    """The image and its name, sent the three ways every image route reads (kit uploads).
+
+    Any other field, in the body or the query string, is a 422 naming it.
+    """
+    payload = await read_payload(request, UPLOAD_FILES)
+    if payload.first("image") is not None and payload.first("file") is not None:
+        raise InvalidParameter("send the image once, in the field 'image' ('file' is its older name)")
+    files = payload.files.get("image") or payload.files.get("file") or []
+    if not files:
+        raise UnreadableImage(f"the request has no field 'image'; {UPLOAD_FILES.how}")
+    params = validate_params(ImageUploadParams, payload.fields)
+    return Upload(files[0].data, params.name or files[0].filename)
 
 
 Uploaded = Annotated[Upload, Depends(_upload)]
@@ -112,8 +96,8 @@ def _file(content: Content) -> Response:
 
 @router.post("", response_model=ImagePublic, status_code=status.HTTP_201_CREATED,
              openapi_extra=_UPLOAD_BODY,
-             responses={**_STORE_RESPONSES, 415: _problem("Neither multipart nor JSON.")},
-             summary="Upload an image (multipart 'file' + 'name', or JSON base64)")
+             responses={**_STORE_RESPONSES, 415: _problem("Not multipart, JSON or an image body.")},
+             summary="Upload an image (multipart 'image' + 'name', JSON base64, or raw image/*)")
 def upload_image(upload: Uploaded, owner: Owner, library: Library) -> ImagePublic:
     return ImagePublic.of(library.upload(owner, upload.data, upload.name))
 

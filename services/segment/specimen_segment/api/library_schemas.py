@@ -8,6 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from specimen_imaging.options import Params
 from specimen_kit.records import Page
 from specimen_segment.domain.library import StoredImage, StoredSegmentation
 
@@ -25,13 +26,11 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ImageUploadJson(_Request):
-    """The JSON form of an upload (the other is ``multipart/form-data`` with ``file``, ``name``)."""
+class ImageUploadParams(Params):
+    """An upload's fields besides the image (form fields, JSON fields or the query string)."""
 
     name: str | None = Field(default=None, max_length=_MAX_NAME_FIELD,
-                             description="Defaults to a generated name.")
-    image: str = Field(description="The image file as base64, or as a data URL "
-                                   "(``data:image/png;base64,...``).")
+                             description="Defaults to the file's name, else a generated one.")
 
 
 class ImageRename(_Request):

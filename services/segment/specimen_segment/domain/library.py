@@ -100,20 +100,6 @@ class InvalidImageName(Problem):
     slug = "invalid-image-name"
 
 
-class InvalidUpload(Problem):
-    """The request does not carry an image the way the route expects (no file, bad base64)."""
-
-    status = 422
-    title = "Invalid upload"
-    slug = "invalid-upload"
-
-
-class UnsupportedUploadType(Problem):
-    status = 415
-    title = "Unsupported upload type"
-    slug = "unsupported-upload-type"
-
-
 # --- entities -----------------------------------------------------------------------------
 
 
