@@ -1,7 +1,8 @@
 """Overload and faults (issue 9): what the suite does when a crowd arrives or a part dies.
 
-Starts the whole suite itself (``scripts/local_suite.py`` on free ports, a temporary data dir,
-SQLite databases, and a Redis of its own on a free port, so that stopping it harms nobody),
+Starts the whole suite itself (``scripts/local_suite.py`` on free ports, a temporary data dir),
+on a PostgreSQL cluster and a Redis of its own on free ports (initdb in the temporary dir, so
+that restarting or stopping them harms nobody; SQLite when no PostgreSQL binaries are found),
 then, through the gateway on loopback only, with an asyncio driver (httpx):
 
 1. ``GET /auth/me``, ``POST /segment/threshold`` and ``POST /classify/mri`` at concurrency
@@ -10,10 +11,10 @@ then, through the gateway on loopback only, with an asyncio driver (httpx):
    at once (40 MP each by default, scaled down when the machine has too little free memory);
 3. segment killed under load: how long until the gateway answers 503 naming it, and how long
    until it answers 200 again once segment is restarted;
-4. Redis stopped: does login still answer, and what.
+4. PostgreSQL restarted under ``/auth/me`` load: what the clients saw while it was down, how
+   long until the first 200, and whether any 500 came after it was back;
+5. Redis stopped: does login still answer, and what.
 
-PostgreSQL restart under load is not measured: the only server here is shared with other
-work, and restarting it is not this script's to do (run it against a private PostgreSQL).
 Everything is bounded in requests and time, and the script stops what it started.
 
     .venv/bin/python bench/overload.py [--seconds 3] [--rss-megapixels 40]
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import platform
@@ -202,6 +204,24 @@ class Bench:
             statuses.update(cell.statuses)
         return to_503, back, statuses
 
+    async def restart_database(self, postgres: PrivatePostgres) -> tuple[
+            Counter[int | str], Counter[int | str], float | None]:
+        """``/auth/me`` at concurrency 8 while PostgreSQL restarts: the statuses during the
+        restart, those after it was back, and the seconds from its return to the first 200."""
+        send = self.routes["GET /auth/me"]
+        during: Counter[int | str] = Counter()
+        after: Counter[int | str] = Counter()
+        async with self.client(8, timeout=10.0) as client:
+            background = asyncio.create_task(_load(client, send, Cell("restart", 8), 3.0, 10_000))
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(postgres.restart)
+            back_at = time.perf_counter()
+            during.update((await background).statuses)
+            first_ok = await _until(client, send, lambda r: r.is_success, after, 30.0)
+            cell = await _load(client, send, Cell("after restart", 8), 3.0, 10_000)
+            after.update(cell.statuses)
+        return during, after, None if first_ok is None else first_ok - back_at
+
     def login(self) -> str:
         try:
             response = httpx.post(self.gateway + "/api/v1/auth/login", timeout=15.0,
@@ -257,6 +277,56 @@ def _start_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     return redis, port
 
 
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster in ``directory`` on a free port (run as the ``postgres``
+    user when this process is root, as initdb requires)."""
+
+    DATABASES = ("users", "segment", "classify")
+
+    def __init__(self, directory: Path) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
+        self.bin = found[-1].parent
+        self.directory = directory
+        self.port = free_port()
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    def _ctl(self, action: str) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-w", "-m", "fast",
+                  "-l", str(self.directory / "postgres.log"),
+                  "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1",
+                  action)
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres")
+            self.directory.parent.chmod(0o711)  # a private temporary dir: let postgres through
+        self._run(str(self.bin / "initdb"), "-D", str(self.directory / "data"), "-U", "postgres",
+                  "--auth=trust")
+        self._ctl("start")
+        for name in self.DATABASES:
+            self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                      "-U", "postgres", f"specimen_{name}")
+
+    def restart(self) -> None:
+        self._ctl("restart")
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._ctl("stop")
+
+    def urls(self) -> dict[str, str]:
+        return {f"SPECIMEN_{name.upper()}_DATABASE_URL":
+                f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/specimen_{name}"
+                for name in self.DATABASES}
+
+
 def _table(cells: list[Cell]) -> str:
     best = {route: max(c.throughput for c in cells if c.route == route)
             for route in {c.route for c in cells}}
@@ -270,7 +340,7 @@ def _table(cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
-async def _measure(bench: Bench, redis: subprocess.Popen[bytes],
+async def _measure(bench: Bench, redis: subprocess.Popen[bytes], postgres: PrivatePostgres | None,
                    args: argparse.Namespace) -> None:
     print("concurrency…", file=sys.stderr)
     cells = await bench.concurrency_table()
@@ -284,6 +354,11 @@ async def _measure(bench: Bench, redis: subprocess.Popen[bytes],
     print("kill under load…", file=sys.stderr)
     to_503, back, kill_statuses = await bench.kill_under_load()
 
+    restart = None
+    if postgres is not None:
+        print("postgres restart under load…", file=sys.stderr)
+        restart = await bench.restart_database(postgres)
+
     print("redis down…", file=sys.stderr)
     before = await asyncio.to_thread(bench.login)
     redis.terminate()
@@ -292,7 +367,8 @@ async def _measure(bench: Bench, redis: subprocess.Popen[bytes],
 
     print(f"\n### Overload and faults ({time.strftime('%Y-%m-%d')}, {platform.node()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{args.seconds:g} s per cell, SQLite, own Redis)\n")
+          f"{args.seconds:g} s per cell, {'own PostgreSQL' if postgres else 'SQLite'}, "
+          "own Redis)\n")
     print(_table(cells))
     print(f"\nPeak RSS (VmHWM) with {args.rss_requests} concurrent thresholds of {rss_note}:\n")
     print("| service | peak RSS MB |\n| --- | ---: |")
@@ -304,7 +380,14 @@ async def _measure(bench: Bench, redis: subprocess.Popen[bytes],
     print(f"| segment restarted → first 200 through the gateway | "
           f"{'never' if back is None else f'{back:.1f} s'} (statuses: {dict(kill_statuses)}) |")
     print(f"| Redis stopped → login | before: {before}; after: {', '.join(after)} |")
-    print("| PostgreSQL restarted under load | not measured: the only server is shared |")
+    if restart is None:
+        print("| PostgreSQL restarted under load | not measured: no PostgreSQL binaries |")
+    else:
+        during, after_back, first_ok = restart
+        print(f"| PostgreSQL restarted under `/auth/me` load → answers meanwhile | {dict(during)} |")
+        print(f"| PostgreSQL back → first 200 | "
+              f"{'never' if first_ok is None else f'{first_ok * 1000:.0f} ms'}; "
+              f"then 3 s of load: {dict(after_back)} |")
 
 
 def main() -> None:
@@ -317,7 +400,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="specimen-overload-") as scratch:
         data_dir = Path(scratch)
         redis, redis_port = _start_redis(data_dir)
+        postgres: PrivatePostgres | None = None
+        try:
+            postgres = PrivatePostgres(data_dir / "postgres")
+            postgres.start()
+        except (FileNotFoundError, subprocess.CalledProcessError) as error:
+            print(f"no private PostgreSQL ({error}); the services run on SQLite", file=sys.stderr)
+            postgres = None
         suite = LocalSuite(data_dir / "suite", ports={n: free_port() for n in DEFAULT_PORTS}, env={
+            **(postgres.urls() if postgres else {}),
             "SPECIMEN_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "SPECIMEN_ADMIN_EMAIL": ADMIN_EMAIL, "SPECIMEN_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "SPECIMEN_BCRYPT_ROUNDS": "4",
@@ -329,9 +420,11 @@ def main() -> None:
             suite.start()
             token = httpx.post(suite.url("gateway") + "/api/v1/auth/login", timeout=15.0, json={
                 "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["access_token"]
-            asyncio.run(_measure(Bench(suite, token, args.seconds), redis, args))
+            asyncio.run(_measure(Bench(suite, token, args.seconds), redis, postgres, args))
         finally:
             suite.stop()
+            if postgres is not None:
+                postgres.stop()
             if redis.poll() is None:
                 redis.terminate()
                 redis.wait(10)
