@@ -48,6 +48,34 @@ async def send_problem(send: Send, status: int, title: str, detail: str, slug: s
     await send({"type": "http.response.body", "body": body})
 
 
+class EarlyAnswer:
+    """Answers a request from inside a ``receive`` wrapper while the app is still running.
+
+    The problem goes to the client at once (unless the app's response has already begun); the
+    app is told that its client went away, and its own reaction never reaches the client.
+    Pass :meth:`send` to the app as its ``send``.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.answered = False
+        self._response_started = False
+
+    async def answer(self, status: int, title: str, detail: str, slug: str,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> Message:
+        """Send the problem (once) and return the message the app should see instead."""
+        if not self.answered and not self._response_started:
+            self.answered = True
+            await send_problem(self._send, status, title, detail, slug, headers)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if self.answered:
+            return
+        self._response_started = True
+        await self._send(message)
+
+
 class RequestContextMiddleware:
     """Request id in and out, one access log line, and the latency histogram.
 
@@ -140,30 +168,17 @@ class BodySizeLimitMiddleware:
             return
 
         received = 0
-        answered = False
-        response_started = False
+        early = EarlyAnswer(send)
 
         async def counting_receive() -> Message:
-            nonlocal received, answered
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Answer now and tell the app the client went away: its own reaction to a
-                    # broken body never reaches the client.
                     REQUESTS_REJECTED.labels(self.service, "body_too_large").inc()
-                    if not answered and not response_started:
-                        answered = True
-                        await send_problem(send, 413, "Payload too large",
-                                           self._too_large_detail(), "payload-too-large")
-                    return {"type": "http.disconnect"}
+                    return await early.answer(413, "Payload too large", self._too_large_detail(),
+                                              "payload-too-large")
             return message
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            if answered:
-                return
-            response_started = True
-            await send(message)
-
-        await self.app(scope, counting_receive, guarded_send)
+        await self.app(scope, counting_receive, early.send)

@@ -16,7 +16,7 @@ from itertools import accumulate
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specimen_kit.metrics import REQUESTS_REJECTED
-from specimen_kit.middleware import send_problem
+from specimen_kit.middleware import EarlyAnswer, send_problem
 
 # A JSON string literal, escapes included (the unrolled form: no per-character alternation).
 _STRING_LITERAL = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -88,40 +88,30 @@ class BodyReadDeadlineMiddleware:
         allowed = self.seconds_allowed(length)
         deadline = asyncio.get_running_loop().time() + allowed
         body_complete = False
-        answered = False
-        response_started = False
+        early = EarlyAnswer(send)
 
         async def receive_within_deadline() -> Message:
-            nonlocal body_complete, answered
-            if body_complete or answered:
-                return await receive() if not answered else {"type": "http.disconnect"}
+            nonlocal body_complete
+            if early.answered:
+                return {"type": "http.disconnect"}
+            if body_complete:
+                return await receive()
             try:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
                 REQUESTS_REJECTED.labels(self.service, "body_too_slow").inc()
-                answered = True
-                if not response_started:
-                    await send_problem(
-                        send, 408, "Request timeout",
-                        f"The request body did not arrive within {allowed:.0f} s "
-                        f"({self.timeout_seconds:g} s plus its length at "
-                        f"{self.min_bytes_per_second} bytes/s); send it faster or smaller.",
-                        "request-timeout", headers=[(b"connection", b"close")])
-                # The app sees its client gone; its own reaction never reaches the client.
-                return {"type": "http.disconnect"}
+                return await early.answer(
+                    408, "Request timeout",
+                    f"The request body did not arrive within {allowed:.0f} s "
+                    f"({self.timeout_seconds:g} s plus its length at "
+                    f"{self.min_bytes_per_second} bytes/s); send it faster or smaller.",
+                    "request-timeout", headers=[(b"connection", b"close")])
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_complete = True
             return message
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            if answered:
-                return
-            response_started = True
-            await send(message)
-
-        await self.app(scope, receive_within_deadline, guarded_send)
+        await self.app(scope, receive_within_deadline, early.send)
 
 
 class JsonDepthLimitMiddleware:
