@@ -21,7 +21,11 @@ class TestSkeleton:
                 ready = await client.get("/readyz")
                 metrics = await client.get("/metrics")
                 missing = await client.get("/api/v1/segment/nothing-yet")
-        assert (health.status_code, ready.status_code, metrics.status_code) == (200, 200, 200)
+        assert (health.status_code, metrics.status_code) == (200, 200)
+        # No users service here: without a revocation list, tokens cannot be checked yet.
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] == "ok"
+        assert ready.json()["checks"]["token_revocations"].startswith("failed")
         assert "specimen_http_request_duration_seconds" in metrics.text
         assert missing.status_code == 404
         assert missing.headers["content-type"] == PROBLEM_JSON
