@@ -39,7 +39,7 @@ from suite_support import PASSWORD, Actor, RunningSuite, unique_email
 
 pytestmark = pytest.mark.suite
 
-EXAMPLES = 10
+EXAMPLES = 30
 """Generated requests per operation and phase: the whole module takes about two minutes."""
 SEED = 9
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
