@@ -26,7 +26,8 @@ from PIL import Image
 def frame(kind: str, side: int) -> bytes:
     """A gray PNG: ``white`` (all foreground but a corner), ``checker`` (3-pixel squares),
     ``noise`` (half the pixels on, at random), ``stripes`` (1-pixel columns, 1 apart) or
-    ``sparse`` (bench/memory_per_pixel.py's kind of frame: ~200 bright discs per 9 MP)."""
+    ``sparse`` (bench/memory_per_pixel.py's kind of frame: ~200 bright discs per 9 MP), or
+    ``rgb`` (that frame itself, RGB: almost all foreground for plankton's dark-on-light)."""
     if kind == "white":
         img = np.full((side, side), 255, np.uint8)
         img[: side // 50, : side // 50] = 0
@@ -38,6 +39,10 @@ def frame(kind: str, side: int) -> bytes:
     elif kind == "stripes":
         img = np.zeros((side, side), np.uint8)
         img[:, ::2] = 255
+    elif kind == "rgb":
+        from memory_per_pixel import frame_png  # its RGB frame: ~all foreground for plankton
+
+        return frame_png(side)
     else:
         import cv2
 
@@ -83,7 +88,11 @@ def _child(route: str, data: bytes, queue: Any) -> None:
     base = _status_bytes("VmRSS")
     tracemalloc.start()
     start = time.perf_counter()
-    count = _run(route, data)
+    try:
+        count = _run(route, data)
+    except Exception as err:  # a flat frame for one route: say so, don't hang the parent
+        count = -1
+        print(f"{route}: {type(err).__name__}: {err}", file=sys.stderr)
     seconds = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -92,7 +101,7 @@ def _child(route: str, data: bytes, queue: Any) -> None:
 
 def main() -> None:
     sides = [int(a) for a in sys.argv[1:]] or [3000]
-    kinds = ["white", "checker", "noise", "stripes", "sparse"]
+    kinds = ["white", "checker", "noise", "stripes", "sparse", "rgb"]
     context = multiprocessing.get_context("spawn")
     print("| frame | route | objects | traced B/px | rss B/px | s |")
     for side in sides:
@@ -105,8 +114,10 @@ def main() -> None:
                 count, peak, rss, seconds = queue.get()
                 child.join()
                 n = side * side
-                print(f"| {kind} {side}² | {route} | {count} | {peak / n:.1f} | {rss / n:.1f} | {seconds:.2f} |",
-                      flush=True)
+                row = (
+                    f"| {kind} {side}² | {route} | {count} | {peak / n:.1f} | {rss / n:.1f} | {seconds:.2f} |"
+                )
+                print(row, flush=True)
 
 
 if __name__ == "__main__":

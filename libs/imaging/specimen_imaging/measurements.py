@@ -130,7 +130,8 @@ def _label_positions(
         ids = np.flatnonzero(present).astype(np.int64)
 
         def by_table(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-            return table[values]
+            found: npt.NDArray[Any] = table[values]
+            return found
 
         return ids, by_table
     found = [np.unique(labels[r0:r1]) for r0, r1 in bands]
@@ -138,7 +139,8 @@ def _label_positions(
     ids = ids[ids != 0]
 
     def by_search(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        return np.searchsorted(ids, values)
+        found: npt.NDArray[Any] = np.searchsorted(ids, values)
+        return found
 
     return ids, by_search
 
@@ -284,9 +286,32 @@ def _band_hulls(pos: IntArray, r: IntArray, c: IntArray) -> tuple[IntArray, IntA
 
 
 def _convex_areas_and_ferets(
-    hull: IntArray, sizes: IntArray, n: int
+    hull: IntArray, sizes: IntArray
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Pixel count of skimage's ``image_convex`` and its ``feret_diameter_max``, all objects.
+    """:func:`_convex_chunk` for groups of objects with about :data:`BAND_PIXELS` lattice lines.
+
+    The work holds a dozen integers per (object, lattice line) crossing: for many tall thin
+    objects (1-pixel stripes) all at once, that was ~100 bytes per pixel of the frame.
+    """
+    start = np.cumsum(sizes) - sizes
+    extent = np.maximum.reduceat(hull, start, axis=0) - np.minimum.reduceat(hull, start, axis=0)
+    lines = extent.sum(axis=1) // 2 + 2  # rows + columns crossed, doubled coordinates halved
+    ends = np.cumsum(lines)
+    cuts = np.unique(np.searchsorted(ends, np.arange(BAND_PIXELS, int(ends[-1]), BAND_PIXELS), "right"))
+    areas, ferets = [], []
+    first = 0
+    for last in [*cuts[cuts < sizes.size].tolist(), sizes.size]:
+        if last > first:
+            lo, hi = int(start[first]), int(start[last - 1] + sizes[last - 1])
+            area, feret = _convex_chunk(hull[lo:hi], sizes[first:last])
+            areas.append(area)
+            ferets.append(feret)
+            first = last
+    return np.concatenate(areas), np.concatenate(ferets)
+
+
+def _convex_chunk(hull: IntArray, sizes: IntArray) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Pixel count of skimage's ``image_convex`` and its ``feret_diameter_max``, each object.
 
     ``image_convex`` is the set of pixel centres inside or on the hull of the pixels' edge
     midpoints (``hull``: its vertices, ``(x, y)`` doubled, ``sizes[k]`` for object ``k``). The
@@ -295,6 +320,7 @@ def _convex_areas_and_ferets(
     image at level 0.5, which are the midpoints just past both ends of each of its rows and
     columns.
     """
+    n = sizes.size
     row_owner, rows, rlo, rhi = _lattice_spans(hull[:, 1], hull[:, 0], sizes)
     ok = rhi >= rlo
     area = np.bincount(row_owner[ok], (rhi - rlo + 1)[ok], n)
@@ -435,7 +461,7 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     # One object's vertices from several bands: the hull of their hulls is the object's hull.
     hull, sizes = _hulls(vertices, np.bincount(vertex_owner, minlength=n))
     del vertices, vertex_owner
-    convex_area, feret = _convex_areas_and_ferets(hull, sizes, n)
+    convex_area, feret = _convex_areas_and_ferets(hull, sizes)
 
     # Inertia tensor [[a, b], [b, c]] as scikit-image: a = col variance, c = row variance.
     a, b, cv = mu[0, 2] / area, -mu[1, 1] / area, mu[2, 0] / area
