@@ -2,17 +2,22 @@
 
 Every value follows ``skimage.measure.regionprops`` on the same labels (tests assert
 agreement within 1e-6 on ``coins``, ``cell``, ``camera`` and synthetic frames), but is computed
-for all objects at once: moments, areas and intensity statistics with ``np.bincount`` /
-``reduceat`` over the foreground pixels, the perimeter from neighbours gathered for the
+for all objects at once: moments, areas and intensity statistics accumulated per object with
+``ufunc.at`` over the foreground pixels, the perimeter from neighbours gathered for the
 foreground pixels only, and the convex image (solidity, Feret diameter) counted exactly from
-every hull's edge / lattice-line crossings in one integer pass; only OpenCV's ``convexHull``
-is still called per object (twice). That is ~10x faster than ``regionprops_table`` at ~300
-objects (``bench/segment_algorithms.py``).
+every hull's edge / lattice-line crossings in integer passes; only OpenCV's ``convexHull``
+is still called per object (and per row band it spans). That is ~10x faster than
+``regionprops_table`` at ~300 objects (``bench/segment_algorithms.py``).
+
+The frame is walked in row bands of :data:`BAND_PIXELS` pixels (twice: sums, then moments
+about the centroids), so the temporaries are bounded by the band, not by the foreground: an
+all-foreground 40 MP frame held ~3 GB in one pass (issue 9, finding 6).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,32 +110,98 @@ IntArray = npt.NDArray[np.int64]
 LabelArray = npt.NDArray[np.int32]
 
 
-def _perimeters(
-    lab: npt.NDArray[np.int32], r: IntArray, c: IntArray, lv: LabelArray, pos: IntArray, n: int
-) -> npt.NDArray[np.float64]:
-    """``skimage.measure.perimeter`` of every object, looking only at its own pixels.
+BAND_PIXELS = 1 << 18
+"""Pixels per row band of :func:`measure_objects`: its per-pixel temporaries are this size, so
+its peak no longer grows with the frame's foreground (issue 9, finding 6); large enough that
+the per-band calls cost little."""
+
+
+def _label_positions(
+    labels: npt.NDArray[Any], bands: list[tuple[int, int]]
+) -> tuple[IntArray, Callable[[npt.NDArray[Any]], npt.NDArray[Any]]]:
+    """The labels present (ascending, 0 left out) and a map from label values to their index.
+
+    Label values up to the pixel count (those of ``find_objects``) go through a lookup table
+    of one int32 per value; larger ones are looked up in the sorted labels.
+    """
+    top = int(labels.max()) if labels.size else 0
+    if top <= max(labels.size, 1 << 16):
+        present = np.zeros(top + 1, bool)
+        for r0, r1 in bands:
+            present[labels[r0:r1].ravel()] = True
+        present[0] = False
+        table = np.cumsum(present, dtype=np.int32) - 1
+        ids = np.flatnonzero(present).astype(np.int64)
+
+        def by_table(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            found: npt.NDArray[Any] = table[values]
+            return found
+
+        return ids, by_table
+    found = [np.unique(labels[r0:r1]) for r0, r1 in bands]
+    ids = np.unique(np.concatenate(found)).astype(np.int64)
+    ids = ids[ids != 0]
+
+    def by_search(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        found: npt.NDArray[Any] = np.searchsorted(ids, values)
+        return found
+
+    return ids, by_search
+
+
+def _band_pixels(
+    labels: npt.NDArray[Any],
+    intensity: npt.NDArray[Any],
+    r0: int,
+    r1: int,
+    position: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+) -> tuple[npt.NDArray[Any], IntArray, IntArray, npt.NDArray[np.float64]]:
+    """Foreground pixels of rows ``[r0, r1)`` in raster order: object index, row, column, value."""
+    flat = labels[r0:r1].ravel()
+    idx = np.flatnonzero(flat)
+    pos = position(flat[idx])
+    r, c = np.divmod(idx, labels.shape[1])
+    r += r0
+    values = intensity[r0:r1].ravel()[idx].astype(np.float64)
+    return pos, r, c, values
+
+
+def _perimeter_weights(
+    labels: npt.NDArray[Any], r0: int, r1: int
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
+    """Border pixels of image rows ``[r0, r1)`` and their ``skimage.measure.perimeter`` weights.
 
     A pixel is on the border when a 4-neighbour has another label; its code is 1 plus 2 per
     edge-neighbour and 10 per corner-neighbour that is a border pixel of the same object
-    (scikit-image's convolution on each region's own image). Neighbours are gathered for the
-    foreground pixels only, through flat indices into the zero-padded frame.
+    (scikit-image's convolution on each region's own image). Only the band is padded, with
+    two rows of the frame above and below it (zeros past the frame's edges), which is all the
+    border test of its own pixels' neighbours needs. Returns the label and the weight of each
+    border pixel of the band, in raster order.
     """
-    wp = lab.shape[1] + 2
-    padded = np.pad(lab, 1).ravel()
-    pidx = (r + 1) * wp + (c + 1)
-    border = np.zeros(pidx.size, bool)
+    h, w = labels.shape
+    wp = w + 2
+    top, bottom = max(r0 - 2, 0), min(r1 + 2, h)
+    padded = np.zeros((r1 - r0 + 4, wp), labels.dtype)
+    padded[top - r0 + 2 : bottom - r0 + 2, 1:-1] = labels[top:bottom]
+    flat = padded.ravel()
+    # Image rows r0 - 1 .. r1 (padded rows 1 .. r1 - r0 + 2): the band and its neighbour rows.
+    near = np.flatnonzero(flat[wp : (r1 - r0 + 3) * wp]) + wp
+    near_labels = flat[near]
+    border = np.zeros(near.size, bool)
     for step in (-wp, -1, 1, wp):
-        border |= padded[pidx + step] != lv
-    bp, blv = pidx[border], lv[border]
-    on_border = np.zeros(padded.size, bool)
-    on_border[bp] = True
-    codes = np.ones(bp.size, np.int64)
+        border |= flat[near + step] != near_labels
+    on_border = np.zeros(flat.size, bool)
+    on_border[near[border]] = True
+    own = border & (near >= 2 * wp) & (near < (r1 - r0 + 2) * wp)
+    bp, blv = near[own], near_labels[own]
+    del near, near_labels, border, own
+    codes = np.ones(bp.size, np.intp)
     for dr in (-1, 0, 1):
         for dc in (-1, 0, 1):
             if dr or dc:
                 nb = bp + dr * wp + dc
-                codes += (2 if dr == 0 or dc == 0 else 10) * ((padded[nb] == blv) & on_border[nb])
-    return np.bincount(pos[border], _PERIMETER_WEIGHTS[codes], n).astype(np.float64, copy=False)
+                codes += (2 if dr == 0 or dc == 0 else 10) * ((flat[nb] == blv) & on_border[nb])
+    return blv, _PERIMETER_WEIGHTS[codes]
 
 
 def _ragged_arange(counts: IntArray) -> IntArray:
@@ -193,29 +264,67 @@ def _lattice_spans(
     return line_owner, lines, lo, hi
 
 
-def _convex_areas_and_ferets(
-    r: IntArray, c: IntArray, lv: LabelArray, pos: IntArray, n: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Pixel count of skimage's ``image_convex`` and its ``feret_diameter_max``, all objects.
+def _band_hulls(pos: IntArray, r: IntArray, c: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Convex hulls of the pixels' edge midpoints of each object present in one row band.
 
-    ``image_convex`` is the set of pixel centres inside or on the hull of the pixels' edge
-    midpoints. Pixels arrive grouped by object and in raster order inside each, so the first
-    and last pixel of each (object, row) run are the row's extremes, and their edge midpoints
-    span the same hull as all of the object's. The hull's rows and columns are then counted
-    exactly (:func:`_lattice_spans`); skimage's Feret diameter is the largest distance between
-    the marching-squares contour points of the convex image at level 0.5, which are the
-    midpoints just past both ends of each of its rows and columns.
+    ``pos``, ``r``, ``c``: the band's foreground pixels in raster order. The first and last
+    pixel of each (object, row) are the row's extremes, and their left/right, top and bottom
+    edge midpoints span the same hull as all of the object's pixels. Returns the objects, the
+    hull vertices (``(x, y)`` in doubled coordinates, object after object) and their counts.
     """
-    run = np.flatnonzero(np.r_[True, (lv[1:] != lv[:-1]) | (r[1:] != r[:-1])])
-    last = np.r_[run[1:], lv.size] - 1
-    y, left, right = 2 * r[run], 2 * c[run], 2 * c[last]
+    order = np.argsort(pos, kind="stable")
+    pos, r, c = pos[order], r[order], c[order]
+    del order
+    run = np.flatnonzero(np.r_[True, (pos[1:] != pos[:-1]) | (r[1:] != r[:-1])])
+    last = np.r_[run[1:], pos.size] - 1
+    y, left, right, owner = 2 * r[run], 2 * c[run], 2 * c[last], pos[run]
     # (x, y) for OpenCV: left, top and bottom edge midpoints of the left end, same at the right.
     mids = (
         np.stack([left - 1, y, left, y - 1, left, y + 1, right + 1, y, right, y - 1, right, y + 1], axis=1)
         .reshape(-1, 2)
         .astype(np.int32)
     )
-    hull, sizes = _hulls(mids, 6 * np.bincount(pos[run], minlength=n))
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    hull, sizes = _hulls(mids, 6 * np.diff(np.r_[first, owner.size]))
+    return owner[first], hull, sizes
+
+
+def _convex_areas_and_ferets(
+    hull: IntArray, sizes: IntArray
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`_convex_chunk` for groups of objects with about :data:`BAND_PIXELS` lattice lines.
+
+    The work holds a dozen integers per (object, lattice line) crossing: for many tall thin
+    objects (1-pixel stripes) all at once, that was ~100 bytes per pixel of the frame.
+    """
+    start = np.cumsum(sizes) - sizes
+    extent = np.maximum.reduceat(hull, start, axis=0) - np.minimum.reduceat(hull, start, axis=0)
+    lines = extent.sum(axis=1) // 2 + 2  # rows + columns crossed, doubled coordinates halved
+    ends = np.cumsum(lines)
+    cuts = np.unique(np.searchsorted(ends, np.arange(BAND_PIXELS, int(ends[-1]), BAND_PIXELS), "right"))
+    areas, ferets = [], []
+    first = 0
+    for last in [*cuts[cuts < sizes.size].tolist(), sizes.size]:
+        if last > first:
+            lo, hi = int(start[first]), int(start[last - 1] + sizes[last - 1])
+            area, feret = _convex_chunk(hull[lo:hi], sizes[first:last])
+            areas.append(area)
+            ferets.append(feret)
+            first = last
+    return np.concatenate(areas), np.concatenate(ferets)
+
+
+def _convex_chunk(hull: IntArray, sizes: IntArray) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Pixel count of skimage's ``image_convex`` and its ``feret_diameter_max``, each object.
+
+    ``image_convex`` is the set of pixel centres inside or on the hull of the pixels' edge
+    midpoints (``hull``: its vertices, ``(x, y)`` doubled, ``sizes[k]`` for object ``k``). The
+    hull's rows and columns are counted exactly (:func:`_lattice_spans`); skimage's Feret
+    diameter is the largest distance between the marching-squares contour points of the convex
+    image at level 0.5, which are the midpoints just past both ends of each of its rows and
+    columns.
+    """
+    n = sizes.size
     row_owner, rows, rlo, rhi = _lattice_spans(hull[:, 1], hull[:, 0], sizes)
     ok = rhi >= rlo
     area = np.bincount(row_owner[ok], (rhi - rlo + 1)[ok], n)
@@ -281,48 +390,83 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
         raise InvalidParameter("labels must be >= 0 (0 = background)")
     if intensity.ndim == 3:
         intensity = to_gray(intensity)
-    w = labels.shape[1]
-    lab = labels.astype(np.int32, copy=False)
-    flat = lab.ravel()
-    idx = np.flatnonzero(flat)
+    h, w = labels.shape
+    rows = max(1, BAND_PIXELS // max(w, 1))
+    bands = [(r0, min(r0 + rows, h)) for r0 in range(0, h, rows)]
+    ids, position = _label_positions(labels, bands)
+    n = ids.size
     n_features = len(FEATURE_NAMES)
-    if idx.size == 0:
+    if n == 0:
         return ObjectMeasurements(
             np.zeros(0, np.int64), np.zeros((0, 4), np.int64), np.zeros((0, 2)), np.zeros((0, n_features))
         )
-    order = np.argsort(flat[idx], kind="stable")
-    idx = idx[order]
-    lv = flat[idx]
-    starts = np.flatnonzero(np.r_[True, lv[1:] != lv[:-1]])
-    ids = lv[starts].astype(np.int64)
-    n = ids.size
-    pos = np.repeat(np.arange(n), np.diff(np.r_[starts, lv.size]))
-    r, c = np.divmod(idx, w)
-    area = np.bincount(pos, minlength=n).astype(np.float64)
-    cr = np.bincount(pos, r, n) / area
-    cc = np.bincount(pos, c, n) / area
-    dr, dc = r - cr[pos], c - cc[pos]
-    # One weight at a time, each freed before the next: the seven at once cost 7 floats per
-    # foreground pixel at the peak (issue 9, finding 6). Same products, same order, same sums.
-    mu = {
-        (2, 0): np.bincount(pos, dr * dr, n),
-        (1, 1): np.bincount(pos, dr * dc, n),
-        (0, 2): np.bincount(pos, dc * dc, n),
-        (3, 0): np.bincount(pos, (dr * dr) * dr, n),
-        (2, 1): np.bincount(pos, (dr * dr) * dc, n),
-        (1, 2): np.bincount(pos, (dr * dc) * dc, n),
-        (0, 3): np.bincount(pos, (dc * dc) * dc, n),
-    }
-    del dr, dc
-    bboxes = np.stack(
-        [
-            np.minimum.reduceat(r, starts),
-            np.minimum.reduceat(c, starts),
-            np.maximum.reduceat(r, starts) + 1,
-            np.maximum.reduceat(c, starts) + 1,
-        ],
-        axis=1,
-    ).astype(np.int64)
+
+    # Pass 1, band by band: what needs no centroid. Every float sum is accumulated in place
+    # (``ufunc.at``), each object's pixels in raster order, so the sums are the same, bit for
+    # bit, as one ``bincount`` over all of an object's pixels in raster order.
+    count = np.zeros(n, np.int64)
+    sum_r, sum_c, sum_v, perimeter = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    min_r, min_c = np.full(n, h, np.int64), np.full(n, w, np.int64)
+    max_r, max_c = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+    vmin, vmax = np.full(n, np.inf), np.full(n, -np.inf)
+    hull_parts: list[tuple[IntArray, IntArray, IntArray]] = []
+    for r0, r1 in bands:
+        pos, r, c, values = _band_pixels(labels, intensity, r0, r1, position)
+        np.add.at(count, pos, 1)
+        # Float weights: ``ufunc.at`` has no fast loop for int64 into float64 (10x slower).
+        np.add.at(sum_r, pos, r.astype(np.float64))
+        np.add.at(sum_c, pos, c.astype(np.float64))
+        np.add.at(sum_v, pos, values)
+        np.minimum.at(min_r, pos, r)
+        np.maximum.at(max_r, pos, r)
+        np.minimum.at(min_c, pos, c)
+        np.maximum.at(max_c, pos, c)
+        np.minimum.at(vmin, pos, values)
+        np.maximum.at(vmax, pos, values)
+        del values
+        if pos.size:
+            hull_parts.append(_band_hulls(pos, r, c))
+        del pos, r, c
+        border_labels, weights = _perimeter_weights(labels, r0, r1)
+        np.add.at(perimeter, position(border_labels), weights)
+        del border_labels, weights
+    area = count.astype(np.float64)
+    cr, cc = sum_r / area, sum_c / area
+    mean = sum_v / area
+    del count, sum_r, sum_c, sum_v
+    bboxes = np.stack([min_r, min_c, max_r + 1, max_c + 1], axis=1).astype(np.int64)
+    del min_r, min_c, max_r, max_c
+
+    # Pass 2: central moments and the intensity variance, about the centroids and means.
+    # Same products in the same order as the single-pass formulas.
+    mu = {key: np.zeros(n) for key in ((2, 0), (1, 1), (0, 2), (3, 0), (2, 1), (1, 2), (0, 3))}
+    sum_sq = np.zeros(n)
+    for r0, r1 in bands:
+        pos, r, c, values = _band_pixels(labels, intensity, r0, r1, position)
+        np.add.at(sum_sq, pos, (values - mean[pos]) ** 2)
+        del values
+        dr, dc = r - cr[pos], c - cc[pos]
+        del r, c
+        np.add.at(mu[2, 0], pos, dr * dr)
+        np.add.at(mu[1, 1], pos, dr * dc)
+        np.add.at(mu[0, 2], pos, dc * dc)
+        np.add.at(mu[3, 0], pos, (dr * dr) * dr)
+        np.add.at(mu[2, 1], pos, (dr * dr) * dc)
+        np.add.at(mu[1, 2], pos, (dr * dc) * dc)
+        np.add.at(mu[0, 3], pos, (dc * dc) * dc)
+        del pos, dr, dc
+    std = np.sqrt(sum_sq / area)
+
+    owners = np.concatenate([part[0] for part in hull_parts])
+    sizes = np.concatenate([part[2] for part in hull_parts])
+    vertex_owner = np.repeat(owners, sizes)
+    order = np.argsort(vertex_owner, kind="stable")
+    vertices = np.concatenate([part[1] for part in hull_parts])[order].astype(np.int32)
+    del hull_parts, owners, sizes, order
+    # One object's vertices from several bands: the hull of their hulls is the object's hull.
+    hull, sizes = _hulls(vertices, np.bincount(vertex_owner, minlength=n))
+    del vertices, vertex_owner
+    convex_area, feret = _convex_areas_and_ferets(hull, sizes)
 
     # Inertia tensor [[a, b], [b, c]] as scikit-image: a = col variance, c = row variance.
     a, b, cv = mu[0, 2] / area, -mu[1, 1] / area, mu[2, 0] / area
@@ -351,14 +495,6 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     hu[:, 2] = q0 * q0 + q1 * q1
     hu[:, 4] = q0 * t0 + q1 * t1
     hu[:, 6] = q1 * t0 - q0 * t1
-
-    perimeter = _perimeters(lab, r, c, lv, pos, n)
-    convex_area, feret = _convex_areas_and_ferets(r, c, lv, pos, n)
-
-    values = intensity.ravel()[idx].astype(np.float64)
-    mean = np.bincount(pos, values, n) / area
-    std = np.sqrt(np.bincount(pos, (values - mean[pos]) ** 2, n) / area)
-    vmin, vmax = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
 
     box_area = (bboxes[:, 2] - bboxes[:, 0]) * (bboxes[:, 3] - bboxes[:, 1])
     with np.errstate(invalid="ignore", divide="ignore"):

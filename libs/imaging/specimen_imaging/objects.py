@@ -13,6 +13,8 @@ from specimen_imaging.arrays import check_image, check_mask, to_rgb
 from specimen_imaging.thresholding import fill_holes
 from specimen_kit.errors import InvalidParameter
 
+_RENUMBER_BAND_PIXELS = 1 << 18
+
 
 @dataclass(frozen=True)
 class Objects:
@@ -72,11 +74,12 @@ def find_objects(
     if max_area is not None and (not isinstance(max_area, int) or max_area < max(min_area, 1)):
         raise InvalidParameter(f"max_area={max_area!r} is out of range; use an integer >= max(min_area, 1)")
     h, w = m.shape
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+    n, found, stats, _ = cv2.connectedComponentsWithStats(
         fill_holes(m).view(np.uint8), connectivity=8, ltype=cv2.CV_32S
     )
     x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    labels: npt.NDArray[np.int32] = np.asarray(found)
     area = stats[:, cv2.CC_STAT_AREA]
     keep = area >= min_area
     if max_area is not None:
@@ -87,7 +90,14 @@ def find_objects(
     lut = np.zeros(n, np.int32)
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     bboxes = np.stack([y, x, y + bh, x + bw], axis=1)[keep].astype(np.int64)
-    return Objects(lut[labels], bboxes)
+    if not keep[1:].all():
+        # Renumbered in place, a band of rows at a time: ``lut[labels]`` at once was a second
+        # full-size int32 image at the pipeline's peak (issue 9, finding 6).
+        rows = max(1, _RENUMBER_BAND_PIXELS // max(w, 1))
+        for r0 in range(0, h, rows):
+            band = labels[r0 : r0 + rows]
+            band[...] = lut[band]
+    return Objects(labels, bboxes)
 
 
 def object_crop(
