@@ -14,6 +14,25 @@ from specimen_imaging.thresholding import fill_holes
 from specimen_kit.errors import InvalidParameter
 
 _RENUMBER_BAND_PIXELS = 1 << 18
+DEFAULT_MAX_OBJECTS = 100_000
+_max_objects = DEFAULT_MAX_OBJECTS
+
+
+class TooManyObjects(InvalidParameter):
+    """More objects than a request may measure: each costs memory and a row of the answer
+    whatever its size, so a frame of specks would cost far more than its pixels (422)."""
+
+    title = "Too many objects"
+    slug = "too-many-objects"
+
+
+def configure_object_limit(max_objects: int) -> None:
+    """The most objects one image may hold for :func:`find_objects` (a service setting, set
+    once at start-up like :func:`specimen_imaging.codecs.configure_decoder_limits`)."""
+    global _max_objects
+    if max_objects < 1:
+        raise ValueError(f"max_objects={max_objects} must be at least 1")
+    _max_objects = max_objects
 
 
 @dataclass(frozen=True)
@@ -87,8 +106,14 @@ def find_objects(
     if not keep_border:
         keep &= (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
     keep[0] = False
+    count = int(keep.sum())
+    if count > _max_objects:
+        # Refused before anything is measured, cropped or written out (issue 9, finding 6).
+        raise TooManyObjects(
+            f"the image holds {count} objects, more than the limit of {_max_objects}; raise "
+            "min_area, open the mask (opening_radius) or send a smaller image")
     lut = np.zeros(n, np.int32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    lut[keep] = np.arange(1, count + 1, dtype=np.int32)
     bboxes = np.stack([y, x, y + bh, x + bw], axis=1)[keep].astype(np.int64)
     if not keep[1:].all():
         # Renumbered in place, a band of rows at a time: ``lut[labels]`` at once was a second

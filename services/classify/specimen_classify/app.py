@@ -16,6 +16,7 @@ from specimen_classify.api import classification, models, scans
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 from specimen_imaging.codecs import configure_decoder_limits
+from specimen_imaging.objects import configure_object_limit
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.database_problems import install_database_problems
@@ -75,6 +76,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
             yield
 
     configure_decoder_limits(settings.max_image_pixels)
+    configure_object_limit(settings.max_objects)
     app = build_service_app(
         "classify", settings, lifespan,
         title="Specimen classify",

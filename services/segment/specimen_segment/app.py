@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from specimen_imaging.codecs import configure_decoder_limits
+from specimen_imaging.objects import configure_object_limit
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.database_problems import install_database_problems
@@ -46,6 +47,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
             engine.dispose()
 
     configure_decoder_limits(settings.max_image_pixels)
+    configure_object_limit(settings.max_objects)
     app = build_service_app(
         "segment", settings, lifespan,
         title="Specimen segment",

@@ -15,6 +15,9 @@ class SegmentSettings(ServiceSettings):
     # Algorithms: the largest image decoded, checked from its header before any pixel is read.
     max_image_pixels: int = Field(
         default=40_000_000, gt=0, validation_alias="SPECIMEN_SEGMENT_MAX_IMAGE_PIXELS")
+    # Objects: the most one image may hold (each costs memory and an answer row whatever its
+    # size, so a frame of specks is refused as a 422 before anything is measured).
+    max_objects: int = Field(default=100_000, gt=0, validation_alias="SPECIMEN_SEGMENT_MAX_OBJECTS")
     # Work stops between steps after this long: a little under the gateway's 60 s, so the
     # gateway hears a 503 rather than timing out while the CPU keeps working.
     work_deadline_seconds: float | None = Field(

@@ -11,7 +11,13 @@ from specimen_imaging.measurements import (
     feature_matrix,
     measure_objects,
 )
-from specimen_imaging.objects import find_objects, object_crop
+from specimen_imaging.objects import (
+    DEFAULT_MAX_OBJECTS,
+    TooManyObjects,
+    configure_object_limit,
+    find_objects,
+    object_crop,
+)
 from specimen_kit.errors import InvalidParameter
 
 _PROPS = {
@@ -60,6 +66,21 @@ class TestFindObjects:
         with pytest.raises(InvalidParameter, match="min_area=-1"):
             find_objects(np.zeros((3, 3), bool), min_area=-1)
 
+
+    def test_a_frame_of_specks_is_refused_before_it_is_measured(self):
+        # Issue 9, finding 6: one object per few pixels costs ~200 B each, whatever the pixels.
+        specks = np.zeros((20, 20), bool)
+        specks[::2, ::2] = True  # 100 isolated pixels
+        configure_object_limit(99)
+        try:
+            with pytest.raises(TooManyObjects, match="100 objects, more than the limit of 99") as err:
+                find_objects(specks)
+            assert err.value.status == 422
+            assert find_objects(specks, min_area=2).count == 0  # the filter counts first
+            configure_object_limit(100)
+            assert find_objects(specks).count == 100
+        finally:
+            configure_object_limit(DEFAULT_MAX_OBJECTS)
 
 class TestObjectCrop:
     def test_padding_is_clipped_and_background_faded(self):

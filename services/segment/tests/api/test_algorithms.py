@@ -21,6 +21,7 @@ from skimage import data
 from skimage.filters import threshold_otsu
 
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
+from specimen_imaging.objects import DEFAULT_MAX_OBJECTS, configure_object_limit
 from specimen_kit.jwk import generate_private_key_pem, public_jwk
 from specimen_kit.problems import PROBLEM_JSON
 from specimen_kit.testing import mint_token
@@ -54,6 +55,27 @@ async def client(private_pem: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncC
         ) as http:
             yield http
 
+
+async def test_more_objects_than_the_setting_is_a_422_naming_it(private_pem: str,
+                                                                 tmp_path: Path) -> None:
+    settings = SegmentSettings(jwks_url="http://127.0.0.1:9/jwks.json", data_dir=tmp_path,
+                               max_objects=3)
+    app = create_app(settings)
+    specks = np.zeros((40, 40), np.uint8)
+    specks[4::8, 4::8] = 255  # 25 objects
+    try:
+        async with app.router.lifespan_context(app):
+            app.state.token_verifier = TokenVerifier(
+                StaticKeySource({"keys": [public_jwk(private_pem)]}), "specimen-users")
+            token = mint_token(private_pem, role="technician")
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://segment",
+                                         headers={"Authorization": f"Bearer {token}"}) as http:
+                response = await http.post(f"{BASE}/objects", files={"image": ("s.png", png(specks))})
+    finally:
+        configure_object_limit(DEFAULT_MAX_OBJECTS)  # a process setting: leave it as found
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/too-many-objects")
+    assert "25 objects, more than the limit of 3" in response.json()["detail"]
 
 def png(pixels: np.ndarray, **options: Any) -> bytes:
     out = io.BytesIO()
