@@ -66,12 +66,16 @@ class Cell:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int | str] = field(default_factory=Counter)
+    measured_ms: dict[float, float] = field(default_factory=dict)
+    """Percentiles measured by wrk (of every answer), when it drove the cell."""
 
     @property
     def throughput(self) -> float:
         return sum(self.statuses.values()) / self.seconds if self.seconds else 0.0
 
     def percentile(self, fraction: float) -> float:
+        if fraction in self.measured_ms:
+            return self.measured_ms[fraction]
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000 if ordered else 0
 
@@ -128,6 +132,59 @@ async def _load(client: httpx.AsyncClient, send: Request, cell: Cell, seconds: f
     return cell
 
 
+WRK_COUNTING = """
+statuses = {}
+local threads = {}
+setup = function(thread) threads[#threads + 1] = thread end
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + n end
+  end
+  local parts = {}
+  for status, n in pairs(total) do parts[#parts + 1] = status .. "=" .. n end
+  io.write("STATUSES " .. table.concat(parts, ",") .. "\\n")
+  io.write(string.format("PERCENTILES %f %f\\n", latency:percentile(50) / 1000,
+                         latency:percentile(99) / 1000))
+  io.write(string.format("ERRORS connect=%d read=%d write=%d timeout=%d\\n", summary.errors.connect,
+                         summary.errors.read, summary.errors.write, summary.errors.timeout))
+end
+"""
+
+
+def _wrk_cell(url: str, cell: Cell, seconds: float, headers: dict[str, str], workdir: Path,
+              body: bytes | None = None) -> Cell:
+    """Drive one cell with ``wrk`` (one thread, ``cell.concurrency`` connections): a load
+    generator in C, so that at 128 connections the client is not what saturates these 2 cores
+    (httpx's pool was: the "before" table's collapse at 128 was partly the client's)."""
+    script = workdir / "cell.lua"
+    lines = [f'wrk.method = "{"POST" if body is not None else "GET"}"']
+    lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
+    if body is not None:
+        (workdir / "body.bin").write_bytes(body)
+        lines.append(f'do local f = assert(io.open("{workdir / "body.bin"}", "rb")); '
+                     'wrk.body = f:read("*a"); f:close() end')
+    script.write_text("\n".join(lines) + WRK_COUNTING)
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{cell.concurrency}", f"-d{seconds:g}s", "--timeout", "30s",
+         "-s", str(script), url], check=True, capture_output=True, text=True).stdout
+    for line in output.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "STATUSES" and rest:
+            cell.statuses.update({int(k): int(v) for k, v in (p.split("=") for p in rest.split(","))})
+        elif kind == "PERCENTILES":
+            p50, p99 = (float(v) for v in rest.split())
+            cell.measured_ms = {0.5: p50, 0.99: p99}
+        elif kind == "ERRORS":
+            cell.statuses.update({f"socket {k}": int(v) for k, v in (p.split("=") for p in rest.split())
+                                  if int(v)})
+    cell.seconds = seconds
+    return cell
+
+
 class Bench:
     def __init__(self, suite: LocalSuite, token: str, seconds: float) -> None:
         self.suite = suite
@@ -145,18 +202,33 @@ class Bench:
                 "/api/v1/classify/mri", headers=self.headers,
                 files={"image": ("s.png", mri, "image/png")}),
         }
+        # The same requests for wrk: path (query included) and a raw image/png body.
+        self.raw_routes: dict[str, tuple[str, bytes | None]] = {
+            "GET /auth/me": ("/api/v1/auth/me", None),
+            "POST /segment/threshold": ("/api/v1/segment/threshold?output=json", small),
+            "POST /classify/mri": ("/api/v1/classify/mri", mri),
+        }
 
     def client(self, concurrency: int, timeout: float = 30.0) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         return httpx.AsyncClient(base_url=self.gateway, limits=limits, timeout=timeout)
 
-    async def concurrency_table(self) -> list[Cell]:
+    async def concurrency_table(self, workdir: Path) -> list[Cell]:
+        """Every route at every concurrency: with ``wrk`` (raw ``image/png`` bodies) when it is
+        installed, else with the httpx driver (whose own cost caps the 128 column)."""
         cells = []
         for route, send in self.routes.items():
             for concurrency in CONCURRENCIES:
-                async with self.client(concurrency) as client:
-                    cell = await _load(client, send, Cell(route, concurrency), self.seconds,
-                                       max_requests=20_000)
+                if shutil.which("wrk"):
+                    path, body = self.raw_routes[route]
+                    headers = {**self.headers, **({"Content-Type": "image/png"} if body else {})}
+                    cell = await asyncio.to_thread(_wrk_cell, self.gateway + path,
+                                                   Cell(route, concurrency), self.seconds,
+                                                   headers, workdir, body)
+                else:
+                    async with self.client(concurrency) as client:
+                        cell = await _load(client, send, Cell(route, concurrency), self.seconds,
+                                           max_requests=20_000)
                 cells.append(cell)
                 print(f"  {route} c={concurrency}: {cell.throughput:.0f}/s {cell.not_ok}",
                       file=sys.stderr)
@@ -343,7 +415,7 @@ def _table(cells: list[Cell]) -> str:
 async def _measure(bench: Bench, redis: subprocess.Popen[bytes], postgres: PrivatePostgres | None,
                    args: argparse.Namespace) -> None:
     print("concurrency…", file=sys.stderr)
-    cells = await bench.concurrency_table()
+    cells = await bench.concurrency_table(args.workdir)
 
     budget = _available_bytes() // 2
     megapixels = min(args.rss_megapixels,
@@ -367,8 +439,8 @@ async def _measure(bench: Bench, redis: subprocess.Popen[bytes], postgres: Priva
 
     print(f"\n### Overload and faults ({time.strftime('%Y-%m-%d')}, {platform.node()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{args.seconds:g} s per cell, {'own PostgreSQL' if postgres else 'SQLite'}, "
-          "own Redis)\n")
+          f"{args.seconds:g} s per cell, {'wrk' if shutil.which('wrk') else 'httpx'} load, "
+          f"{'own PostgreSQL' if postgres else 'SQLite'}, own Redis)\n")
     print(_table(cells))
     print(f"\nPeak RSS (VmHWM) with {args.rss_requests} concurrent thresholds of {rss_note}:\n")
     print("| service | peak RSS MB |\n| --- | ---: |")
@@ -420,6 +492,7 @@ def main() -> None:
             suite.start()
             token = httpx.post(suite.url("gateway") + "/api/v1/auth/login", timeout=15.0, json={
                 "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["access_token"]
+            args.workdir = data_dir
             asyncio.run(_measure(Bench(suite, token, args.seconds), redis, postgres, args))
         finally:
             suite.stop()
