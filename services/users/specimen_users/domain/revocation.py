@@ -46,11 +46,14 @@ class TokenRevoker:
         self._record(user_id, NEVER_VALID_VERSION)
 
     def active(self) -> list[Revocation]:
-        """The revocations some unexpired token may still meet, one per user."""
-        now = self._clock()
-        self._revocations.forget_expired(now)
-        return self._revocations.active(now)
+        """The revocations some unexpired token may still meet, one per user.
+
+        Read-only: every replica of every other service asks twice a second, so the expired
+        rows are pruned when a revocation is written instead (rare, and a write anyway).
+        """
+        return self._revocations.active(self._clock())
 
     def _record(self, user_id: int, min_version: int) -> None:
-        until = self._clock() + self._keep_for
-        self._revocations.add(Revocation(user_id, min_version, until.timestamp()))
+        now = self._clock()
+        self._revocations.forget_expired(now)
+        self._revocations.add(Revocation(user_id, min_version, (now + self._keep_for).timestamp()))
