@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PACKAGES := -e libs/kit -e libs/imaging -e services/users -e services/gateway -e services/segment -e 'services/classify[train]'
 SOURCES := libs/kit libs/imaging services/users services/gateway services/segment services/classify
 
-.PHONY: venv run test lint pytest postman bench lock clean deploy-lint deploy-lock containers-proof
+.PHONY: venv run test lint pytest postman insomnia bench lock clean deploy-lint deploy-lock containers-proof
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ pytest: venv
 
 postman: venv
 	$(PY) scripts/run_postman.py
+
+# Rewrite postman/specimen.insomnia.json after changing the Postman collection or environment
+# (`make postman` fails while it is not their conversion).
+insomnia: venv
+	$(PY) scripts/insomnia_export.py --write
 
 bench: venv
 	$(PY) bench/gateway_overhead.py
