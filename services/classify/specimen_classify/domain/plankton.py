@@ -1,6 +1,6 @@
-"""Plankton objects sorted into categories by the forest, on the shared object measurements.
+"""Plankton objects sorted into categories by the forest, on the shared object features.
 
-The forest never sees pixels: it sees one row of object measurements per object, defined once
+The forest never sees pixels: it sees one row of object features per object, defined once
 in :mod:`specimen_imaging.measurements` (names, order and a feature-set version) and computed
 by the same pipeline the segment service serves (:func:`specimen_imaging.extraction.extract_objects`).
 This module holds the rules around it, free of any ML library:
@@ -98,7 +98,7 @@ background, and nearly even); :func:`crop_features` then keeps the largest objec
 
 @dataclass(frozen=True)
 class ClassifiedObject:
-    """One object of a frame with its measurements and the forest's answer.
+    """One object of a frame with its features and the forest's answer.
 
     Attributes
     ----------
@@ -108,8 +108,9 @@ class ClassifiedObject:
         ``(min_row, min_col, max_row, max_col)``, max exclusive (segment's convention).
     centroid : tuple of float
         ``(row, col)``.
-    measurements : dict of str to float
-        The feature row, keyed by :data:`~specimen_imaging.measurements.FEATURE_NAMES`.
+    features : dict of str to float
+        The feature row, keyed by :data:`~specimen_imaging.measurements.FEATURE_NAMES` (segment's
+        ``/objects`` calls it ``features`` too).
     category, probability, scores
         As :class:`~specimen_classify.domain.predictions.PlanktonPrediction`.
     """
@@ -117,7 +118,7 @@ class ClassifiedObject:
     object_id: int
     bbox: tuple[int, int, int, int]
     centroid: tuple[float, float]
-    measurements: dict[str, float]
+    features: dict[str, float]
     category: str
     probability: float
     scores: dict[str, float]
@@ -457,8 +458,14 @@ def classify_objects(features: npt.NDArray[Any], model: PlanktonModel) -> list[P
     return predictions_of(model.class_probabilities(rows), model.classes, model.unclear_threshold)
 
 
+def _shown_value(value: Any) -> str:
+    return "null" if value is None else repr(value)
+
+
 def feature_rows_matrix(
-    rows: Sequence[Mapping[str, Any] | Sequence[Any]], feature_names: Sequence[str]
+    rows: Sequence[Mapping[str, Any] | Sequence[Any]],
+    feature_names: Sequence[str],
+    row_labels: Sequence[str] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Rows as segment's ``/objects`` answers them (``features`` objects) or as lists → a matrix.
 
@@ -469,12 +476,17 @@ def feature_rows_matrix(
         sequence of ``len(feature_names)`` numbers in that order.
     feature_names : sequence of str
         The column order of the result.
+    row_labels : sequence of str, optional
+        How messages name each row (``"object 7"``); default ``"row <index>"``.
 
     Raises
     ------
     InvalidParameter
         A row of another length or other names, or a value that is not a finite number (null,
-        text, NaN): the row and the feature are named (422).
+        text, NaN): the row and the feature are named (422). A null is refused rather than
+        imputed: the forest was trained on complete rows only, and segment answers null only
+        where a value cannot be measured (a degenerate object), so the fix is to leave that
+        object out.
 
     Examples
     --------
@@ -482,8 +494,12 @@ def feature_rows_matrix(
     [[1.0, 2.0], [3.0, 4.0]]
     """
     names = list(feature_names)
+    labels = list(row_labels) if row_labels is not None else [f"row {i}" for i in range(len(rows))]
+    if len(labels) != len(rows):
+        raise ValueError(f"{len(labels)} row labels for {len(rows)} rows")
     out = np.empty((len(rows), len(names)), np.float64)
     for i, row in enumerate(rows):
+        label = labels[i]
         if isinstance(row, Mapping):
             missing = [n for n in names if n not in row]
             extra = [str(k) for k in row if k not in names]
@@ -491,18 +507,24 @@ def feature_rows_matrix(
                 parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
                     [f"unknown {', '.join(extra)}"] if extra else []
                 )
-                raise InvalidParameter(f"row {i} has other features than feature_names: {'; '.join(parts)}")
+                raise InvalidParameter(f"{label} has other features than feature_names: {'; '.join(parts)}")
             values = [row[n] for n in names]
         elif isinstance(row, Sequence) and not isinstance(row, str | bytes):
             if len(row) != len(names):
-                raise InvalidParameter(f"row {i} has {len(row)} values; feature_names has {len(names)}")
+                raise InvalidParameter(f"{label} has {len(row)} values; feature_names has {len(names)}")
             values = list(row)
         else:
-            raise InvalidParameter(f"row {i} is a {type(row).__name__}; send an object of features or a list")
+            raise InvalidParameter(f"{label} is a {type(row).__name__}; send an object of features or a list")
         for j, value in enumerate(values):
             if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(float(value)):
+                fix = (
+                    "; segment answers null where a value cannot be measured: leave this object out"
+                    if value is None
+                    else ""
+                )
                 raise InvalidParameter(
-                    f"row {i}: {names[j]} is {value!r}; every feature must be a finite number"
+                    f"{label}: {names[j]} is {_shown_value(value)}; "
+                    f"every feature must be a finite number{fix}"
                 )
             out[i, j] = float(value)
     return out
@@ -514,12 +536,14 @@ def classify_feature_rows(
     feature_set_version: str,
     model: PlanktonModel,
     max_rows: int | None = None,
+    row_labels: Sequence[str] | None = None,
 ) -> list[PlanktonPrediction]:
     """Classify a batch of feature rows measured elsewhere (segment's ``/objects``).
 
     The row count is checked against ``max_rows`` and the contract
     (:func:`check_feature_contract`) first, then the rows are read in ``feature_names`` order
-    (:func:`feature_rows_matrix`) and classified in one call.
+    (:func:`feature_rows_matrix`, whose messages name each row by ``row_labels``) and classified
+    in one call.
 
     Raises
     ------
@@ -529,9 +553,9 @@ def classify_feature_rows(
         More than ``max_rows`` rows, or a malformed row (422).
     """
     if max_rows is not None and len(rows) > max_rows:
-        raise InvalidParameter(f"rows holds {len(rows)} rows; send at most {max_rows}")
+        raise InvalidParameter(f"the request holds {len(rows)} feature rows; send at most {max_rows}")
     check_feature_contract(feature_names, feature_set_version, model)
-    return classify_objects(feature_rows_matrix(rows, feature_names), model)
+    return classify_objects(feature_rows_matrix(rows, feature_names, row_labels), model)
 
 
 def category_counts(categories: Sequence[str], classes: Sequence[str]) -> dict[str, int]:
@@ -581,7 +605,7 @@ def classify_frame(
             object_id=int(measured.labels[i]),
             bbox=(int(r0), int(c0), int(r1), int(c1)),
             centroid=(float(measured.centroids[i, 0]), float(measured.centroids[i, 1])),
-            measurements={
+            features={
                 name: float(v) for name, v in zip(FEATURE_NAMES, measured.features[i], strict=True)
             },
             category=prediction.category,
