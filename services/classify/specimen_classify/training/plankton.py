@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +72,7 @@ from specimen_classify.training.cards import (
 from specimen_imaging.codecs import decode_image
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_kit.errors import Problem
+from specimen_kit.timestamps import rfc3339, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -488,7 +488,7 @@ def train_plankton(
             "confusion_matrix": "confusion_matrix.png",
             "confusion_matrix_unclear": "confusion_matrix_unclear.png",
         },
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": rfc3339(utc_now()),
     }
     write_card(out_dir, card)
     logger.info(
