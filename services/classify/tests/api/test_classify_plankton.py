@@ -282,3 +282,6 @@ class TestSegmentObjectsAnswerPostedUnchanged:
         assert response.status_code == 422, response.text
         assert response.headers["content-type"] == PROBLEM_JSON
         assert named in response.text
+        problem = response.json()
+        assert problem["instance"] == PLANKTON + "/features" and problem["request_id"]
+        assert problem["errors"] and all(e["location"].startswith("body") for e in problem["errors"])
