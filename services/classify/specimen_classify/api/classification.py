@@ -32,12 +32,8 @@ from specimen_classify.api.classification_schemas import (
 from specimen_classify.api.deps import ActiveMriModel, ActivePlanktonModel, Settings
 from specimen_classify.api.query import NoQueryParameters
 from specimen_classify.config import ClassifySettings
-from specimen_classify.domain.plankton import (
-    PlanktonSegmentation,
-    category_counts,
-    classify_feature_rows,
-    classify_frame,
-)
+from specimen_classify.domain.plankton.classify import category_counts, classify_feature_rows, classify_frame
+from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
 from specimen_classify.domain.predictions import (
     MRI_MODEL,
     PLANKTON_MODEL,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
-from specimen_classify.domain.plankton import ClassifiedObject
+from specimen_classify.domain.plankton.classify import ClassifiedObject
 from specimen_classify.domain.predictions import (
     ModelVersion,
     MriPrediction,

@@ -168,7 +168,7 @@ class PlanktonModel(Protocol):
 
     The rows hold the object measurements of ``feature_names`` (in that order) as defined by
     :mod:`specimen_imaging.measurements` version ``feature_set_version``; the domain checks a
-    request against them (:func:`specimen_classify.domain.plankton.check_feature_contract`).
+    request against them (:func:`specimen_classify.domain.plankton.features.check_feature_contract`).
     """
 
     @property

@@ -6,21 +6,15 @@ import numpy as np
 import pytest
 
 from specimen_classify.domain.errors import FeatureMismatch
-from specimen_classify.domain.plankton import (
-    CROP_SEGMENTATION,
-    PlanktonSegmentation,
-    categories_of,
+from specimen_classify.domain.plankton.classify import classify_feature_rows, classify_frame, classify_objects
+from specimen_classify.domain.plankton.crops import crop_features, crop_groups
+from specimen_classify.domain.plankton.features import (
     check_feature_contract,
     check_service_features,
-    choose_unclear_threshold,
-    classify_feature_rows,
-    classify_frame,
-    classify_objects,
-    crop_features,
-    crop_groups,
     feature_rows_matrix,
-    predictions_of,
 )
+from specimen_classify.domain.plankton.segmentation import CROP_SEGMENTATION, PlanktonSegmentation
+from specimen_classify.domain.plankton.unclear import categories_of, choose_unclear_threshold, predictions_of
 from specimen_classify.domain.predictions import UNCLEAR, ModelVersion, PlanktonPrediction
 from specimen_imaging.errors import FlatImage
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
