@@ -151,6 +151,35 @@ class TestClassifyEndToEnd:
         assert body["count"] >= 3
         assert {o["category"] for o in body["objects"]} <= {*body["model"]["classes"], "unclear"}
 
+    # Issue 10: segment's answer was a 422 at /plankton/features (body.rows required).
+    def test_segments_objects_answer_chains_into_plankton_features_unchanged(
+        self, gateway: httpx.Client, actors: dict[str, Actor]
+    ) -> None:
+        headers = actors["technician_b"].headers
+        plankton_options = {"polarity": "dark-on-light", "closing_radius": "3", "min_area": "10",
+                            "flat_field_sigma": "32", "keep_border": "false"}
+        measured = gateway.post("/api/v1/segment/objects", headers=headers,
+                                files={"image": ("f.png", FRAME)}, data=plankton_options)
+        assert measured.status_code == 200, measured.text
+        response = gateway.post("/api/v1/classify/plankton/features", content=measured.content,
+                                headers={**headers, "Content-Type": "application/json"})
+
+        assert response.status_code == 200, response.text
+        sent = measured.json()["objects"]
+        results = response.json()["results"]
+        assert len(sent) >= 3
+        assert [(r["id"], r["bbox"]) for r in results] == [(o["id"], o["bbox"]) for o in sent]
+
+    def test_model_card_plot_links_are_relative_to_the_gateway(
+        self, gateway: httpx.Client, actors: dict[str, Actor]
+    ) -> None:
+        card = gateway.get("/api/v1/models/mri-tumor/versions/1", headers=actors["technician_b"].headers)
+        link = card.json()["plots"]["roc"]
+        plot = gateway.get(link, headers=actors["technician_b"].headers)
+
+        assert link == "/api/v1/models/mri-tumor/versions/1/roc.png"
+        assert (plot.status_code, plot.headers["content-type"]) == (200, "image/png")
+
     def test_the_scan_list_and_export_hold_only_the_callers_hospital(
         self, gateway: httpx.Client, actors: dict[str, Actor], scan_a: dict[str, Any]
     ) -> None:

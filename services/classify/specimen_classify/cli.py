@@ -37,9 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     add_storage_commands(commands, database_variable="SPECIMEN_CLASSIFY_DATABASE_URL", blobs="scan images")
     generate = commands.add_parser("generate", help="write a synthetic training set")
     kinds = generate.add_subparsers(dest="kind", required=True)
-    mri = kinds.add_parser("mri", help="MRI-like slices in yes/ and no/ (the Kaggle brain-tumor layout)")
+    mri = kinds.add_parser(
+        "mri", help="MRI-like slices in yes/ and no/ (the Kaggle brain-tumor layout)",
+        description="Write --count tumor slices to OUT_DIR/yes and --count healthy slices to OUT_DIR/no "
+                    "(2 x COUNT files in all) and OUT_DIR/metadata.csv.")
     mri.add_argument("out_dir", type=Path)
-    mri.add_argument("--count", type=int, required=True, help="slices per class (yes and no each)")
+    mri.add_argument("--count", type=int, required=True,
+                     help="slices PER CLASS: COUNT in yes/ and COUNT in no/, so 2 x COUNT files")
     mri.add_argument("--seed", type=int, required=True)
     mri.add_argument("--size", type=int, default=synthetic_mri.DEFAULT_SIZE,
                      help="height and width in pixels (default: %(default)s)")

@@ -21,11 +21,11 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from specimen_classify.domain.errors import ModelNotFound
+from specimen_kit.timestamps import rfc3339, utc_now
 
 CARD_FILE = "card.json"
 ACTIVE_FILE = "active.json"
@@ -128,7 +128,7 @@ class ModelStore:
     def activate(self, name: str, version: int, *, by: str) -> dict[str, Any]:
         """Make ``version`` the serving one; every replica picks it up on its next refresh."""
         self.version_dir(name, version)
-        record = {"version": version, "activated_at": datetime.now(UTC).isoformat(), "activated_by": by}
+        record = {"version": version, "activated_at": rfc3339(utc_now()), "activated_by": by}
         write_json_atomically(self._model_dir(name) / ACTIVE_FILE, record)
         return record
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from specimen_classify.adapters.model_metrics import count_predictions
 from specimen_classify.adapters.mri_images import read_mri
 from specimen_classify.api.classification_schemas import (
+    FeatureResult,
     FeatureRows,
     FeatureRowsAnswer,
     ItemProblem,
@@ -23,19 +24,16 @@ from specimen_classify.api.classification_schemas import (
     MriAnswer,
     MriBatchAnswer,
     MriBatchItem,
-    PlanktonAnswer,
     PlanktonFrameAnswer,
     PlanktonModelRef,
     PlanktonObject,
+    SegmentObject,
 )
 from specimen_classify.api.deps import ActiveMriModel, ActivePlanktonModel, Settings
+from specimen_classify.api.query import NoQueryParameters
 from specimen_classify.config import ClassifySettings
-from specimen_classify.domain.plankton import (
-    PlanktonSegmentation,
-    category_counts,
-    classify_feature_rows,
-    classify_frame,
-)
+from specimen_classify.domain.plankton.classify import category_counts, classify_feature_rows, classify_frame
+from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
 from specimen_classify.domain.predictions import (
     MRI_MODEL,
     PLANKTON_MODEL,
@@ -45,23 +43,20 @@ from specimen_classify.domain.predictions import (
     classify_slices,
 )
 from specimen_imaging.codecs import decode_image
+from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_imaging.options import Params, validate_params
 from specimen_kit.errors import InvalidParameter, Problem
+from specimen_kit.openapi_problems import documented_problem
 from specimen_kit.security import CurrentPrincipal
 from specimen_kit.uploads import FileFields, Payload, read_payload, request_body_doc, require_file
 
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-
-
 router = APIRouter(prefix="/classify", tags=["classify"], responses={
-    401: _problem("No valid bearer token."),
-    413: _problem("The body or an image's pixel count is over the limit."),
-    415: _problem("Not a supported image format or content type."),
-    422: _problem("The image cannot be read, or holds no brain (no-brain-found)."),
-    503: _problem("No model version is loaded yet (model-unavailable)."),
+    401: documented_problem("No valid bearer token."),
+    413: documented_problem("The body or an image's pixel count is over the limit."),
+    415: documented_problem("Not a supported image format or content type."),
+    422: documented_problem("The image cannot be read, holds no brain (no-brain-found), or a "
+                            "parameter (form, JSON or query) is unknown or out of range."),
+    503: documented_problem("No model version is loaded yet (model-unavailable).", 503),
 })
 
 MRI_FILE = FileFields(single=("image",))
@@ -89,12 +84,14 @@ MriSlice = Annotated[npt.NDArray[np.uint8], Depends(_mri_slice)]
 async def _mri_batch_payload(request: Request, settings: Settings) -> Payload:
     spec = _batch_files(settings.mri_batch_max)
     payload = await read_payload(request, spec)
+    # The route takes no parameter: an unknown field (form or query) is a 422, as on /mri.
+    validate_params(Params, payload.fields)
     if not payload.files.get(MRI_BATCH_FIELD):
         raise InvalidParameter(f"the request has no {MRI_BATCH_FIELD!r}; {spec.how}")
     return payload
 
 
-def _decoded_or_problem(data: bytes, max_pixels: int) -> npt.NDArray[Any] | Problem:
+def _decoded_ordocumented_problem(data: bytes, max_pixels: int) -> npt.NDArray[Any] | Problem:
     try:
         return read_mri(data, max_pixels=max_pixels)
     except Problem as error:
@@ -115,7 +112,7 @@ def classify_mri(pixels: MriSlice, model: ActiveMriModel, _: CurrentPrincipal) -
 def classify_mri_batch(payload: Annotated[Payload, Depends(_mri_batch_payload)], model: ActiveMriModel,
                        settings: Settings, _: CurrentPrincipal) -> MriBatchAnswer:
     files = payload.files[MRI_BATCH_FIELD]
-    items = [_decoded_or_problem(f.data, settings.max_image_pixels) for f in files]
+    items = [_decoded_ordocumented_problem(f.data, settings.max_image_pixels) for f in files]
     results = classify_each(items, model)
     count_predictions(MRI_MODEL, [r.label for r in results if isinstance(r, MriPrediction)])
     return _batch_answer(model, [f.filename for f in files], results)
@@ -128,6 +125,7 @@ def _batch_answer(model: MriModel, filenames: list[str | None],
                           problem=ItemProblem.of(r) if isinstance(r, Problem) else None)
              for i, (name, r) in enumerate(zip(filenames, results, strict=True))]
     return MriBatchAnswer(model=ModelRef.of(model.version),
+                          decision_threshold=float(model.decision_threshold),
                           classified=sum(item.prediction is not None for item in items), results=items)
 
 
@@ -151,7 +149,7 @@ def _segmentation(payload: PlanktonPayload) -> PlanktonSegmentation:
 
 
 @router.post("/plankton",
-             summary="Every object of a plankton frame: bbox, measurements, category, all class scores",
+             summary="Every object of a plankton frame: bbox, features, category, all class scores",
              openapi_extra=request_body_doc(PlanktonSegmentation.model_json_schema(), PLANKTON_FILE))
 def classify_plankton(frame: Annotated[npt.NDArray[Any], Depends(_frame)],
                       options: Annotated[PlanktonSegmentation, Depends(_segmentation)],
@@ -161,15 +159,25 @@ def classify_plankton(frame: Annotated[npt.NDArray[Any], Depends(_frame)],
     count_predictions(PLANKTON_MODEL, categories)
     return PlanktonFrameAnswer(model=PlanktonModelRef.of_model(model), count=len(found),
                                counts=category_counts(categories, model.classes),
+                               feature_set_version=FEATURE_SET_VERSION, feature_names=list(FEATURE_NAMES),
                                objects=[PlanktonObject.of_object(o) for o in found])
 
 
 @router.post("/plankton/features",
-             summary="Categories for feature rows from segment's /objects (names and version checked)")
+             summary="Categories for segment's /objects answer sent unchanged, or for bare feature rows",
+             dependencies=[NoQueryParameters],
+             responses={422: documented_problem("A row or object is malformed or has a null feature, or the "
+                                      "feature names or feature_set_version differ from the model's "
+                                      "(feature-mismatch, naming both).")})
 def classify_plankton_features(body: FeatureRows, model: ActivePlanktonModel, settings: Settings,
                                _: CurrentPrincipal) -> FeatureRowsAnswer:
-    predictions = classify_feature_rows(body.rows, body.feature_names, body.feature_set_version, model,
-                                        max_rows=settings.plankton_rows_max)
-    count_predictions(PLANKTON_MODEL, [p.category for p in predictions])
-    return FeatureRowsAnswer(model=PlanktonModelRef.of_model(model),
-                             results=[PlanktonAnswer.of(p) for p in predictions])
+    predictions = classify_feature_rows(body.feature_rows(), body.feature_names, body.feature_set_version,
+                                        model, max_rows=settings.plankton_rows_max,
+                                        row_labels=body.row_labels())
+    categories = [p.category for p in predictions]
+    count_predictions(PLANKTON_MODEL, categories)
+    sent: list[SegmentObject | None] = [*body.objects] if body.objects else [None] * len(predictions)
+    return FeatureRowsAnswer(model=PlanktonModelRef.of_model(model), count=len(predictions),
+                             counts=category_counts(categories, model.classes),
+                             results=[FeatureResult.of_row(i, p, o)
+                                      for i, (p, o) in enumerate(zip(predictions, sent, strict=True))])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
-from specimen_classify.domain.plankton import ClassifiedObject
+from specimen_classify.domain.plankton.classify import ClassifiedObject
 from specimen_classify.domain.predictions import (
     ModelVersion,
     MriPrediction,
@@ -43,6 +43,10 @@ class MriAnswer(BaseModel):
     probability: float = Field(description="The model's probability of `label`.")
     tumor_probability: float = Field(description="The model's probability of *tumor*.")
     model: ModelRef
+    decision_threshold: float = Field(
+        description="The model's tumor probability at or above which `label` is *tumor* (from its "
+                    "card, chosen on validation data): `tumor_probability` 0.30 answers *tumor* "
+                    "when this is 0.25.", examples=[0.5])
     crop_box: Box = Field(description="Where the brain was found in the sent image; the CNN saw this "
                                       "crop, resized to 32x32.")
 
@@ -50,7 +54,7 @@ class MriAnswer(BaseModel):
     def of(cls, prediction: MriPrediction) -> MriAnswer:
         return cls(label=prediction.label, probability=prediction.probability,
                    tumor_probability=prediction.tumor_probability, model=ModelRef.of(prediction.model),
-                   crop_box=Box.of(prediction.crop_box))
+                   decision_threshold=prediction.decision_threshold, crop_box=Box.of(prediction.crop_box))
 
 
 class ItemProblem(BaseModel):
@@ -76,6 +80,8 @@ class MriBatchItem(BaseModel):
 
 class MriBatchAnswer(BaseModel):
     model: ModelRef
+    decision_threshold: float = Field(description="As in each prediction: the model's tumor "
+                                                  "probability at or above which the label is *tumor*.")
     classified: int = Field(description="How many images have a prediction.")
     results: list[MriBatchItem]
 
@@ -98,13 +104,13 @@ class PlanktonObject(PlanktonAnswer):
     id: int = Field(description="The object's label in the frame (1, 2, … in raster order).")
     bbox: Box
     centroid: tuple[float, float] = Field(description="(row, col)")
-    measurements: dict[str, float] = Field(description="The versioned object measurements "
-                                                       "(segment's /objects features).")
+    features: dict[str, float] = Field(description="The object's features, keyed by `feature_names` "
+                                                   "(as segment's /objects answers them).")
 
     @classmethod
     def of_object(cls, found: ClassifiedObject) -> PlanktonObject:
         return cls(id=found.object_id, bbox=Box.of(found.bbox), centroid=found.centroid,
-                   measurements=found.measurements, category=found.category,
+                   features=found.features, category=found.category,
                    probability=found.probability, scores=found.scores)
 
 
@@ -123,21 +129,104 @@ class PlanktonFrameAnswer(BaseModel):
     model: PlanktonModelRef
     count: int
     counts: dict[str, int] = Field(description="Objects per category (unclear included).")
+    feature_set_version: str = Field(description="The feature definition of `objects[].features`.",
+                                     examples=["1"])
+    feature_names: list[str] = Field(description="The features' names, in the model's order.")
     objects: list[PlanktonObject]
 
 
-class FeatureRows(BaseModel):
-    """Feature rows measured elsewhere, as segment's ``/objects`` answers them."""
+class SegmentObject(BaseModel):
+    """One object of segment's ``/objects`` answer; ``features`` is what is classified.
 
-    model_config = ConfigDict(extra="forbid")
+    Keys segment may add to an object are ignored: every key this route reads is required, so a
+    misspelt one is still refused (as missing).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int = Field(description="Segment's object id; the result echoes it.")
+    bbox: Box
+    centroid: tuple[float, float] = Field(description="(row, col)")
+    features: dict[str, StrictFloat | None] = Field(
+        description="`{name: value}` with exactly `feature_names`; a null (a value segment could not "
+                    "measure) is a 422 naming the object.")
+    crop: str | None = Field(None, description="Segment's crop; ignored.")
+    mask: str | None = Field(None, description="Segment's mask; ignored.")
+
+
+class FeatureRows(BaseModel):
+    """Feature rows measured elsewhere: segment's ``/objects`` answer unchanged, or bare rows.
+
+    Two forms, one of ``objects`` or ``rows``: the ``/segment/objects`` JSON answer as segment
+    returns it (``count``, ``overlay`` and ``image`` are accepted and ignored), or
+    ``{"feature_set_version", "feature_names", "rows": [...]}``. Any other top-level key is
+    refused, so a misspelt one is named rather than ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"count": 1, "feature_set_version": "1", "feature_names": ["area", "perimeter"],
+         "objects": [{"id": 1, "bbox": {"min_row": 3, "min_col": 4, "max_row": 9, "max_col": 12},
+                      "centroid": [5.8, 7.6], "features": {"area": 31.0, "perimeter": 21.3},
+                      "crop": None, "mask": None}], "overlay": None},
+        {"feature_set_version": "1", "feature_names": ["area", "perimeter"],
+         "rows": [{"area": 31.0, "perimeter": 21.3}, [12.0, 11.7]]},
+    ]})
 
     feature_set_version: str = Field(examples=["1"])
     feature_names: list[str] = Field(min_length=1)
-    rows: list[dict[str, Any] | list[Any]] = Field(
-        description="Each row an object `{name: value}` (e.g. an /objects `features`) or a list "
-                    "in `feature_names` order.")
+    objects: list[SegmentObject] | None = Field(
+        None, description="Segment's /objects `objects`, as it answers them; each result carries the "
+                          "object's `id`, `bbox` and `centroid`.")
+    rows: list[dict[str, Any] | list[Any]] | None = Field(
+        None, description="Instead of `objects`: each row an object `{name: value}` or a list in "
+                          "`feature_names` order.")
+    count: int | None = Field(None, ge=0, description="Segment's object count; must equal the "
+                                                      "number of `objects` when sent.")
+    overlay: str | None = Field(None, description="Segment's overlay picture; ignored.")
+    image: dict[str, Any] | None = Field(None, description="Segment's picture; ignored.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FeatureRows:
+        if (self.objects is None) == (self.rows is None):
+            raise ValueError("send either objects (the /segment/objects answer) or rows, not both "
+                             "nor neither")
+        if self.rows is not None and self.count is not None:
+            raise ValueError("count belongs to the objects form; leave it out with rows")
+        if self.objects is not None and self.count is not None and self.count != len(self.objects):
+            raise ValueError(f"count is {self.count} but objects holds {len(self.objects)}; send "
+                             "segment's answer unchanged")
+        return self
+
+    def feature_rows(self) -> list[dict[str, Any]] | list[dict[str, Any] | list[Any]]:
+        if self.objects is not None:
+            return [obj.features for obj in self.objects]
+        return self.rows or []
+
+    def row_labels(self) -> list[str] | None:
+        """How errors name a row: segment's object id when there is one."""
+        if self.objects is None:
+            return None
+        return [f"object {obj.id}" for obj in self.objects]
+
+
+class FeatureResult(PlanktonAnswer):
+    """The forest's answer for one sent row or object, in the order sent."""
+
+    index: int = Field(description="Position of the row or object in the request, from 0.")
+    id: int | None = Field(description="The object's id (objects form); null for rows.")
+    bbox: Box | None = Field(description="The object's box, echoed (objects form); null for rows.")
+    centroid: tuple[float, float] | None = Field(description="(row, col), echoed; null for rows.")
+
+    @classmethod
+    def of_row(cls, index: int, prediction: PlanktonPrediction,
+               sent: SegmentObject | None = None) -> FeatureResult:
+        return cls(index=index, id=sent.id if sent else None, bbox=sent.bbox if sent else None,
+                   centroid=sent.centroid if sent else None, category=prediction.category,
+                   probability=prediction.probability, scores=prediction.scores)
 
 
 class FeatureRowsAnswer(BaseModel):
     model: PlanktonModelRef
-    results: list[PlanktonAnswer]
+    count: int = Field(description="How many rows or objects were classified.")
+    counts: dict[str, int] = Field(description="Results per category (unclear included).")
+    results: list[FeatureResult]

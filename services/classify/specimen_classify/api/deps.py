@@ -4,7 +4,6 @@ the scan is stored, a failure leaves no image behind)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, MriModel, PlanktonModel
 from specimen_classify.domain.scans import ScanRecords
 from specimen_kit.storage import Blobs, DbSession
+from specimen_kit.timestamps import utc_now
 
 
 def _settings(request: Request) -> ClassifySettings:
@@ -54,10 +54,6 @@ ActiveMriModel = Annotated[MriModel, Depends(_active_mri_model)]
 
 
 # --- scans: the use-cases on the request's unit of work (specimen_kit.storage) -------------
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _scan_service(session: DbSession, blobs: Blobs, settings: Settings) -> ScanRecords:

@@ -6,17 +6,20 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from specimen_kit.timestamps import Timestamp
+
 
 class Activation(BaseModel):
     version: int
-    activated_at: str | None = Field(description="ISO 8601; null when the newest version serves "
-                                                 "because none was activated explicitly.")
+    activated_at: Timestamp | None = Field(description="RFC 3339, UTC; null when the newest version "
+                                                       "serves because none was activated explicitly.")
     activated_by: str | None = Field(description="User id of whoever activated it, or 'bootstrap'.")
 
 
 class VersionSummary(BaseModel):
     version: int
-    created_at: str | None
+    created_at: Timestamp | None = Field(description="When the version was trained (RFC 3339, UTC); "
+                                                     "null when its card does not say.")
     active: bool
     metrics: dict[str, float | None] = Field(
         description="The card's headline test metrics (accuracy, balanced_accuracy, f1_macro).")
@@ -37,6 +40,9 @@ class ModelVersionCard(BaseModel):
     name: str
     version: int
     active: bool
-    plots: dict[str, str] = Field(description="Plot name → its URL (confusion matrix, ROC).")
+    created_at: Timestamp | None = Field(description="When the version was trained (RFC 3339, UTC); "
+                                                     "null when its card does not say.")
+    plots: dict[str, str] = Field(description="Plot name → its link, relative to the gateway "
+                                              "(`/api/v1/models/…/roc.png`): confusion matrix, ROC.")
     card: dict[str, Any] = Field(description="The model card as the trainer wrote it: metrics on the "
                                              "held-out test split, split, data, libraries, export.")

@@ -148,7 +148,7 @@ class ExportTooLarge(ClassifyError):
             "with created_after/created_before or other filters", rows=rows, max_rows=max_rows)
 
 
-# --- Plankton features (specimen_classify.domain.plankton) -------------------------------------
+# --- Plankton features (specimen_classify.domain.plankton.features) -------------------------------------
 
 
 class FeatureMismatch(ClassifyError):

@@ -48,6 +48,9 @@ class MriPrediction:
     crop_box : tuple of int
         ``(min_row, min_col, max_row, max_col)`` of the brain in the sent image's pixels, max
         exclusive.
+    decision_threshold : float
+        The model's tumor probability at or above which ``label`` is *tumor* (from its card): a
+        ``tumor_probability`` of 0.30 answers *tumor* when the threshold is 0.25.
     """
 
     label: MriLabel
@@ -55,6 +58,7 @@ class MriPrediction:
     tumor_probability: float
     model: ModelVersion
     crop_box: BBox
+    decision_threshold: float
 
 
 class MriModel(Protocol):
@@ -129,6 +133,7 @@ def _predict(crops: Sequence[BrainCrop], model: MriModel) -> list[MriPrediction]
                 tumor_probability=p,
                 model=model.version,
                 crop_box=crop.crop_box,
+                decision_threshold=float(model.decision_threshold),
             )
         )
     return predictions
@@ -163,7 +168,7 @@ class PlanktonModel(Protocol):
 
     The rows hold the object measurements of ``feature_names`` (in that order) as defined by
     :mod:`specimen_imaging.measurements` version ``feature_set_version``; the domain checks a
-    request against them (:func:`specimen_classify.domain.plankton.check_feature_contract`).
+    request against them (:func:`specimen_classify.domain.plankton.features.check_feature_contract`).
     """
 
     @property

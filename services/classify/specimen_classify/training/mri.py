@@ -34,7 +34,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ from specimen_classify.training.cards import (
     write_split,
 )
 from specimen_kit.errors import Problem
+from specimen_kit.timestamps import rfc3339, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -440,7 +440,7 @@ def train_mri(
                    "max_abs_diff_vs_keras": export_diff, "max_abs_diff_allowed": MAX_EXPORT_DIFF,
                    "bytes": len(flatbuffer)},
         "plots": {"confusion_matrix": "confusion_matrix.png", "roc": "roc.png"},
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": rfc3339(utc_now()),
     }
     write_card(out_dir, card)
     logger.info("MRI model trained", extra={

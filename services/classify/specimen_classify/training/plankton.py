@@ -8,18 +8,18 @@ folder name is a class of its own (real data). A crop that cannot be read, is bl
 no object is skipped with a warning and counted in the card.
 
 Each crop goes through the shared object pipeline (:func:`specimen_imaging.extraction.extract_objects`
-with :data:`~specimen_classify.domain.plankton.CROP_SEGMENTATION`) and its largest object's
+with :data:`~specimen_classify.domain.plankton.segmentation.CROP_SEGMENTATION`) and its largest object's
 measurements are its feature row: the same definition the segment service answers and the
 frame route measures. Near-duplicate crops (pHash, :mod:`specimen_classify.domain.dedup`) are
-grouped (:func:`~specimen_classify.domain.plankton.crop_groups`) and each group lands in one
+grouped (:func:`~specimen_classify.domain.plankton.crops.crop_groups`) and each group lands in one
 split; the split is stratified by class.
 
 The forest is exported to ONNX with skl2onnx (float32 input, no ZipMap); the validation and
 test splits are scored *through the exported model and the serving runtime*
 (:class:`~specimen_classify.adapters.forest_runtime.OnnxPlanktonModel`) after checking that its
 probabilities equal scikit-learn's within :data:`MAX_EXPORT_DIFF`. The unclear threshold is
-chosen on the validation split (:func:`~specimen_classify.domain.plankton.choose_unclear_threshold`,
-rule :data:`~specimen_classify.domain.plankton.UNCLEAR_RULE`).
+chosen on the validation split (:func:`~specimen_classify.domain.plankton.unclear.choose_unclear_threshold`,
+rule :data:`~specimen_classify.domain.plankton.unclear.UNCLEAR_RULE`).
 
 Written to ``OUT_DIR``: ``model.onnx``, ``card.json``, ``confusion_matrix.png`` (test split,
 most probable class), ``confusion_matrix_unclear.png`` (test split, unclear rule applied) and
@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +48,14 @@ from specimen_classify.adapters.forest_runtime import (
 )
 from specimen_classify.domain import dedup
 from specimen_classify.domain.evaluation import classification_report
-from specimen_classify.domain.plankton import (
-    CROP_MAX_DISTANCE,
-    CROP_SEGMENTATION,
+from specimen_classify.domain.plankton.crops import CROP_MAX_DISTANCE, crop_features, crop_groups
+from specimen_classify.domain.plankton.segmentation import CROP_SEGMENTATION
+from specimen_classify.domain.plankton.unclear import (
     MIN_UNCLEAR_THRESHOLD,
     TARGET_PRECISION,
     UNCLEAR_RULE,
     categories_of,
     choose_unclear_threshold,
-    crop_features,
-    crop_groups,
 )
 from specimen_classify.domain.predictions import PLANKTON_MODEL, UNCLEAR, ModelVersion
 from specimen_classify.domain.synthetic_plankton import CATEGORIES, CATEGORY_OF_FOLDER
@@ -73,6 +70,7 @@ from specimen_classify.training.cards import (
 from specimen_imaging.codecs import decode_image
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_kit.errors import Problem
+from specimen_kit.timestamps import rfc3339, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -488,7 +486,7 @@ def train_plankton(
             "confusion_matrix": "confusion_matrix.png",
             "confusion_matrix_unclear": "confusion_matrix_unclear.png",
         },
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": rfc3339(utc_now()),
     }
     write_card(out_dir, card)
     logger.info(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -45,10 +46,41 @@ class TestClassifyMri:
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["model"] == {"name": MRI_MODEL, "version": 1}
+        assert body["decision_threshold"] == 0.5
         assert body["tumor_probability"] == pytest.approx(p_tumor, abs=1e-6)
         assert body["label"] == ("tumor" if p_tumor >= 0.5 else "healthy")
         assert body["probability"] == pytest.approx(p_tumor if body["label"] == "tumor" else 1 - p_tumor)
         assert body["crop_box"] == dict(zip(("min_row", "min_col", "max_row", "max_col"), box, strict=True))
+
+    # Issue 10: a tumor_probability below 0.5 answered `tumor` with nothing saying why.
+    async def test_the_answer_states_the_cards_decision_threshold_that_made_the_label(
+        self, serving_client: Callable[..., Client], model_dir: Path, auth: AuthHeaders, slices: Any
+    ) -> None:
+        pixels = slices.pixels(seed=3, has_tumor=True)
+        p_tumor, _ = _expected(model_dir, pixels)
+        threshold = round(p_tumor / 2, 6)
+        card_path = model_dir / MRI_MODEL / "1" / "card.json"
+        card = json.loads(card_path.read_text()) | {"decision_threshold": threshold}
+        card_path.write_text(json.dumps(card))
+        files = {"image": ("s.png", slices.encode(pixels))}
+        async with serving_client(model_dir=model_dir) as client:
+            single = await client.post(MRI, files=files, headers=auth())
+            batch = await client.post(MRI + "/batch", files={"images": files["image"]}, headers=auth())
+
+        assert single.status_code == 200, single.text
+        assert (single.json()["label"], single.json()["decision_threshold"]) == ("tumor", threshold)
+        assert batch.json()["decision_threshold"] == threshold
+        assert batch.json()["results"][0]["prediction"] == single.json()
+
+    async def test_a_query_parameter_of_the_batch_is_refused_not_ignored(
+        self, client_app: Client, auth: AuthHeaders, slices: Any
+    ) -> None:
+        async with client_app as client:
+            response = await client.post(MRI + "/batch?threshold=0.1", headers=auth(),
+                                         files={"images": ("a.png", slices.file(1, True))})
+
+        assert response.status_code == 422
+        assert "threshold is not a parameter" in response.json()["detail"]
 
     @pytest.mark.parametrize("fmt", ["jpeg", "tiff", "dicom"])
     async def test_jpeg_tiff_and_dicom_slices_are_classified(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -15,6 +16,7 @@ from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_kit.problems import PROBLEM_JSON
 
 MODELS = "/api/v1/models"
+RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 MRI = "/api/v1/classify/mri"
 AuthHeaders = Callable[..., dict[str, str]]
 Client = AbstractAsyncContextManager[httpx.AsyncClient]
@@ -49,6 +51,9 @@ class TestModelRoutes:
         assert [(v["version"], v["active"]) for v in model["versions"]] == [(1, False), (2, True)]
         assert model["versions"][0]["metrics"] == {"accuracy": 0.97, "balanced_accuracy": 0.96,
                                                    "f1_macro": 0.965}
+        # Issue 10: one timestamp form, whatever the card or the activation record holds.
+        assert model["versions"][0]["created_at"] == "2026-11-21T10:00:00.000Z"
+        assert RFC3339_Z.fullmatch(model["active"]["activated_at"])
 
     async def test_a_version_answers_its_card_and_links_its_plot(
         self, serving_client: Callable[..., Client], two_versions: Path, auth: AuthHeaders
@@ -61,10 +66,27 @@ class TestModelRoutes:
         body = response.json()
         assert (body["name"], body["version"], body["active"]) == (MRI_MODEL, 1, False)
         assert body["card"]["metrics"]["test"]["accuracy"] == 0.97
-        assert list(body["plots"]) == ["confusion-matrix"]
+        assert body["created_at"] == body["card"]["created_at"] == "2026-11-21T10:00:00.000Z"
+        # Issue 10: the link was built from the request (classify's internal address).
+        assert body["plots"] == {"confusion-matrix": f"{MODELS}/{MRI_MODEL}/versions/1/confusion-matrix.png"}
         assert (plot.status_code, plot.headers["content-type"]) == (200, "image/png")
         assert plot.content.startswith(b"\x89PNG")
         assert no_roc.status_code == 404
+
+    @pytest.mark.parametrize("path", ["", f"/{MRI_MODEL}", f"/{MRI_MODEL}/versions/1",
+                                      f"/{MRI_MODEL}/versions/1/confusion-matrix.png"])
+    async def test_a_query_parameter_is_a_422_naming_it_not_ignored(
+        self, serving_client: Callable[..., Client], two_versions: Path, auth: AuthHeaders, path: str
+    ) -> None:
+        async with serving_client(model_dir=two_versions) as client:
+            response = await client.get(f"{MODELS}{path}?foo=1", headers=auth())
+            activate = await client.post(f"{MODELS}/{MRI_MODEL}/versions/1/activate?by=me",
+                                         headers=auth(sub="8", role="moderator"))
+
+        assert response.status_code == activate.status_code == 422
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "foo is not a parameter" in response.json()["detail"]
+        assert ModelStore(two_versions).active_version(MRI_MODEL) == 2
 
     @pytest.mark.parametrize("path", ["/nothing", f"/{MRI_MODEL}/versions/9", "/Bad..Name",
                                       f"/{MRI_MODEL}/versions/1/card.png"])
@@ -89,6 +111,7 @@ class TestModelRoutes:
 
         assert activated.status_code == 200, activated.text
         assert (activated.json()["version"], activated.json()["activated_by"]) == (1, "8")
+        assert RFC3339_Z.fullmatch(activated.json()["activated_at"])
         assert (before.json()["model"]["version"], after.json()["model"]["version"]) == (2, 1)
         assert ModelStore(two_versions).active_version(MRI_MODEL) == 1
 

@@ -21,7 +21,8 @@ pytest.importorskip("skl2onnx")
 from specimen_classify.adapters.datasets import generate_plankton
 from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.cli import main
-from specimen_classify.domain.plankton import UNCLEAR_RULE, classify_frame
+from specimen_classify.domain.plankton.classify import classify_frame
+from specimen_classify.domain.plankton.unclear import UNCLEAR_RULE
 from specimen_classify.domain.predictions import PLANKTON_MODEL, UNCLEAR, ModelVersion
 from specimen_classify.domain.synthetic_plankton import CATEGORIES, plankton_frame
 from specimen_classify.training import plankton as plankton_training

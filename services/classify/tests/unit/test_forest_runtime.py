@@ -11,7 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from specimen_classify.adapters.forest_runtime import CARD_FILE, MODEL_FILE, OnnxPlanktonModel
 from specimen_classify.domain.errors import FeatureMismatch, UnloadableModel
-from specimen_classify.domain.plankton import classify_feature_rows
+from specimen_classify.domain.plankton.classify import classify_feature_rows
 from specimen_classify.domain.predictions import UNCLEAR, ModelVersion
 from specimen_classify.training.plankton import export_onnx
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION

@@ -6,21 +6,15 @@ import numpy as np
 import pytest
 
 from specimen_classify.domain.errors import FeatureMismatch
-from specimen_classify.domain.plankton import (
-    CROP_SEGMENTATION,
-    PlanktonSegmentation,
-    categories_of,
+from specimen_classify.domain.plankton.classify import classify_feature_rows, classify_frame, classify_objects
+from specimen_classify.domain.plankton.crops import crop_features, crop_groups
+from specimen_classify.domain.plankton.features import (
     check_feature_contract,
     check_service_features,
-    choose_unclear_threshold,
-    classify_feature_rows,
-    classify_frame,
-    classify_objects,
-    crop_features,
-    crop_groups,
     feature_rows_matrix,
-    predictions_of,
 )
+from specimen_classify.domain.plankton.segmentation import CROP_SEGMENTATION, PlanktonSegmentation
+from specimen_classify.domain.plankton.unclear import categories_of, choose_unclear_threshold, predictions_of
 from specimen_classify.domain.predictions import UNCLEAR, ModelVersion, PlanktonPrediction
 from specimen_imaging.errors import FlatImage
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
@@ -190,7 +184,8 @@ class TestFeatureRows:
         [
             ({"a": 1}, "row 0 has other features than feature_names: missing b"),
             ({"a": 1, "b": 2, "c": 3}, "unknown c"),
-            ({"a": 1, "b": None}, "row 0: b is None"),
+            ({"a": 1, "b": None}, "row 0: b is null; every feature must be a finite number; segment "
+                                  "answers null where a value cannot be measured: leave this object out"),
             ({"a": True, "b": 2}, "row 0: a is True"),
             ([1, float("nan")], "row 0: b is nan"),
             ([1, "2"], "row 0: b is '2'"),
@@ -201,6 +196,12 @@ class TestFeatureRows:
     def test_malformed_rows_are_named(self, row, named):
         with pytest.raises(InvalidParameter, match=named.replace("(", r"\(")):
             feature_rows_matrix([row], ["a", "b"])
+
+    def test_row_labels_name_the_rows_in_messages(self):
+        with pytest.raises(InvalidParameter, match=r"^object 7: b is null"):
+            feature_rows_matrix([{"a": 1, "b": 2}, {"a": 1, "b": None}], ["a", "b"], ["object 3", "object 7"])
+        with pytest.raises(ValueError, match="1 row labels for 2 rows"):
+            feature_rows_matrix([[1, 2], [3, 4]], ["a", "b"], ["object 3"])
 
     def test_rows_are_classified_after_the_contract_check(self):
         model = AreaModel()
@@ -224,25 +225,25 @@ class TestFeatureRows:
 
 
 class TestClassifyFrame:
-    def test_every_inner_object_with_bbox_measurements_and_scores(self):
+    def test_every_inner_object_with_bbox_features_and_scores(self):
         img = frame()
         found = classify_frame(img, AreaModel(threshold=0.65))
         assert np.array_equal(img, frame())
-        assert [(o.object_id, o.bbox, o.measurements["area"]) for o in found] == [
+        assert [(o.object_id, o.bbox, o.features["area"]) for o in found] == [
             (1, (3, 3, 5, 8), 10.0),
             (2, (10, 12, 16, 17), 30.0),
         ]
         assert [(o.category, o.probability) for o in found] == [("small", 1 - 10 / 30), (UNCLEAR, 0.6)]
         assert found[1].scores == {"small": 0.4, "big": 0.6}
         assert found[0].centroid == (3.5, 5.0)
-        assert list(found[0].measurements) == list(FEATURE_NAMES)
+        assert list(found[0].features) == list(FEATURE_NAMES)
 
     def test_segmentation_options_keep_the_border_object_and_filter_by_area(self):
         options = validate_params(
             PlanktonSegmentation, {"keep_border": True, "min_area": 12, "closing_radius": 0}
         )
         found = classify_frame(frame(), AreaModel(), options)
-        assert [(o.bbox, o.measurements["area"]) for o in found] == [
+        assert [(o.bbox, o.features["area"]) for o in found] == [
             ((10, 12, 16, 17), 30.0),
             ((16, 0, 20, 4), 16.0),
         ]

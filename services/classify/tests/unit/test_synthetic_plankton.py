@@ -142,6 +142,14 @@ class TestGenerateCommand:
             assert len(list((tmp_path / "objects" / folder).glob("*.png"))) == 4
         assert all((tmp_path / row["crop"]).is_file() for row in rows)
 
+    # Issue 10: --count 500 wrote 1000 files and the help did not say so.
+    def test_mri_help_says_count_is_per_class(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit):
+            main(["generate", "mri", "--help"])
+
+        shown = " ".join(capsys.readouterr().out.split())
+        assert "slices PER CLASS: COUNT in yes/ and COUNT in no/, so 2 x COUNT files" in shown
+
     def test_bad_count_exits_with_usage_error(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
