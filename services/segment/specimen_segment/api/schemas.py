@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from specimen_imaging.codecs import DEFAULT_JPEG_QUALITY, MAX_QUALITY, MIN_QUALITY
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_imaging.options import ExtractionOptions, Params, ThresholdOptions
 from specimen_segment.domain.superpixels import SlicParams
@@ -108,29 +109,61 @@ class VignettingOptions(Params):
 
 
 class ConvertOptions(Params):
-    """Conversion takes no parameter besides the output format."""
+    """Conversion takes the output format and, for JPEG and WebP, a quality."""
+
+    quality: int | None = Field(
+        None, ge=MIN_QUALITY, le=MAX_QUALITY,
+        description=f"JPEG/WebP only, {MIN_QUALITY} to {MAX_QUALITY}. Without it JPEG is written at "
+                    f"{DEFAULT_JPEG_QUALITY} and WebP losslessly; with it WebP is lossy.")
 
 
 # Answers ---------------------------------------------------------------------------------
 
 
-class ThresholdSummary(BaseModel):
-    threshold: float
-    foreground_fraction: float
-    object_count: int
-
-
 class EncodedImage(BaseModel):
+    """A picture in a JSON answer: encoded (PNG unless stated), then base64."""
+
     media_type: str
     width: int
     height: int
     data: str = Field(description="Base64 of the encoded image.")
 
 
-class ImageAnswer(EncodedImage):
-    """An image in JSON, with the facts of the operation that made it."""
+class PictureAnswer(BaseModel):
+    """The JSON answer of a picture-producing route: the picture, its facts beside it."""
 
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    image: EncodedImage
+
+
+class ThresholdAnswer(PictureAnswer):
+    threshold: float
+    foreground_fraction: float
+    object_count: int
+
+
+class SelectionAnswer(PictureAnswer):
+    ids: list[int] = Field(description="The superpixel ids kept, ascending.")
+    pixel_count: int = Field(description="Pixels in the selection.")
+    mask: str = Field(description="Base64 PNG of the selection's mask (0/255).")
+
+
+class BackgroundAnswer(PictureAnswer):
+    foreground_fraction: float
+
+
+class VignettingAnswer(PictureAnswer):
+    sigma: float
+
+
+class ConvertAnswer(PictureAnswer):
+    source_format: str
+    source_mode: str
+
+
+class StoredPictureAnswer(PictureAnswer):
+    """A kept picture in JSON; the facts are those of the operation that made it."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class LabelEncoding(BaseModel):
@@ -142,7 +175,9 @@ class LabelEncoding(BaseModel):
     data: str | None = Field(None, description="base64: little-endian uint16, raster order.")
 
 
-class SuperpixelsAnswer(BaseModel):
+class SuperpixelsAnswer(PictureAnswer):
+    """``image`` is the picture asked for: the 16-bit label PNG or the boundary overlay."""
+
     segment_count: int
     outside_value: int = Field(65535, description="Label of pixels outside the mask.")
     labels: LabelEncoding
