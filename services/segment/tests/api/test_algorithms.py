@@ -31,6 +31,7 @@ from specimen_segment.app import create_app
 from specimen_segment.config import SegmentSettings
 
 BASE = "/api/v1/segment"
+README = Path(__file__).resolve().parents[4] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -437,7 +438,7 @@ class TestObjects:
     async def test_readme_csv_columns_and_feature_set_agree_with_the_archive(
         self, client: httpx.AsyncClient
     ) -> None:
-        readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
+        readme = README.read_text(encoding="utf-8")
         features = re.search(r"\*\*Object features\*\*[^:]*:\s*`([^`]*)`", readme)
         columns = re.search(r"<!-- objects.csv columns -->\s*`([^`]*)`", readme)
         assert features and columns
