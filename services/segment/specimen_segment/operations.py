@@ -308,3 +308,15 @@ def offered_formats(name: str, params: Mapping[str, Any]) -> tuple[str, ...]:
     if name == "superpixels" and params.get("result", "labels") == "labels":
         return SIXTEEN_BIT_FORMATS
     return IMAGE_FORMATS
+
+
+class Algorithms:
+    """The operations as the library's port (:class:`specimen_segment.domain.library.Operations`)."""
+
+    def run(self, name: str, pixels: npt.NDArray[Any], params: Mapping[str, Any]) -> OperationOutput:
+        return run_operation(name, pixels, params)
+
+    def formats(self, name: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+        if name not in OPERATIONS:
+            raise InvalidParameter(f"operation={name!r} is unknown; use one of {', '.join(OPERATIONS)}")
+        return offered_formats(name, params)

@@ -177,9 +177,20 @@ def picture_response(fmt: str, picture: npt.NDArray[Any], facts: Mapping[str, An
     JSON is ``answer``: ``{"image": {media_type, width, height, data}, **facts}`` (API.md,
     *Choosing the answer's format*); a picture format is served inline as ``stem.<fmt>``.
     """
+    check_quality(fmt, quality)
     if fmt == "json":
         return json_response(answer(image=encoded_image(picture), **facts))
     return image_response(picture, fmt, stem, quality)
+
+
+QUALITY_FORMATS = ("jpeg", "webp")
+
+
+def check_quality(fmt: str, quality: int | None) -> None:
+    """A quality goes with a lossy format only: with any other it would be silently unused."""
+    if quality is not None and fmt not in QUALITY_FORMATS:
+        raise InvalidParameter(f"quality applies to output jpeg or webp only, not {fmt}; "
+                               "leave it out or choose one of those")
 
 
 def documented_responses(offered: Sequence[str], json_model: type[BaseModel] | None) -> dict[int | str, Any]:
