@@ -1,6 +1,6 @@
 """The algorithms as named operations on pixels: one entry point for the routes and the library.
 
-:func:`run_operation` validates a plain parameter mapping through the API schemas (a 422
+:func:`run_operation` validates a plain parameter mapping through the parameter models (a 422
 :class:`~specimen_kit.errors.InvalidParameter` naming each bad value), runs the
 domain function and answers an :class:`OperationOutput`: the result picture, its natural
 media type and a JSON-able summary. The ``*_result`` functions below are what the algorithm
@@ -22,7 +22,8 @@ from specimen_imaging.objects import Objects, object_crop
 from specimen_imaging.options import validate_params
 from specimen_imaging.thresholding import MaskResult, cutout, overlay_contours, threshold_mask
 from specimen_kit.errors import InvalidParameter
-from specimen_segment.api.schemas import (
+from specimen_segment.domain.background import grabcut_foreground
+from specimen_segment.domain.operation_params import (
     BackgroundOptions,
     ConvertOptions,
     ObjectOptions,
@@ -31,7 +32,6 @@ from specimen_segment.api.schemas import (
     ThresholdRequest,
     VignettingOptions,
 )
-from specimen_segment.domain.background import grabcut_foreground
 from specimen_segment.domain.superpixels import (
     boundary_overlay,
     select_superpixels,

@@ -28,20 +28,22 @@ from specimen_segment.api.outputs import (
 )
 from specimen_segment.api.schemas import (
     BackgroundAnswer,
-    BackgroundOptions,
     ConvertAnswer,
-    ConvertOptions,
     LabelEncoding,
     MeasuredObject,
-    ObjectOptions,
     ObjectsAnswer,
     SelectionAnswer,
-    SelectionRequest,
-    SuperpixelRequest,
     SuperpixelsAnswer,
     ThresholdAnswer,
-    ThresholdRequest,
     VignettingAnswer,
+)
+from specimen_segment.domain.operation_params import (
+    BackgroundOptions,
+    ConvertOptions,
+    ObjectOptions,
+    SelectionRequest,
+    SuperpixelRequest,
+    ThresholdRequest,
     VignettingOptions,
 )
 from specimen_segment.operations import (
