@@ -499,3 +499,23 @@ class TestOwnership:
         response = await api.http.get(f"{IMAGES}/{image['id']}",
                                       headers=auth(sub="7", role="moderator"))
         assert response.status_code == 200
+
+
+class TestOpenApi:
+    async def test_the_library_documents_its_parameters_and_routes(self, api: Any) -> None:
+        document = (await api.http.get("/openapi.json")).json()
+        paths = document["paths"]
+
+        def query(path: str) -> dict[str, Any]:
+            return {p["name"]: p for p in paths[path]["get"]["parameters"] if p["in"] == "query"}
+
+        listing = query(IMAGES)
+        assert {"limit", "offset", "sort", "q"} <= set(listing)
+        assert "-bytes" in listing["sort"]["schema"]["enum"]
+        for path in (f"{IMAGES}/{{image_id}}/content",
+                     f"{IMAGES}/{{image_id}}/segmentations/{{segmentation_id}}/content"):
+            assert {"output", "quality"} == set(query(path))
+            assert {"200", "406", "422"} <= set(paths[path]["get"]["responses"])
+            assert "application/json" in paths[path]["get"]["responses"]["200"]["content"]
+        assert "get" in paths[f"{IMAGES}/usage"]
+        assert "delete" in paths[f"{IMAGES}/{{image_id}}/segmentations/{{segmentation_id}}"]
