@@ -45,7 +45,7 @@ ROUTES = (
     Route("background", "/api/v1/segment/background", integer="iterations", number="quantile"),
     Route("vignetting", "/api/v1/segment/vignetting", number="sigma"),
     Route("convert", "/api/v1/segment/convert"),
-    Route("images", "/api/v1/images", file_field="file"),
+    Route("images", "/api/v1/images"),
     Route("mri", "/api/v1/classify/mri"),
     Route("plankton", "/api/v1/classify/plankton", integer="min_area", number="quantile"),
     Route("scans", "/api/v1/scans", fields={"patient_gender": "female"}),

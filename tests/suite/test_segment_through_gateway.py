@@ -170,7 +170,7 @@ class TestImageLibrary:
         self, gateway: httpx.Client, technician: Actor
     ) -> None:
         uploaded = gateway.post("/api/v1/images", headers=technician.headers,
-                                files={"file": ("discs.png", _two_discs(), "image/png")},
+                                files={"image": ("discs.png", _two_discs(), "image/png")},
                                 data={"name": "two discs"})
         assert uploaded.status_code == 201, uploaded.text
         image = uploaded.json()
@@ -178,7 +178,7 @@ class TestImageLibrary:
 
         listed = gateway.get("/api/v1/images", headers=technician.headers).json()
         assert image["id"] in [item["id"] for item in listed["items"]]
-        jpeg = gateway.get(f"/api/v1/images/{image['id']}/content", params={"format": "jpeg"},
+        jpeg = gateway.get(f"/api/v1/images/{image['id']}/content", params={"output": "jpeg"},
                            headers=technician.headers)
         assert jpeg.headers["content-type"] == "image/jpeg"
         assert Image.open(io.BytesIO(jpeg.content)).size == (128, 128)
@@ -191,6 +191,16 @@ class TestImageLibrary:
         content = gateway.get(f"/api/v1/images/{image['id']}/segmentations/"
                               f"{result.json()['id']}/content", headers=technician.headers)
         assert content.headers["content-type"] == "image/png"
+        found = gateway.get("/api/v1/images", params={"q": "TWO DISCS", "sort": "-bytes"},
+                            headers=technician.headers).json()
+        assert image["id"] in [item["id"] for item in found["items"]]
+        usage = gateway.get("/api/v1/images/usage", headers=technician.headers).json()
+        assert usage["images"]["used"] >= 1 and usage["bytes"]["limit"] > 0
+        as_json = gateway.get(result.json()["content_url"], params={"output": "json"},
+                              headers=technician.headers).json()
+        assert as_json["image"]["media_type"] == "image/png" and as_json["object_count"] == 2
+        assert gateway.delete(result.json()["url"], headers=technician.headers).status_code == 204
+        assert gateway.get(result.json()["url"], headers=technician.headers).status_code == 404
 
         assert gateway.delete(f"/api/v1/images/{image['id']}",
                               headers=technician.headers).status_code == 204

@@ -29,6 +29,10 @@ from specimen_kit.deadlines import checkpoint
 from specimen_kit.errors import ImageTooLarge, InvalidParameter, Problem, UnreadableImage, UnsupportedFormat
 
 Format = Literal["png", "jpeg", "gif", "tiff", "bmp", "webp"]
+DEFAULT_JPEG_QUALITY = 95
+"""JPEG quality when none is asked for (and WebP's effort setting when lossless)."""
+MIN_QUALITY, MAX_QUALITY = 1, 100
+
 FORMATS: dict[str, str] = {
     "PNG": "png",
     "JPEG": "jpeg",
@@ -209,11 +213,14 @@ def _opencv_png(pixels: npt.NDArray[Any]) -> bytes:
     return encoded.tobytes()
 
 
-def encode_image(pixels: npt.NDArray[Any], format: str) -> bytes:
+def encode_image(pixels: npt.NDArray[Any], format: str, quality: int | None = None) -> bytes:
     """Encode RGB(A)/gray pixels as ``png``, ``jpeg``, ``gif``, ``tiff``, ``bmp`` or ``webp``.
 
     Alpha is flattened onto white for formats without it (JPEG, BMP, GIF). 16-bit gray is kept
     by PNG and TIFF (use PNG for label images); other formats get its high byte.
+
+    ``quality`` (1 … 100) applies to JPEG and WebP only: JPEG defaults to
+    :data:`DEFAULT_JPEG_QUALITY`; WebP is lossless unless a quality is given, then lossy.
 
     Examples
     --------
@@ -236,6 +243,10 @@ def encode_image(pixels: npt.NDArray[Any], format: str) -> bytes:
         raise InvalidParameter(f"pixels must be uint8/uint16 (h, w) or (h, w, 3|4), got {got}")
     if pixels.ndim == 3 and pixels.shape[2] not in (3, 4):
         raise InvalidParameter(f"pixels have {pixels.shape[2]} channels; use 3 (RGB) or 4 (RGBA)")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)
+                                or not MIN_QUALITY <= quality <= MAX_QUALITY):
+        raise InvalidParameter(
+            f"quality={quality!r} is out of range; use an integer in [{MIN_QUALITY}, {MAX_QUALITY}]")
     arr = pixels
     if arr.ndim == 3 and arr.shape[2] == 4 and fmt in ("jpeg", "bmp", "gif"):
         arr = _flatten_on_white(arr)
@@ -250,8 +261,12 @@ def encode_image(pixels: npt.NDArray[Any], format: str) -> bytes:
     else:
         img = Image.fromarray(np.ascontiguousarray(arr))
     out = io.BytesIO()
-    options: dict[str, Any] = {"quality": 95} if fmt in ("jpeg", "webp") else {}
-    if fmt == "webp":
-        options["lossless"] = True
+    options: dict[str, Any] = {}
+    if fmt == "jpeg":
+        options["quality"] = DEFAULT_JPEG_QUALITY if quality is None else quality
+    elif fmt == "webp" and quality is None:
+        options.update(lossless=True, quality=DEFAULT_JPEG_QUALITY)
+    elif fmt == "webp":
+        options["quality"] = quality
     img.save(out, format=fmt.upper(), **options)
     return out.getvalue()

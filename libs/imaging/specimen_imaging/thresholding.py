@@ -319,6 +319,8 @@ def cutout(
 ) -> npt.NDArray[Any]:
     """Keep the pixels under ``mask``; the rest becomes white, or transparent (RGBA).
 
+    Transparent pixels are ``(0, 0, 0, 0)``: nothing of what was cut out survives under alpha 0.
+
     Parameters
     ----------
     image : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
@@ -345,5 +347,8 @@ def cutout(
         alpha = np.where(m, top, 0).astype(image.dtype)
         if image.ndim == 3 and image.shape[2] == 4:
             alpha = np.minimum(alpha, image[:, :, 3])
+        # A transparent pixel carries no colour: keeping the RGB under alpha 0 would hand back
+        # what was cut out to anyone who flattens the alpha (and bloat the file).
+        rgb[alpha == 0] = 0
         return np.dstack([rgb, alpha])
     raise InvalidParameter(f"background={background!r} is unknown; use 'white' or 'transparent'")

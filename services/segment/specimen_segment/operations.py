@@ -1,6 +1,6 @@
 """The algorithms as named operations on pixels: one entry point for the routes and the library.
 
-:func:`run_operation` validates a plain parameter mapping through the API schemas (a 422
+:func:`run_operation` validates a plain parameter mapping through the parameter models (a 422
 :class:`~specimen_kit.errors.InvalidParameter` naming each bad value), runs the
 domain function and answers an :class:`OperationOutput`: the result picture, its natural
 media type and a JSON-able summary. The ``*_result`` functions below are what the algorithm
@@ -22,18 +22,28 @@ from specimen_imaging.objects import Objects, object_crop
 from specimen_imaging.options import validate_params
 from specimen_imaging.thresholding import MaskResult, cutout, overlay_contours, threshold_mask
 from specimen_kit.errors import InvalidParameter
-from specimen_segment.api.schemas import (
+from specimen_segment.domain.background import grabcut_foreground
+from specimen_segment.domain.operation_params import (
     BackgroundOptions,
+    ConvertOptions,
     ObjectOptions,
+    SelectionRequest,
     SuperpixelRequest,
     ThresholdRequest,
     VignettingOptions,
 )
-from specimen_segment.domain.background import grabcut_foreground
-from specimen_segment.domain.superpixels import boundary_overlay, slic_labels, superpixel_centroids
+from specimen_segment.domain.superpixels import (
+    boundary_overlay,
+    select_superpixels,
+    slic_labels,
+    superpixel_centroids,
+)
 
 LABEL_OUTSIDE = 65535
 """Value of pixels outside the mask in a 16-bit label image."""
+IMAGE_FORMATS: tuple[str, ...] = ("png", "jpeg", "gif", "webp", "tiff", "bmp")
+SIXTEEN_BIT_FORMATS: tuple[str, ...] = ("png", "tiff")
+"""The formats that keep a 16-bit label image exact."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +59,14 @@ class OperationOutput:
         The picture's natural format (``image/png`` for every operation here).
     summary : dict
         JSON-able facts (threshold, counts, the per-object table, …).
+    quality : int, optional
+        JPEG/WebP quality asked for (``convert``); None for the encoder's default.
     """
 
     image: npt.NDArray[Any]
     media_type: str
     summary: dict[str, Any]
+    quality: int | None = None
 
 
 # Operations as the routes use them ---------------------------------------------------------
@@ -177,6 +190,20 @@ def vignetting_result(pixels: npt.NDArray[Any], opts: VignettingOptions) -> npt.
     return flat_field_correct(pixels, opts.sigma)
 
 
+def selection_result(
+    pixels: npt.NDArray[Any], opts: SelectionRequest, mask: npt.NDArray[np.bool_] | None = None
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+    """The chosen superpixels cut out (or their mask, by ``opts.result``) and the mask."""
+    labels = slic_labels(pixels, opts.slic_params(mask))
+    cut, selected = select_superpixels(pixels, labels, opts.ids, opts.background)
+    picture = cut if opts.result == "cutout" else selected.astype(np.uint8) * np.uint8(255)
+    return picture, selected
+
+
+def selection_summary(opts: SelectionRequest, selected: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    return {"ids": sorted(set(opts.ids)), "pixel_count": int(selected.sum())}
+
+
 # The registry -------------------------------------------------------------------------------
 
 
@@ -209,12 +236,25 @@ def _vignetting(pixels: npt.NDArray[Any], params: Mapping[str, Any]) -> Operatio
     return OperationOutput(vignetting_result(pixels, opts), "image/png", {"sigma": opts.sigma})
 
 
+def _selection(pixels: npt.NDArray[Any], params: Mapping[str, Any]) -> OperationOutput:
+    opts = validate_params(SelectionRequest, params)
+    picture, selected = selection_result(pixels, opts)
+    return OperationOutput(picture, "image/png", selection_summary(opts, selected))
+
+
+def _convert(pixels: npt.NDArray[Any], params: Mapping[str, Any]) -> OperationOutput:
+    opts = validate_params(ConvertOptions, params)
+    return OperationOutput(pixels, "image/png", {}, quality=opts.quality)
+
+
 OPERATIONS: Mapping[str, Callable[[npt.NDArray[Any], Mapping[str, Any]], OperationOutput]] = {
     "threshold": _threshold,
     "superpixels": _superpixels,
+    "selection": _selection,
     "objects": _objects,
     "background": _background,
     "vignetting": _vignetting,
+    "convert": _convert,
 }
 """Operation name → implementation; the names are those of ``POST /images/{id}/segmentations``."""
 
@@ -224,7 +264,7 @@ def run_operation(name: str, pixels: np.ndarray, params: Mapping[str, Any]) -> O
 
     Parameters
     ----------
-    name : {"threshold", "superpixels", "objects", "background", "vignetting"}
+    name : {"threshold", "superpixels", "selection", "objects", "background", "vignetting", "convert"}
     pixels : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
         As :func:`specimen_imaging.codecs.decode_image` gives them.
     params : mapping
@@ -250,3 +290,33 @@ def run_operation(name: str, pixels: np.ndarray, params: Mapping[str, Any]) -> O
     if not isinstance(params, Mapping):
         raise InvalidParameter(f"params must be an object of named parameters, got {type(params).__name__}")
     return operation(pixels, params)
+
+
+def offered_formats(name: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The picture formats the result of ``name`` with ``params`` can be kept and served in.
+
+    A 16-bit label image (superpixels, ``result`` labels, the default) only in PNG and TIFF;
+    everything else in every image format.
+
+    Examples
+    --------
+    >>> offered_formats("superpixels", {})
+    ('png', 'tiff')
+    >>> offered_formats("superpixels", {"result": "overlay"}) == IMAGE_FORMATS
+    True
+    """
+    if name == "superpixels" and params.get("result", "labels") == "labels":
+        return SIXTEEN_BIT_FORMATS
+    return IMAGE_FORMATS
+
+
+class Algorithms:
+    """The operations as the library's port (:class:`specimen_segment.domain.library.Operations`)."""
+
+    def run(self, name: str, pixels: npt.NDArray[Any], params: Mapping[str, Any]) -> OperationOutput:
+        return run_operation(name, pixels, params)
+
+    def formats(self, name: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+        if name not in OPERATIONS:
+            raise InvalidParameter(f"operation={name!r} is unknown; use one of {', '.join(OPERATIONS)}")
+        return offered_formats(name, params)

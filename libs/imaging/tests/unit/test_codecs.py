@@ -104,6 +104,20 @@ class TestEncodeImage:
         with pytest.raises(InvalidParameter, match="format='heic'"):
             encode_image(_RGB, "heic")
 
+    @pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+    def test_lower_quality_gives_a_smaller_file(self, fmt):
+        noisy = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        assert len(encode_image(noisy, fmt, quality=10)) < len(encode_image(noisy, fmt, quality=90))
+
+    def test_webp_without_quality_is_lossless(self):
+        noisy = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        assert np.array_equal(decode_image(encode_image(noisy, "webp")).pixels, noisy)
+
+    @pytest.mark.parametrize("quality", [0, 101, True, 50.0])
+    def test_quality_out_of_range_is_named(self, quality):
+        with pytest.raises(InvalidParameter, match="quality="):
+            encode_image(_RGB, "jpeg", quality=quality)
+
 
 class TestWidePixels:
     """Issue 9: a float TIFF with negative values was refused by segment and accepted by

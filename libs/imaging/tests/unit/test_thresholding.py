@@ -125,3 +125,18 @@ class TestOverlayAndCutout:
         assert cutout(img, mask)[0, 1].tolist() == [255, 255, 255]
         rgba = cutout(img, mask, "transparent")
         assert rgba.shape == (2, 2, 4) and rgba[..., 3].tolist() == [[255, 0], [0, 0]]
+
+    # Issue 10: transparent cut-outs kept the original RGB under alpha 0 (97,773 of 97,773
+    # background pixels of scikit-image's coffee), so flattening the alpha brought it back.
+    def test_transparent_pixels_carry_no_colour(self):
+        img = np.full((2, 2, 3), 9, np.uint8)
+        mask = np.array([[True, False], [False, False]])
+        rgba = cutout(img, mask, "transparent")
+        assert rgba[0, 0].tolist() == [9, 9, 9, 255]
+        assert rgba[1, 1].tolist() == [0, 0, 0, 0]
+
+    def test_already_transparent_input_pixels_are_cleared_too(self):
+        img = np.full((1, 2, 4), 9, np.uint8)
+        img[0, 0, 3] = 0
+        rgba = cutout(img, np.ones((1, 2), bool), "transparent")
+        assert rgba.tolist() == [[[0, 0, 0, 0], [9, 9, 9, 9]]]

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from specimen_segment.adapters.models import ImageRow, SegmentationRow
-from specimen_segment.domain.library import ImageNotFound, StoredImage, StoredSegmentation, Usage
+from specimen_segment.domain.library import (
+    ImageNotFound,
+    ImageQuery,
+    StoredImage,
+    StoredSegmentation,
+    Usage,
+)
 
 # First half of the PostgreSQL advisory-lock key: keeps this service's locks apart from others'.
 _QUOTA_LOCK_CLASS = 0x5E61
+# The columns behind IMAGE_SORTS; names by lower case so that 'b' and 'B' sort together.
+_IMAGE_SORT_COLUMNS: dict[str, Any] = {
+    "created_at": ImageRow.created_at,
+    "name": func.lower(ImageRow.name),
+    "bytes": ImageRow.bytes,
+}
 
 
 def _image(row: ImageRow) -> StoredImage:
@@ -62,12 +75,19 @@ class SqlLibraryRepository:
             select(ImageRow).where(ImageRow.id == image_id, ImageRow.owner_id == owner_id))
         return None if row is None else _image(row)
 
-    def list_images(self, owner_id: int, limit: int, offset: int) -> tuple[list[StoredImage], int]:
-        total = self._session.scalar(
-            select(func.count(ImageRow.id)).where(ImageRow.owner_id == owner_id)) or 0
+    def list_images(self, owner_id: int, query: ImageQuery) -> tuple[list[StoredImage], int]:
+        where = [ImageRow.owner_id == owner_id]
+        if query.name_contains:
+            # Case-insensitive substring; autoescape keeps '%' and '_' in the search literal.
+            where.append(func.lower(ImageRow.name).contains(query.name_contains.lower(),
+                                                            autoescape=True))
+        total = self._session.scalar(select(func.count(ImageRow.id)).where(*where)) or 0
+        column = _IMAGE_SORT_COLUMNS[query.sort_field]
+        order = column.desc() if query.descending else column.asc()
         rows = self._session.scalars(
-            select(ImageRow).where(ImageRow.owner_id == owner_id)
-            .order_by(ImageRow.created_at.desc(), ImageRow.id.desc()).limit(limit).offset(offset))
+            select(ImageRow).where(*where)
+            .order_by(order, ImageRow.created_at.desc(), ImageRow.id.desc())
+            .limit(query.limit).offset(query.offset))
         return [_image(row) for row in rows], total
 
     def save_image(self, image: StoredImage) -> None:
@@ -109,6 +129,9 @@ class SqlLibraryRepository:
             .order_by(SegmentationRow.created_at.desc(), SegmentationRow.id.desc())
             .limit(limit).offset(offset))
         return [_segmentation(row) for row in rows], total
+
+    def delete_segmentation(self, segmentation_id: uuid.UUID) -> None:
+        self._session.execute(delete(SegmentationRow).where(SegmentationRow.id == segmentation_id))
 
     def segmentation_keys(self, image_id: uuid.UUID) -> list[str]:
         return list(self._session.scalars(

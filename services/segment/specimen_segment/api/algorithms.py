@@ -2,59 +2,61 @@
 
 Handlers are plain ``def``: the OpenCV work runs in the threadpool (OpenCV releases the GIL;
 an ``async def`` handler would block the event loop). Each one parses (dependencies), calls
-:mod:`specimen_segment.operations`, and answers in the negotiated format.
+:mod:`specimen_segment.operations`, and answers through
+:func:`~specimen_segment.api.outputs.picture_response` (or the objects' own answers).
 """
 
 from __future__ import annotations
 
 import base64
-import csv
-import io
-import zipfile
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from specimen_imaging.codecs import encode_image
-from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_imaging.thresholding import overlay_contours
 from specimen_kit.security import current_principal
+from specimen_segment.adapters.object_archive import bitmask_png, objects_zip
 from specimen_segment.api.inputs import UploadedImage, UploadedMask, params_of, request_body_doc
 from specimen_segment.api.outputs import (
-    IMAGE_FORMATS,
-    SIXTEEN_BIT_FORMATS,
     Output,
     base64_image,
-    bitmask_png,
     documented_responses,
-    image_response,
     json_response,
+    picture_response,
 )
 from specimen_segment.api.schemas import (
-    BackgroundOptions,
-    ConvertOptions,
-    ImageAnswer,
+    BackgroundAnswer,
+    ConvertAnswer,
     LabelEncoding,
     MeasuredObject,
-    ObjectOptions,
     ObjectsAnswer,
+    SelectionAnswer,
+    SuperpixelsAnswer,
+    ThresholdAnswer,
+    VignettingAnswer,
+)
+from specimen_segment.domain.operation_params import (
+    BackgroundOptions,
+    ConvertOptions,
+    ObjectOptions,
     SelectionRequest,
     SuperpixelRequest,
-    SuperpixelsAnswer,
     ThresholdRequest,
-    ThresholdSummary,
     VignettingOptions,
 )
-from specimen_segment.domain.superpixels import select_superpixels, slic_labels
 from specimen_segment.operations import (
+    IMAGE_FORMATS,
     LABEL_OUTSIDE,
+    SIXTEEN_BIT_FORMATS,
     background_result,
     labels_uint16,
     object_crops,
     object_rows,
     objects_result,
+    selection_result,
+    selection_summary,
     superpixel_summary,
     superpixels_result,
     threshold_result,
@@ -77,29 +79,18 @@ LABEL_OUTPUTS = (*SIXTEEN_BIT_FORMATS, "json")
 OBJECT_OUTPUTS = ("json", "zip", *IMAGE_FORMATS)
 
 
-def _image_answer(pixels: Any, metadata: dict[str, Any]) -> ImageAnswer:
-    return ImageAnswer(
-        media_type="image/png",
-        width=int(pixels.shape[1]),
-        height=int(pixels.shape[0]),
-        data=base64_image(pixels),
-        metadata=metadata,
-    )
-
-
 @router.post(
     "/threshold",
     response_class=Response,
     summary="Foreground mask by Otsu, quantile or fixed threshold; mask, overlay, cut-out or JSON",
-    responses=documented_responses(PICTURE_OUTPUTS, ThresholdSummary),
+    responses=documented_responses(PICTURE_OUTPUTS, ThresholdAnswer),
     openapi_extra=request_body_doc(ThresholdRequest, outputs=PICTURE_OUTPUTS),
 )
 def threshold(image: UploadedImage, params: ThresholdParams, output: Output) -> Response:
     fmt = output.choose(PICTURE_OUTPUTS, "png")
     picture, found = threshold_result(image.pixels, params)
-    if fmt == "json":
-        return json_response(ThresholdSummary(**threshold_summary(found)))
-    return image_response(picture, fmt, f"threshold-{params.result}")
+    return picture_response(fmt, picture, threshold_summary(found), f"threshold-{params.result}",
+                            answer=ThresholdAnswer)
 
 
 def _label_encoding(labels: np.ndarray, encoding: str) -> LabelEncoding:
@@ -128,93 +119,30 @@ def superpixels(
 ) -> Response:
     fmt = output.choose(LABEL_OUTPUTS if params.result == "labels" else PICTURE_OUTPUTS, "png")
     picture, labels = superpixels_result(image.pixels, params, mask)
-    if fmt != "json":
-        return image_response(picture, fmt, f"superpixels-{params.result}")
-    summary = superpixel_summary(labels)
-    if params.result == "overlay":
-        return json_response(_image_answer(picture, summary))
-    return json_response(
-        SuperpixelsAnswer(
-            segment_count=summary["segment_count"],
-            outside_value=LABEL_OUTSIDE,
-            labels=_label_encoding(labels_uint16(labels), params.labels_encoding),
-            centroids=summary["centroids"],
-        )
-    )
+    facts = {} if fmt != "json" else {
+        **superpixel_summary(labels), "outside_value": LABEL_OUTSIDE,
+        "labels": _label_encoding(labels_uint16(labels), params.labels_encoding)}
+    return picture_response(fmt, picture, facts, f"superpixels-{params.result}",
+                            answer=SuperpixelsAnswer)
 
 
 @router.post(
     "/superpixels/selection",
     response_class=Response,
     summary="The union of chosen superpixels cut out on white or transparent, or its mask",
-    responses=documented_responses(PICTURE_OUTPUTS, ImageAnswer),
+    responses=documented_responses(PICTURE_OUTPUTS, SelectionAnswer),
     openapi_extra=request_body_doc(SelectionRequest, with_mask=True, outputs=PICTURE_OUTPUTS),
 )
 def superpixel_selection(
     image: UploadedImage, params: SelectionParams, mask: UploadedMask, output: Output
 ) -> Response:
     fmt = output.choose(PICTURE_OUTPUTS, "png")
-    labels = slic_labels(image.pixels, params.slic_params(mask))
-    cut, selected = select_superpixels(image.pixels, labels, params.ids, params.background)
-    picture = cut if params.result == "cutout" else selected.astype(np.uint8) * np.uint8(255)
-    if fmt != "json":
-        return image_response(picture, fmt, f"selection-{params.result}")
-    return json_response(
-        _image_answer(
-            picture,
-            {
-                "ids": sorted(set(params.ids)),
-                "pixel_count": int(selected.sum()),
-                "mask": base64_image(selected.astype(np.uint8) * np.uint8(255)),
-            },
-        )
-    )
-
-
-def _objects_zip(rows: list[dict[str, Any]], crops: list[tuple[int, Any, Any]], with_masks: bool) -> bytes:
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(
-        [
-            "object_id",
-            "crop",
-            "bbox_min_row",
-            "bbox_min_col",
-            "bbox_max_row",
-            "bbox_max_col",
-            "centroid_row",
-            "centroid_col",
-            *FEATURE_NAMES,
-        ]
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for row, (object_id, crop, crop_mask) in zip(rows, crops, strict=True):
-            name = f"crops/object_{object_id:05d}.png"
-            archive.writestr(name, encode_image(crop, "png"))
-            if with_masks:
-                archive.writestr(f"masks/object_{object_id:05d}.png", bitmask_png(crop_mask))
-            box = row["bbox"]
-            features = ["" if row["features"][n] is None else repr(row["features"][n]) for n in FEATURE_NAMES]
-            writer.writerow(
-                [
-                    object_id,
-                    name,
-                    box["min_row"],
-                    box["min_col"],
-                    box["max_row"],
-                    box["max_col"],
-                    repr(row["centroid"][0]),
-                    repr(row["centroid"][1]),
-                    *features,
-                ]
-            )
-        archive.writestr(zipfile.ZipInfo("objects.csv"), table.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-        archive.writestr(
-            "feature_set.txt",
-            f"feature_set_version={FEATURE_SET_VERSION}\n" + "\n".join(FEATURE_NAMES) + "\n",
-        )
-    return out.getvalue()
+    picture, selected = selection_result(image.pixels, params, mask)
+    facts = {} if fmt != "json" else {
+        **selection_summary(params, selected),
+        "mask": base64_image(selected.astype(np.uint8) * np.uint8(255))}
+    return picture_response(fmt, picture, facts, f"selection-{params.result}",
+                            answer=SelectionAnswer)
 
 
 @router.post(
@@ -228,13 +156,14 @@ def objects(image: UploadedImage, params: ObjectParams, mask: UploadedMask, outp
     fmt = output.choose(OBJECT_OUTPUTS, "json")
     found, measured = objects_result(image.pixels, params, mask)
     if fmt in IMAGE_FORMATS:
-        return image_response(overlay_contours(image.pixels, found.labels > 0), fmt, "objects-overlay")
+        return picture_response(fmt, overlay_contours(image.pixels, found.labels > 0), {},
+                                "objects-overlay")
     rows = object_rows(measured)
     wants_crops = fmt == "zip" or params.include_crops or params.include_masks
     crops = object_crops(image.pixels, found, params.padding, params.fade_background) if wants_crops else []
     if fmt == "zip":
         return Response(
-            _objects_zip(rows, crops, params.include_masks),
+            objects_zip(rows, crops, params.include_masks),
             media_type="application/zip",
             headers={"Content-Disposition": 'attachment; filename="objects.zip"', "Vary": "Accept"},
         )
@@ -256,43 +185,39 @@ def objects(image: UploadedImage, params: ObjectParams, mask: UploadedMask, outp
     "/background",
     response_class=Response,
     summary="Foreground cut out by GrabCut seeded from a threshold mask (RGBA PNG by default)",
-    responses=documented_responses(PICTURE_OUTPUTS, ImageAnswer),
+    responses=documented_responses(PICTURE_OUTPUTS, BackgroundAnswer),
     openapi_extra=request_body_doc(BackgroundOptions, outputs=PICTURE_OUTPUTS),
 )
 def background(image: UploadedImage, params: BackgroundParams, output: Output) -> Response:
     fmt = output.choose(PICTURE_OUTPUTS, "png")
     picture, fraction = background_result(image.pixels, params)
-    if fmt == "json":
-        return json_response(_image_answer(picture, {"foreground_fraction": fraction}))
-    return image_response(picture, fmt, "background-removed")
+    return picture_response(fmt, picture, {"foreground_fraction": fraction}, "background-removed",
+                            answer=BackgroundAnswer)
 
 
 @router.post(
     "/vignetting",
     response_class=Response,
     summary="Flat-field correction: divide by a Gaussian-blurred background estimate",
-    responses=documented_responses(PICTURE_OUTPUTS, ImageAnswer),
+    responses=documented_responses(PICTURE_OUTPUTS, VignettingAnswer),
     openapi_extra=request_body_doc(VignettingOptions, outputs=PICTURE_OUTPUTS),
 )
 def vignetting(image: UploadedImage, params: VignettingParams, output: Output) -> Response:
     fmt = output.choose(PICTURE_OUTPUTS, "png")
     picture = vignetting_result(image.pixels, params)
-    if fmt == "json":
-        return json_response(_image_answer(picture, {"sigma": params.sigma}))
-    return image_response(picture, fmt, "flat-field")
+    return picture_response(fmt, picture, {"sigma": params.sigma}, "flat-field",
+                            answer=VignettingAnswer)
 
 
 @router.post(
     "/convert",
     response_class=Response,
     summary="Convert between PNG, JPEG, GIF, TIFF, BMP and WebP (alpha onto white where needed)",
-    responses=documented_responses(PICTURE_OUTPUTS, ImageAnswer),
+    responses=documented_responses(PICTURE_OUTPUTS, ConvertAnswer),
     openapi_extra=request_body_doc(ConvertOptions, outputs=PICTURE_OUTPUTS),
 )
 def convert(image: UploadedImage, params: ConvertParams, output: Output) -> Response:
     fmt = output.choose(PICTURE_OUTPUTS, "png")
-    if fmt == "json":
-        return json_response(
-            _image_answer(image.pixels, {"source_format": image.format, "source_mode": image.mode})
-        )
-    return image_response(image.pixels, fmt, "converted")
+    facts = {"source_format": image.format, "source_mode": image.mode}
+    return picture_response(fmt, image.pixels, facts, "converted", answer=ConvertAnswer,
+                            quality=params.quality)

@@ -7,7 +7,6 @@ the data is stored, a failure leaves no blob behind.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated
 
@@ -16,14 +15,11 @@ from fastapi import Depends, Request
 from specimen_imaging.codecs import decode_image, encode_image
 from specimen_kit.security import CurrentPrincipal
 from specimen_kit.storage import Blobs, DbSession
+from specimen_kit.timestamps import utc_now
 from specimen_segment.adapters.repository import SqlLibraryRepository
 from specimen_segment.config import SegmentSettings
 from specimen_segment.domain.library import ImageLibrary, Quota
-from specimen_segment.operations import run_operation
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from specimen_segment.operations import Algorithms
 
 
 def _owner(principal: CurrentPrincipal) -> int:
@@ -45,7 +41,7 @@ def _library(session: DbSession, blobs: Blobs,
         SqlLibraryRepository(session), blobs,
         decode=partial(decode_image, max_pixels=settings.max_image_pixels), encode=encode_image,
         quota=Quota(images=settings.quota_images, bytes=settings.quota_bytes), clock=utc_now,
-        run_operation=run_operation)
+        operations=Algorithms())
 
 
 Library = Annotated[ImageLibrary, Depends(_library)]

@@ -6,13 +6,16 @@ Handlers are sync: decoding, converting and segmenting are CPU-bound and run in 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
+from specimen_imaging.codecs import MAX_QUALITY, MIN_QUALITY
 from specimen_imaging.options import validate_params
 from specimen_kit.errors import InvalidParameter, UnreadableImage
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
@@ -20,16 +23,20 @@ from specimen_kit.records import Content
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc
 from specimen_segment.api.deps import Library, Owner
 from specimen_segment.api.library_schemas import (
-    ImageFormat,
     ImagePage,
     ImagePublic,
     ImageRename,
+    ImageSort,
     ImageUploadParams,
     SegmentationCreate,
     SegmentationPage,
     SegmentationPublic,
+    UsagePublic,
 )
-from specimen_segment.domain.library import MEDIA_TYPES
+from specimen_segment.api.outputs import MEDIA_TYPES, check_quality, json_response, negotiate
+from specimen_segment.api.schemas import EncodedImage, StoredPictureAnswer
+from specimen_segment.domain.library import ImageQuery
+from specimen_segment.operations import IMAGE_FORMATS
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -47,10 +54,25 @@ _STORE_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem("The image cannot be read, or a name or parameter is invalid."),
 }
 
-_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
-                      for media_type in MEDIA_TYPES.values()},
-          "description": "The image file, with a Content-Disposition file name."}}
+_CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {**{MEDIA_TYPES[f]: {"schema": {"type": "string", "format": "binary"}}
+                         for f in IMAGE_FORMATS},
+                      "application/json": {}},
+          "model": StoredPictureAnswer,
+          "description": "The picture as kept, converted to `output` (or the Accept header's "
+                         "choice), or JSON `{image: {media_type, width, height, data}, ...facts}`."},
+    406: _problem("The Accept header admits none of the formats this picture is served in."),
+    422: _problem("An `output` this picture cannot be served in (the choices are named), or a "
+                  "`quality` outside 1-100 or with a format other than jpeg or webp."),
+}
+
+Output = Annotated[str | None, Query(
+    description="The answer's format: png, jpeg, gif, webp, tiff, bmp or json; overrides "
+                "Accept. Without either, the picture as kept.")]
+Quality = Annotated[int | None, Query(
+    ge=MIN_QUALITY, le=MAX_QUALITY,
+    description="JPEG/WebP quality when converting (JPEG default 95; WebP lossless without it).")]
+AcceptHeader = Annotated[str | None, Header(alias="accept", include_in_schema=False)]
 
 UPLOAD_FILES = FileFields(single=("image", "file"), raw="image")
 """An upload's file: field ``image`` as on every image route (``file``, its older name, too)."""
@@ -91,21 +113,43 @@ def _content_disposition(filename: str) -> str:
 
 def _file(content: Content) -> Response:
     return Response(content.data, media_type=content.media_type,
-                    headers={"Content-Disposition": _content_disposition(content.filename)})
+                    headers={"Content-Disposition": _content_disposition(content.filename),
+                             "Vary": "Accept"})
+
+
+def _picture_json(content: Content, width: int, height: int, facts: dict[str, Any]) -> JSONResponse:
+    """A kept picture in the JSON layout of the picture routes (API.md), as it is stored."""
+    image = EncodedImage(media_type=content.media_type, width=width, height=height,
+                         data=base64.b64encode(content.data).decode("ascii"))
+    return json_response(StoredPictureAnswer(image=image, **facts))
 
 
 @router.post("", response_model=ImagePublic, status_code=status.HTTP_201_CREATED,
              openapi_extra=_UPLOAD_BODY,
              responses={**_STORE_RESPONSES, 415: _problem("Not multipart, JSON or an image body.")},
-             summary="Upload an image (multipart 'image' + 'name', JSON base64, or raw image/*)")
+             summary="Upload an image: multipart `image` (`file` is an alias) + `name`, JSON "
+                     "`{image: base64 or data URL, name}`, or raw image/* (`?name=`)")
 def upload_image(upload: Uploaded, owner: Owner, library: Library) -> ImagePublic:
     return ImagePublic.of(library.upload(owner, upload.data, upload.name))
 
 
-@router.get("", response_model=ImagePage, summary="Your images, newest first")
-def list_images(owner: Owner, library: Library, limit: Limit = DEFAULT_LIMIT,
-                offset: Offset = 0) -> ImagePage:
-    return ImagePage.of(library.list_images(owner, limit, offset))
+@router.get("", response_model=ImagePage, summary="Your images: sorted, searched by name, paged")
+def list_images(
+    owner: Owner, library: Library, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0,
+    sort: Annotated[ImageSort, Query(description=(
+        "`field` ascending or `-field` descending: created_at, name (ignoring case), bytes."
+    ))] = "-created_at",
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+        "Only images whose name contains this, ignoring case."))] = None,
+) -> ImagePage:
+    query = ImageQuery(sort=sort, name_contains=q, limit=limit, offset=offset)
+    return ImagePage.of(library.list_images(owner, query))
+
+
+@router.get("/usage", response_model=UsagePublic,
+            summary="Images and bytes (originals plus results) you keep, against your quota")
+def get_usage(owner: Owner, library: Library) -> UsagePublic:
+    return UsagePublic.of(*library.usage(owner))
 
 
 @router.get("/{image_id}", response_model=ImagePublic, summary="One image's metadata")
@@ -113,11 +157,18 @@ def get_image(image_id: ImageId, owner: Owner, library: Library) -> ImagePublic:
     return ImagePublic.of(library.get_image(owner, image_id))
 
 
-@router.get("/{image_id}/content", response_class=Response, responses=_IMAGE_RESPONSES,
-            summary="Download the image: the original, or converted to ?format=")
-def get_image_content(image_id: ImageId, owner: Owner, library: Library,
-                      format: ImageFormat | None = None) -> Response:
-    return _file(library.image_content(owner, image_id, format))
+@router.get("/{image_id}/content", response_class=Response, responses=_CONTENT_RESPONSES,
+            summary="Download the image as uploaded, or converted to `output` (or Accept)")
+def get_image_content(image_id: ImageId, owner: Owner, library: Library, output: Output = None,
+                      quality: Quality = None, accept: AcceptHeader = None) -> Response:
+    image = library.get_image(owner, image_id)
+    offered = (image.format, *(f for f in IMAGE_FORMATS if f != image.format), "json")
+    fmt = negotiate(output, accept, offered, image.format)
+    check_quality(fmt, quality)
+    if fmt == "json":
+        facts = {"id": str(image.id), "name": image.name}
+        return _picture_json(library.image_content(image), image.width, image.height, facts)
+    return _file(library.image_content(image, fmt, quality))
 
 
 @router.patch("/{image_id}", response_model=ImagePublic, summary="Rename an image")
@@ -134,28 +185,45 @@ def delete_image(image_id: ImageId, owner: Owner, library: Library) -> None:
 
 @router.post("/{image_id}/segmentations", response_model=SegmentationPublic,
              status_code=status.HTTP_201_CREATED, responses=_STORE_RESPONSES,
-             summary="Run an operation on the image and keep its result")
+             summary="Run an operation on the image and keep its result in `output`")
 def create_segmentation(image_id: ImageId, body: SegmentationCreate, owner: Owner,
                         library: Library) -> SegmentationPublic:
-    return SegmentationPublic.of(library.segment(owner, image_id, body.operation, body.params))
+    return SegmentationPublic.of(
+        library.segment(owner, image_id, body.operation, body.params, body.output))
 
 
 @router.get("/{image_id}/segmentations", response_model=SegmentationPage,
-            summary="The image's kept segmentations, newest first")
+            summary="The image's kept segmentations, newest first (without their facts)")
 def list_segmentations(image_id: ImageId, owner: Owner, library: Library, limit: Limit = DEFAULT_LIMIT,
                        offset: Offset = 0) -> SegmentationPage:
     return SegmentationPage.of(library.list_segmentations(owner, image_id, limit, offset))
 
 
 @router.get("/{image_id}/segmentations/{segmentation_id}", response_model=SegmentationPublic,
-            summary="One kept segmentation's metadata and summary")
+            summary="One kept segmentation: how it was made, its facts, its content link")
 def get_segmentation(image_id: ImageId, segmentation_id: uuid.UUID, owner: Owner,
                      library: Library) -> SegmentationPublic:
     return SegmentationPublic.of(library.get_segmentation(owner, image_id, segmentation_id))
 
 
+@router.delete("/{image_id}/segmentations/{segmentation_id}",
+               status_code=status.HTTP_204_NO_CONTENT, summary="Delete one kept segmentation")
+def delete_segmentation(image_id: ImageId, segmentation_id: uuid.UUID, owner: Owner,
+                        library: Library) -> None:
+    library.delete_segmentation(owner, image_id, segmentation_id)
+
+
 @router.get("/{image_id}/segmentations/{segmentation_id}/content", response_class=Response,
-            responses=_IMAGE_RESPONSES, summary="Download a kept segmentation's result image")
+            responses=_CONTENT_RESPONSES,
+            summary="Download a kept result: as kept, converted to `output` (or Accept), or JSON")
 def get_segmentation_content(image_id: ImageId, segmentation_id: uuid.UUID, owner: Owner,
-                             library: Library) -> Response:
-    return _file(library.segmentation_content(owner, image_id, segmentation_id))
+                             library: Library, output: Output = None, quality: Quality = None,
+                             accept: AcceptHeader = None) -> Response:
+    image = library.get_image(owner, image_id)
+    kept = library.get_segmentation(owner, image_id, segmentation_id)
+    fmt = negotiate(output, accept, (*library.segmentation_formats(kept), "json"), kept.format)
+    check_quality(fmt, quality)
+    if fmt == "json":
+        stored = library.segmentation_content(owner, image_id, segmentation_id)
+        return _picture_json(stored, image.width, image.height, kept.summary)
+    return _file(library.segmentation_content(owner, image_id, segmentation_id, fmt, quality))

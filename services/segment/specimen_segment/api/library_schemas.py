@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from specimen_imaging.options import Params
 from specimen_kit.records import Page
-from specimen_segment.domain.library import StoredImage, StoredSegmentation
+from specimen_kit.timestamps import Timestamp
+from specimen_segment.domain.library import Quota, StoredImage, StoredSegmentation, Usage
 
 ImageFormat = Literal["png", "jpeg", "gif", "tiff", "bmp", "webp"]
-Operation = Literal["threshold", "superpixels", "objects", "background", "vignetting"]
+Operation = Literal["threshold", "superpixels", "selection", "objects", "background",
+                    "vignetting", "convert"]
+ImageSort = Literal["created_at", "-created_at", "name", "-name", "bytes", "-bytes"]
+"""``field`` ascending or ``-field`` descending (domain: ``IMAGE_SORTS``)."""
+API_PREFIX = "/api/v1"
 
 # Name rules (length, control characters) are the domain's, with messages that say the fix; the
 # loose cap here only keeps absurd bodies out.
@@ -38,11 +42,17 @@ class ImageRename(_Request):
 
 
 class SegmentationCreate(_Request):
-    operation: Operation
+    operation: Operation = Field(description="The /api/v1/segment route to run; `selection` is "
+                                             "`superpixels/selection`.")
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="The operation's parameters, named as on its /api/v1/segment route "
-                    "(e.g. ``{\"method\": \"otsu\", \"opening_radius\": 2}``).")
+                    "(e.g. ``{\"method\": \"otsu\", \"opening_radius\": 2}``; `quality` for "
+                    "`convert` to JPEG or WebP).")
+    output: ImageFormat = Field(
+        "png", description="The format the result picture is kept in; superpixel labels "
+                           "(16-bit) only png or tiff. Other formats (and json) are served "
+                           "from it by /content.")
 
 
 class ImagePublic(BaseModel):
@@ -54,8 +64,8 @@ class ImagePublic(BaseModel):
     channels: int
     bit_depth: int
     bytes: int = Field(description="Size of the original file as uploaded.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, image: StoredImage) -> ImagePublic:
@@ -65,22 +75,60 @@ class ImagePublic(BaseModel):
                    updated_at=image.updated_at)
 
 
-class SegmentationPublic(BaseModel):
+class SegmentationSummary(BaseModel):
+    """A kept result as listed: what made it and where its content is, without its facts."""
+
     id: uuid.UUID
     image_id: uuid.UUID
     operation: str
     params: dict[str, Any]
-    summary: dict[str, Any]
+    output: ImageFormat = Field(description="The format the picture is kept in.")
     media_type: str
-    bytes: int = Field(description="Size of the stored result image.")
-    created_at: datetime
+    bytes: int = Field(description="Size of the stored result picture.")
+    created_at: Timestamp
+    url: str = Field(description="This segmentation, with its facts (`summary`).")
+    content_url: str = Field(description="Its picture; `?output=` another format or json.")
+
+    @staticmethod
+    def _fields(segmentation: StoredSegmentation) -> dict[str, Any]:
+        url = (f"{API_PREFIX}/images/{segmentation.image_id}/segmentations/"
+               f"{segmentation.id}")
+        return dict(id=segmentation.id, image_id=segmentation.image_id,
+                    operation=segmentation.operation, params=segmentation.params,
+                    output=segmentation.format, media_type=segmentation.media_type,
+                    bytes=segmentation.bytes, created_at=segmentation.created_at, url=url,
+                    content_url=f"{url}/content")
+
+    @classmethod
+    def of(cls, segmentation: StoredSegmentation) -> SegmentationSummary:
+        return cls(**cls._fields(segmentation))
+
+
+class SegmentationPublic(SegmentationSummary):
+    """A kept result with the facts its operation answered (the route's JSON, less the picture)."""
+
+    summary: dict[str, Any]
 
     @classmethod
     def of(cls, segmentation: StoredSegmentation) -> SegmentationPublic:
-        return cls(id=segmentation.id, image_id=segmentation.image_id,
-                   operation=segmentation.operation, params=segmentation.params,
-                   summary=segmentation.summary, media_type=segmentation.media_type,
-                   bytes=segmentation.bytes, created_at=segmentation.created_at)
+        return cls(**cls._fields(segmentation), summary=segmentation.summary)
+
+
+class Allowance(BaseModel):
+    used: int
+    limit: int = Field(description="The quota (SPECIMEN_SEGMENT_QUOTA_IMAGES / _BYTES).")
+
+
+class UsagePublic(BaseModel):
+    """What the caller keeps against their quota; bytes count originals plus results."""
+
+    images: Allowance
+    bytes: Allowance
+
+    @classmethod
+    def of(cls, usage: Usage, quota: Quota) -> UsagePublic:
+        return cls(images=Allowance(used=usage.images, limit=quota.images),
+                   bytes=Allowance(used=usage.bytes, limit=quota.bytes))
 
 
 class _Page(BaseModel, Generic[T]):
@@ -97,8 +145,8 @@ class ImagePage(_Page[ImagePublic]):
                    limit=page.limit, offset=page.offset)
 
 
-class SegmentationPage(_Page[SegmentationPublic]):
+class SegmentationPage(_Page[SegmentationSummary]):
     @classmethod
     def of(cls, page: Page[StoredSegmentation]) -> SegmentationPage:
-        return cls(items=[SegmentationPublic.of(item) for item in page.items], total=page.total,
+        return cls(items=[SegmentationSummary.of(item) for item in page.items], total=page.total,
                    limit=page.limit, offset=page.offset)

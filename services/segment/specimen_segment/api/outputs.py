@@ -9,21 +9,19 @@ none of the route's formats the answer is a 406 problem.
 from __future__ import annotations
 
 import base64
-import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import numpy as np
 import numpy.typing as npt
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from PIL import Image
 from pydantic import BaseModel
 
 from specimen_imaging.codecs import encode_image
 from specimen_kit.errors import InvalidParameter, Problem
 from specimen_segment.api.inputs import OUTPUT_FIELD, Payload
+from specimen_segment.api.schemas import EncodedImage, PictureAnswer, StoredPictureAnswer
 
 MEDIA_TYPES: dict[str, str] = {
     "png": "image/png",
@@ -35,11 +33,8 @@ MEDIA_TYPES: dict[str, str] = {
     "json": "application/json",
     "zip": "application/zip",
 }
-IMAGE_FORMATS: tuple[str, ...] = ("png", "jpeg", "gif", "webp", "tiff", "bmp")
 _ALIASES = {"jpg": "jpeg", "tif": "tiff", "image/jpg": "jpeg", "image/tif": "tiff"}
 _BY_MEDIA_TYPE = {media_type: name for name, media_type in MEDIA_TYPES.items()}
-SIXTEEN_BIT_FORMATS: tuple[str, ...] = ("png", "tiff")
-"""The formats that keep a 16-bit label image exact."""
 
 
 class NotAcceptable(Problem):
@@ -150,10 +145,11 @@ Output = Annotated[OutputRequest, Depends(_output_request)]
 # Answers ----------------------------------------------------------------------------------
 
 
-def image_response(pixels: npt.NDArray[Any], fmt: str, name: str) -> Response:
+def image_response(pixels: npt.NDArray[Any], fmt: str, name: str,
+                   quality: int | None = None) -> Response:
     """The picture encoded as ``fmt``, served inline as ``name.<fmt>``."""
     return Response(
-        encode_image(pixels, fmt),
+        encode_image(pixels, fmt, quality),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'inline; filename="{name}.{fmt}"', "Vary": "Accept"},
     )
@@ -167,11 +163,34 @@ def base64_image(pixels: npt.NDArray[Any], fmt: str = "png") -> str:
     return base64.b64encode(encode_image(pixels, fmt)).decode("ascii")
 
 
-def bitmask_png(mask: npt.NDArray[np.bool_]) -> bytes:
-    """A 1-bit PNG of a boolean mask (white = inside)."""
-    out = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(mask, dtype=bool)).save(out, format="PNG")
-    return out.getvalue()
+def encoded_image(pixels: npt.NDArray[Any]) -> EncodedImage:
+    """``pixels`` as a PNG in a JSON answer (PNG keeps 16-bit labels and alpha exact)."""
+    return EncodedImage(media_type=MEDIA_TYPES["png"], width=int(pixels.shape[1]),
+                        height=int(pixels.shape[0]), data=base64_image(pixels))
+
+
+def picture_response(fmt: str, picture: npt.NDArray[Any], facts: Mapping[str, Any], stem: str,
+                     *, answer: type[PictureAnswer] = StoredPictureAnswer,
+                     quality: int | None = None) -> Response:
+    """The one way a picture route answers: the picture as ``fmt``, or JSON.
+
+    JSON is ``answer``: ``{"image": {media_type, width, height, data}, **facts}`` (API.md,
+    *Choosing the answer's format*); a picture format is served inline as ``stem.<fmt>``.
+    """
+    check_quality(fmt, quality)
+    if fmt == "json":
+        return json_response(answer(image=encoded_image(picture), **facts))
+    return image_response(picture, fmt, stem, quality)
+
+
+QUALITY_FORMATS = ("jpeg", "webp")
+
+
+def check_quality(fmt: str, quality: int | None) -> None:
+    """A quality goes with a lossy format only: with any other it would be silently unused."""
+    if quality is not None and fmt not in QUALITY_FORMATS:
+        raise InvalidParameter(f"quality applies to output jpeg or webp only, not {fmt}; "
+                               "leave it out or choose one of those")
 
 
 def documented_responses(offered: Sequence[str], json_model: type[BaseModel] | None) -> dict[int | str, Any]:
@@ -192,6 +211,7 @@ def documented_responses(offered: Sequence[str], json_model: type[BaseModel] | N
         (406, "No acceptable format"),
         (413, "Image or body too large"),
         (415, "Unsupported image or body type"),
+        (422, "A parameter or output the route cannot accept, or an unreadable image"),
     ):
         responses[status] = {
             "description": what,

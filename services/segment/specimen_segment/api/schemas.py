@@ -1,136 +1,73 @@
-"""Parameters and answers of the algorithm routes, apart from the domain's dataclasses.
+"""Answers of the algorithm routes, apart from the domain's dataclasses.
 
-The parameter models are shared by the routes (JSON body, form fields or query string) and by
-:func:`specimen_segment.operations.run_operation`; their bounds are constants, independent of
-the settings, so that a stored segmentation means the same thing on every replica. The
-threshold and object fields are :mod:`specimen_imaging.options`, which classify reads too.
+The parameter models live in :mod:`specimen_segment.domain.operation_params`: the routes and
+the library's kept segmentations read the same ones.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
-from specimen_imaging.options import ExtractionOptions, Params, ThresholdOptions
-from specimen_segment.domain.superpixels import SlicParams
 
-MAX_SEGMENTS = 10_000
-"""Labels travel as 16-bit PNG, so ids must stay well below 65535 (the 'no superpixel' value)."""
-MAX_COMPACTNESS = 1000.0
-MAX_SLIC_SIGMA = 100.0
-MAX_SLIC_ITERATIONS = 100
-MAX_PADDING = 1024
-MAX_GRABCUT_ITERATIONS = 20
-MAX_FLATFIELD_SIGMA = 1000.0
-
-
-Background = Literal["white", "transparent"]
-
-
-class ThresholdRequest(ThresholdOptions):
-    result: Literal["mask", "overlay", "cutout"] = Field(
-        "mask", description="The picture answered: the mask, contours on the image, or a cut-out."
-    )
-    background: Background = Field("white", description="Behind a cut-out.")
-
-
-class SuperpixelOptions(Params):
-    n_segments: int = Field(100, ge=1, le=MAX_SEGMENTS, description="About how many superpixels.")
-    compactness: float = Field(10.0, gt=0, le=MAX_COMPACTNESS, description="Higher is squarer.")
-    sigma: float = Field(0.0, ge=0, le=MAX_SLIC_SIGMA, description="Gaussian pre-smoothing, pixels.")
-    iterations: int = Field(10, ge=1, le=MAX_SLIC_ITERATIONS, description="k-means iterations.")
-
-    def slic_params(self, mask: npt.NDArray[np.bool_] | None = None) -> SlicParams:
-        return SlicParams(
-            n_segments=self.n_segments,
-            compactness=self.compactness,
-            sigma=self.sigma,
-            iterations=self.iterations,
-            mask=mask,
-        )
-
-
-class SuperpixelRequest(SuperpixelOptions):
-    result: Literal["labels", "overlay"] = Field(
-        "labels",
-        description="16-bit label image (id per pixel, 65535 outside the mask) or "
-        "boundaries drawn on the image.",
-    )
-    labels_encoding: Literal["rle", "base64"] = Field(
-        "rle", description="JSON only: run-length (values, lengths) or base64 of uint16 LE."
-    )
-
-
-class SelectionRequest(SuperpixelOptions):
-    ids: list[int] = Field(
-        min_length=1,
-        max_length=MAX_SEGMENTS,
-        description="Superpixel ids to keep (from /superpixels, same parameters).",
-    )
-    result: Literal["cutout", "mask"] = "cutout"
-    background: Background = "white"
-
-    @field_validator("ids", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
-            return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
-        return value
-
-
-class ObjectOptions(ExtractionOptions):
-    """Objects of a threshold mask (or of an uploaded mask: the threshold fields are unused)."""
-
-    padding: int = Field(0, ge=0, le=MAX_PADDING, description="Pixels around each crop.")
-    fade_background: float = Field(0.0, ge=0, le=1, description="Crops: blend non-object to white.")
-    include_crops: bool = Field(False, description="JSON: each object's crop as base64 PNG.")
-    include_masks: bool = Field(False, description="JSON: each object's 1-bit mask as base64 PNG.")
-    include_overlay: bool = Field(False, description="JSON: contour overlay of the frame (PNG).")
-
-
-class BackgroundOptions(ThresholdOptions):
-    """GrabCut seeded from the threshold mask."""
-
-    iterations: int = Field(5, ge=1, le=MAX_GRABCUT_ITERATIONS, description="GrabCut iterations.")
-    background: Background = Field("transparent", description="What replaces the background.")
-
-
-class VignettingOptions(Params):
-    sigma: float = Field(
-        50.0, gt=0, le=MAX_FLATFIELD_SIGMA, description="Background blur in pixels; larger than the objects."
-    )
-
-
-class ConvertOptions(Params):
-    """Conversion takes no parameter besides the output format."""
-
+# Re-exported: bench/ scripts import the parameter models from here.
+from specimen_segment.domain.operation_params import (  # noqa: F401
+    BackgroundOptions,
+    ObjectOptions,
+    SuperpixelRequest,
+    ThresholdRequest,
+    VignettingOptions,
+)
 
 # Answers ---------------------------------------------------------------------------------
 
 
-class ThresholdSummary(BaseModel):
-    threshold: float
-    foreground_fraction: float
-    object_count: int
-
-
 class EncodedImage(BaseModel):
+    """A picture in a JSON answer: encoded (PNG unless stated), then base64."""
+
     media_type: str
     width: int
     height: int
     data: str = Field(description="Base64 of the encoded image.")
 
 
-class ImageAnswer(EncodedImage):
-    """An image in JSON, with the facts of the operation that made it."""
+class PictureAnswer(BaseModel):
+    """The JSON answer of a picture-producing route: the picture, its facts beside it."""
 
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    image: EncodedImage
+
+
+class ThresholdAnswer(PictureAnswer):
+    threshold: float
+    foreground_fraction: float
+    object_count: int
+
+
+class SelectionAnswer(PictureAnswer):
+    ids: list[int] = Field(description="The superpixel ids kept, ascending.")
+    pixel_count: int = Field(description="Pixels in the selection.")
+    mask: str = Field(description="Base64 PNG of the selection's mask (0/255).")
+
+
+class BackgroundAnswer(PictureAnswer):
+    foreground_fraction: float
+
+
+class VignettingAnswer(PictureAnswer):
+    sigma: float
+
+
+class ConvertAnswer(PictureAnswer):
+    source_format: str
+    source_mode: str
+
+
+class StoredPictureAnswer(PictureAnswer):
+    """A kept picture in JSON; the facts are those of the operation that made it."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class LabelEncoding(BaseModel):
@@ -142,7 +79,9 @@ class LabelEncoding(BaseModel):
     data: str | None = Field(None, description="base64: little-endian uint16, raster order.")
 
 
-class SuperpixelsAnswer(BaseModel):
+class SuperpixelsAnswer(PictureAnswer):
+    """``image`` is the picture asked for: the 16-bit label PNG or the boundary overlay."""
+
     segment_count: int
     outside_value: int = Field(65535, description="Label of pixels outside the mask.")
     labels: LabelEncoding

@@ -10,6 +10,11 @@ Rules the use-cases enforce, whatever the storage:
   limit is applied from the header, before decoding); the original bytes are what is kept.
 - **Quotas.** A user may keep at most ``Quota.images`` images and ``Quota.bytes`` bytes of
   originals plus results; going over is a :class:`QuotaExceeded` (409) naming the numbers.
+  A segmentation is refused *before* its operation runs when the library is already full (no
+  byte left), and again, with the result's real size, before it is kept.
+- **Kept as asked.** A segmentation keeps its picture in the ``output`` format it was asked
+  for; its content is served in that format, or converted on the way out (a 16-bit label
+  image only to PNG or TIFF).
 - **No orphans, nothing lost.** The content is written to the blob store *before* its row is
   inserted; the request's unit of work deletes the new blobs when the transaction fails, and
   removes the blobs of deleted rows only *after* the transaction commits (see the
@@ -32,8 +37,16 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from specimen_kit.errors import NotFound, Problem
+from specimen_kit.errors import InvalidParameter
 from specimen_kit.records import BlobStore, Content, Page
+from specimen_segment.domain.errors import (
+    ImageNotFound,
+    InvalidImageName,
+    QuotaExceeded,
+    SegmentationNotFound,
+)
+
+__all__ = ["ImageNotFound", "InvalidImageName", "QuotaExceeded", "SegmentationNotFound"]
 
 MAX_NAME_CHARS = 200
 MEDIA_TYPES: dict[str, str] = {
@@ -51,53 +64,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware UTC."""
-
-
-# --- errors -------------------------------------------------------------------------------
-
-
-class ImageNotFound(NotFound):
-    """No image with this id belongs to the caller (also when it belongs to someone else)."""
-
-    title = "Image not found"
-    slug = "image-not-found"
-
-    def __init__(self, image_id: uuid.UUID) -> None:
-        super().__init__(f"No image {image_id} is in your library.", image_id=str(image_id))
-
-
-class SegmentationNotFound(NotFound):
-    title = "Segmentation not found"
-    slug = "segmentation-not-found"
-
-    def __init__(self, image_id: uuid.UUID, segmentation_id: uuid.UUID) -> None:
-        super().__init__(f"Image {image_id} has no segmentation {segmentation_id}.",
-                         image_id=str(image_id), segmentation_id=str(segmentation_id))
-
-
-class QuotaExceeded(Problem):
-    """Keeping this would take the user over their quota of images or bytes (409).
-
-    409, not 413: the request itself is acceptable; the conflict is with what the user already
-    stores, and deleting something resolves it.
-    """
-
-    status = 409
-    title = "Quota exceeded"
-    slug = "quota-exceeded"
-
-    def __init__(self, quota: str, used: int, requested: int, limit: int) -> None:
-        unit = "images" if quota == "images" else "bytes"
-        super().__init__(
-            f"Your library holds {used} {unit} of the {limit} allowed; keeping {requested} more "
-            f"would exceed the quota. Delete images or results to make room.",
-            quota=quota, used=used, requested=requested, limit=limit)
-
-
-class InvalidImageName(Problem):
-    status = 422
-    title = "Invalid image name"
-    slug = "invalid-image-name"
 
 
 # --- entities -----------------------------------------------------------------------------
@@ -121,6 +87,32 @@ class StoredImage:
     updated_at: datetime
 
 
+IMAGE_SORTS: tuple[str, ...] = ("created_at", "name", "bytes")
+"""The fields a listing of images may be sorted by (``field`` or ``-field``)."""
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """Which of the owner's images to list, in what order.
+
+    ``sort`` is one of :data:`IMAGE_SORTS`, ``-`` first for descending; ties fall back to the
+    newest first. ``name_contains`` keeps images whose name contains it, ignoring case.
+    """
+
+    sort: str = "-created_at"
+    name_contains: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+    @property
+    def sort_field(self) -> str:
+        return self.sort.removeprefix("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+
 @dataclass(frozen=True)
 class StoredSegmentation:
     """The kept result of one operation run on a stored image."""
@@ -134,6 +126,10 @@ class StoredSegmentation:
     bytes: int
     blob_key: str
     created_at: datetime
+
+    @property
+    def format(self) -> str:
+        return format_of_media_type(self.media_type)
 
 
 @dataclass(frozen=True)
@@ -166,8 +162,8 @@ class LibraryRepository(Protocol):
 
     def get_image(self, owner_id: int, image_id: uuid.UUID) -> StoredImage | None: ...
 
-    def list_images(self, owner_id: int, limit: int, offset: int) -> tuple[list[StoredImage], int]:
-        """One page, newest first, and the owner's total."""
+    def list_images(self, owner_id: int, query: ImageQuery) -> tuple[list[StoredImage], int]:
+        """One page in ``query``'s order, and how many of the owner's images match in all."""
         ...
 
     def save_image(self, image: StoredImage) -> None: ...
@@ -185,6 +181,8 @@ class LibraryRepository(Protocol):
                            offset: int) -> tuple[list[StoredSegmentation], int]:
         """One page, newest first, and the image's total."""
         ...
+
+    def delete_segmentation(self, segmentation_id: uuid.UUID) -> None: ...
 
     def segmentation_keys(self, image_id: uuid.UUID) -> list[str]:
         """Blob keys of all results of one image."""
@@ -213,11 +211,32 @@ class OperationResult(Protocol):
     @property
     def summary(self) -> dict[str, Any]: ...
 
+    @property
+    def quality(self) -> int | None: ...
 
-Decoder = Callable[[bytes], Decoded]
-"""Decodes image bytes with the service's pixel limit; raises a kit ``Problem`` (4xx)."""
-Encoder = Callable[[npt.NDArray[Any], str], bytes]
-OperationRunner = Callable[[str, npt.NDArray[Any], Mapping[str, Any]], OperationResult]
+
+class Operations(Protocol):
+    """The algorithms by name (:mod:`specimen_segment.operations`)."""
+
+    def run(self, name: str, pixels: npt.NDArray[Any],
+            params: Mapping[str, Any]) -> OperationResult:
+        """Validate ``params`` (a 422 naming each bad one) and run ``name``."""
+        ...
+
+    def formats(self, name: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The picture formats the result can be kept and served in."""
+        ...
+
+
+class Decoder(Protocol):
+    """Decodes image bytes with the service's pixel limit; raises a kit ``Problem`` (4xx)."""
+
+    def __call__(self, data: bytes, /) -> Decoded: ...
+
+
+class Encoder(Protocol):
+    def __call__(self, pixels: npt.NDArray[Any], format: str, quality: int | None = None,
+                 /) -> bytes: ...
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -257,6 +276,14 @@ def pixel_layout(pixels: npt.NDArray[Any]) -> tuple[int, int, int, int]:
     return width, height, channels, 8 * pixels.dtype.itemsize
 
 
+def choose_format(requested: str, offered: tuple[str, ...], what: str) -> str:
+    """``requested`` when ``offered`` holds it; otherwise a 422 naming the choices."""
+    if requested not in offered:
+        raise InvalidParameter(f"output={requested!r} cannot hold {what}; use one of "
+                               f"{', '.join(offered)}")
+    return requested
+
+
 def check_quota(quota: Quota, usage: Usage, new_images: int, new_bytes: int) -> None:
     """Raise :class:`QuotaExceeded` when adding this much would go over either limit."""
     if new_images and usage.images + new_images > quota.images:
@@ -282,20 +309,21 @@ class ImageLibrary:
     """The use-cases of one request, on behalf of one owner's library."""
 
     def __init__(self, repository: LibraryRepository, blobs: BlobStore, *, decode: Decoder,
-                 encode: Encoder, quota: Quota, clock: Clock,
-                 run_operation: OperationRunner | None = None) -> None:
+                 encode: Encoder, quota: Quota, clock: Clock, operations: Operations) -> None:
         self._rows = repository
         self._blobs = blobs
         self._decode = decode
         self._encode = encode
         self._quota = quota
         self._clock = clock
-        self._run_operation = run_operation
+        self._operations = operations
 
     def upload(self, owner_id: int, data: bytes, name: str | None) -> StoredImage:
         """Validate by decoding, check the quota, keep the original bytes."""
         image_id = uuid.uuid4()
         chosen = normalize_name(name if name is not None else f"image-{image_id.hex[:8]}")
+        # Refused before decoding when it cannot fit; checked again under the owner's lock.
+        check_quota(self._quota, self._rows.usage(owner_id), 1, len(data))
         decoded = self._decode(data)
         width, height, channels, bit_depth = pixel_layout(decoded.pixels)
         self._rows.lock_owner(owner_id)
@@ -309,9 +337,16 @@ class ImageLibrary:
         self._rows.add_image(image)
         return image
 
-    def list_images(self, owner_id: int, limit: int, offset: int) -> Page[StoredImage]:
-        items, total = self._rows.list_images(owner_id, limit, offset)
-        return Page(items, total, limit, offset)
+    def usage(self, owner_id: int) -> tuple[Usage, Quota]:
+        """What the owner keeps (images; bytes of originals plus results) and the limits."""
+        return self._rows.usage(owner_id), self._quota
+
+    def list_images(self, owner_id: int, query: ImageQuery) -> Page[StoredImage]:
+        if query.sort_field not in IMAGE_SORTS:
+            raise InvalidParameter(f"sort={query.sort!r} is unknown; use one of "
+                                   f"{', '.join(IMAGE_SORTS)}, or '-' before one for descending")
+        items, total = self._rows.list_images(owner_id, query)
+        return Page(items, total, query.limit, query.offset)
 
     def get_image(self, owner_id: int, image_id: uuid.UUID) -> StoredImage:
         image = self._rows.get_image(owner_id, image_id)
@@ -319,16 +354,16 @@ class ImageLibrary:
             raise ImageNotFound(image_id)
         return image
 
-    def image_content(self, owner_id: int, image_id: uuid.UUID,
-                      format: str | None = None) -> Content:
-        """The original bytes, or the image converted to ``format``."""
-        image = self.get_image(owner_id, image_id)
+    def image_content(self, image: StoredImage, format: str | None = None,
+                      quality: int | None = None) -> Content:
+        """The original bytes of ``image`` (from :meth:`get_image`), or converted to ``format``."""
         original = self._blobs.get(image.blob_key)
-        if format is None or format == image.format:
+        if (format is None or format == image.format) and quality is None:
             return Content(original, MEDIA_TYPES[image.format],
                            download_filename(image.name, image.format))
-        converted = self._encode(self._decode(original).pixels, format)
-        return Content(converted, MEDIA_TYPES[format], download_filename(image.name, format))
+        chosen = format or image.format
+        converted = self._encode(self._decode(original).pixels, chosen, quality)
+        return Content(converted, MEDIA_TYPES[chosen], download_filename(image.name, chosen))
 
     def rename(self, owner_id: int, image_id: uuid.UUID, name: str) -> StoredImage:
         image = replace(self.get_image(owner_id, image_id), name=normalize_name(name),
@@ -345,20 +380,27 @@ class ImageLibrary:
             self._blobs.remove(key)
 
     def segment(self, owner_id: int, image_id: uuid.UUID, operation: str,
-                params: Mapping[str, Any]) -> StoredSegmentation:
-        """Run ``operation`` on the stored image and keep its result image and summary."""
-        if self._run_operation is None:
-            raise RuntimeError("this library was built without an operation runner")
+                params: Mapping[str, Any], output: str = "png") -> StoredSegmentation:
+        """Run ``operation`` on the stored image; keep its picture as ``output`` and its facts.
+
+        A full library is refused before the operation runs: the work would be thrown away.
+        """
         image = self.get_image(owner_id, image_id)
+        if not isinstance(params, Mapping):
+            raise InvalidParameter(
+                f"params must be an object of named parameters, got {type(params).__name__}")
+        chosen = choose_format(output, self._operations.formats(operation, params),
+                               f"the result of {operation}")
+        check_quota(self._quota, self._rows.usage(owner_id), 0, 1)
         pixels = self._decode(self._blobs.get(image.blob_key)).pixels
-        output = self._run_operation(operation, pixels, params)
-        data = self._encode(output.image, format_of_media_type(output.media_type))
+        result = self._operations.run(operation, pixels, params)
+        data = self._encode(result.image, chosen, result.quality)
         self._rows.lock_owner(owner_id)
         check_quota(self._quota, self._rows.usage(owner_id), 0, len(data))
         key = self._blobs.put(data)
         segmentation = StoredSegmentation(
             id=uuid.uuid4(), image_id=image_id, operation=operation, params=jsonable(dict(params)),
-            summary=jsonable(output.summary), media_type=output.media_type, bytes=len(data),
+            summary=jsonable(result.summary), media_type=MEDIA_TYPES[chosen], bytes=len(data),
             blob_key=key, created_at=self._clock())
         self._rows.add_segmentation(segmentation)
         return segmentation
@@ -377,10 +419,31 @@ class ImageLibrary:
             raise SegmentationNotFound(image_id, segmentation_id)
         return segmentation
 
+    def delete_segmentation(self, owner_id: int, image_id: uuid.UUID,
+                            segmentation_id: uuid.UUID) -> None:
+        """Forget one kept result; its blob goes once the deletion is committed."""
+        segmentation = self.get_segmentation(owner_id, image_id, segmentation_id)
+        self._rows.delete_segmentation(segmentation.id)
+        self._blobs.remove(segmentation.blob_key)
+
+    def segmentation_formats(self, segmentation: StoredSegmentation) -> tuple[str, ...]:
+        """The formats a kept result is served in: its own first, then what it converts to."""
+        offered = self._operations.formats(segmentation.operation, segmentation.params)
+        return (segmentation.format, *(f for f in offered if f != segmentation.format))
+
     def segmentation_content(self, owner_id: int, image_id: uuid.UUID,
-                             segmentation_id: uuid.UUID) -> Content:
+                             segmentation_id: uuid.UUID, format: str | None = None,
+                             quality: int | None = None) -> Content:
+        """The kept picture as stored, or converted to ``format`` (one of its formats)."""
         image = self.get_image(owner_id, image_id)
         segmentation = self.get_segmentation(owner_id, image_id, segmentation_id)
-        format = format_of_media_type(segmentation.media_type)
-        return Content(self._blobs.get(segmentation.blob_key), segmentation.media_type,
-                       download_filename(image.name, format, f"-{segmentation.operation}"))
+        stored = self._blobs.get(segmentation.blob_key)
+        suffix = f"-{segmentation.operation}"
+        if (format is None or format == segmentation.format) and quality is None:
+            return Content(stored, segmentation.media_type,
+                           download_filename(image.name, segmentation.format, suffix))
+        chosen = choose_format(format or segmentation.format,
+                               self.segmentation_formats(segmentation), "this result")
+        converted = self._encode(self._decode(stored).pixels, chosen, quality)
+        return Content(converted, MEDIA_TYPES[chosen],
+                       download_filename(image.name, chosen, suffix))

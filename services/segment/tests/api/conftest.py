@@ -127,7 +127,7 @@ class Api:
                      headers: dict[str, str] | None = None, expect: int = 201) -> dict[str, Any]:
         form = {"name": name} if name is not None else {}
         response = await self.http.post(
-            "/api/v1/images", files={"file": ("upload.png", data or image_file())}, data=form,
+            "/api/v1/images", files={"image": ("upload.png", data or image_file())}, data=form,
             headers=headers or self.headers)
         assert response.status_code == expect, response.text
         body: dict[str, Any] = response.json()

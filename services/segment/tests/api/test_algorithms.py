@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import re
 import struct
 import zipfile
 import zlib
@@ -30,6 +31,7 @@ from specimen_segment.app import create_app
 from specimen_segment.config import SegmentSettings
 
 BASE = "/api/v1/segment"
+README = Path(__file__).resolve().parents[4] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,20 @@ async def test_more_objects_than_the_setting_is_a_422_naming_it(private_pem: str
     assert response.status_code == 422, response.text
     assert response.json()["type"].endswith("/too-many-objects")
     assert "25 objects, more than the limit of 3" in response.json()["detail"]
+
+def decoded_png(text: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+def picture_of(body: dict[str, Any]) -> np.ndarray:
+    """The picture a JSON answer carries (API.md: ``{"image": {...}, ...facts}``)."""
+    image = body["image"]
+    assert set(image) == {"media_type", "width", "height", "data"}
+    assert image["media_type"] == "image/png"
+    pixels = decoded_png(image["data"])
+    assert (image["width"], image["height"]) == (pixels.shape[1], pixels.shape[0])
+    return pixels
+
 
 def png(pixels: np.ndarray, **options: Any) -> bytes:
     out = io.BytesIO()
@@ -331,8 +347,10 @@ class TestSelection:
                 f"{BASE}/superpixels/selection", **upload(image, n_segments=40, ids="1,2", output="json")
             )
         ).json()
-        assert body["metadata"]["ids"] == [1, 2]
-        assert body["metadata"]["pixel_count"] == int((mask > 0).sum()) > 0
+        assert body["ids"] == [1, 2]
+        assert body["pixel_count"] == int((mask > 0).sum()) > 0
+        assert np.array_equal(decoded_png(body["mask"]), mask)
+        assert picture_of(body).shape == (128, 128, 3)
 
     async def test_unknown_ids_are_422_naming_them(self, client: httpx.AsyncClient) -> None:
         response = await client.post(
@@ -417,6 +435,38 @@ class TestObjects:
         assert len([n for n in archive.namelist() if n.startswith("masks/")]) == 3
         assert float(rows[1]["area"]) == 100.0
 
+    async def test_readme_csv_columns_and_feature_set_agree_with_the_archive(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        readme = README.read_text(encoding="utf-8")
+        features = re.search(r"\*\*Object features\*\*[^:]*:\s*`([^`]*)`", readme)
+        columns = re.search(r"<!-- objects.csv columns -->\s*`([^`]*)`", readme)
+        assert features and columns
+        documented = [name.strip() for text in (columns[1], features[1])
+                      for name in text.split(",")]
+        response = await client.post(f"{BASE}/objects", **upload(png(blobs()), output="zip"))
+        archive = zipfile.ZipFile(io.BytesIO(response.content))
+        header = archive.read("objects.csv").decode().splitlines()[0].split(",")
+        assert documented == header
+        feature_set = archive.read("feature_set.txt").decode().splitlines()
+        assert feature_set[0] == f"feature_set_version={FEATURE_SET_VERSION}"
+        assert [line for line in feature_set[1:] if not line.startswith("#")] == list(FEATURE_NAMES)
+        assert any("max_row and max_col are exclusive" in line for line in feature_set)
+        assert "`max_row` and `max_col` exclusive" in readme
+
+    async def test_json_and_csv_say_the_same_of_each_object(self, client: httpx.AsyncClient) -> None:
+        body = (await client.post(f"{BASE}/objects", **upload(png(blobs())))).json()
+        archive = zipfile.ZipFile(io.BytesIO(
+            (await client.post(f"{BASE}/objects", **upload(png(blobs()), output="zip"))).content))
+        rows = list(csv.DictReader(io.StringIO(archive.read("objects.csv").decode())))
+        assert isinstance(body["feature_set_version"], str)
+        assert body["feature_names"] == list(FEATURE_NAMES)
+        for item, row in zip(body["objects"], rows, strict=True):
+            assert int(row["id"]) == item["id"]
+            assert {k: int(row[f"bbox_{k}"]) for k in item["bbox"]} == item["bbox"]
+            assert [float(row["centroid_row"]), float(row["centroid_col"])] == item["centroid"]
+            assert {n: float(row[n]) for n in FEATURE_NAMES} == item["features"]
+
     async def test_overlay_image_when_an_image_is_asked_for(self, client: httpx.AsyncClient) -> None:
         response = await client.post(
             f"{BASE}/objects", **upload(png(blobs())), headers={"Accept": "image/png"}
@@ -443,7 +493,8 @@ class TestBackgroundVignettingConvert:
         assert cut.shape == (60, 60, 4)
         assert (cut[15:45, 15:45, 3] == 255).all() and cut[..., 3].sum() == 255 * 900
         body = (await client.post(f"{BASE}/background", **upload(png(img), output="json"))).json()
-        assert body["metadata"]["foreground_fraction"] == pytest.approx(0.25)
+        assert body["foreground_fraction"] == pytest.approx(0.25)
+        assert np.array_equal(picture_of(body), cut)
 
     async def test_background_of_a_flat_image_is_422(self, client: httpx.AsyncClient) -> None:
         response = await client.post(f"{BASE}/background", **upload(png(np.zeros((9, 9), np.uint8))))
@@ -455,7 +506,7 @@ class TestBackgroundVignettingConvert:
         out = decoded(response)
         assert out.shape == ramp.shape and np.ptp(out[:, 10:54]) < np.ptp(ramp[:, 10:54]) / 4
         body = (await client.post(f"{BASE}/vignetting", **upload(png(ramp), output="json"))).json()
-        assert body["metadata"]["sigma"] == 50 and body["width"] == 64
+        assert body["sigma"] == 50 and body["image"]["width"] == 64
 
     @pytest.mark.parametrize("fmt", ["png", "jpeg", "gif", "webp", "tiff", "bmp"])
     async def test_convert_rgba_to_every_format(self, client: httpx.AsyncClient, fmt: str) -> None:
@@ -477,8 +528,8 @@ class TestBackgroundVignettingConvert:
             f"{BASE}/convert?output=json", content=out.getvalue(), headers={"Content-Type": "image/gif"}
         )
         body = response.json()
-        assert body["metadata"]["source_format"] == "gif"
-        first = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["data"]))))
+        assert body["source_format"] == "gif"
+        first = picture_of(body)
         assert int(first.max()) < 50
 
 
@@ -510,6 +561,75 @@ def _sixteen_bit_png() -> bytes:
     out = io.BytesIO()
     Image.fromarray(img).save(out, format="PNG")
     return out.getvalue()
+
+
+class TestJsonCarriesThePicture:
+    """Issue 10: the JSON of every picture route is ``{"image": {...}, ...facts}``."""
+
+    async def test_threshold_json_holds_the_mask_it_describes(self, client: httpx.AsyncClient) -> None:
+        mask = decoded(await client.post(f"{BASE}/threshold", **upload(png(blobs()))))
+        body = (await client.post(f"{BASE}/threshold", **upload(png(blobs()), output="json"))).json()
+        assert np.array_equal(picture_of(body), mask)
+        assert set(body) == {"image", "threshold", "foreground_fraction", "object_count"}
+
+    async def test_superpixels_json_holds_the_16_bit_labels(self, client: httpx.AsyncClient) -> None:
+        image = png(data.astronaut()[::4, ::4])
+        labels = decoded(await client.post(f"{BASE}/superpixels", **upload(image, n_segments=30)))
+        body = (await client.post(f"{BASE}/superpixels",
+                                  **upload(image, n_segments=30, output="json"))).json()
+        pixels = picture_of(body)
+        assert pixels.dtype == np.uint16 and np.array_equal(pixels, labels)
+
+    @pytest.mark.parametrize(("route", "fields"), [
+        ("threshold", {}), ("superpixels", {"n_segments": 9}),
+        ("superpixels/selection", {"n_segments": 9, "ids": "0"}), ("background", {}),
+        ("vignetting", {}), ("convert", {}),
+    ])
+    async def test_every_picture_route_has_the_same_layout(self, client: httpx.AsyncClient,
+                                                           route: str, fields: dict[str, Any]) -> None:
+        img = np.dstack([blobs()] * 3)
+        body = (await client.post(f"{BASE}/{route}", **upload(png(img), output="json", **fields))).json()
+        assert picture_of(body).shape[:2] == (64, 80)
+        assert "metadata" not in body
+
+
+class TestTransparentCutouts:
+    """Issue 10: transparent cut-outs kept the original RGB under alpha 0 (97,773 of 97,773
+    background pixels of scikit-image's coffee) and were 14x larger than they need be."""
+
+    @pytest.mark.parametrize(("route", "fields"), [
+        ("background", {"background": "transparent"}),
+        ("superpixels/selection", {"n_segments": 30, "ids": "0,1,2", "background": "transparent"}),
+        ("threshold", {"result": "cutout", "background": "transparent"}),
+    ])
+    async def test_no_colour_survives_under_alpha_zero(self, client: httpx.AsyncClient, route: str,
+                                                       fields: dict[str, Any]) -> None:
+        coffee = data.coffee()[::2, ::2]
+        response = await client.post(f"{BASE}/{route}", **upload(png(coffee), **fields))
+        assert response.status_code == 200, response.text
+        cut = decoded(response)
+        hidden = cut[..., 3] == 0
+        assert hidden.sum() > 1000
+        assert int(cut[hidden][:, :3].max()) == 0
+        leaky = cut.copy()
+        leaky[hidden, :3] = coffee[hidden]
+        assert len(response.content) < len(png(leaky))
+
+
+class TestConvertQuality:
+    @pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+    async def test_lower_quality_gives_a_smaller_file(self, client: httpx.AsyncClient, fmt: str) -> None:
+        image = png(data.astronaut()[::2, ::2])
+        low = await client.post(f"{BASE}/convert", **upload(image, output=fmt, quality=10))
+        high = await client.post(f"{BASE}/convert", **upload(image, output=fmt, quality=95))
+        assert low.headers["content-type"] == f"image/{fmt}"
+        assert len(low.content) < len(high.content) / 2
+
+    @pytest.mark.parametrize("quality", ["0", "101", "high"])
+    async def test_quality_out_of_range_is_a_422(self, client: httpx.AsyncClient, quality: str) -> None:
+        response = await client.post(f"{BASE}/convert", **upload(png(blobs()), output="jpeg",
+                                                                  quality=quality))
+        assert_problem(response, 422, "quality")
 
 
 class TestBadInput:
@@ -610,7 +730,7 @@ class TestBadInput:
             response = await client.post(f"{BASE}/{route}", **upload(image))
             assert response.status_code == 200, (route, response.text)
         body = (await client.post(f"{BASE}/convert", **upload(image, output="json"))).json()
-        assert body["metadata"]["source_mode"] == mode
+        assert body["source_mode"] == mode
 
     @pytest.mark.parametrize(
         ("route", "fields", "words"),
@@ -630,7 +750,7 @@ class TestBadInput:
             ("objects", {"fade_background": 2}, ("fade_background=2",)),
             ("background", {"iterations": 0}, ("iterations=0",)),
             ("vignetting", {"sigma": 0}, ("sigma=0",)),
-            ("convert", {"quality": 5}, ("quality is not a parameter",)),
+            ("convert", {"lossless": 1}, ("lossless is not a parameter",)),
             ("threshold", {"output": ["png", "gif"]}, ("output=",)),
         ],
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -159,6 +160,29 @@ class TestUpload:
         assert response.status_code == 201, response.text
         assert response.json()["name"] == "raw one"
 
+    # Issue 10: the library takes an image exactly as the algorithm routes do.
+    @pytest.mark.parametrize("form", ["multipart image", "multipart file", "json base64",
+                                      "json data url", "raw"])
+    async def test_each_of_the_three_forms_keeps_the_same_bytes(self, api: Any,
+                                                                form: str) -> None:
+        png = _png_bytes()
+        text = base64.b64encode(png).decode()
+        if form.startswith("multipart"):
+            field = form.split()[1]
+            response = await api.http.post(IMAGES, headers=api.headers,
+                                           files={field: ("a.png", png, "image/png")})
+        elif form.startswith("json"):
+            prefix = "data:image/png;base64," if form.endswith("url") else ""
+            response = await api.http.post(IMAGES, headers=api.headers,
+                                           json={"image": prefix + text})
+        else:
+            response = await api.http.post(IMAGES, content=png,
+                                           headers={**api.headers, "content-type": "image/png"})
+        assert response.status_code == 201, response.text
+        content = await api.http.get(f"{IMAGES}/{response.json()['id']}/content",
+                                     headers=api.headers)
+        assert content.content == png
+
     async def test_malformed_json_is_a_400(self, api: Any) -> None:
         response = await api.http.post(IMAGES, headers={
             **api.headers, "content-type": "application/json"}, content=b"{nope")
@@ -226,7 +250,112 @@ class TestListing:
         assert response.json() == {"items": [], "total": 0, "limit": 500, "offset": 10**9}
 
 
+class TestSortAndSearch:
+    async def _names(self, api: Any, **params: Any) -> list[str]:
+        response = await api.http.get(IMAGES, params=params, headers=api.headers)
+        assert response.status_code == 200, response.text
+        return [item["name"] for item in response.json()["items"]]
+
+    async def test_sort_by_name_bytes_and_age(self, api: Any, make_image: Any) -> None:
+        for name, size in (("b", (4, 4)), ("C", (30, 30)), ("a", (12, 12))):
+            await api.upload(make_image("png", size), name=name)
+        assert await self._names(api) == ["a", "C", "b"]
+        assert await self._names(api, sort="created_at") == ["b", "C", "a"]
+        assert await self._names(api, sort="name") == ["a", "b", "C"]
+        assert await self._names(api, sort="-name") == ["C", "b", "a"]
+        assert await self._names(api, sort="-bytes") == ["C", "a", "b"]
+
+    async def test_name_search_ignores_case_and_takes_wildcards_literally(self, api: Any) -> None:
+        for name in ("Reef 100%", "reef_2", "coral"):
+            await api.upload(name=name)
+        assert sorted(await self._names(api, q="REEF")) == ["Reef 100%", "reef_2"]
+        assert await self._names(api, q="%") == ["Reef 100%"]
+        assert await self._names(api, q="_") == ["reef_2"]
+        page = (await api.http.get(IMAGES, params={"q": "reef", "limit": 1},
+                                   headers=api.headers)).json()
+        assert (page["total"], len(page["items"])) == (2, 1)
+
+    @pytest.mark.parametrize("params", [{"sort": "size"}, {"sort": "+name"}, {"q": ""}])
+    async def test_unknown_sort_or_empty_search_is_a_422(self, api: Any,
+                                                         params: dict[str, str]) -> None:
+        response = await api.http.get(IMAGES, params=params, headers=api.headers)
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM_JSON
+        if "sort" in params:
+            assert "-created_at" in response.text and "bytes" in response.text
+
+
+class TestUsage:
+    async def test_counts_images_and_bytes_against_the_quota(self, start_app: Any, auth: Any,
+                                                             make_image: Any) -> None:
+        data = make_image("png", (9, 9))
+        async with start_app(quota_images=5, quota_bytes=10_000) as http:
+            empty = (await http.get(f"{IMAGES}/usage", headers=auth())).json()
+            for _ in range(2):
+                await http.post(IMAGES, headers=auth(), files={"image": ("a.png", data)})
+            mine = (await http.get(f"{IMAGES}/usage", headers=auth())).json()
+            theirs = (await http.get(f"{IMAGES}/usage", headers=auth(sub="8"))).json()
+        assert empty == {"images": {"used": 0, "limit": 5}, "bytes": {"used": 0, "limit": 10_000}}
+        assert mine == {"images": {"used": 2, "limit": 5},
+                        "bytes": {"used": 2 * len(data), "limit": 10_000}}
+        assert theirs["images"]["used"] == 0
+
+
 class TestMetadataAndContent:
+    async def test_timestamps_are_rfc3339_utc_with_z(self, api: Any) -> None:
+        image = await api.upload()
+        for moment in (image["created_at"], image["updated_at"]):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", moment), moment
+
+    async def test_accept_chooses_the_format(self, api: Any, make_image: Any) -> None:
+        image = await api.upload(make_image("png", (5, 3)))
+        url = f"{IMAGES}/{image['id']}/content"
+        webp = await api.http.get(url, headers={**api.headers, "Accept": "image/webp"})
+        anything = await api.http.get(url, headers={**api.headers, "Accept": "image/*"})
+        assert webp.headers["content-type"] == "image/webp"
+        assert anything.headers["content-type"] == "image/png"
+        assert "Accept" in webp.headers["vary"]
+
+    async def test_json_carries_the_original(self, api: Any, make_image: Any) -> None:
+        data = make_image("jpeg", (5, 3))
+        image = await api.upload(data, name="x.jpg")
+        for how in ({"params": {"output": "json"}}, {"headers": {"Accept": "application/json"}}):
+            response = await api.http.get(f"{IMAGES}/{image['id']}/content", **{
+                "params": how.get("params"), "headers": {**api.headers, **how.get("headers", {})}})
+            body = response.json()
+            assert body["image"] == {"media_type": "image/jpeg", "width": 5, "height": 3,
+                                     "data": base64.b64encode(data).decode()}
+            assert (body["id"], body["name"]) == (image["id"], "x.jpg")
+
+    async def test_an_accept_nothing_satisfies_is_a_406(self, api: Any) -> None:
+        image = await api.upload()
+        response = await api.http.get(f"{IMAGES}/{image['id']}/content",
+                                      headers={**api.headers, "Accept": "text/csv"})
+        assert response.status_code == 406
+        assert response.headers["content-type"] == PROBLEM_JSON
+
+    async def test_quality_makes_a_smaller_jpeg_and_needs_a_lossy_format(
+            self, api: Any, make_image: Any) -> None:
+        image = await api.upload(make_image("png", (64, 64)))
+        url = f"{IMAGES}/{image['id']}/content"
+        low = await api.http.get(url, params={"output": "jpeg", "quality": 5}, headers=api.headers)
+        high = await api.http.get(url, params={"output": "jpeg", "quality": 100},
+                                  headers=api.headers)
+        png = await api.http.get(url, params={"output": "png", "quality": 5}, headers=api.headers)
+        assert len(low.content) < len(high.content)
+        assert png.status_code == 422
+        assert "quality applies to output jpeg or webp only" in png.json()["detail"]
+
+    # Issue 10: ?format=jpeg was silently answered with the PNG. The kit's one query rule
+    # (specimen_kit.query_parameters) refuses it; skipped where the kit does not have it yet.
+    async def test_format_is_not_an_alias_of_output(self, api: Any) -> None:
+        pytest.importorskip("specimen_kit.query_parameters")
+        image = await api.upload()
+        response = await api.http.get(f"{IMAGES}/{image['id']}/content",
+                                      params={"format": "jpeg"}, headers=api.headers)
+        assert response.status_code == 422
+
+
     async def test_metadata_is_what_the_upload_answered(self, api: Any) -> None:
         image = await api.upload()
         fetched = await api.http.get(f"{IMAGES}/{image['id']}", headers=api.headers)
@@ -241,7 +370,7 @@ class TestMetadataAndContent:
     async def test_non_ascii_name_has_an_ascii_fallback(self, api: Any) -> None:
         image = await api.upload(name="été.png")
         response = await api.http.get(f"{IMAGES}/{image['id']}/content",
-                                      params={"format": "jpeg"}, headers=api.headers)
+                                      params={"output": "jpeg"}, headers=api.headers)
         assert response.headers["content-disposition"] == (
             "attachment; filename=\"_t_.jpg\"; filename*=UTF-8''%C3%A9t%C3%A9.jpg")
 
@@ -251,7 +380,7 @@ class TestMetadataAndContent:
         data = make_image("png", (5, 3))
         image = await api.upload(data)
         response = await api.http.get(f"{IMAGES}/{image['id']}/content",
-                                      params={"format": format}, headers=api.headers)
+                                      params={"output": format}, headers=api.headers)
         assert response.status_code == 200
         assert response.headers["content-type"] == f"image/{format}"
         assert Image.open(io.BytesIO(response.content)).format == format.upper()
@@ -262,15 +391,16 @@ class TestMetadataAndContent:
                                                       format: str) -> None:
         image = await api.upload(make_image("png", (5, 3), "RGBA"))
         response = await api.http.get(f"{IMAGES}/{image['id']}/content",
-                                      params={"format": format}, headers=api.headers)
+                                      params={"output": format}, headers=api.headers)
         assert response.headers["content-type"] == f"image/{format}"
         assert Image.open(io.BytesIO(response.content)).size == (5, 3)
 
-    async def test_unknown_format_is_a_422(self, api: Any) -> None:
+    async def test_unknown_format_is_a_422_naming_the_choices(self, api: Any) -> None:
         image = await api.upload()
         response = await api.http.get(f"{IMAGES}/{image['id']}/content",
-                                      params={"format": "svg"}, headers=api.headers)
+                                      params={"output": "svg"}, headers=api.headers)
         assert response.status_code == 422
+        assert "png, jpeg, gif, webp, tiff, bmp, json" in response.json()["detail"]
 
     async def test_unknown_or_malformed_id(self, api: Any) -> None:
         missing = await api.http.get(f"{IMAGES}/00000000-0000-4000-8000-000000000000",
@@ -369,3 +499,23 @@ class TestOwnership:
         response = await api.http.get(f"{IMAGES}/{image['id']}",
                                       headers=auth(sub="7", role="moderator"))
         assert response.status_code == 200
+
+
+class TestOpenApi:
+    async def test_the_library_documents_its_parameters_and_routes(self, api: Any) -> None:
+        document = (await api.http.get("/openapi.json")).json()
+        paths = document["paths"]
+
+        def query(path: str) -> dict[str, Any]:
+            return {p["name"]: p for p in paths[path]["get"]["parameters"] if p["in"] == "query"}
+
+        listing = query(IMAGES)
+        assert {"limit", "offset", "sort", "q"} <= set(listing)
+        assert "-bytes" in listing["sort"]["schema"]["enum"]
+        for path in (f"{IMAGES}/{{image_id}}/content",
+                     f"{IMAGES}/{{image_id}}/segmentations/{{segmentation_id}}/content"):
+            assert {"output", "quality"} == set(query(path))
+            assert {"200", "406", "422"} <= set(paths[path]["get"]["responses"])
+            assert "application/json" in paths[path]["get"]["responses"]["200"]["content"]
+        assert "get" in paths[f"{IMAGES}/usage"]
+        assert "delete" in paths[f"{IMAGES}/{{image_id}}/segmentations/{{segmentation_id}}"]

@@ -9,7 +9,13 @@ from specimen_imaging.errors import FlatImage
 from specimen_imaging.measurements import FEATURE_NAMES
 from specimen_kit.errors import InvalidParameter
 from specimen_segment.domain.background import grabcut_foreground
-from specimen_segment.operations import OPERATIONS, OperationOutput, run_operation
+from specimen_segment.operations import (
+    IMAGE_FORMATS,
+    OPERATIONS,
+    Algorithms,
+    OperationOutput,
+    run_operation,
+)
 
 
 def blobs() -> np.ndarray:
@@ -53,7 +59,30 @@ class TestRunOperation:
         assert run_operation("vignetting", blobs(), {"sigma": 5}).image.shape == (32, 40)
 
     def test_every_name_is_registered(self) -> None:
-        assert set(OPERATIONS) == {"threshold", "superpixels", "objects", "background", "vignetting"}
+        assert set(OPERATIONS) == {"threshold", "superpixels", "selection", "objects",
+                                   "background", "vignetting", "convert"}
+
+    def test_selection_and_convert_as_the_library_runs_them(self) -> None:
+        img = np.dstack([blobs()] * 3)
+        chosen = run_operation("selection", img, {"n_segments": 4, "ids": [0],
+                                                  "background": "transparent"})
+        assert chosen.summary == {"ids": [0], "pixel_count": int((chosen.image[..., 3] > 0).sum())}
+        converted = run_operation("convert", img, {"quality": 40})
+        assert converted.quality == 40 and np.array_equal(converted.image, img)
+
+    @pytest.mark.parametrize(("name", "params", "formats"), [
+        ("superpixels", {}, ("png", "tiff")),
+        ("superpixels", {"result": "labels"}, ("png", "tiff")),
+        ("superpixels", {"result": "overlay"}, IMAGE_FORMATS),
+        ("threshold", {}, IMAGE_FORMATS),
+    ])
+    def test_labels_are_kept_only_in_16_bit_formats(self, name: str, params: dict,
+                                                    formats: tuple[str, ...]) -> None:
+        assert Algorithms().formats(name, params) == formats
+
+    def test_formats_of_an_unknown_operation_is_invalid(self) -> None:
+        with pytest.raises(InvalidParameter, match="operation='nope'"):
+            Algorithms().formats("nope", {})
 
     @pytest.mark.parametrize(
         ("name", "params", "words"),

@@ -5,12 +5,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from specimen_kit.errors import InvalidParameter
 from specimen_segment.domain.library import (
+    IMAGE_SORTS,
+    ImageQuery,
     InvalidImageName,
     Quota,
     QuotaExceeded,
     Usage,
     check_quota,
+    choose_format,
     download_filename,
     format_of_media_type,
     jsonable,
@@ -92,3 +96,24 @@ class TestRules:
     def test_jsonable_refuses_other_objects(self) -> None:
         with pytest.raises(TypeError, match="datetime"):
             jsonable({"when": datetime.now(UTC)})
+
+
+class TestChooseFormat:
+    def test_an_offered_format_is_kept(self) -> None:
+        assert choose_format("tiff", ("png", "tiff"), "labels") == "tiff"
+
+    def test_another_is_a_422_naming_the_choices(self) -> None:
+        with pytest.raises(InvalidParameter, match="output='jpeg' cannot hold labels; use one of "
+                                                   "png, tiff") as raised:
+            choose_format("jpeg", ("png", "tiff"), "labels")
+        assert raised.value.status == 422
+
+
+class TestImageQuery:
+    @pytest.mark.parametrize(("sort", "field", "descending"), [
+        ("-created_at", "created_at", True), ("name", "name", False), ("-bytes", "bytes", True)])
+    def test_sort_splits_into_field_and_direction(self, sort: str, field: str,
+                                                  descending: bool) -> None:
+        query = ImageQuery(sort=sort)
+        assert (query.sort_field, query.descending) == (field, descending)
+        assert field in IMAGE_SORTS
