@@ -59,6 +59,12 @@ def legacy_hospital_ids(spellings: list[tuple[int, str]]) -> tuple[dict[str, str
 
 
 def upgrade() -> None:
+    sqlite = _is_sqlite()
+    if sqlite:
+        # Recreating users below drops the old table; with foreign keys on, that would cascade
+        # to every refresh token (see 0002). First, before any row is written: pysqlite opens
+        # its transaction at the first write, and inside one the PRAGMA does nothing.
+        op.execute("PRAGMA foreign_keys=OFF")
     op.create_table(
         "hospitals",
         sa.Column("id", sa.String(length=120), nullable=False),
@@ -83,11 +89,6 @@ def upgrade() -> None:
             bind.execute(sa.update(_users).where(_users.c.hospital == spelling)
                          .values(hospital=key))
 
-    sqlite = _is_sqlite()
-    if sqlite:
-        # Recreating users drops the old table; with foreign keys on, that would cascade to
-        # every refresh token (see 0002).
-        op.execute("PRAGMA foreign_keys=OFF")
     autoincrement = {"sqlite_autoincrement": True} if sqlite else {}
     with op.batch_alter_table("users", table_kwargs=autoincrement) as users:
         users.create_foreign_key("fk_users_hospital_hospitals", "hospitals", ["hospital"], ["id"])
