@@ -18,6 +18,7 @@ either end is dropped. Letters of every script are kept, so "Hôpital Saint-Luc"
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 
 from specimen_kit.errors import Problem
@@ -103,3 +104,20 @@ def hospital_name(name: str) -> str:
         raise InvalidHospitalName("A hospital's name must not contain control characters.")
     hospital_slug(trimmed)
     return trimmed
+
+
+def legacy_hospital_id(value: str) -> str:
+    """The id a free-text hospital of before the managed list becomes, in every service's
+    migration alike: its slug, or, when it makes none (only punctuation, or too long once
+    folded), ``hospital-`` and the first 12 hex digits of the SHA-256 of the value as stored.
+
+    Computed from the value alone, so the users and classify migrations agree without reading
+    each other's tables.
+
+    >>> legacy_hospital_id(" Saint-Luc"), legacy_hospital_id("***")
+    ('saint-luc', 'hospital-596f4162a52f')
+    """
+    try:
+        return hospital_slug(value)
+    except InvalidHospitalName:
+        return "hospital-" + hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]

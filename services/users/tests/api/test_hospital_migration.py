@@ -21,7 +21,7 @@ OLD_USERS = [
     ("b@x.org", "newcomer clinic "),
     ("c@x.org", "Saint-Luc"),
     ("d@x.org", "NEWCOMER-CLINIC"),
-    ("e@x.org", "***"),  # no letter or digit: kept as a hospital of its own
+    ("e@x.org", "***"),  # no letter or digit: a hospital of its own, its id a hash
 ]
 
 
@@ -70,13 +70,13 @@ class TestHospitalsMigration:
         finally:
             engine.dispose()
         assert [tuple(row) for row in hospitals] == [
-            ("hospital-5", "***", "hospital-5"),
+            ("hospital-596f4162a52f", "***", "hospital-596f4162a52f"),
             ("newcomer-clinic", "Newcomer Clinic", "newcomer-clinic"),
             ("saint-luc", "Saint-Luc", "saint-luc"),
         ]
         assert users == {"a@x.org": "newcomer-clinic", "b@x.org": "newcomer-clinic",
                          "c@x.org": "saint-luc", "d@x.org": "newcomer-clinic",
-                         "e@x.org": "hospital-5"}
+                         "e@x.org": "hospital-596f4162a52f"}
         assert tokens == 1  # recreating users on SQLite must not cascade to its sessions
 
     def test_users_can_name_only_hospitals_of_the_list_afterwards(self, old_database: str) -> None:

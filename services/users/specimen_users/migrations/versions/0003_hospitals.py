@@ -5,11 +5,10 @@ order of the users' ids: the first spelling met becomes the display name, and ev
 with the same slug ("Newcomer Clinic", "newcomer clinic ") becomes that one hospital. Then
 ``users.hospital`` is rewritten to the slug and made a foreign key to ``hospitals.id``.
 
-The slug is :func:`specimen_kit.hospitals.hospital_slug`, the same function the classify
-service's migration applies to its scans, so both services agree on every id without reading
-each other's tables. A legacy value that makes no slug (only punctuation, or too long once
-folded) keeps a unique id of its own, ``hospital-<first user id>``, rather than failing the
-upgrade.
+The id is :func:`specimen_kit.hospitals.legacy_hospital_id` (the slug, or for a value that
+makes none, such as only punctuation, a hash of it), the same function the classify service's
+migration applies to its scans, so both services agree on every id without reading each
+other's tables.
 
 Revision ID: 0003
 Revises: 0002
@@ -24,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from specimen_kit.database import UtcDateTime
-from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS, InvalidHospitalName, hospital_slug
+from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS, legacy_hospital_id
 
 revision = "0003"
 down_revision = "0002"
@@ -42,17 +41,14 @@ def _is_sqlite() -> bool:
     return op.get_bind().dialect.name == "sqlite"
 
 
-def legacy_hospital_ids(spellings: list[tuple[int, str]]) -> tuple[dict[str, str], dict[str, str]]:
-    """``(user id, hospital)`` in id order → (spelling → hospital id, hospital id → name)."""
+def legacy_hospital_ids(spellings: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The hospitals of the users in id order → (spelling → hospital id, hospital id → name)."""
     ids: dict[str, str] = {}
     names: dict[str, str] = {}
-    for user_id, spelling in spellings:
+    for spelling in spellings:
         if spelling in ids:
             continue
-        try:
-            key = hospital_slug(spelling)
-        except InvalidHospitalName:
-            key = f"hospital-{user_id}"
+        key = legacy_hospital_id(spelling)
         ids[spelling] = key
         names.setdefault(key, spelling.strip()[:MAX_HOSPITAL_NAME_CHARS] or key)
     return ids, names
@@ -76,8 +72,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("name_key", name="uq_hospitals_name_key"),
     )
     bind = op.get_bind()
-    spellings = [(row.id, row.hospital) for row in
-                 bind.execute(sa.select(_users.c.id, _users.c.hospital).order_by(_users.c.id))]
+    spellings = list(bind.scalars(sa.select(_users.c.hospital).order_by(_users.c.id)))
     ids, names = legacy_hospital_ids(spellings)
     now = datetime.now(UTC)
     if names:
