@@ -74,7 +74,7 @@ from specimen_classify.domain.predictions import (
 )
 from specimen_classify.domain.preprocessing import BBox
 from specimen_kit.errors import UnsupportedFormat
-from specimen_kit.hospitals import hospital_slug
+from specimen_kit.hospitals import hospital_slug, legacy_hospital_id
 from specimen_kit.records import BlobStore, Content, Page
 from specimen_kit.roles import Role
 from specimen_kit.timestamps import rfc3339
@@ -342,9 +342,10 @@ def visible_hospital(caller: Caller) -> str | None:
 
 
 def own_hospital(caller: Caller) -> str:
-    """The id of the caller's hospital: the token's claim, slugged (a no-op on an id, so tokens
-    issued before the managed list, naming the hospital, still work)."""
-    return hospital_slug(caller.hospital)
+    """The id of the caller's hospital: the token's claim as the migrations turned names into
+    ids (a no-op on an id), so tokens issued before the managed list, naming the hospital,
+    still work until they expire."""
+    return legacy_hospital_id(caller.hospital)
 
 
 def hospital_for_scan(caller: Caller, requested: str | None) -> str:

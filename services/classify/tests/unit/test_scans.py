@@ -76,6 +76,10 @@ class TestScope:
     def test_a_token_already_naming_the_id_is_the_same_scope(self) -> None:
         assert visible_hospital(Who(7, Role.TECHNICIAN, "general")) == "general"
 
+    def test_an_old_token_naming_a_hospital_without_a_slug_gets_the_migrated_id(self) -> None:
+        # Migrations give "***" the id hospital-<hash>; its tokens of before must match it.
+        assert visible_hospital(Who(7, Role.TECHNICIAN, "***")) == "hospital-596f4162a52f"
+
 
 class TestHospitalForScan:
     @pytest.mark.parametrize("caller", [TECHNICIAN, MODERATOR, ADMIN])
