@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 TECHNICIAN_PASSWORD = "a proof technician's password"  # noqa: S105 - a throwaway user
-HOSPITAL = "Proof Hospital"
 
 
 class ProofFailed(RuntimeError):
@@ -112,7 +111,8 @@ def seed(base_url: str, state_file: Path, env: dict[str, str], mri_slice: Path, 
     boss = admin(base_url, env)
     email = f"proof-technician-{int(time.time())}@proof.example"
     user = boss.json("POST", "/api/v1/users", {
-        "email": email, "full_name": "Proof Technician", "hospital": HOSPITAL,
+        # No hospital: the admin's own, which exists (users name hospitals of the managed list).
+        "email": email, "full_name": "Proof Technician",
         "role": "technician", "password": TECHNICIAN_PASSWORD}, status=201)
     technician = Api(base_url).login(email, TECHNICIAN_PASSWORD)
 

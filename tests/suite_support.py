@@ -52,3 +52,12 @@ def login(gateway: httpx.Client, email: str, password: str) -> dict[str, Any]:
 
 def unique_email(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:8]}@suite.test"
+
+
+def ensure_hospital(gateway: httpx.Client, admin: Actor, name: str) -> str:
+    """The id of the hospital ``name``, created as ``admin`` when the list lacks it."""
+    response = gateway.post("/api/v1/hospitals", json={"name": name}, headers=admin.headers)
+    if response.status_code == 409:  # created by an earlier test: the answer names it
+        return str(response.json()["existing_id"])
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

@@ -190,7 +190,7 @@ class TestClassifyEndToEnd:
         assert scan_a["id"] not in [s["id"] for s in seen_by_b["items"]]
         assert scan_a["id"] in [s["id"] for s in seen_by_a["items"]]
         rows = list(csv.DictReader(io.StringIO(export_b.text)))
-        assert all(row["hospital"] == "Clinic B" for row in rows)
+        assert all(row["hospital"] == "clinic-b" for row in rows)
 
     def test_the_stored_image_comes_back_byte_for_byte(
         self, gateway: httpx.Client, actors: dict[str, Actor], scan_a: dict[str, Any]

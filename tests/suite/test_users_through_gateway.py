@@ -104,11 +104,11 @@ class TestHospitalScope:
         page = gateway.get("/api/v1/users", params={"limit": 200},
                            headers=actors["moderator_a"].headers).json()
         assert page["items"]
-        assert {user["hospital"] for user in page["items"]} == {"Hospital A"}
+        assert {user["hospital"] for user in page["items"]} == {"hospital-a"}
 
     def test_admin_lists_every_hospital(self, gateway: httpx.Client, actors: dict[str, Actor]) -> None:
         page = gateway.get("/api/v1/users", params={"limit": 200}, headers=actors["admin"].headers).json()
-        assert {"Hospital A", "Hospital B"} <= {user["hospital"] for user in page["items"]}
+        assert {"hospital-a", "hospital-b"} <= {user["hospital"] for user in page["items"]}
 
     def test_moderator_cannot_create_a_user_in_another_hospital(
         self, gateway: httpx.Client, actors: dict[str, Actor]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
@@ -34,9 +35,14 @@ async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterat
     engine = build_engine(settings.resolved_database_url,
                           pool_size=settings.resolved_database_pool_size,
                           pool_timeout=settings.database_pool_timeout_seconds)
+    # Scans ask the users service whether a hospital an admin names exists (sync: the scan
+    # handlers run in the threadpool).
+    users = httpx.Client(base_url=settings.resolved_users_url,
+                         timeout=settings.users_timeout_seconds)
     try:
         app.state.blob_store = await run_in_threadpool(FilesystemBlobStore, settings.resolved_blob_dir)
         app.state.sessionmaker = build_sessionmaker(engine)
+        app.state.users_client = users
 
         async def database_ready() -> None:
             await run_in_threadpool(ping, engine)
@@ -44,6 +50,7 @@ async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterat
         app.state.readiness_checks["database"] = database_ready
         yield
     finally:
+        await run_in_threadpool(users.close)
         engine.dispose()
 
 

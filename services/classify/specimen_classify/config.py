@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urljoin
 
 from pydantic import Field
 
+from specimen_classify.domain.scans import MAX_PATIENT_REF_CHARS
 from specimen_kit.settings import ServiceSettings
 
 
@@ -37,6 +39,14 @@ class ClassifySettings(ServiceSettings):
     blob_dir: Path | None = Field(default=None, validation_alias="SPECIMEN_CLASSIFY_BLOB_DIR")
     scan_notes_max_chars: int = Field(
         default=2000, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_NOTES_MAX_CHARS")
+    scan_patient_ref_max_chars: int = Field(
+        default=64, gt=0, le=MAX_PATIENT_REF_CHARS,
+        validation_alias="SPECIMEN_CLASSIFY_SCAN_PATIENT_REF_MAX_CHARS")
+    # The users service keeps the list of hospitals an admin may file scans under; by default
+    # it is the service that serves the JWKS.
+    users_url: str | None = Field(default=None, validation_alias="SPECIMEN_CLASSIFY_USERS_URL")
+    users_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="SPECIMEN_CLASSIFY_USERS_TIMEOUT_SECONDS")
     # The CSV export is built in memory: past this many rows it asks for narrower filters.
     scan_export_max_rows: int = Field(
         default=100_000, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_EXPORT_MAX_ROWS")
@@ -47,6 +57,11 @@ class ClassifySettings(ServiceSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'classify.sqlite3').resolve()}"
+
+    @property
+    def resolved_users_url(self) -> str:
+        """``users_url``, or the origin of ``jwks_url`` (the users service publishes the JWKS)."""
+        return self.users_url or urljoin(self.jwks_url, "/")
 
     @property
     def resolved_model_dir(self) -> Path:

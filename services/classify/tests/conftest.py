@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,51 @@ from specimen_kit.tokens import TokenVerifier
 ServingClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+@dataclass
+class FakeUsers:
+    """The users service's ``GET /api/v1/hospitals/{id}``, as the scans ask it: ``hospitals``
+    are the ids it knows, ``status`` (when set) what it answers instead, ``down`` no answer."""
+
+    hospitals: set[str] = field(default_factory=lambda: {"general", "headquarters", "st-mary"})
+    status: int | None = None
+    down: bool = False
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.status is not None:
+            return httpx.Response(self.status)
+        hospital_id = request.url.path.rsplit("/", 1)[-1]
+        if hospital_id in self.hospitals:
+            return httpx.Response(200, json={"id": hospital_id, "name": hospital_id})
+        return httpx.Response(404)
+
+
+@pytest.fixture
+def fake_users() -> FakeUsers:
+    return FakeUsers()
+
+
 @asynccontextmanager
 async def _serving(settings: ClassifySettings, verifier: TokenVerifier,
-                   raise_app_exceptions: bool) -> AsyncIterator[httpx.AsyncClient]:
+                   raise_app_exceptions: bool,
+                   users: FakeUsers) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         # The lifespan's verifier fetches the users service's JWKS; tests sign with their own key.
         app.state.token_verifier = verifier
+        app.state.users_client = httpx.Client(transport=httpx.MockTransport(users.handle),
+                                              base_url=settings.resolved_users_url)
         transport = httpx.ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://classify") as client:
             yield client
 
 
 @pytest.fixture
-def serving_client(tmp_path: Path, token_verifier: TokenVerifier) -> ServingClient:
+def serving_client(tmp_path: Path, token_verifier: TokenVerifier,
+                   fake_users: FakeUsers) -> ServingClient:
     """``serving_client(model_dir=..., **settings)``: the app in-process behind a client.
 
     The scans' database is the data directory's SQLite file unless ``database_url`` is given
@@ -44,7 +76,7 @@ def serving_client(tmp_path: Path, token_verifier: TokenVerifier) -> ServingClie
               **overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
         settings = ClassifySettings(**{"data_dir": tmp_path, "jwks_url": "http://127.0.0.1:9/jwks.json",
                                        "redis_url": None, "model_refresh_seconds": 0.0, **overrides})
-        return _serving(settings, token_verifier, raise_app_exceptions)
+        return _serving(settings, token_verifier, raise_app_exceptions, fake_users)
 
     return start
 

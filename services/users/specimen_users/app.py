@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -16,19 +16,22 @@ from specimen_kit.database import build_engine, build_sessionmaker, ping
 from specimen_kit.database_problems import install_database_problems
 from specimen_kit.ratelimit import build_counters
 from specimen_kit.service import build_service_app
+from specimen_kit.timestamps import utc_now
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
 from specimen_users.adapters.hashing import BcryptPasswordHasher
 from specimen_users.adapters.keys import development_admin_password, load_signing_key
 from specimen_users.adapters.repositories import (
+    SqlHospitalRepository,
     SqlRefreshTokenRepository,
     SqlRevocationRepository,
     SqlUserRepository,
 )
 from specimen_users.adapters.signing import RsaTokenSigner
-from specimen_users.api import auth, jwks, revocations, users
+from specimen_users.api import auth, hospitals, jwks, revocations, users
 from specimen_users.config import UsersSettings
 from specimen_users.domain.accounts import AccountService
 from specimen_users.domain.auth import TokenLifetimes
+from specimen_users.domain.hospitals import HospitalDirectory
 from specimen_users.domain.login_throttle import LoginThrottle
 from specimen_users.domain.revocation import TokenRevoker
 
@@ -39,18 +42,18 @@ API_PREFIX = "/api/v1"
 
 def _bootstrap_admin(engine: Engine, sessions: sessionmaker[Session],
                      hasher: BcryptPasswordHasher, settings: UsersSettings) -> None:
-    if not inspect(engine).has_table("users"):
-        raise RuntimeError("the users database has no tables; run `python -m specimen_users "
+    # ``hospitals`` is the newest table (0003): its absence also catches a database migrated
+    # only part of the way.
+    if not inspect(engine).has_table("hospitals"):
+        raise RuntimeError("the users database lacks its tables; run `python -m specimen_users "
                            "migrate` (the migration Job) before starting the service")
     password = development_admin_password(settings)
-    def clock() -> datetime:
-        return datetime.now(UTC)
-
     with sessions() as session, session.begin():
         revoker = TokenRevoker(SqlRevocationRepository(session),
-                               timedelta(minutes=settings.access_token_minutes), clock)
+                               timedelta(minutes=settings.access_token_minutes), utc_now)
         accounts = AccountService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
-                                  hasher, clock, revoker)
+                                  hasher, utc_now, revoker,
+                                  HospitalDirectory(SqlHospitalRepository(session), utc_now))
         accounts.bootstrap_admin(settings.admin_email, password, settings.admin_hospital)
 
 
@@ -99,6 +102,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     install_database_problems(app)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(hospitals.router, prefix=API_PREFIX)
     app.include_router(jwks.router)
     app.include_router(revocations.router)
     return app

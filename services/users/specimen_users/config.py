@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS, InvalidHospitalName, hospital_name
 from specimen_kit.jwk import public_jwk, split_pem_bundle
 from specimen_kit.ratelimit import RateLimit
 from specimen_kit.settings import ServiceSettings
@@ -59,8 +60,9 @@ class UsersSettings(UsersDatabaseSettings):
         default=None, validation_alias="SPECIMEN_ADMIN_PASSWORD"
     )
     admin_hospital: str = Field(
-        default="Specimen", min_length=1, max_length=120, validation_alias="SPECIMEN_ADMIN_HOSPITAL"
-    )
+        default="Specimen", min_length=1, max_length=MAX_HOSPITAL_NAME_CHARS,
+        validation_alias="SPECIMEN_ADMIN_HOSPITAL",
+        description="The first admin's hospital, by name; created at start-up when missing.")
     login_rate_limit_per_address: str = Field(
         default="30/minute", validation_alias="SPECIMEN_LOGIN_RATE_LIMIT_PER_ADDRESS",
         description="Login attempts from one address, on any accounts.")
@@ -76,6 +78,14 @@ class UsersSettings(UsersDatabaseSettings):
     login_max_delay_seconds: float = Field(
         default=900.0, gt=0, le=86400, validation_alias="SPECIMEN_LOGIN_MAX_DELAY_SECONDS")
     bcrypt_rounds: int = Field(default=12, ge=4, le=31, validation_alias="SPECIMEN_BCRYPT_ROUNDS")
+
+    @field_validator("admin_hospital")
+    @classmethod
+    def _admin_hospital_makes_an_id(cls, value: str) -> str:
+        try:
+            return hospital_name(value)
+        except InvalidHospitalName as error:
+            raise ValueError(f"SPECIMEN_ADMIN_HOSPITAL: {error.detail}") from None
 
     @field_validator("login_rate_limit_per_address", "login_failure_limit_per_account")
     @classmethod

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from specimen_classify.adapters.tables import ScanRow
+from specimen_classify.adapters.tables import ScanClassificationRow, ScanRow
 from specimen_classify.domain.predictions import ModelVersion, MriLabel
 from specimen_classify.domain.scans import (
     Classification,
@@ -17,7 +17,14 @@ from specimen_classify.domain.scans import (
     ScanDraft,
     ScanFilters,
     ScanImage,
+    ScanSort,
 )
+
+_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "id": ScanRow.id, "created_at": ScanRow.created_at, "updated_at": ScanRow.updated_at,
+    "classified_at": ScanRow.classified_at, "tumor_probability": ScanRow.tumor_probability,
+    "patient_ref": ScanRow.patient_ref,
+}
 
 
 def _scan(row: ScanRow) -> Scan:
@@ -25,20 +32,25 @@ def _scan(row: ScanRow) -> Scan:
         id=row.id, hospital=row.hospital, patient_gender=cast(PatientGender, row.patient_gender),
         true_label=cast(MriLabel | None, row.true_label), notes=row.notes,
         created_by=row.created_by, created_at=row.created_at, updated_at=row.updated_at,
-        classification=Classification(
-            label=cast(MriLabel, row.label), probability=row.probability,
-            tumor_probability=row.tumor_probability,
-            model=ModelVersion(row.model_name, row.model_version),
-            crop_box=(row.crop_min_row, row.crop_min_col, row.crop_max_row, row.crop_max_col),
-            classified_at=row.classified_at),
+        classification=_classification(row), patient_ref=row.patient_ref,
         image=ScanImage(key=row.image_key, media_type=row.image_media_type,
                         bytes=row.image_bytes))
+
+
+def _classification(row: ScanRow | ScanClassificationRow) -> Classification:
+    return Classification(
+        label=cast(MriLabel, row.label), probability=row.probability,
+        tumor_probability=row.tumor_probability,
+        model=ModelVersion(row.model_name, row.model_version),
+        crop_box=(row.crop_min_row, row.crop_min_col, row.crop_max_row, row.crop_max_col),
+        classified_at=row.classified_at, decision_threshold=row.decision_threshold)
 
 
 def _classification_columns(result: Classification) -> dict[str, Any]:
     min_row, min_col, max_row, max_col = result.crop_box
     return dict(label=result.label, probability=result.probability,
-                tumor_probability=result.tumor_probability, model_name=result.model.name,
+                tumor_probability=result.tumor_probability,
+                decision_threshold=result.decision_threshold, model_name=result.model.name,
                 model_version=result.model.version, crop_min_row=min_row, crop_min_col=min_col,
                 crop_max_row=max_row, crop_max_col=max_col, classified_at=result.classified_at)
 
@@ -50,6 +62,8 @@ def _conditions(scope: str | None, filters: ScanFilters) -> list[ColumnElement[b
         conditions.append(ScanRow.hospital == scope)
     if filters.hospital is not None:
         conditions.append(ScanRow.hospital == filters.hospital)
+    if filters.patient_ref is not None:
+        conditions.append(ScanRow.patient_ref == filters.patient_ref)
     if filters.label is not None:
         conditions.append(ScanRow.label == filters.label)
     if filters.true_label is not None:
@@ -65,10 +79,18 @@ def _conditions(scope: str | None, filters: ScanFilters) -> list[ColumnElement[b
     return conditions
 
 
-def _newest_first(scope: str | None, filters: ScanFilters) -> Select[ScanRow]:
-    # The id breaks ties between scans of the same instant, so pages never overlap.
+_NEWEST_FIRST = ScanSort()
+
+
+def _sorted(scope: str | None, filters: ScanFilters,
+            sort: ScanSort = _NEWEST_FIRST) -> Select[ScanRow]:
+    # The id breaks ties between scans of the same value, so pages never overlap. Scans without
+    # a patient reference come last in either direction (NULLs sort apart on each database).
+    column = _SORT_COLUMNS[sort.field]
+    order = column.desc() if sort.descending else column.asc()
+    tie = ScanRow.id.desc() if sort.descending else ScanRow.id.asc()
     return (select(ScanRow).where(*_conditions(scope, filters))
-            .order_by(ScanRow.created_at.desc(), ScanRow.id.desc()))
+            .order_by(order.nulls_last(), tie))
 
 
 class SqlScanRepository:
@@ -80,6 +102,7 @@ class SqlScanRepository:
     def add(self, draft: ScanDraft) -> Scan:
         row = ScanRow(
             hospital=draft.hospital, patient_gender=draft.patient_gender,
+            patient_ref=draft.patient_ref,
             true_label=draft.true_label, notes=draft.notes, created_by=draft.created_by,
             created_at=draft.created_at, updated_at=draft.created_at,
             image_key=draft.image.key, image_media_type=draft.image.media_type,
@@ -95,10 +118,10 @@ class SqlScanRepository:
         row = self._session.scalar(select(ScanRow).where(*conditions))
         return None if row is None else _scan(row)
 
-    def page(self, scope: str | None, filters: ScanFilters, limit: int,
+    def page(self, scope: str | None, filters: ScanFilters, sort: ScanSort, limit: int,
              offset: int) -> tuple[list[Scan], int]:
         total = self.count(scope, filters)
-        rows = self._session.scalars(_newest_first(scope, filters).limit(limit).offset(offset))
+        rows = self._session.scalars(_sorted(scope, filters, sort).limit(limit).offset(offset))
         return [_scan(row) for row in rows], total
 
     def count(self, scope: str | None, filters: ScanFilters) -> int:
@@ -106,19 +129,39 @@ class SqlScanRepository:
             select(func.count(ScanRow.id)).where(*_conditions(scope, filters))) or 0
 
     def every(self, scope: str | None, filters: ScanFilters) -> list[Scan]:
-        return [_scan(row) for row in self._session.scalars(_newest_first(scope, filters))]
+        return [_scan(row) for row in self._session.scalars(_sorted(scope, filters))]
 
     def save(self, scan: Scan) -> bool:
         result = self._session.execute(
             update(ScanRow).where(ScanRow.id == scan.id).values(
                 hospital=scan.hospital, patient_gender=scan.patient_gender,
+                patient_ref=scan.patient_ref,
                 true_label=scan.true_label, notes=scan.notes, updated_at=scan.updated_at,
                 **_classification_columns(scan.classification))
             .execution_options(synchronize_session=False))
         return bool(getattr(result, "rowcount", 0))
 
     def delete(self, scan_id: int) -> None:
+        # Explicit rather than trusting ON DELETE CASCADE: SQLite honours it only per connection.
+        self._session.execute(delete(ScanClassificationRow)
+                              .where(ScanClassificationRow.scan_id == scan_id))
         self._session.execute(delete(ScanRow).where(ScanRow.id == scan_id))
+
+    def record_classification(self, scan_id: int, classification: Classification) -> None:
+        self._session.add(ScanClassificationRow(scan_id=scan_id,
+                                                **_classification_columns(classification)))
+        self._session.flush()
+
+    def classifications(self, scan_id: int, limit: int,
+                        offset: int) -> tuple[list[Classification], int]:
+        where = ScanClassificationRow.scan_id == scan_id
+        total = self._session.scalar(
+            select(func.count(ScanClassificationRow.id)).where(where)) or 0
+        rows = self._session.scalars(
+            select(ScanClassificationRow).where(where)
+            .order_by(ScanClassificationRow.classified_at.desc(), ScanClassificationRow.id.desc())
+            .limit(limit).offset(offset))
+        return [_classification(row) for row in rows], total
 
 
 def referenced_blob_keys(session: Session) -> set[str]:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from specimen_classify.adapters.hospital_directory import UsersHospitalDirectory
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_images import read_mri
@@ -56,11 +57,15 @@ ActiveMriModel = Annotated[MriModel, Depends(_active_mri_model)]
 # --- scans: the use-cases on the request's unit of work (specimen_kit.storage) -------------
 
 
-def _scan_service(session: DbSession, blobs: Blobs, settings: Settings) -> ScanRecords:
+def _scan_service(request: Request, session: DbSession, blobs: Blobs,
+                  settings: Settings) -> ScanRecords:
+    hospitals = UsersHospitalDirectory(request.app.state.users_client,
+                                       request.headers.get("authorization", ""))
     return ScanRecords(
         SqlScanRepository(session), blobs,
         read_image=partial(read_mri, max_pixels=settings.max_image_pixels), clock=utc_now,
-        notes_max_chars=settings.scan_notes_max_chars,
+        hospitals=hospitals, notes_max_chars=settings.scan_notes_max_chars,
+        patient_ref_max_chars=settings.scan_patient_ref_max_chars,
         export_max_rows=settings.scan_export_max_rows)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from specimen_classify.api.classification_schemas import Box, ModelRef
 from specimen_classify.domain.scans import (
-    MAX_HOSPITAL_CHARS,
+    MAX_PATIENT_REF_CHARS,
     UNSET,
     Classification,
     PatientGender,
@@ -17,16 +17,31 @@ from specimen_classify.domain.scans import (
     ScanChanges,
     ScanFilters,
     ScanImage,
+    ScanSort,
+    ScanSortField,
 )
+from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.identifiers import MAX_RECORD_ID
 from specimen_kit.paging import DEFAULT_LIMIT, LimitField, OffsetField
 from specimen_kit.records import Page
+from specimen_kit.timestamps import Timestamp
 
 MriLabelField = Literal["tumor", "healthy"]
 NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
 # The notes' limit is a setting the domain applies, with a message that names it; this loose cap
 # only keeps absurd bodies out of validation.
 _MAX_TEXT_FIELD = 100_000
+_HOSPITAL_HELP = ("A hospital of `GET /api/v1/hospitals`, by id (a name gives the same id). "
+                  "Defaults to yours; only an admin may name another, and an unknown one is a "
+                  "422 `unknown-hospital`.")
+_PATIENT_REF_HELP = ("The hospital's pseudonym of the patient (never a name or a national id): "
+                     "meaningful within the hospital only; trimmed, no control characters, at "
+                     "most SPECIMEN_CLASSIFY_SCAN_PATIENT_REF_MAX_CHARS characters (default 64).")
+SORT_CHOICES: tuple[str, ...] = tuple(
+    f"{sign}{field}" for field in get_args(ScanSortField) for sign in ("", "-"))
+ScanSortParam = Literal["id", "-id", "created_at", "-created_at", "updated_at", "-updated_at",
+                        "classified_at", "-classified_at", "tumor_probability",
+                        "-tumor_probability", "patient_ref", "-patient_ref"]
 
 
 class _Request(BaseModel):
@@ -40,14 +55,16 @@ class ScanCreateFields(_Request):
         description="`unknown` when it is not known; the field is required so that it is never "
                     "left out by accident.")
     hospital: str | None = Field(
-        default=None, max_length=MAX_HOSPITAL_CHARS,
-        description="Defaults to yours; only an admin may name another hospital.")
+        default=None, max_length=MAX_HOSPITAL_NAME_CHARS, description=_HOSPITAL_HELP,
+        examples=["general"])
+    patient_ref: str | None = Field(default=None, max_length=MAX_PATIENT_REF_CHARS,
+                                    description=_PATIENT_REF_HELP, examples=["P-0042"])
     true_label: MriLabelField | None = Field(
         default=None, description="The diagnosis when known (for evaluating the model).")
     notes: str | None = Field(default=None, max_length=_MAX_TEXT_FIELD,
                               description="Free text; the length limit is a service setting.")
 
-    @field_validator("hospital", "true_label", "notes", mode="before")
+    @field_validator("hospital", "patient_ref", "true_label", "notes", mode="before")
     @classmethod
     def _empty_is_absent(cls, value: Any) -> Any:
         # An HTML form sends an untouched optional field as an empty string.
@@ -56,12 +73,15 @@ class ScanCreateFields(_Request):
 
 class ScanUpdate(_Request):
     """A partial update (JSON merge semantics): a field left out keeps its value; ``null`` clears
-    ``true_label`` and ``notes``. Moving to another ``hospital`` is for admins."""
+    ``true_label``, ``notes`` and ``patient_ref``. Moving to another ``hospital`` is for admins."""
 
     patient_gender: PatientGender | None = None
     true_label: MriLabelField | None = None
     notes: str | None = Field(default=None, max_length=_MAX_TEXT_FIELD)
-    hospital: str | None = Field(default=None, max_length=MAX_HOSPITAL_CHARS)
+    patient_ref: str | None = Field(default=None, max_length=MAX_PATIENT_REF_CHARS,
+                                    description=_PATIENT_REF_HELP)
+    hospital: str | None = Field(default=None, max_length=MAX_HOSPITAL_NAME_CHARS,
+                                 description=_HOSPITAL_HELP)
 
     @model_validator(mode="after")
     def _required_fields_are_not_null(self) -> ScanUpdate:
@@ -75,15 +95,20 @@ class ScanUpdate(_Request):
         return ScanChanges(
             patient_gender=self.patient_gender, hospital=self.hospital,
             true_label=self.true_label if "true_label" in given else UNSET,
-            notes=self.notes if "notes" in given else UNSET)
+            notes=self.notes if "notes" in given else UNSET,
+            patient_ref=self.patient_ref if "patient_ref" in given else UNSET)
 
 
 class ScanFilterQuery(_Request):
     """Filters of the listing and the export; unknown parameters are refused (a typo never
     silently returns everything)."""
 
-    hospital: str | None = Field(default=None, max_length=MAX_HOSPITAL_CHARS, pattern=NO_CONTROLS,
-                                 description="Only this hospital's scans (admins see all).")
+    hospital: str | None = Field(
+        default=None, max_length=MAX_HOSPITAL_NAME_CHARS, pattern=NO_CONTROLS,
+        description="Only this hospital's scans, by id (admins see all; others only theirs).")
+    patient_ref: str | None = Field(
+        default=None, max_length=MAX_PATIENT_REF_CHARS, pattern=NO_CONTROLS,
+        description="Only this patient's scans (exact, within the hospitals you see).")
     label: MriLabelField | None = Field(default=None, description="The model's label.")
     true_label: MriLabelField | None = None
     patient_gender: PatientGender | None = None
@@ -105,12 +130,26 @@ class ScanFilterQuery(_Request):
 
     def filters(self) -> ScanFilters:
         return ScanFilters(
-            hospital=self.hospital, label=self.label, true_label=self.true_label,
+            hospital=self.hospital, patient_ref=self.patient_ref, label=self.label,
+            true_label=self.true_label,
             patient_gender=self.patient_gender, model_version=self.model_version,
             created_after=self.created_after, created_before=self.created_before)
 
 
 class ScanListQuery(ScanFilterQuery):
+    limit: LimitField = DEFAULT_LIMIT
+    offset: OffsetField = 0
+    sort: ScanSortParam = Field(
+        default="-created_at",
+        description="`field` ascending or `-field` descending (ties by id the same way): "
+                    + ", ".join(f"`{choice}`" for choice in SORT_CHOICES[::2]) + ".")
+
+    def order(self) -> ScanSort:
+        field: Any = self.sort.removeprefix("-")
+        return ScanSort(field=field, descending=self.sort.startswith("-"))
+
+
+class PageQuery(_Request):
     limit: LimitField = DEFAULT_LIMIT
     offset: OffsetField = 0
 
@@ -119,15 +158,33 @@ class ClassificationPublic(BaseModel):
     label: MriLabelField
     probability: float = Field(description="The model's probability of `label`.")
     tumor_probability: float = Field(description="The model's probability of *tumor*.")
+    decision_threshold: float | None = Field(
+        description="The tumor probability at or above which the model answers *tumor*; null "
+                    "for results recorded before it was kept.")
     model: ModelRef
     crop_box: Box = Field(description="Where the brain was found in the stored image.")
-    classified_at: datetime
+    classified_at: Timestamp
 
     @classmethod
     def of(cls, result: Classification) -> ClassificationPublic:
         return cls(label=result.label, probability=result.probability,
-                   tumor_probability=result.tumor_probability, model=ModelRef.of(result.model),
+                   tumor_probability=result.tumor_probability,
+                   decision_threshold=result.decision_threshold, model=ModelRef.of(result.model),
                    crop_box=Box.of(result.crop_box), classified_at=result.classified_at)
+
+
+class ClassificationPage(BaseModel):
+    """A scan's classification history, newest first."""
+
+    items: list[ClassificationPublic]
+    total: int
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, page: Page[Classification]) -> ClassificationPage:
+        return cls(items=[ClassificationPublic.of(c) for c in page.items], total=page.total,
+                   limit=page.limit, offset=page.offset)
 
 
 class ScanImagePublic(BaseModel):
@@ -141,19 +198,23 @@ class ScanImagePublic(BaseModel):
 
 class ScanPublic(BaseModel):
     id: int
-    hospital: str
+    hospital: str = Field(description="The hospital's id (`GET /api/v1/hospitals/{id}`).",
+                          examples=["general"])
+    patient_ref: str | None = Field(description=_PATIENT_REF_HELP)
     patient_gender: PatientGender
     true_label: MriLabelField | None
     notes: str | None
     created_by: int = Field(description="The id of the user who filed the scan.")
-    created_at: datetime
-    updated_at: datetime
-    classification: ClassificationPublic
+    created_at: Timestamp
+    updated_at: Timestamp
+    classification: ClassificationPublic = Field(
+        description="The latest; `GET /api/v1/scans/{id}/classifications` lists them all.")
     image: ScanImagePublic
 
     @classmethod
     def of(cls, scan: Scan) -> ScanPublic:
-        return cls(id=scan.id, hospital=scan.hospital, patient_gender=scan.patient_gender,
+        return cls(id=scan.id, hospital=scan.hospital, patient_ref=scan.patient_ref,
+                   patient_gender=scan.patient_gender,
                    true_label=scan.true_label, notes=scan.notes, created_by=scan.created_by,
                    created_at=scan.created_at, updated_at=scan.updated_at,
                    classification=ClassificationPublic.of(scan.classification),

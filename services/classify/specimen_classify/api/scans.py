@@ -6,7 +6,8 @@ Who may do what (the rules live in :mod:`specimen_classify.domain.scans`):
 route                                         roles
 ============================================  =========================================
 ``POST /scans``, ``GET /scans``, ``GET``       technician, moderator, admin (technicians
-``/scans/{id}``, ``/image``, ``export.csv``    and moderators within their hospital)
+``/scans/{id}``, ``/image``, ``export.csv``,   and moderators within their hospital)
+``/classifications``
 ``PATCH``, ``DELETE /scans/{id}``, ``POST``    moderator (their hospital), admin
 ``/scans/{id}/classification``
 ============================================  =========================================
@@ -27,6 +28,8 @@ from pydantic import ValidationError
 from specimen_classify.adapters.model_metrics import count_predictions
 from specimen_classify.api.deps import ActiveMriModel, ScanService
 from specimen_classify.api.scan_schemas import (
+    ClassificationPage,
+    PageQuery,
     ScanCreateFields,
     ScanFilterQuery,
     ScanListQuery,
@@ -37,6 +40,7 @@ from specimen_classify.api.scan_schemas import (
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import ScanUpload
 from specimen_kit.identifiers import RecordId
+from specimen_kit.query_parameters import StrictQuery
 from specimen_kit.records import Content
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
@@ -54,15 +58,24 @@ router = APIRouter(prefix="/scans", tags=["MRI scans"], responses={
 _ID_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _problem("No such scan among those you can see (other hospitals' look the same)."),
 }
+_HOSPITAL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: _problem("The users service did not say whether the hospital an admin named exists "
+                  "(hospitals-unavailable); see Retry-After."),
+}
+# Every route but the upload, whose query string carries the scan's fields (the form's model
+# refuses unknown ones there).
+_STRICT = [StrictQuery]
 _EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_ID_RESPONSES, 403: _problem("Technicians read scans; moderators and admins change them."),
 }
 _CLASSIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _problem("The body or the image's pixel count is over the limit."),
     415: _problem("Not PNG, JPEG, TIFF or DICOM, or not a content type that carries an image."),
-    422: _problem("The image cannot be read, holds no brain (no-brain-found), or a field is "
-                  "invalid."),
-    503: _problem("No MRI model version is loaded yet (model-unavailable)."),
+    422: _problem("The image cannot be read, holds no brain (no-brain-found), the hospital is "
+                  "not on the list (unknown-hospital), or a field is invalid."),
+    503: _problem("No MRI model version is loaded yet (model-unavailable), or the users "
+                  "service did not say whether the named hospital exists "
+                  "(hospitals-unavailable)."),
 }
 _RECLASSIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_EDIT_RESPONSES,
@@ -94,7 +107,8 @@ async def _scan_upload(request: Request) -> ScanUpload:
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from error
     return ScanUpload(data=require_file(payload, "image", SCAN_FILE),
                       patient_gender=fields.patient_gender, hospital=fields.hospital,
-                      true_label=fields.true_label, notes=fields.notes)
+                      true_label=fields.true_label, notes=fields.notes,
+                      patient_ref=fields.patient_ref)
 
 
 Upload = Annotated[ScanUpload, Depends(_scan_upload)]
@@ -122,14 +136,17 @@ def create_scan(caller: CurrentPrincipal, upload: Upload, model: ActiveMriModel,
     return ScanPublic.of(scan)
 
 
-@router.get("", response_model=ScanPage, summary="Scans you can see, newest first, filtered")
+@router.get("", response_model=ScanPage, dependencies=_STRICT,
+            summary="Scans you can see, filtered and sorted (newest first by default)")
 def list_scans(query: Annotated[ScanListQuery, Query()], caller: CurrentPrincipal,
                scans: ScanService) -> ScanPage:
-    return ScanPage.of(scans.list_scans(caller, query.filters(), query.limit, query.offset))
+    return ScanPage.of(scans.list_scans(caller, query.filters(), query.order(), query.limit,
+                                        query.offset))
 
 
 # Before /{scan_id}: "export.csv" is not an id.
 @router.get("/export.csv", response_class=Response, responses=_CSV_RESPONSES,
+            dependencies=_STRICT,
             summary="The scans you can see as CSV, with the listing's filters")
 def export_scans(query: Annotated[ScanFilterQuery, Query()], caller: CurrentPrincipal,
                  scans: ScanService) -> Response:
@@ -138,33 +155,47 @@ def export_scans(query: Annotated[ScanFilterQuery, Query()], caller: CurrentPrin
 
 
 @router.get("/{scan_id}", response_model=ScanPublic, responses=_ID_RESPONSES,
-            summary="One scan with its classification")
+            dependencies=_STRICT, summary="One scan with its latest classification")
 def get_scan(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) -> ScanPublic:
     return ScanPublic.of(scans.get(caller, scan_id))
 
 
 @router.get("/{scan_id}/image", response_class=Response, responses=_IMAGE_RESPONSES,
+            dependencies=_STRICT,
             summary="The scan's image, byte for byte as it was sent")
 def get_scan_image(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) -> Response:
     return _file(scans.image(caller, scan_id))
 
 
-@router.patch("/{scan_id}", response_model=ScanPublic, responses=_EDIT_RESPONSES,
-              summary="Change a scan's gender, true label, notes (or, as admin, hospital)")
+@router.patch("/{scan_id}", response_model=ScanPublic,
+              responses={**_EDIT_RESPONSES, **_HOSPITAL_RESPONSES}, dependencies=_STRICT,
+              summary="Change a scan's gender, true label, notes, patient reference (or, as "
+                      "admin, hospital)")
 def update_scan(scan_id: RecordId, body: ScanUpdate, caller: ModeratorOrAbove,
                 scans: ScanService) -> ScanPublic:
     return ScanPublic.of(scans.update(caller, scan_id, body.changes()))
 
 
 @router.delete("/{scan_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_EDIT_RESPONSES,
-               summary="Delete a scan and its image")
+               dependencies=_STRICT,
+               summary="Delete a scan, its image and its classification history")
 def delete_scan(scan_id: RecordId, caller: ModeratorOrAbove, scans: ScanService) -> None:
     scans.delete(caller, scan_id)
 
 
+@router.get("/{scan_id}/classifications", response_model=ClassificationPage,
+            responses=_ID_RESPONSES, dependencies=_STRICT,
+            summary="The scan's classification history, newest first, with model and time")
+def list_classifications(scan_id: RecordId, query: Annotated[PageQuery, Query()],
+                         caller: CurrentPrincipal, scans: ScanService) -> ClassificationPage:
+    return ClassificationPage.of(scans.classifications(caller, scan_id, query.limit,
+                                                       query.offset))
+
+
 @router.post("/{scan_id}/classification", response_model=ScanPublic,
-             responses=_RECLASSIFY_RESPONSES,
-             summary="Classify the stored image again with the active model, replacing the result")
+             responses=_RECLASSIFY_RESPONSES, dependencies=_STRICT,
+             summary="Classify the stored image again with the active model; the result is "
+                     "appended to the history and becomes the scan's classification")
 def reclassify_scan(scan_id: RecordId, caller: ModeratorOrAbove, scans: ScanService,
                     model: ActiveMriModel) -> ScanPublic:
     scan = scans.reclassify(caller, scan_id, model)

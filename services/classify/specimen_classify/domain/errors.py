@@ -135,6 +135,33 @@ class InvalidScanData(ClassifyError):
         super().__init__(detail, field=field)
 
 
+class UnknownHospital(ClassifyError):
+    """An admin named a hospital that is not on the users service's list (422)."""
+
+    status = 422
+    title = "Unknown hospital"
+    slug = "unknown-hospital"
+
+    def __init__(self, given: str, hospital_id: str) -> None:
+        super().__init__(
+            f"no hospital has the id {hospital_id!r} (from {given!r}); name one of "
+            "GET /api/v1/hospitals, or create it there first", hospital=given,
+            hospital_id=hospital_id)
+
+
+class HospitalsUnavailable(ClassifyError):
+    """The users service, which keeps the list of hospitals, did not answer whether a hospital
+    exists (503): nothing is filed under a hospital that may not exist."""
+
+    status = 503
+    title = "Hospital list unavailable"
+    slug = "hospitals-unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = str(retry_after)
+
+
 class ExportTooLarge(ClassifyError):
     """The CSV export would hold more rows than the configured limit (422); narrow the filters."""
 

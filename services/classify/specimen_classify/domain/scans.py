@@ -7,17 +7,27 @@ enforced by the use-cases (:class:`ScanRecords`), whatever calls them:
   of the hospital their token names. A scan outside the caller's scope answers
   :class:`~specimen_classify.domain.errors.ScanNotFound` (404, never 403) on every id route, so
   ids of other hospitals cannot be probed.
+- **Hospitals.** A scan stores its hospital's id, the slug of the users service's list
+  (:func:`specimen_kit.hospitals.hospital_slug`). The token's ``hospital`` claim is slugged
+  before any comparison; the slug is idempotent, so tokens issued before the managed list
+  (holding a name) still work. This service keeps no list: when an admin names a hospital other
+  than their own, the users service is asked whether it exists (the :class:`HospitalDirectory`
+  port); an unknown one is :class:`~specimen_classify.domain.errors.UnknownHospital` (422),
+  and no answer is :class:`~specimen_classify.domain.errors.HospitalsUnavailable` (503).
 - **Filing.** Anyone may file a scan (and classify it in doing so); the hospital defaults to the
   caller's. Naming another hospital is for admins only; a technician or moderator naming one
-  gets :class:`~specimen_classify.domain.errors.HospitalNotAllowed` (403). The hospital is a
-  name as the users service issues it in tokens (trimmed, 1 to :data:`MAX_HOSPITAL_CHARS`
-  characters); this service keeps no list of hospitals, so an admin's name is checked for its
-  form only.
-- **Editing.** Changing a scan (gender, true label, notes), re-classifying it and deleting it
-  are for moderators (the doctors of the hospital) and admins; technicians read. A
-  re-classification overwrites the recorded result with the active model's, which changes the
-  clinical record, so it is an edit like the others. Moving a scan to another hospital is for
-  admins only.
+  gets :class:`~specimen_classify.domain.errors.HospitalNotAllowed` (403).
+- **Patient reference.** ``patient_ref`` is the hospital's pseudonym of the patient (never a
+  name or a national id): optional, trimmed, at most a configured number of characters, no
+  control characters. It means something only within its hospital, so the same reference in
+  two hospitals is two patients; ``?patient_ref=`` filters within the caller's scope.
+- **Editing.** Changing a scan (gender, true label, notes, patient reference), re-classifying it
+  and deleting it are for moderators (the doctors of the hospital) and admins; technicians
+  read. Moving a scan to another hospital is for admins only.
+- **Classification history.** Filing records the first classification; each
+  re-classification appends one (model name and version, label, probabilities, the decision
+  threshold the model applied, time) and becomes the scan's ``classification``; nothing is
+  overwritten, so the record shows what every model said and when.
 - **No brain, no record.** A slice in which no head outline is found (blank, flat, only
   specks) is refused with ``NoBrainFound`` (422) and nothing is stored: a scan record always
   carries a classification.
@@ -53,6 +63,7 @@ from specimen_classify.domain.errors import (
     InvalidScanData,
     ScanEditForbidden,
     ScanNotFound,
+    UnknownHospital,
 )
 from specimen_classify.domain.predictions import (
     ModelVersion,
@@ -63,14 +74,19 @@ from specimen_classify.domain.predictions import (
 )
 from specimen_classify.domain.preprocessing import BBox
 from specimen_kit.errors import UnsupportedFormat
+from specimen_kit.hospitals import hospital_slug, legacy_hospital_id
 from specimen_kit.records import BlobStore, Content, Page
 from specimen_kit.roles import Role
+from specimen_kit.timestamps import rfc3339
 
 PatientGender = Literal["female", "male", "other", "unknown"]
 PATIENT_GENDERS: tuple[str, ...] = get_args(PatientGender)
 MRI_LABELS: tuple[str, ...] = get_args(MriLabel)
-MAX_HOSPITAL_CHARS = 120
-"""The users service's limit for a hospital name."""
+MAX_PATIENT_REF_CHARS = 128
+"""The column's width: the configured limit of a patient reference may not exceed it."""
+
+ScanSortField = Literal["id", "created_at", "updated_at", "classified_at", "tumor_probability",
+                        "patient_ref"]
 
 DICOM_MEDIA_TYPE = "application/dicom"
 _DICOM_MAGIC_OFFSET = 128
@@ -90,10 +106,10 @@ _ALLOWED_CONTROLS = frozenset("\t\n\r")
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 CSV_COLUMNS = (
-    "id", "hospital", "patient_gender", "true_label", "label", "probability",
-    "tumor_probability", "model_name", "model_version", "crop_min_row", "crop_min_col",
-    "crop_max_row", "crop_max_col", "classified_at", "media_type", "image_bytes", "notes",
-    "created_by", "created_at", "updated_at",
+    "id", "hospital", "patient_ref", "patient_gender", "true_label", "label", "probability",
+    "tumor_probability", "decision_threshold", "model_name", "model_version", "crop_min_row",
+    "crop_min_col", "crop_max_row", "crop_max_col", "classified_at", "media_type", "image_bytes",
+    "notes", "created_by", "created_at", "updated_at",
 )
 
 T = TypeVar("T")
@@ -122,7 +138,9 @@ class Caller(Protocol):
 
 @dataclass(frozen=True)
 class Classification:
-    """What a model said about a scan's slice, and when."""
+    """What a model said about a scan's slice, and when. ``decision_threshold`` is the tumor
+    probability at or above which the model answered *tumor*; None for results recorded before
+    it was kept."""
 
     label: MriLabel
     probability: float
@@ -130,12 +148,15 @@ class Classification:
     model: ModelVersion
     crop_box: BBox
     classified_at: datetime
+    decision_threshold: float | None = None
 
     @classmethod
-    def of(cls, prediction: MriPrediction, classified_at: datetime) -> Classification:
+    def of(cls, prediction: MriPrediction, classified_at: datetime,
+           decision_threshold: float | None = None) -> Classification:
         return cls(label=prediction.label, probability=prediction.probability,
                    tumor_probability=prediction.tumor_probability, model=prediction.model,
-                   crop_box=prediction.crop_box, classified_at=classified_at)
+                   crop_box=prediction.crop_box, classified_at=classified_at,
+                   decision_threshold=decision_threshold)
 
 
 @dataclass(frozen=True)
@@ -159,6 +180,7 @@ class ScanDraft:
     created_at: datetime
     classification: Classification
     image: ScanImage
+    patient_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +197,7 @@ class Scan:
     updated_at: datetime
     classification: Classification
     image: ScanImage
+    patient_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +209,7 @@ class ScanUpload:
     hospital: str | None = None
     true_label: MriLabel | None = None
     notes: str | None = None
+    patient_ref: str | None = None
 
 
 class _Unset(Enum):
@@ -199,17 +223,19 @@ UNSET = _Unset.UNSET
 @dataclass(frozen=True)
 class ScanChanges:
     """A partial update. ``None`` keeps ``patient_gender``/``hospital``; :data:`UNSET` keeps the
-    nullable ``true_label``/``notes``, for which ``None`` clears the value."""
+    nullable ``true_label``/``notes``/``patient_ref``, for which ``None`` clears the value."""
 
     patient_gender: PatientGender | None = None
     hospital: str | None = None
     true_label: MriLabel | _Unset | None = UNSET
     notes: str | _Unset | None = UNSET
+    patient_ref: str | _Unset | None = UNSET
 
     @property
     def is_empty(self) -> bool:
         return (self.patient_gender is None and self.hospital is None
-                and self.true_label is UNSET and self.notes is UNSET)
+                and self.true_label is UNSET and self.notes is UNSET
+                and self.patient_ref is UNSET)
 
 
 @dataclass(frozen=True)
@@ -217,11 +243,13 @@ class ScanFilters:
     """Filters of the listing and the export; every one given must hold (AND).
 
     ``created_after`` is inclusive, ``created_before`` exclusive; a naive time is taken as UTC.
-    ``hospital`` narrows an admin's view; for the others it can only narrow their own hospital
-    (naming another gives an empty result, never another hospital's scans).
+    ``hospital`` (an id, or a name that slugs to it) narrows an admin's view; for the others it
+    can only narrow their own hospital (naming another gives an empty result, never another
+    hospital's scans). ``patient_ref`` matches exactly, once trimmed.
     """
 
     hospital: str | None = None
+    patient_ref: str | None = None
     label: MriLabel | None = None
     true_label: MriLabel | None = None
     patient_gender: PatientGender | None = None
@@ -229,9 +257,21 @@ class ScanFilters:
     created_after: datetime | None = None
     created_before: datetime | None = None
 
-    def in_utc(self) -> ScanFilters:
+    def normalized(self) -> ScanFilters:
+        """Times in UTC, the hospital as its id, the patient reference trimmed."""
+        patient_ref = self.patient_ref.strip() if self.patient_ref is not None else None
         return replace(self, created_after=as_utc(self.created_after),
-                       created_before=as_utc(self.created_before))
+                       created_before=as_utc(self.created_before),
+                       hospital=hospital_slug(self.hospital) if self.hospital is not None else None,
+                       patient_ref=patient_ref or None)
+
+
+@dataclass(frozen=True)
+class ScanSort:
+    """The listing's order; ties are broken by id in the same direction, so pages never overlap."""
+
+    field: ScanSortField = "created_at"
+    descending: bool = True
 
 
 # --- ports --------------------------------------------------------------------------------
@@ -246,9 +286,9 @@ class ScanRepository(Protocol):
 
     def get(self, scan_id: int, scope: str | None) -> Scan | None: ...
 
-    def page(self, scope: str | None, filters: ScanFilters, limit: int,
+    def page(self, scope: str | None, filters: ScanFilters, sort: ScanSort, limit: int,
              offset: int) -> tuple[list[Scan], int]:
-        """One page, newest first, and the total that matches."""
+        """One page in ``sort`` order, and the total that matches."""
         ...
 
     def count(self, scope: str | None, filters: ScanFilters) -> int: ...
@@ -261,7 +301,27 @@ class ScanRepository(Protocol):
         """Write the scan's mutable fields; False when its row no longer exists."""
         ...
 
-    def delete(self, scan_id: int) -> None: ...
+    def delete(self, scan_id: int) -> None:
+        """Delete the scan and its classification history."""
+        ...
+
+    def record_classification(self, scan_id: int, classification: Classification) -> None:
+        """Append one result to the scan's history."""
+        ...
+
+    def classifications(self, scan_id: int, limit: int,
+                        offset: int) -> tuple[list[Classification], int]:
+        """One page of the scan's history, newest first, and its length."""
+        ...
+
+
+class HospitalDirectory(Protocol):
+    """The list of hospitals, which the users service keeps."""
+
+    def exists(self, hospital_id: str) -> bool:
+        """Whether ``hospital_id`` is on the list; raises
+        :class:`~specimen_classify.domain.errors.HospitalsUnavailable` when it cannot tell."""
+        ...
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -276,26 +336,35 @@ def visible_hospital(caller: Caller) -> str | None:
     >>> visible_hospital(Who(user_id=1, role=Role.ADMIN, hospital="General")) is None
     True
     >>> visible_hospital(Who(user_id=2, role=Role.TECHNICIAN, hospital="General"))
-    'General'
+    'general'
     """
-    return None if caller.role is Role.ADMIN else caller.hospital
+    return None if caller.role is Role.ADMIN else own_hospital(caller)
+
+
+def own_hospital(caller: Caller) -> str:
+    """The id of the caller's hospital: the token's claim as the migrations turned names into
+    ids (a no-op on an id), so tokens issued before the managed list, naming the hospital,
+    still work until they expire."""
+    return legacy_hospital_id(caller.hospital)
 
 
 def hospital_for_scan(caller: Caller, requested: str | None) -> str:
-    """The hospital a scan is filed for (or moved to) when ``caller`` names ``requested``.
+    """The id of the hospital a scan is filed for (or moved to) when ``caller`` names
+    ``requested`` (an id, or a name that slugs to it).
 
     Raises
     ------
     HospitalNotAllowed
         A technician or moderator named a hospital other than their own.
-    InvalidScanData
-        The name is empty once trimmed or longer than :data:`MAX_HOSPITAL_CHARS`.
+    InvalidHospitalName
+        ``requested`` has no letter or digit, or is too long.
     """
+    own = own_hospital(caller)
     if requested is None:
-        return caller.hospital
-    hospital = normalize_hospital(requested)
-    if caller.role is not Role.ADMIN and hospital != caller.hospital:
-        raise HospitalNotAllowed(hospital, caller.hospital)
+        return own
+    hospital = hospital_slug(requested)
+    if caller.role is not Role.ADMIN and hospital != own:
+        raise HospitalNotAllowed(hospital, own)
     return hospital
 
 
@@ -306,21 +375,28 @@ def require_editor(caller: Caller) -> None:
             "changing, re-classifying or deleting a scan needs the role moderator or higher")
 
 
-def normalize_hospital(hospital: str) -> str:
-    """Trimmed, 1 to :data:`MAX_HOSPITAL_CHARS` characters (the users service's rule), no control
-    characters (PostgreSQL text cannot even hold NUL).
+def normalize_patient_ref(patient_ref: str | None, max_chars: int) -> str | None:
+    """A patient reference as stored: trimmed, None when empty, at most ``max_chars``
+    characters, no control characters at all.
 
     Examples
     --------
-    >>> normalize_hospital("  General ")
-    'General'
+    >>> normalize_patient_ref("  P-0042 ", 64)
+    'P-0042'
+    >>> normalize_patient_ref(" ", 64) is None
+    True
     """
-    trimmed = hospital.strip()
-    if not 1 <= len(trimmed) <= MAX_HOSPITAL_CHARS:
-        raise InvalidScanData("hospital", f"the hospital must have 1 to {MAX_HOSPITAL_CHARS} "
-                                          f"characters once trimmed, not {len(trimmed)}")
-    if any(ord(char) < 32 or ord(char) == 127 for char in trimmed):
-        raise InvalidScanData("hospital", "the hospital contains control characters; remove them")
+    if patient_ref is None:
+        return None
+    trimmed = patient_ref.strip()
+    if not trimmed:
+        return None
+    if len(trimmed) > max_chars:
+        raise InvalidScanData("patient_ref", f"the patient reference has {len(trimmed)} "
+                                             f"characters; the limit is {max_chars}")
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in trimmed):
+        raise InvalidScanData("patient_ref", "the patient reference contains control "
+                                             "characters; remove them")
     return trimmed
 
 
@@ -404,11 +480,11 @@ def csv_cell(value: object) -> object:
 def _csv_row(scan: Scan) -> list[object]:
     result = scan.classification
     values: list[object] = [
-        scan.id, scan.hospital, scan.patient_gender, scan.true_label, result.label,
-        result.probability, result.tumor_probability, result.model.name, result.model.version,
-        *result.crop_box, result.classified_at.isoformat(), scan.image.media_type,
-        scan.image.bytes, scan.notes, scan.created_by, scan.created_at.isoformat(),
-        scan.updated_at.isoformat(),
+        scan.id, scan.hospital, scan.patient_ref, scan.patient_gender, scan.true_label,
+        result.label, result.probability, result.tumor_probability, result.decision_threshold,
+        result.model.name, result.model.version, *result.crop_box, rfc3339(result.classified_at),
+        scan.image.media_type, scan.image.bytes, scan.notes, scan.created_by,
+        rfc3339(scan.created_at), rfc3339(scan.updated_at),
     ]
     return [csv_cell(value) for value in values]
 
@@ -437,6 +513,8 @@ def apply_changes(scan: Scan, changes: ScanChanges, now: datetime) -> Scan:
         values["true_label"] = changes.true_label
     if changes.notes is not UNSET:
         values["notes"] = changes.notes
+    if changes.patient_ref is not UNSET:
+        values["patient_ref"] = changes.patient_ref
     return replace(scan, **values)
 
 
@@ -447,31 +525,47 @@ class ScanRecords:
     """The scan use-cases of one request."""
 
     def __init__(self, repository: ScanRepository, blobs: BlobStore, *, read_image: ImageReader,
-                 clock: Clock, notes_max_chars: int, export_max_rows: int) -> None:
+                 clock: Clock, hospitals: HospitalDirectory, notes_max_chars: int,
+                 patient_ref_max_chars: int, export_max_rows: int) -> None:
         self._rows = repository
         self._blobs = blobs
         self._read_image = read_image
         self._clock = clock
+        self._hospitals = hospitals
         self._notes_max_chars = notes_max_chars
+        self._patient_ref_max_chars = patient_ref_max_chars
         self._export_max_rows = export_max_rows
 
     def create(self, caller: Caller, upload: ScanUpload, model: MriModel) -> Scan:
-        """Check, decode and classify the slice, then keep the image and the record."""
-        hospital = hospital_for_scan(caller, upload.hospital)
+        """Check, decode and classify the slice, then keep the image, the record and its first
+        classification."""
+        hospital = self._hospital_for(caller, upload.hospital)
         notes = normalize_notes(upload.notes, self._notes_max_chars)
+        patient_ref = normalize_patient_ref(upload.patient_ref, self._patient_ref_max_chars)
         prediction = self._classify(upload.data, model)
         media_type = media_type_of(upload.data)
         key = self._blobs.put(upload.data)
         now = self._clock()
-        return self._rows.add(ScanDraft(
+        classification = Classification.of(prediction, now, model.decision_threshold)
+        scan = self._rows.add(ScanDraft(
             hospital=hospital, patient_gender=upload.patient_gender,
             true_label=upload.true_label, notes=notes, created_by=caller.user_id, created_at=now,
-            classification=Classification.of(prediction, now),
+            classification=classification, patient_ref=patient_ref,
             image=ScanImage(key=key, media_type=media_type, bytes=len(upload.data))))
+        self._rows.record_classification(scan.id, classification)
+        return scan
 
-    def list_scans(self, caller: Caller, filters: ScanFilters, limit: int,
+    def list_scans(self, caller: Caller, filters: ScanFilters, sort: ScanSort, limit: int,
                    offset: int) -> Page[Scan]:
-        items, total = self._rows.page(visible_hospital(caller), filters.in_utc(), limit, offset)
+        items, total = self._rows.page(visible_hospital(caller), filters.normalized(), sort,
+                                       limit, offset)
+        return Page(items, total, limit, offset)
+
+    def classifications(self, caller: Caller, scan_id: int, limit: int,
+                        offset: int) -> Page[Classification]:
+        """The scan's classification history, newest first."""
+        scan = self.get(caller, scan_id)
+        items, total = self._rows.classifications(scan.id, limit, offset)
         return Page(items, total, limit, offset)
 
     def get(self, caller: Caller, scan_id: int) -> Scan:
@@ -491,20 +585,27 @@ class ScanRecords:
         scan = self.get(caller, scan_id)
         checked = replace(
             changes,
-            hospital=None if changes.hospital is None else hospital_for_scan(caller, changes.hospital),
+            hospital=(None if changes.hospital is None
+                      else self._hospital_for(caller, changes.hospital)),
             notes=(changes.notes if isinstance(changes.notes, _Unset)
-                   else normalize_notes(changes.notes, self._notes_max_chars)))
+                   else normalize_notes(changes.notes, self._notes_max_chars)),
+            patient_ref=(changes.patient_ref if isinstance(changes.patient_ref, _Unset)
+                         else normalize_patient_ref(changes.patient_ref,
+                                                    self._patient_ref_max_chars)))
         changed = apply_changes(scan, checked, self._clock())
         return self._save(changed) if changed is not scan else scan
 
     def reclassify(self, caller: Caller, scan_id: int, model: MriModel) -> Scan:
-        """Classify the stored slice again with ``model``, replacing the recorded result."""
+        """Classify the stored slice again with ``model``: the result is appended to the
+        history and becomes the scan's current classification."""
         require_editor(caller)
         scan = self.get(caller, scan_id)
         prediction = self._classify(self._blobs.get(scan.image.key), model)
         now = self._clock()
-        return self._save(replace(scan, classification=Classification.of(prediction, now),
-                                  updated_at=now))
+        classification = Classification.of(prediction, now, model.decision_threshold)
+        saved = self._save(replace(scan, classification=classification, updated_at=now))
+        self._rows.record_classification(scan.id, classification)
+        return saved
 
     def delete(self, caller: Caller, scan_id: int) -> None:
         """Delete the record; its image goes once the deletion is committed."""
@@ -515,11 +616,20 @@ class ScanRecords:
 
     def export_csv(self, caller: Caller, filters: ScanFilters) -> str:
         """The matching scans as CSV (:func:`scans_csv`), at most ``export_max_rows`` of them."""
-        scope, filters = visible_hospital(caller), filters.in_utc()
+        scope, filters = visible_hospital(caller), filters.normalized()
         rows = self._rows.count(scope, filters)
         if rows > self._export_max_rows:
             raise ExportTooLarge(rows, self._export_max_rows)
         return scans_csv(self._rows.every(scope, filters))
+
+    def _hospital_for(self, caller: Caller, requested: str | None) -> str:
+        """:func:`hospital_for_scan`, and for a hospital other than the caller's own (an
+        admin's choice), the users service's word that it exists."""
+        hospital = hospital_for_scan(caller, requested)
+        if requested is not None and hospital != own_hospital(caller) \
+                and not self._hospitals.exists(hospital):
+            raise UnknownHospital(requested, hospital)
+        return hospital
 
     def _classify(self, data: bytes, model: MriModel) -> MriPrediction:
         return classify_slices([self._read_image(data)], model)[0]

@@ -15,8 +15,8 @@ from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion, classi
 from specimen_classify.domain.scans import CSV_COLUMNS
 
 SCANS = "/api/v1/scans"
-SCAN_FIELDS = {"id", "hospital", "patient_gender", "true_label", "notes", "created_by",
-               "created_at", "updated_at", "classification", "image"}
+SCAN_FIELDS = {"id", "hospital", "patient_ref", "patient_gender", "true_label", "notes",
+               "created_by", "created_at", "updated_at", "classification", "image"}
 
 
 def _expected(data: bytes, model_dir: Path) -> dict[str, Any]:
@@ -26,6 +26,7 @@ def _expected(data: bytes, model_dir: Path) -> dict[str, Any]:
     min_row, min_col, max_row, max_col = prediction.crop_box
     return {"label": prediction.label, "probability": prediction.probability,
             "tumor_probability": prediction.tumor_probability,
+            "decision_threshold": model.decision_threshold,
             "model": {"name": MRI_MODEL, "version": 1},
             "crop_box": {"min_row": min_row, "min_col": min_col, "max_row": max_row,
                          "max_col": max_col}}
@@ -43,7 +44,7 @@ class TestCreate:
         assert set(scan) == SCAN_FIELDS
         assert response.headers["location"] == f"{SCANS}/{scan['id']}"
         assert (scan["hospital"], scan["patient_gender"], scan["true_label"], scan["notes"],
-                scan["created_by"]) == ("General", "male", None, None, 7)
+                scan["created_by"]) == ("general", "male", None, None, 7)
         classified_at = scan["classification"].pop("classified_at")
         assert scan["classification"] == _expected(data, model_dir)
         assert scan["created_at"] == scan["updated_at"] == classified_at
@@ -104,7 +105,7 @@ class TestCreate:
 
     async def test_empty_optional_form_fields_count_as_absent(self, api: Any) -> None:
         scan = await api.create(true_label="", notes="", hospital="")
-        assert (scan["true_label"], scan["notes"], scan["hospital"]) == (None, None, "General")
+        assert (scan["true_label"], scan["notes"], scan["hospital"]) == (None, None, "general")
 
     async def test_blank_notes_are_stored_as_none(self, api: Any) -> None:
         scan = await api.create(notes="   \n ")
@@ -112,15 +113,23 @@ class TestCreate:
 
     async def test_naming_one_s_own_hospital_is_allowed(self, api: Any) -> None:
         scan = await api.create(hospital=" General ")
-        assert scan["hospital"] == "General"
+        assert scan["hospital"] == "general"
 
-    async def test_admin_files_for_any_hospital(self, api: Any) -> None:
-        scan = await api.create(headers=api.admin, hospital="St Mary")
-        assert (scan["hospital"], scan["created_by"]) == ("St Mary", 1)
+    async def test_admin_files_for_any_hospital_of_the_list(self, api: Any,
+                                                           fake_users: Any) -> None:
+        admin = api.admin
+        scan = await api.create(headers=admin, hospital="St Mary")
+        assert (scan["hospital"], scan["created_by"]) == ("st-mary", 1)
+        # Asked of the users service, as the admin: the caller's own token goes along.
+        [asked] = fake_users.requests
+        assert asked.url.path == "/api/v1/hospitals/st-mary"
+        assert asked.headers["authorization"] == admin["Authorization"]
 
-    async def test_admin_without_hospital_files_for_their_own(self, api: Any) -> None:
+    async def test_admin_without_hospital_files_for_their_own(self, api: Any,
+                                                              fake_users: Any) -> None:
         scan = await api.create(headers=api.admin)
-        assert scan["hospital"] == "Headquarters"
+        assert scan["hospital"] == "headquarters"
+        assert fake_users.requests == []  # the token's own hospital needs no question
 
     @pytest.mark.parametrize("role", ["technician", "moderator"])
     async def test_naming_another_hospital_is_refused(self, api: Any, role: str) -> None:
@@ -132,7 +141,7 @@ class TestCreate:
         assert response.status_code == 403
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["type"].endswith("/hospital-not-allowed")
-        assert "your own hospital 'General', not 'St Mary'" in response.json()["detail"]
+        assert "your own hospital 'general', not 'st-mary'" in response.json()["detail"]
         assert listed.json()["total"] == 0
 
     async def test_json_with_base64_is_accepted_too(self, api: Any, slices: Any) -> None:
@@ -329,7 +338,7 @@ class TestExport:
         rows = _csv(response.text)
         assert [row["id"] for row in rows] == [str(second["id"]), str(first["id"])]
         assert (rows[1]["hospital"], rows[1]["patient_gender"], rows[1]["true_label"],
-                rows[1]["notes"], rows[1]["created_by"]) == ("General", "female", "tumor", "first",
+                rows[1]["notes"], rows[1]["created_by"]) == ("general", "female", "tumor", "first",
                                                              "7")
         assert rows[0]["true_label"] == ""
 

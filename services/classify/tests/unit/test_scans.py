@@ -28,14 +28,15 @@ from specimen_classify.domain.scans import (
     csv_cell,
     hospital_for_scan,
     media_type_of,
-    normalize_hospital,
     normalize_notes,
+    normalize_patient_ref,
     require_editor,
     scan_filename,
     scans_csv,
     visible_hospital,
 )
 from specimen_kit.errors import UnsupportedFormat
+from specimen_kit.hospitals import InvalidHospitalName
 from specimen_kit.roles import Role
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -55,7 +56,7 @@ ADMIN = Who(1, Role.ADMIN, "Headquarters")
 
 def _scan(**changes: object) -> Scan:
     values: dict[str, object] = dict(
-        id=3, hospital="General", patient_gender="female", true_label=None, notes=None,
+        id=3, hospital="general", patient_gender="female", true_label=None, notes=None,
         created_by=7, created_at=T0, updated_at=T0,
         classification=Classification(
             label="tumor", probability=0.75, tumor_probability=0.75,
@@ -67,43 +68,66 @@ def _scan(**changes: object) -> Scan:
 
 class TestScope:
     @pytest.mark.parametrize(("caller", "expected"), [
-        (TECHNICIAN, "General"), (MODERATOR, "General"), (ADMIN, None)])
-    def test_visible_hospital(self, caller: Who, expected: str | None) -> None:
+        (TECHNICIAN, "general"), (MODERATOR, "general"), (ADMIN, None)])
+    def test_visible_hospital_is_the_id_of_the_token_s(self, caller: Who,
+                                                       expected: str | None) -> None:
         assert visible_hospital(caller) == expected
+
+    def test_a_token_already_naming_the_id_is_the_same_scope(self) -> None:
+        assert visible_hospital(Who(7, Role.TECHNICIAN, "general")) == "general"
+
+    def test_an_old_token_naming_a_hospital_without_a_slug_gets_the_migrated_id(self) -> None:
+        # Migrations give "***" the id hospital-<hash>; its tokens of before must match it.
+        assert visible_hospital(Who(7, Role.TECHNICIAN, "***")) == "hospital-596f4162a52f"
 
 
 class TestHospitalForScan:
     @pytest.mark.parametrize("caller", [TECHNICIAN, MODERATOR, ADMIN])
-    def test_defaults_to_the_caller_s(self, caller: Who) -> None:
-        assert hospital_for_scan(caller, None) == caller.hospital
+    def test_defaults_to_the_id_of_the_caller_s(self, caller: Who) -> None:
+        assert hospital_for_scan(caller, None) == caller.hospital.lower()
 
     @pytest.mark.parametrize("caller", [TECHNICIAN, MODERATOR])
-    def test_one_s_own_hospital_may_be_named(self, caller: Who) -> None:
-        assert hospital_for_scan(caller, "  General ") == "General"
+    @pytest.mark.parametrize("named", ["general", "  General ", "GENERAL"])
+    def test_one_s_own_hospital_may_be_named_by_id_or_name(self, caller: Who,
+                                                           named: str) -> None:
+        assert hospital_for_scan(caller, named) == "general"
 
     @pytest.mark.parametrize("caller", [TECHNICIAN, MODERATOR])
     def test_another_hospital_is_refused(self, caller: Who) -> None:
         with pytest.raises(HospitalNotAllowed) as raised:
             hospital_for_scan(caller, "St Mary")
         assert raised.value.status == 403
-        assert raised.value.extensions == {"hospital": "St Mary"}
+        assert raised.value.extensions == {"hospital": "st-mary"}
 
-    def test_admin_names_any_hospital(self) -> None:
-        assert hospital_for_scan(ADMIN, "St Mary") == "St Mary"
+    def test_admin_names_any_hospital_as_its_id(self) -> None:
+        assert hospital_for_scan(ADMIN, "St Mary") == "st-mary"
 
-    @pytest.mark.parametrize("name", ["", "   ", "x" * 121])
-    def test_a_malformed_name_is_refused_even_for_admin(self, name: str) -> None:
-        with pytest.raises(InvalidScanData) as raised:
+    @pytest.mark.parametrize("name", ["", "   ", "!!!", "x" * 121])
+    def test_a_name_without_an_id_is_refused_even_for_admin(self, name: str) -> None:
+        with pytest.raises(InvalidHospitalName) as raised:
             hospital_for_scan(ADMIN, name)
-        assert raised.value.extensions == {"field": "hospital"}
+        assert raised.value.status == 422
 
-    @pytest.mark.parametrize("name", ["a\x00b", "a\nb", "a\x7fb"])
-    def test_control_characters_are_refused(self, name: str) -> None:
+
+class TestPatientRef:
+    def test_trimmed(self) -> None:
+        assert normalize_patient_ref("  P-0042 ", 64) == "P-0042"
+
+    @pytest.mark.parametrize("ref", [None, "", "   "])
+    def test_nothing_is_none(self, ref: str | None) -> None:
+        assert normalize_patient_ref(ref, 64) is None
+
+    def test_the_limit_is_inclusive_and_named(self) -> None:
+        assert normalize_patient_ref("x" * 8, 8) == "x" * 8
+        with pytest.raises(InvalidScanData) as raised:
+            normalize_patient_ref("x" * 9, 8)
+        assert raised.value.extensions == {"field": "patient_ref"}
+        assert "limit is 8" in raised.value.detail
+
+    @pytest.mark.parametrize("char", ["\x00", "\t", "\n", "\x1b", "\x7f", "\x85"])
+    def test_control_characters_are_refused_even_line_breaks(self, char: str) -> None:
         with pytest.raises(InvalidScanData, match="control characters"):
-            normalize_hospital(name)
-
-    def test_a_name_of_120_characters_is_allowed(self) -> None:
-        assert normalize_hospital("x" * 120) == "x" * 120
+            normalize_patient_ref(f"P{char}1", 64)
 
 
 class TestRequireEditor:
@@ -174,10 +198,14 @@ class TestTimes:
         assert (converted, converted.tzinfo if converted else None) == (
             datetime(2025, 1, 2, 1, 4, tzinfo=UTC), UTC)
 
-    def test_filters_in_utc_leave_the_rest(self) -> None:
+    def test_normalized_filters_are_in_utc_and_leave_the_rest(self) -> None:
         filters = ScanFilters(label="tumor", created_before=datetime(2025, 1, 1))
-        assert filters.in_utc() == ScanFilters(label="tumor",
-                                               created_before=datetime(2025, 1, 1, tzinfo=UTC))
+        assert filters.normalized() == ScanFilters(
+            label="tumor", created_before=datetime(2025, 1, 1, tzinfo=UTC))
+
+    def test_normalized_filters_name_the_hospital_by_id_and_trim_the_patient(self) -> None:
+        filters = ScanFilters(hospital=" St Mary", patient_ref=" P-1 ")
+        assert filters.normalized() == ScanFilters(hospital="st-mary", patient_ref="P-1")
 
 
 class TestApplyChanges:
@@ -188,14 +216,15 @@ class TestApplyChanges:
     def test_given_fields_change_and_updated_at_moves(self) -> None:
         later = T0 + timedelta(hours=1)
         changed = apply_changes(_scan(notes="old"), ScanChanges(
-            patient_gender="male", hospital="St Mary", true_label="healthy", notes="new"), later)
+            patient_gender="male", hospital="st-mary", true_label="healthy", notes="new",
+            patient_ref="P-7"), later)
         assert changed == _scan(patient_gender="male", true_label="healthy", notes="new",
-                                hospital="St Mary", updated_at=later)
+                                hospital="st-mary", patient_ref="P-7", updated_at=later)
 
     def test_none_clears_the_nullable_fields(self) -> None:
-        changed = apply_changes(_scan(true_label="tumor", notes="x"),
-                                ScanChanges(true_label=None, notes=None), T0)
-        assert (changed.true_label, changed.notes) == (None, None)
+        changed = apply_changes(_scan(true_label="tumor", notes="x", patient_ref="P-1"),
+                                ScanChanges(true_label=None, notes=None, patient_ref=None), T0)
+        assert (changed.true_label, changed.notes, changed.patient_ref) == (None, None, None)
 
     def test_unset_keeps_them(self) -> None:
         changes = ScanChanges(patient_gender="other", true_label=UNSET, notes=UNSET)
@@ -215,15 +244,23 @@ class TestCsv:
         assert csv_cell(value) == expected
 
     def test_header_then_one_row_per_scan(self) -> None:
-        text = scans_csv([_scan(notes="=cmd|' /C calc'!A0", true_label="healthy"),
-                          _scan(id=4, hospital="-St Mary")])
+        text = scans_csv([_scan(notes="=cmd|' /C calc'!A0", true_label="healthy",
+                                patient_ref="P-0042"),
+                          _scan(id=4, patient_ref="@x")])
         rows = list(csv.reader(io.StringIO(text)))
         assert rows[0] == list(CSV_COLUMNS)
         assert rows[1] == [
-            "3", "General", "female", "healthy", "tumor", "0.75", "0.75", "mri-tumor", "2",
-            "1", "2", "30", "40", "2025-03-01T12:00:00+00:00", "image/png", "123",
-            "'=cmd|' /C calc'!A0", "7", "2025-03-01T12:00:00+00:00", "2025-03-01T12:00:00+00:00"]
-        assert (rows[2][0], rows[2][1], rows[2][3], rows[2][16]) == ("4", "'-St Mary", "", "")
+            "3", "general", "P-0042", "female", "healthy", "tumor", "0.75", "0.75", "", "mri-tumor",
+            "2", "1", "2", "30", "40", "2025-03-01T12:00:00.000Z", "image/png", "123",
+            "'=cmd|' /C calc'!A0", "7", "2025-03-01T12:00:00.000Z", "2025-03-01T12:00:00.000Z"]
+        assert (rows[2][0], rows[2][2], rows[2][4], rows[2][18]) == ("4", "'@x", "", "")
+
+    def test_the_decision_threshold_has_its_column(self) -> None:
+        result = Classification(label="tumor", probability=0.3, tumor_probability=0.3,
+                                model=ModelVersion("mri-tumor", 2), crop_box=(1, 2, 30, 40),
+                                classified_at=T0, decision_threshold=0.25)
+        row = list(csv.reader(io.StringIO(scans_csv([_scan(classification=result)]))))[1]
+        assert row[CSV_COLUMNS.index("decision_threshold")] == "0.25"
 
     def test_rows_end_with_crlf(self) -> None:
         assert scans_csv([]) == ",".join(CSV_COLUMNS) + "\r\n"

@@ -74,6 +74,7 @@ def _rule(methods: str | None, pattern: str, upstream: str, role: Role | None) -
 
 TECH = Role.TECHNICIAN
 MOD = Role.MODERATOR
+ADMIN = Role.ADMIN
 
 ROUTES: tuple[RouteRule, ...] = (
     _rule("POST", "/api/v1/auth/login", USERS, None),
@@ -85,6 +86,11 @@ ROUTES: tuple[RouteRule, ...] = (
     _rule("PUT", "/api/v1/users/me/password", USERS, TECH),
     _rule("GET PATCH", "/api/v1/users/{id}", USERS, TECH),
     _rule("DELETE", "/api/v1/users/{id}", USERS, MOD),
+    # Hospitals are never deleted (their ids are never reused), so no DELETE: a 405.
+    _rule("GET", "/api/v1/hospitals", USERS, TECH),
+    _rule("POST", "/api/v1/hospitals", USERS, ADMIN),
+    _rule("GET", "/api/v1/hospitals/{id}", USERS, TECH),
+    _rule("PATCH", "/api/v1/hospitals/{id}", USERS, ADMIN),
     _rule(None, "/api/v1/segment/**", SEGMENT, TECH),
     _rule(None, "/api/v1/images/**", SEGMENT, TECH),
     _rule(None, "/api/v1/classify/**", CLASSIFY, TECH),

@@ -30,6 +30,10 @@ class TestResolve:
         ("GET", "/api/v1/users/12", "users", Role.TECHNICIAN),
         ("PATCH", "/api/v1/users/12", "users", Role.TECHNICIAN),
         ("DELETE", "/api/v1/users/12", "users", Role.MODERATOR),
+        ("GET", "/api/v1/hospitals", "users", Role.TECHNICIAN),
+        ("POST", "/api/v1/hospitals", "users", Role.ADMIN),
+        ("GET", "/api/v1/hospitals/saint-luc", "users", Role.TECHNICIAN),
+        ("PATCH", "/api/v1/hospitals/saint-luc", "users", Role.ADMIN),
         ("POST", "/api/v1/segment/otsu", "segment", Role.TECHNICIAN),
         ("GET", "/api/v1/segment", "segment", Role.TECHNICIAN),
         ("DELETE", "/api/v1/images/5/mask", "segment", Role.TECHNICIAN),
@@ -62,6 +66,11 @@ class TestResolve:
             TABLE.resolve("PUT", "/api/v1/users/3")
         assert caught.value.status == 405
         assert caught.value.headers["Allow"] == "DELETE, GET, HEAD, PATCH"
+
+    def test_hospitals_are_never_deleted(self) -> None:
+        with pytest.raises(MethodNotAllowed) as caught:
+            TABLE.resolve("DELETE", "/api/v1/hospitals/saint-luc")
+        assert caught.value.allowed == ["GET", "HEAD", "PATCH"]
 
     def test_405_lists_only_the_login_method(self) -> None:
         with pytest.raises(MethodNotAllowed) as caught:

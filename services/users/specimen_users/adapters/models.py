@@ -15,6 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from specimen_kit.database import UtcDateTime, named_metadata
+from specimen_kit.hospitals import MAX_HOSPITAL_ID_CHARS, MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.roles import Role
 
 
@@ -31,6 +32,21 @@ ROLE_TYPE = Enum(Role, name="user_role", values_callable=lambda roles: [r.value 
 _NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
+class HospitalRow(Base):
+    """The managed list of hospitals; rows are never deleted, so an id is never reused."""
+
+    __tablename__ = "hospitals"
+
+    # The slug of the name it was created with (specimen_kit.hospitals.hospital_slug).
+    id: Mapped[str] = mapped_column(String(MAX_HOSPITAL_ID_CHARS), primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_HOSPITAL_NAME_CHARS))
+    # The slug of the current name: unique, so no two hospitals show names that slug alike;
+    # it is also the case- and accent-faithful key that ``q`` searches and ``sort=name`` orders.
+    name_key: Mapped[str] = mapped_column(String(MAX_HOSPITAL_ID_CHARS), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class UserRow(Base):
     __tablename__ = "users"
     __table_args__ = _NEVER_REUSE_IDS
@@ -39,7 +55,8 @@ class UserRow(Base):
     # Stored lower-cased by the domain, so a plain unique index is case-insensitive in effect.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
-    hospital: Mapped[str] = mapped_column(String(120), index=True)
+    # A hospital of the list, by id (its slug); hospitals are never deleted.
+    hospital: Mapped[str] = mapped_column(ForeignKey("hospitals.id"), index=True)
     role: Mapped[Role] = mapped_column(ROLE_TYPE)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))

@@ -3,21 +3,51 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from specimen_kit.hospitals import hospital_slug
 from specimen_kit.revocations import Revocation
-from specimen_users.adapters.models import RefreshTokenRow, TokenRevocationRow, UserRow
+from specimen_users.adapters.models import (
+    HospitalRow,
+    RefreshTokenRow,
+    TokenRevocationRow,
+    UserRow,
+)
 from specimen_users.domain.entities import (
+    Hospital,
+    HospitalFilter,
     NewRefreshToken,
     NewUser,
     RefreshToken,
+    SortOrder,
     User,
     UserFilter,
 )
-from specimen_users.domain.errors import EmailTaken, UserNotFound
+from specimen_users.domain.errors import EmailTaken, HospitalNotFound, HospitalTaken, UserNotFound
+
+# The columns each listing may be sorted by (the API's documented ``sort`` choices).
+USER_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "id": UserRow.id, "email": UserRow.email, "full_name": UserRow.full_name,
+    "role": UserRow.role, "hospital": UserRow.hospital, "created_at": UserRow.created_at,
+    "updated_at": UserRow.updated_at,
+}
+# ``name`` orders by the name's slug: case- and accent-insensitive alike on every database.
+HOSPITAL_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "id": HospitalRow.id, "name": HospitalRow.name_key, "created_at": HospitalRow.created_at,
+    "updated_at": HospitalRow.updated_at,
+}
+
+
+def _ordered(query: Select[Any], column: InstrumentedAttribute[Any], tie: InstrumentedAttribute[Any],
+             order: SortOrder) -> Select[Any]:
+    # The id breaks ties, so that pages never overlap or skip a row.
+    if order.descending:
+        return query.order_by(column.desc(), tie.desc())
+    return query.order_by(column.asc(), tie.asc())
 
 
 def _user(row: UserRow) -> User:
@@ -78,7 +108,8 @@ class SqlUserRepository:
         if where.hospital is not None:
             query = query.where(UserRow.hospital == where.hospital)
         total = self._session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self._session.scalars(query.order_by(UserRow.id).limit(limit).offset(offset))
+        ordered = _ordered(query, USER_SORT_COLUMNS[where.sort.field], UserRow.id, where.sort)
+        rows = self._session.scalars(ordered.limit(limit).offset(offset))
         return [_user(row) for row in rows], total
 
     def _flush_unique_email(self, row: UserRow, email: str) -> None:
@@ -89,6 +120,60 @@ class SqlUserRepository:
                 self._session.add(row)
         except IntegrityError:
             raise EmailTaken(f"A user with the email {email} already exists.") from None
+
+
+def _hospital(row: HospitalRow) -> Hospital:
+    return Hospital(id=row.id, name=row.name, created_at=row.created_at,
+                    updated_at=row.updated_at)
+
+
+class SqlHospitalRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, hospital_id: str) -> Hospital | None:
+        row = self._session.get(HospitalRow, hospital_id)
+        return None if row is None else _hospital(row)
+
+    def find_same(self, key: str) -> Hospital | None:
+        row = self._session.scalar(select(HospitalRow).where(
+            or_(HospitalRow.id == key, HospitalRow.name_key == key)).order_by(HospitalRow.id))
+        return None if row is None else _hospital(row)
+
+    def add(self, hospital: Hospital) -> Hospital:
+        row = HospitalRow(id=hospital.id, name=hospital.name, name_key=hospital_slug(hospital.name),
+                          created_at=hospital.created_at, updated_at=hospital.updated_at)
+        self._flush_unique(row, hospital)
+        return _hospital(row)
+
+    def save(self, hospital: Hospital) -> Hospital:
+        row = self._session.get(HospitalRow, hospital.id)
+        if row is None:
+            raise HospitalNotFound(hospital.id)
+        row.name = hospital.name
+        row.name_key = hospital_slug(hospital.name)
+        row.updated_at = hospital.updated_at
+        self._flush_unique(row, hospital)
+        return _hospital(row)
+
+    def list(self, where: HospitalFilter, limit: int, offset: int) -> tuple[list[Hospital], int]:
+        query = select(HospitalRow)
+        if where.q is not None:
+            # ``q`` is a slug already (the domain made it one), like name_key.
+            query = query.where(HospitalRow.name_key.contains(where.q, autoescape=True))
+        total = self._session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        ordered = _ordered(query, HOSPITAL_SORT_COLUMNS[where.sort.field], HospitalRow.id,
+                           where.sort)
+        return [_hospital(row) for row in
+                self._session.scalars(ordered.limit(limit).offset(offset))], total
+
+    def _flush_unique(self, row: HospitalRow, hospital: Hospital) -> None:
+        # The domain's check can lose a race; the primary key and the unique name_key cannot.
+        try:
+            with self._session.begin_nested():
+                self._session.add(row)
+        except IntegrityError:
+            raise HospitalTaken(hospital.name, hospital.id, hospital.name) from None
 
 
 class SqlRefreshTokenRepository:

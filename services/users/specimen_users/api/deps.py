@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from specimen_kit.security import CurrentPrincipal
+from specimen_kit.timestamps import utc_now
 from specimen_users.adapters.repositories import (
+    SqlHospitalRepository,
     SqlRefreshTokenRepository,
     SqlRevocationRepository,
     SqlUserRepository,
@@ -18,12 +19,9 @@ from specimen_users.adapters.repositories import (
 from specimen_users.domain.accounts import AccountService
 from specimen_users.domain.auth import AuthService
 from specimen_users.domain.entities import User
+from specimen_users.domain.hospitals import HospitalDirectory
 from specimen_users.domain.login_throttle import LoginThrottle
 from specimen_users.domain.revocation import TokenRevoker
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _db_session(request: Request) -> Iterator[Session]:
@@ -57,9 +55,17 @@ def _token_revoker(request: Request, session: DbSession) -> TokenRevoker:
 Revoker = Annotated[TokenRevoker, Depends(_token_revoker)]
 
 
-def _account_service(request: Request, session: DbSession, revoker: Revoker) -> AccountService:
+def _hospital_directory(session: DbSession) -> HospitalDirectory:
+    return HospitalDirectory(SqlHospitalRepository(session), utc_now)
+
+
+Hospitals = Annotated[HospitalDirectory, Depends(_hospital_directory)]
+
+
+def _account_service(request: Request, session: DbSession, revoker: Revoker,
+                     hospitals: Hospitals) -> AccountService:
     return AccountService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
-                          request.app.state.password_hasher, utc_now, revoker)
+                          request.app.state.password_hasher, utc_now, revoker, hospitals)
 
 
 def _auth_service(request: Request, session: DbSession, revoker: Revoker) -> AuthService:

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.roles import Role
-from specimen_users.domain.entities import IssuedTokens, User, UserChanges, UserDraft
+from specimen_kit.timestamps import Timestamp
+from specimen_users.domain.entities import (
+    Hospital,
+    HospitalPage,
+    IssuedTokens,
+    User,
+    UserChanges,
+    UserDraft,
+)
 from specimen_users.domain.entities import UserPage as UserPageEntity
 from specimen_users.domain.validation import (
     MAX_EMAIL_CHARS,
     MAX_FULL_NAME_CHARS,
-    MAX_HOSPITAL_CHARS,
+    MAX_PASSWORD_BYTES,
+    MIN_PASSWORD_CHARS,
 )
 
-# Password limits are the domain's (a 422 that names the 72-byte limit), not a schema's: a
-# schema max_length counts characters, and bcrypt's limit is in UTF-8 bytes. The loose cap
-# here only keeps absurd bodies out.
+# The 72-byte limit is the domain's (a 422 that names it): a schema max_length counts
+# characters, and bcrypt's limit is in UTF-8 bytes. The loose cap here only keeps absurd bodies
+# out; the minimum is a plain character count, so the schema states it too.
 _MAX_PASSWORD_FIELD = 1024
+PASSWORD_RULES = (f"At least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} "
+                  "bytes in UTF-8 (characters outside ASCII take 2 to 4 bytes each: 36 times `é` is "
+                  "the most of that letter); no NUL character. Longer is refused, never "
+                  "truncated.")
+_HOSPITAL_FIELD = ("A hospital of `GET /api/v1/hospitals`, by its `id` (its name is accepted "
+                   "too and gives the same id); an unknown one is a 422 `unknown-hospital`.")
+_HOSPITAL_ID_EXAMPLE = "general"
 
 
 class _Request(BaseModel):
@@ -26,14 +41,26 @@ class _Request(BaseModel):
 
 
 class UserCreate(_Request):
-    email: str = Field(max_length=MAX_EMAIL_CHARS, examples=["ada@general.example"])
-    password: str = Field(min_length=1, max_length=_MAX_PASSWORD_FIELD)
-    full_name: str = Field(max_length=MAX_FULL_NAME_CHARS)
-    role: Role = Role.TECHNICIAN
+    """The body of ``POST /users``. Moderators create technicians of their own hospital only."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "email": "ada@general.example", "password": "correct horse battery",
+        "full_name": "Ada Lovelace", "role": "technician", "hospital": _HOSPITAL_ID_EXAMPLE,
+        "is_active": True}]})
+
+    email: str = Field(max_length=MAX_EMAIL_CHARS, examples=["ada@general.example"],
+                       description="Unique, compared without regard to case; stored lower-case.")
+    password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=_MAX_PASSWORD_FIELD,
+                          description=PASSWORD_RULES, json_schema_extra={"format": "password"})
+    full_name: str = Field(max_length=MAX_FULL_NAME_CHARS, examples=["Ada Lovelace"],
+                           description=f"1 to {MAX_FULL_NAME_CHARS} characters once trimmed.")
+    role: Role = Field(default=Role.TECHNICIAN,
+                       description="`technician` (default), `moderator` or `admin`.")
     hospital: str | None = Field(
-        default=None, max_length=MAX_HOSPITAL_CHARS,
-        description="Defaults to the caller's hospital.")
-    is_active: bool = True
+        default=None, max_length=MAX_HOSPITAL_NAME_CHARS, examples=[_HOSPITAL_ID_EXAMPLE],
+        description=f"{_HOSPITAL_FIELD} Defaults to the caller's hospital.")
+    is_active: bool = Field(default=True,
+                            description="False: the account exists but cannot sign in.")
 
     def to_draft(self) -> UserDraft:
         return UserDraft(email=self.email, password=self.password, full_name=self.full_name,
@@ -41,12 +68,23 @@ class UserCreate(_Request):
 
 
 class UserUpdate(_Request):
+    """The body of ``PATCH /users/{id}``: only the fields given change. On their own account,
+    non-admins change ``full_name`` only; nobody changes their own role or password here."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"full_name": "Ada King"}, {"is_active": False}]})
+
     email: str | None = Field(default=None, max_length=MAX_EMAIL_CHARS)
     full_name: str | None = Field(default=None, max_length=MAX_FULL_NAME_CHARS)
-    hospital: str | None = Field(default=None, max_length=MAX_HOSPITAL_CHARS)
+    hospital: str | None = Field(default=None, max_length=MAX_HOSPITAL_NAME_CHARS,
+                                 description=_HOSPITAL_FIELD)
     role: Role | None = None
-    is_active: bool | None = None
-    password: str | None = Field(default=None, min_length=1, max_length=_MAX_PASSWORD_FIELD)
+    is_active: bool | None = Field(default=None, description="False deactivates the account "
+                                   "and ends its sessions.")
+    password: str | None = Field(
+        default=None, min_length=MIN_PASSWORD_CHARS, max_length=_MAX_PASSWORD_FIELD,
+        description=f"Someone else's new password (a manager's reset). {PASSWORD_RULES}",
+        json_schema_extra={"format": "password"})
 
     def to_changes(self) -> UserChanges:
         return UserChanges(email=self.email, full_name=self.full_name, hospital=self.hospital,
@@ -55,13 +93,14 @@ class UserUpdate(_Request):
 
 class UserPublic(BaseModel):
     id: int
-    email: str
-    full_name: str
-    hospital: str
+    email: str = Field(examples=["ada@general.example"])
+    full_name: str = Field(examples=["Ada Lovelace"])
+    hospital: str = Field(description="The id of the user's hospital (`GET /api/v1/hospitals/{id}` "
+                                      "gives its name).", examples=[_HOSPITAL_ID_EXAMPLE])
     role: Role
-    is_active: bool
-    created_at: datetime
-    updated_at: datetime
+    is_active: bool = Field(description="False: the account cannot sign in.")
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
@@ -79,6 +118,44 @@ class UserPage(BaseModel):
     @classmethod
     def of(cls, page: UserPageEntity) -> UserPage:
         return cls(items=[UserPublic.of(user) for user in page.items], total=page.total,
+                   limit=page.limit, offset=page.offset)
+
+
+class HospitalCreate(_Request):
+    name: str = Field(min_length=1, max_length=MAX_HOSPITAL_NAME_CHARS,
+                      examples=["Newcomer Clinic"],
+                      description="The display name; the id is made from it once, for good.")
+
+
+class HospitalUpdate(_Request):
+    name: str = Field(min_length=1, max_length=MAX_HOSPITAL_NAME_CHARS,
+                      examples=["Newcomer Clinic (North)"],
+                      description="The new display name; the id stays as it is.")
+
+
+class HospitalPublic(BaseModel):
+    id: str = Field(examples=["newcomer-clinic"], description=(
+        "Stable and never reused: the slug of the name the hospital was created with (NFKC, "
+        "case-folded, runs of other characters than letters and digits as one `-`)."))
+    name: str = Field(examples=["Newcomer Clinic"])
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, hospital: Hospital) -> HospitalPublic:
+        return cls(id=hospital.id, name=hospital.name, created_at=hospital.created_at,
+                   updated_at=hospital.updated_at)
+
+
+class HospitalPagePublic(BaseModel):
+    items: list[HospitalPublic]
+    total: int
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, page: HospitalPage) -> HospitalPagePublic:
+        return cls(items=[HospitalPublic.of(h) for h in page.items], total=page.total,
                    limit=page.limit, offset=page.offset)
 
 
@@ -106,7 +183,8 @@ class RefreshRequest(_Request):
 
 class PasswordChange(_Request):
     current_password: str = Field(min_length=1, max_length=_MAX_PASSWORD_FIELD)
-    new_password: str = Field(min_length=1, max_length=_MAX_PASSWORD_FIELD)
+    new_password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=_MAX_PASSWORD_FIELD,
+                              description=PASSWORD_RULES)
 
 
 class Jwks(BaseModel):

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
+from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.identifiers import RecordId
 from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
+from specimen_kit.query_parameters import StrictQuery
 from specimen_kit.roles import Role
 from specimen_users.api.deps import Accounts, CurrentUser
 from specimen_users.api.schemas import PasswordChange, UserCreate, UserPage, UserPublic, UserUpdate
-from specimen_users.domain.entities import UserFilter
+from specimen_users.domain.entities import SortOrder, UserFilter
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], dependencies=[StrictQuery])
+
+UserSort = Literal["id", "-id", "email", "-email", "full_name", "-full_name", "role", "-role",
+                   "hospital", "-hospital", "created_at", "-created_at", "updated_at",
+                   "-updated_at"]
 
 _UNKNOWN = {404: "No such user within your scope; others' look the same."}
 _EMAIL_TAKEN = {409: "A user with this email already exists (email-taken)."}
+_INVALID = {422: "A field is invalid: the password rules (weak-password, password-too-long), "
+                 "an unknown hospital (unknown-hospital), or any other (the problem names it)."}
 _CONFLICT = {409: "The email is taken, or the change would leave no active admin."}
 
 
@@ -28,15 +36,19 @@ def list_users(
     accounts: Accounts,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
-    role: Role | None = None,
-    hospital: Annotated[str | None, Query(max_length=120)] = None,
+    role: Annotated[Role | None, Query(description="Only users of this role.")] = None,
+    hospital: Annotated[str | None, Query(
+        max_length=MAX_HOSPITAL_NAME_CHARS,
+        description="Only users of this hospital (its id; a name gives the same id).")] = None,
+    sort: Annotated[UserSort, Query(
+        description="`field` ascending or `-field` descending; ties by id.")] = "id",
 ) -> UserPage:
-    page = accounts.list_users(actor, UserFilter(role=role, hospital=hospital), limit, offset)
-    return UserPage.of(page)
+    where = UserFilter(role=role, hospital=hospital, sort=SortOrder.parse(sort))
+    return UserPage.of(accounts.list_users(actor, where, limit, offset))
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
-             responses=documented_problems(_EMAIL_TAKEN),
+             responses=documented_problems({**_EMAIL_TAKEN, **_INVALID}),
              summary="Create a user (moderators: technicians of their hospital)")
 def create_user(body: UserCreate, actor: CurrentUser, accounts: Accounts) -> UserPublic:
     return UserPublic.of(accounts.create_user(actor, body.to_draft()))
@@ -55,7 +67,7 @@ def get_user(user_id: RecordId, actor: CurrentUser, accounts: Accounts) -> UserP
 
 
 @router.patch("/{user_id}", response_model=UserPublic,
-              responses=documented_problems({**_UNKNOWN, **_CONFLICT}),
+              responses=documented_problems({**_UNKNOWN, **_CONFLICT, **_INVALID}),
               summary="Change some fields of a user")
 def update_user(user_id: RecordId, body: UserUpdate, actor: CurrentUser,
                 accounts: Accounts) -> UserPublic:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from specimen_kit.hospitals import hospital_slug
 from specimen_kit.revocations import TokenRevoked
 from specimen_kit.roles import Role
 from specimen_users.domain import policy
@@ -15,6 +16,7 @@ from specimen_users.domain.errors import (
     EmailTaken,
     UserNotFound,
 )
+from specimen_users.domain.hospitals import HospitalDirectory
 from specimen_users.domain.ports import (
     Clock,
     PasswordHasher,
@@ -26,17 +28,22 @@ from specimen_users.domain.validation import (
     check_password,
     normalize_email,
     normalize_full_name,
-    normalize_hospital,
 )
 
 logger = logging.getLogger(__name__)
 
 
 class AccountService:
-    """Accounts as seen by an authenticated caller (the *actor*), policy applied."""
+    """Accounts as seen by an authenticated caller (the *actor*), policy applied.
+
+    A user's ``hospital`` is the id of a hospital of the list; a body may name it by id or
+    name (:meth:`HospitalDirectory.existing_id`), an unknown one is a 422.
+    """
 
     def __init__(self, users: UserRepository, refresh_tokens: RefreshTokenRepository,
-                 hasher: PasswordHasher, clock: Clock, revoker: TokenRevoker) -> None:
+                 hasher: PasswordHasher, clock: Clock, revoker: TokenRevoker,
+                 hospitals: HospitalDirectory) -> None:
+        self._hospitals = hospitals
         self._users = users
         self._refresh_tokens = refresh_tokens
         self._hasher = hasher
@@ -63,9 +70,9 @@ class AccountService:
         return user
 
     def list_users(self, actor: User, where: UserFilter, limit: int, offset: int) -> UserPage:
-        """One page of the users ``actor`` may see, ordered by id."""
-        requested = UserFilter(role=where.role, hospital=(
-            normalize_hospital(where.hospital) if where.hospital is not None else None))
+        """One page of the users ``actor`` may see, in ``where.sort`` order."""
+        requested = replace(where, hospital=(
+            hospital_slug(where.hospital) if where.hospital is not None else None))
         scoped = policy.list_scope(actor, requested)
         if scoped is None:
             return UserPage(items=[], total=0, limit=limit, offset=offset)
@@ -86,7 +93,8 @@ class AccountService:
             draft,
             email=normalize_email(draft.email),
             full_name=normalize_full_name(draft.full_name),
-            hospital=normalize_hospital(draft.hospital) if draft.hospital is not None else None,
+            hospital=(self._hospitals.existing_id(draft.hospital)
+                      if draft.hospital is not None else None),
         )
         hospital = policy.authorize_create(actor, draft)
         check_password(draft.password)
@@ -113,7 +121,7 @@ class AccountService:
             email=normalize_email(changes.email) if changes.email is not None else None,
             full_name=(normalize_full_name(changes.full_name)
                        if changes.full_name is not None else None),
-            hospital=(normalize_hospital(changes.hospital)
+            hospital=(self._hospitals.existing_id(changes.hospital)
                       if changes.hospital is not None else None),
         )
         policy.authorize_update(actor, target, changes)
@@ -176,6 +184,8 @@ class AccountService:
     def bootstrap_admin(self, email: str, password: str, hospital: str) -> bool:
         """Create the first admin unless a user with ``email`` exists; True when created.
 
+        ``hospital`` is a name (or id): the hospital is created first when missing.
+
         Several replicas may start at once: the loser of the race meets the unique index,
         which is the same as finding the user.
         """
@@ -183,9 +193,10 @@ class AccountService:
         if self._users.get_by_email(email) is not None:
             return False
         check_password(password)
+        hospital_id = self._hospitals.ensure(hospital).id
         try:
             self._users.add(NewUser(
-                email=email, full_name="Administrator", hospital=normalize_hospital(hospital),
+                email=email, full_name="Administrator", hospital=hospital_id,
                 role=Role.ADMIN, is_active=True, password_hash=self._hasher.hash(password),
                 created_at=self._clock(),
             ))

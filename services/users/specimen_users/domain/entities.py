@@ -74,9 +74,50 @@ class UserChanges:
 
 
 @dataclass(frozen=True, slots=True)
+class SortOrder:
+    """A listing's order: a field name and a direction (``-name`` in the query string)."""
+
+    field: str = "id"
+    descending: bool = False
+
+    @classmethod
+    def parse(cls, value: str) -> SortOrder:
+        """``"name"`` → ascending by name, ``"-name"`` → descending (choices checked upstream)."""
+        return cls(value.removeprefix("-"), value.startswith("-"))
+
+
+@dataclass(frozen=True, slots=True)
 class UserFilter:
     role: Role | None = None
     hospital: str | None = None
+    sort: SortOrder = SortOrder()
+
+
+@dataclass(frozen=True, slots=True)
+class Hospital:
+    """A hospital of the managed list. ``id`` is the slug of the name it was created with
+    (:func:`specimen_kit.hospitals.hospital_slug`) and never changes, nor is it ever reused."""
+
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalFilter:
+    """``q``: a case-insensitive part of the display name."""
+
+    q: str | None = None
+    sort: SortOrder = SortOrder()
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalPage:
+    items: list[Hospital]
+    total: int
+    limit: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,3 +104,38 @@ class CurrentPasswordIncorrect(Forbidden):
 
     title = "Current password incorrect"
     slug = "current-password-incorrect"
+
+
+class HospitalNotFound(NotFound):
+    title = "Hospital not found"
+    slug = "hospital-not-found"
+
+    def __init__(self, hospital_id: str) -> None:
+        super().__init__(f"No hospital has the id {hospital_id!r}; GET /api/v1/hospitals "
+                         "lists them.", hospital_id=hospital_id)
+
+
+class UnknownHospital(InvalidUserData):
+    """A user names a hospital id that is not in the list (422: the body is wrong, not the path)."""
+
+    title = "Unknown hospital"
+    slug = "unknown-hospital"
+
+    def __init__(self, given: str, hospital_id: str) -> None:
+        super().__init__(
+            f"No hospital has the id {hospital_id!r} (from {given!r}); name one of "
+            "GET /api/v1/hospitals, or ask an admin to create it with POST /api/v1/hospitals.",
+            hospital=given, hospital_id=hospital_id)
+
+
+class HospitalTaken(Problem):
+    """A new name (or a rename) whose id is already a hospital's id or name (409)."""
+
+    status = 409
+    title = "Hospital already exists"
+    slug = "hospital-taken"
+
+    def __init__(self, name: str, existing_id: str, existing_name: str) -> None:
+        super().__init__(
+            f"{name!r} is the hospital {existing_name!r} (id {existing_id!r}), which exists "
+            "already; use that one.", existing_id=existing_id, existing_name=existing_name)

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from specimen_kit.revocations import Revocation
 from specimen_users.domain.entities import (
+    Hospital,
+    HospitalFilter,
     NewRefreshToken,
     NewUser,
     RefreshToken,
@@ -40,7 +42,28 @@ class UserRepository(Protocol):
     def delete(self, user_id: int) -> None: ...
 
     def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
-        """One page ordered by id, and the total count matching ``where``."""
+        """One page in ``where.sort`` order (ties by id), and the total matching ``where``."""
+        ...
+
+
+class HospitalRepository(Protocol):
+    def get(self, hospital_id: str) -> Hospital | None: ...
+
+    def find_same(self, key: str) -> Hospital | None:
+        """The hospital whose id, or the slug of whose name, is ``key``."""
+        ...
+
+    def add(self, hospital: Hospital) -> Hospital:
+        """Insert; raises :class:`~specimen_users.domain.errors.HospitalTaken` when the id or
+        the name's slug is taken (the unique indexes settle a race the domain's check lost)."""
+        ...
+
+    def save(self, hospital: Hospital) -> Hospital:
+        """Store the name and ``updated_at``; raises ``HospitalTaken`` like :meth:`add`."""
+        ...
+
+    def list(self, where: HospitalFilter, limit: int, offset: int) -> tuple[list[Hospital], int]:
+        """One page in ``where.sort`` order (ties by id), and the total matching ``where``."""
         ...
 
 

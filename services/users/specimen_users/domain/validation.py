@@ -1,4 +1,5 @@
-"""Normalization and limits of user fields: password, email, hospital, full name."""
+"""Normalization and limits of user fields: password, email, full name (hospitals:
+:mod:`specimen_kit.hospitals`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from specimen_users.domain.errors import InvalidUserData, PasswordTooLong, WeakP
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt reads no further; longer input is refused, never truncated
 MAX_EMAIL_CHARS = 254
-MAX_HOSPITAL_CHARS = 120
 MAX_FULL_NAME_CHARS = 200
 
 # Deliberately loose: the mailbox is the deployment's business, and reserved domains such as
@@ -72,21 +72,6 @@ def normalize_email(email: str) -> str:
 def login_email(email: str) -> str:
     """The lookup key of a login attempt; never raises, so bad input reads as unknown."""
     return email.strip().lower()
-
-
-def normalize_hospital(hospital: str) -> str:
-    """Trim; 1 to ``MAX_HOSPITAL_CHARS`` characters.
-
-    Examples
-    --------
-    >>> normalize_hospital("  General ")
-    'General'
-    """
-    trimmed = hospital.strip()
-    if not 1 <= len(trimmed) <= MAX_HOSPITAL_CHARS:
-        raise InvalidUserData(
-            f"The hospital must have 1 to {MAX_HOSPITAL_CHARS} characters once trimmed.")
-    return trimmed
 
 
 def normalize_full_name(full_name: str) -> str:

@@ -73,6 +73,13 @@ class Api:
         tokens = await self.login(email, password)
         return {"Authorization": f"Bearer {tokens['access_token']}"}
 
+    async def create_hospital(self, headers: dict[str, str], name: str) -> dict[str, Any]:
+        response = await self.http.post("/api/v1/hospitals", json={"name": name},
+                                        headers=headers)
+        assert response.status_code == 201, response.text
+        hospital: dict[str, Any] = response.json()
+        return hospital
+
     async def create(self, headers: dict[str, str], email: str, role: str = "technician",
                      hospital: str | None = None, **fields: Any) -> dict[str, Any]:
         body = {"email": email, "password": PASSWORD, "full_name": email.split("@")[0],
@@ -148,7 +155,8 @@ async def api(settings: UsersSettings) -> AsyncIterator[Api]:
 
 @dataclass
 class World:
-    """Two hospitals: General (admin, two moderators, two technicians), Saint-Luc (one each)."""
+    """Two hospitals: General (admin, two moderators, two technicians), Saint-Luc (one each);
+    their ids are ``general`` and ``saint-luc``."""
 
     api: Api
     ids: dict[str, int]
@@ -166,6 +174,7 @@ async def world(api: Api) -> World:
         "mod_b": ("mod.b@saint-luc.org", "moderator", "Saint-Luc"),
         "tech_b": ("tech.b@saint-luc.org", "technician", "Saint-Luc"),
     }
+    await api.create_hospital(admin, "Saint-Luc")
     me = (await api.http.get("/api/v1/auth/me", headers=admin)).json()
     ids = {"admin": me["id"]}
     headers = {"admin": admin}

@@ -7,7 +7,6 @@ from specimen_users.domain.validation import (
     check_password,
     normalize_email,
     normalize_full_name,
-    normalize_hospital,
 )
 
 
@@ -60,17 +59,6 @@ class TestNormalization:
     def test_non_addresses_are_refused(self, text: str) -> None:
         with pytest.raises(InvalidUserData):
             normalize_email(text)
-
-    def test_hospital_is_trimmed(self) -> None:
-        assert normalize_hospital("  Saint-Luc  ") == "Saint-Luc"
-
-    @pytest.mark.parametrize("text", ["", "   ", "x" * 121])
-    def test_hospital_outside_1_to_120_characters_is_refused(self, text: str) -> None:
-        with pytest.raises(InvalidUserData):
-            normalize_hospital(text)
-
-    def test_hospital_of_120_characters_is_accepted(self) -> None:
-        assert normalize_hospital("x" * 120) == "x" * 120
 
     def test_blank_full_name_is_refused(self) -> None:
         with pytest.raises(InvalidUserData):
