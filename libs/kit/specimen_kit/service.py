@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from specimen_kit.health import health_router
 from specimen_kit.inflight import InFlightLimitMiddleware
@@ -15,6 +15,7 @@ from specimen_kit.metrics import metrics_router
 from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from specimen_kit.openapi_problems import document_problems
 from specimen_kit.problems import install_problem_handlers
+from specimen_kit.query_parameters import reject_unknown_query
 from specimen_kit.request_bodies import BodyReadDeadlineMiddleware, JsonDepthLimitMiddleware
 from specimen_kit.settings import ServiceSettings
 from specimen_kit.work_limits import WorkLimitsMiddleware, budget_of
@@ -38,8 +39,11 @@ def build_service_app(
     configure_logging(name, settings.log_level)
     # Observability is Prometheus metrics and JSON logs; FastAPI's native OpenTelemetry hooks
     # would only cost a check per request with no exporter configured.
+    # Every route, the service's own and the shared ones, refuses a query parameter it does not
+    # declare (API.md: an unknown query parameter is a 422, everywhere).
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
+                  dependencies=[Depends(reject_unknown_query)])
     app.state.settings = settings
     app.state.service_name = name
     app.state.readiness_checks = {}

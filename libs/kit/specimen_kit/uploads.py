@@ -198,4 +198,28 @@ def request_body_doc(params_schema: dict[str, Any], spec: FileFields) -> dict[st
     }
     if spec.raw in spec.single:
         content["image/*"] = {"schema": {"type": "string", "format": "binary"}}
-    return {"requestBody": {"required": True, "content": content}}
+    return {"requestBody": {"required": True, "content": content},
+            "parameters": query_parameters_doc(params_schema)}
+
+
+def query_parameters_doc(params_schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parameters of ``params_schema`` as OpenAPI query parameters.
+
+    They are read from the query string too (the only place a raw ``image/*`` body leaves
+    them); saying so also tells the kit's unknown-parameter check
+    (:mod:`specimen_kit.query_parameters`) that the route reads them.
+    """
+    definitions = params_schema.get("$defs", {})
+    parameters = []
+    for name, schema in params_schema.get("properties", {}).items():
+        reference = str(schema.get("$ref", ""))
+        if reference.startswith("#/$defs/"):
+            # The parameter stands alone in the document: a reference into the model's own
+            # definitions would point nowhere.
+            schema = definitions[reference.removeprefix("#/$defs/")]
+        parameters.append({
+            "name": name, "in": "query", "required": False, "schema": schema,
+            "description": (schema.get("description") or name)
+            + " (also a form or JSON field; the body wins)",
+        })
+    return parameters
