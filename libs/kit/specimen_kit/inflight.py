@@ -5,7 +5,8 @@ waits for a thread, threads wait for connections, and all of them time out toget
 finding 8: 30 s stalls and three minutes to recover). With it, at most ``limit`` requests run;
 one more waits up to ``queue_seconds`` for a slot and is otherwise answered 503 +
 ``Retry-After`` at once, so the process keeps answering what it admits and is idle again as soon
-as the flood stops. Health and metrics paths are never queued: a saturated process is alive.
+as the flood stops. Health paths are never queued: a saturated process is alive (metrics
+have a server of their own).
 
 A request whose client left while it waited is dropped before it does any work.
 """
@@ -21,7 +22,7 @@ from specimen_kit.errors import Saturated
 from specimen_kit.metrics import REQUESTS_REJECTED
 from specimen_kit.problems import send_problem
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 RETRY_AFTER_SECONDS = 1
 
 

@@ -28,8 +28,9 @@ from specimen_kit.revocation_feed import polled_revocations
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import JwksClient, TokenVerifier
 
-# Paths the gateway answers itself; every other path goes through the route table.
-OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+# Paths the gateway answers itself; every other path goes through the route table (so
+# /metrics, served on the metrics port only, is a no-route 404 here like any unknown path).
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
 OWN_PREFIXES = ("/docs/",)
 # FastAPI's generated docs describe the gateway alone; the gateway serves the suite's instead.
 _FASTAPI_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})

@@ -16,6 +16,7 @@ from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.problems import PROBLEM_JSON
 from specimen_kit.service import build_service_app
 from specimen_kit.settings import ServiceSettings
+from specimen_kit.testing import metrics_text
 
 
 class Item(BaseModel):
@@ -142,7 +143,7 @@ class TestHealth:
     async def test_metrics_label_requests_by_route_template(self) -> None:
         async with _client(_app()) as client:
             await client.get("/items/12345")
-            metrics = (await client.get("/metrics")).text
+            metrics = metrics_text()
         assert 'route="/items/{item_id}"' in metrics
         assert "/items/12345" not in metrics
 
@@ -228,8 +229,6 @@ class TestClientGoneAway:
                  "server": ("test", 80), "headers": [(b"content-type", b"application/json")]}
         async with app.router.lifespan_context(app):
             await app(scope, receive, send)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
-                                         base_url="http://test") as client:
-                metrics = (await client.get("/metrics")).text
+            metrics = metrics_text()
         assert 'route="/raw",service="test",status="499"' in metrics
         assert 'route="/raw",service="test",status="500"' not in metrics

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from conftest import closed_port_url
 
+from specimen_kit.launch import free_port
+
 Gateway = Callable[..., httpx.Client]
 LAYOUT = {"type", "title", "status", "detail", "instance", "request_id"}
 
@@ -54,3 +56,18 @@ class TestGatewayProblems:
                                headers={"Authorization": f"Bearer {token_for()}"})
         _problem(response, 503, "upstream-unavailable", "/api/v1/segment/otsu")
         assert response.headers["retry-after"] == "1"
+
+
+class TestMetricsAreNotPublic:
+    def test_public_metrics_path_is_a_no_route_404(self, gateway: Gateway) -> None:
+        _problem(gateway().get("/metrics"), 404, "no-route", "/metrics")
+
+    def test_the_metrics_port_serves_them(self, gateway: Gateway) -> None:
+        port = free_port()
+        client = gateway(metrics_port=port, metrics_host="127.0.0.1")
+        client.get("/api/v1/nowhere")
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert 'specimen_http_request_duration_seconds_count{method="GET",route="unmatched"' \
+            in response.text
