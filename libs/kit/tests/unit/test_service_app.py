@@ -164,11 +164,13 @@ class TestRequestId:
         try:
             record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
             record.status = 200
+            record.created = 1796443829.123
             line = json.loads(JsonFormatter("users").format(record))
         finally:
             request_id_var.reset(token)
         assert line["message"] == "hello you"
         assert (line["service"], line["request_id"], line["status"]) == ("users", "rid-1", 200)
+        assert line["time"] == "2026-12-05T04:10:29.123Z"  # as answers write it (RFC 3339, Z)
 
 
 class TestOpenApi:
