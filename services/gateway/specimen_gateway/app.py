@@ -23,6 +23,7 @@ from specimen_gateway.adapters.upstreams import open_upstreams
 from specimen_gateway.api.docs import ASSETS_URL, docs_router, swagger_assets
 from specimen_gateway.config import GatewaySettings
 from specimen_gateway.domain.routes import RouteTable
+from specimen_kit.openapi_problems import document_problems
 from specimen_kit.ratelimit import build_rate_limiter
 from specimen_kit.revocation_feed import polled_revocations
 from specimen_kit.service import build_service_app
@@ -93,7 +94,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @cache
     def own_document() -> dict[str, Any]:
-        return get_openapi(title=app.title, version=app.version, routes=app.routes)
+        # With the statuses the shared machinery answers on these routes too (422 for a query
+        # parameter they do not take, 503 when saturated), as every service documents its own.
+        return document_problems(get_openapi(title=app.title, version=app.version,
+                                             routes=app.routes))
 
     # Innermost of the shared middleware: requests are already id'd, logged and size-checked.
     app.user_middleware.append(Middleware(
