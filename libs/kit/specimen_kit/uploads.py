@@ -218,8 +218,30 @@ def query_parameters_doc(params_schema: dict[str, Any]) -> list[dict[str, Any]]:
             # definitions would point nowhere.
             schema = definitions[reference.removeprefix("#/$defs/")]
         parameters.append({
-            "name": name, "in": "query", "required": False, "schema": schema,
+            "name": name, "in": "query", "required": False, "schema": _within_a_url(schema),
             "description": (schema.get("description") or name)
             + " (also a form or JSON field; the body wins)",
         })
     return parameters
+
+
+QUERY_MAX_CHARS = 500
+QUERY_MAX_ITEMS = 100
+"""What the query string is documented to carry of one parameter: servers refuse a request line
+past a few KiB (uvicorn: 16 KiB, as a plain-text 400 no app sees), so longer texts and lists
+belong in the body."""
+
+
+def _within_a_url(schema: Any) -> Any:
+    """``schema`` with its length limits lowered to what fits a URL (:data:`QUERY_MAX_CHARS`,
+    :data:`QUERY_MAX_ITEMS`), in every variant."""
+    if isinstance(schema, list):
+        return [_within_a_url(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: _within_a_url(value) for key, value in schema.items()}
+    if "maxLength" in bounded or bounded.get("type") == "string":
+        bounded["maxLength"] = min(bounded.get("maxLength", QUERY_MAX_CHARS), QUERY_MAX_CHARS)
+    if "maxItems" in bounded or bounded.get("type") == "array":
+        bounded["maxItems"] = min(bounded.get("maxItems", QUERY_MAX_ITEMS), QUERY_MAX_ITEMS)
+    return bounded

@@ -124,3 +124,14 @@ def test_image_body_doc_declares_its_parameters_in_the_query() -> None:
     document = uploads.request_body_doc(Options.model_json_schema(), uploads.FileFields())
     assert [(p["name"], p["in"], p["schema"]["type"]) for p in document["parameters"]] == [
         ("level", "query", "integer")]
+
+
+def test_query_parameters_are_documented_to_fit_a_url() -> None:
+    class Long(BaseModel):
+        notes: str | None = Field(None, max_length=100_000)
+        ids: list[int] = Field(default_factory=list, max_length=10_000)
+
+    documented = {p["name"]: p["schema"] for p in uploads.request_body_doc(
+        Long.model_json_schema(), uploads.FileFields())["parameters"]}
+    assert documented["notes"]["anyOf"][0]["maxLength"] == uploads.QUERY_MAX_CHARS
+    assert documented["ids"]["maxItems"] == uploads.QUERY_MAX_ITEMS
