@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from specimen_kit.launch import ServiceProcess
+from specimen_kit.launch import ServiceProcess, free_port
 
 FACTORIES = {
     "users": "specimen_users.app:create_app",
@@ -47,7 +47,10 @@ class LocalSuite:
 
     data_dir: Path
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    metrics_ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
+    # Free ports unless given (``make run`` gives DEFAULT_METRICS_PORTS), so that a suite on
+    # free app ports (tests, newman, benches) never collides with one already running.
+    metrics_ports: Mapping[str, int] = field(
+        default_factory=lambda: {name: free_port() for name in DEFAULT_METRICS_PORTS})
     env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     bootstrap_args: Sequence[str] = ()

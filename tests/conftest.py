@@ -31,7 +31,6 @@ def running_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
         suite = LocalSuite(
             tmp_path_factory.mktemp("suite-data"),
             ports={name: free_port() for name in DEFAULT_PORTS},
-            metrics_ports={name: free_port() for name in DEFAULT_PORTS},
             env={
                 "SPECIMEN_USERS_DATABASE_URL": users_database,
                 "SPECIMEN_SEGMENT_DATABASE_URL": segment_database,
