@@ -11,11 +11,11 @@ import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
 from specimen_gateway.adapters.body_budget import BodyBudget
 from specimen_gateway.adapters.client_address import ClientAddressMiddleware
+from specimen_gateway.adapters.cors import ProblemCorsMiddleware
 from specimen_gateway.adapters.openapi_catalog import OpenApiCatalog
 from specimen_gateway.adapters.proxy import GatewayRuntime, ProxyMiddleware
 from specimen_gateway.adapters.token_cache import CachingTokenVerifier
@@ -107,7 +107,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Inside the request-context middleware, so preflights are logged and carry an id;
         # outside the proxy, so 401/403/429 answers carry the CORS headers browsers need.
         app.user_middleware.insert(1, Middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            ProblemCorsMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
             allow_methods=["*"], allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After", "Location"],
         ))

@@ -57,6 +57,13 @@ class TestGatewayProblems:
         _problem(response, 503, "upstream-unavailable", "/api/v1/segment/otsu")
         assert response.headers["retry-after"] == "1"
 
+    def test_a_refused_cors_preflight(self, gateway: Gateway) -> None:
+        client = gateway(cors_origins="http://lab.example")
+        response = client.options("/api/v1/users", headers={
+            "Origin": "http://elsewhere.example", "Access-Control-Request-Method": "GET"})
+        body = _problem(response, 400, "cors-refused", "/api/v1/users")
+        assert "Disallowed CORS origin" in body["detail"]
+
 
 class TestMetricsAreNotPublic:
     def test_public_metrics_path_is_a_no_route_404(self, gateway: Gateway) -> None:
