@@ -139,6 +139,10 @@ class TestHealth:
             response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["database"] == "failed: database down"
+        # An error like every other: problem+json, and when to ask again.
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.json()["type"].endswith("/not-ready")
+        assert response.headers["retry-after"] == "5"
 
     async def test_metrics_label_requests_by_route_template(self) -> None:
         async with _client(_app()) as client:
