@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from specimen_kit.launch import ServiceProcess
+from specimen_kit.launch import ServiceProcess, free_port
 
 FACTORIES = {
     "users": "specimen_users.app:create_app",
@@ -32,6 +32,8 @@ MIGRATED = ("specimen_users", "specimen_segment", "specimen_classify")
 SMALL_MODELS = ("--mri-slices", "60", "--mri-epochs", "4", "--plankton-frames", "2", "--quiet")
 """``bootstrap-models`` arguments for tests: small models that train in seconds."""
 DEFAULT_PORTS = {"gateway": 8000, "users": 8001, "segment": 8002, "classify": 8003}
+# Prometheus metrics, each service on a port of its own (SPECIMEN_METRICS_PORT), on loopback.
+DEFAULT_METRICS_PORTS = {"gateway": 9100, "users": 9101, "segment": 9102, "classify": 9103}
 
 
 @dataclass
@@ -45,12 +47,20 @@ class LocalSuite:
 
     data_dir: Path
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    # Free ports unless given (``make run`` gives DEFAULT_METRICS_PORTS), so that a suite on
+    # free app ports (tests, newman, benches) never collides with one already running.
+    metrics_ports: Mapping[str, int] = field(
+        default_factory=lambda: {name: free_port() for name in DEFAULT_METRICS_PORTS})
     env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     bootstrap_args: Sequence[str] = ()
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def metrics_url(self, service: str) -> str:
+        """Where ``service``'s Prometheus metrics are (never on its app port)."""
+        return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
     @property
     def log_dir(self) -> Path:
@@ -89,7 +99,7 @@ class LocalSuite:
         try:
             for name in ("users", "segment", "classify", "gateway"):
                 process = ServiceProcess(name, FACTORIES[name], self.ports[name],
-                                         env=self.environment(),
+                                         env={**self.environment(), **self._metrics_env(name)},
                                          log_path=self.log_dir / f"{name}.log",
                                          extra_args=UVICORN_ARGS.get(name, ()))
                 process.start()
@@ -100,6 +110,10 @@ class LocalSuite:
         except BaseException:
             self.stop()
             raise
+
+    def _metrics_env(self, service: str) -> dict[str, str]:
+        return {"SPECIMEN_METRICS_PORT": str(self.metrics_ports[service]),
+                "SPECIMEN_METRICS_HOST": "127.0.0.1"}
 
     def wait_ready(self, timeout: float) -> None:
         """Until the gateway's /readyz (which asks every service) is 200."""

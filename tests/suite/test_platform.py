@@ -180,7 +180,18 @@ class TestOperations:
                      if request_id in line]
             assert lines and all(line["request_id"] == request_id for line in lines)
 
-    def test_metrics_on_every_service(self, running_suite: RunningSuite) -> None:
+    def test_metrics_on_every_service_on_its_metrics_port_only(
+            self, running_suite: RunningSuite) -> None:
         for service in ("gateway", "users", "segment", "classify"):
-            response = httpx.get(running_suite.suite.url(service) + "/metrics")
+            response = httpx.get(running_suite.suite.metrics_url(service))
+            assert response.headers["content-type"].startswith("text/plain")
             assert "specimen_http_request_duration_seconds" in response.text
+            public = httpx.get(running_suite.suite.url(service) + "/metrics")
+            assert (public.status_code, public.headers["content-type"]) == (
+                404, "application/problem+json")
+
+    def test_public_metrics_through_the_gateway_is_a_no_route_404(
+            self, running_suite: RunningSuite) -> None:
+        response = httpx.get(running_suite.gateway + "/metrics")
+        assert response.status_code == 404
+        assert response.json()["type"] == "https://specimen.dev/problems/no-route"

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.suite
 
 def test_no_service_answered_500(running_suite: RunningSuite) -> None:
     for service in ("gateway", "users", "segment", "classify"):
-        metrics = httpx.get(running_suite.suite.url(service) + "/metrics").text
+        metrics = httpx.get(running_suite.suite.metrics_url(service)).text
         failures = [line for line in metrics.splitlines() if 'status="500"' in line]
         errors = [line for line in running_suite.log(service).splitlines() if '"error"' in line]
         assert not failures, (service, failures, errors[-3:])

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
+from specimen_kit.errors import InternalError, NotFound, Problem
 from specimen_kit.metrics import REQUESTS_REJECTED
 from specimen_kit.problems import problem_response
 
@@ -26,26 +27,44 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 1
 
 
+class DatabaseBusy(Problem):
+    """Every database connection is in use for longer than the pool's timeout; retry shortly."""
+
+    status = 503
+    title = "Database busy"
+    slug = "database-busy"
+
+    def __init__(self) -> None:
+        super().__init__("Every database connection is busy; retry in a moment.",
+                         retry_after=RETRY_AFTER_SECONDS)
+        self.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+
+
+class DatabaseUnavailable(Problem):
+    """The database refuses or drops connections (it is restarting); retry shortly."""
+
+    status = 503
+    title = "Database unavailable"
+    slug = "database-unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is unavailable; retry in a moment.",
+                         retry_after=RETRY_AFTER_SECONDS)
+        self.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+
+
 async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
     REQUESTS_REJECTED.labels(request.app.state.service_name, "database_busy").inc()
-    return problem_response(
-        503, "Service unavailable",
-        "Every database connection is busy; retry in a moment.", "database-busy",
-        instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return problem_response(DatabaseBusy(), request.url.path)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if not exc.connection_invalidated and not _is_connection_failure(exc):
         logger.exception("database error", extra={"path": request.url.path})
-        return problem_response(
-            500, "Internal error", "The server failed to handle this request; it has been "
-            "logged.", "internal-error", instance=request.url.path)
+        return problem_response(InternalError(), request.url.path)
     logger.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
-    return problem_response(
-        503, "Service unavailable", "The database is unavailable; retry in a moment.",
-        "database-unavailable", instance=request.url.path,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return problem_response(DatabaseUnavailable(), request.url.path)
 
 
 def _is_connection_failure(exc: DBAPIError) -> bool:
@@ -55,9 +74,8 @@ def _is_connection_failure(exc: DBAPIError) -> bool:
 
 
 async def _row_vanished(request: Request, exc: Exception) -> JSONResponse:
-    return problem_response(
-        404, "Not found", "The object was deleted by another request meanwhile.", "not-found",
-        instance=request.url.path)
+    return problem_response(NotFound("The object was deleted by another request meanwhile."),
+                            request.url.path)
 
 
 def install_database_problems(app: FastAPI) -> None:

@@ -5,7 +5,8 @@ waits for a thread, threads wait for connections, and all of them time out toget
 finding 8: 30 s stalls and three minutes to recover). With it, at most ``limit`` requests run;
 one more waits up to ``queue_seconds`` for a slot and is otherwise answered 503 +
 ``Retry-After`` at once, so the process keeps answering what it admits and is idle again as soon
-as the flood stops. Health and metrics paths are never queued: a saturated process is alive.
+as the flood stops. Health paths are never queued: a saturated process is alive (metrics
+have a server of their own).
 
 A request whose client left while it waited is dropped before it does any work.
 """
@@ -17,10 +18,11 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from specimen_kit.errors import Saturated
 from specimen_kit.metrics import REQUESTS_REJECTED
-from specimen_kit.middleware import send_problem
+from specimen_kit.problems import send_problem
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 RETRY_AFTER_SECONDS = 1
 
 
@@ -76,11 +78,10 @@ class InFlightLimitMiddleware:
             await self._run_after_wait(scope, receive, send)
         else:
             REQUESTS_REJECTED.labels(self.service, "saturated").inc()
-            await send_problem(
-                send, 503, "Service unavailable",
+            await send_problem(send, Saturated(
                 f"The {self.service} service is working on {self.limit} requests already; "
-                f"retry in {RETRY_AFTER_SECONDS} s.", "saturated",
-                headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
+                f"retry in {RETRY_AFTER_SECONDS} s.", retry_after=RETRY_AFTER_SECONDS),
+                scope["path"])
 
     async def _run_after_wait(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run a request that queued for its slot, unless its client gave up meanwhile."""

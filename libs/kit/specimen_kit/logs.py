@@ -8,6 +8,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from specimen_kit.timestamps import rfc3339
+
 request_id_var: ContextVar[str | None] = ContextVar("specimen_request_id", default=None)
 
 _STANDARD_ATTRIBUTES = frozenset(
@@ -24,7 +26,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            # The one timestamp form of answers and CSV, so log lines and answers compare.
+            "time": rfc3339(datetime.fromtimestamp(record.created, UTC)),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,

@@ -1,9 +1,19 @@
-"""Prometheus metrics shared by every service, served at ``/metrics``."""
+"""Prometheus metrics shared by every service, served on their own port, never the public one.
+
+``/metrics`` on the app port answered anyone the gateway (and the Ingress in front of it) let
+through: route names, latencies and error counts of the whole suite (issue 10). So metrics are
+served by a small HTTP server of their own on ``SPECIMEN_METRICS_PORT`` (0: none, the default;
+the deployments set it), which Kubernetes exposes only to the monitoring namespace and Compose
+publishes nowhere. The app port has no ``/metrics``; through the gateway it is a ``no-route`` 404.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import Counter, Histogram, start_http_server
 
 REQUEST_LATENCY = Histogram(
     "specimen_http_request_duration_seconds",
@@ -17,12 +27,26 @@ REQUESTS_REJECTED = Counter(
     ("service", "reason"),
 )
 
+logger = logging.getLogger(__name__)
 
-def metrics_router() -> APIRouter:
-    router = APIRouter(include_in_schema=False)
 
-    @router.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@contextmanager
+def metrics_server(host: str, port: int) -> Iterator[int | None]:
+    """Serve the process's metrics on ``host:port`` while the block runs (``port`` 0: not at
+    all); yields the port served, ``None`` when off.
 
-    return router
+    The server answers every path with the Prometheus text format, in a thread of its own, so
+    a scrape never waits behind the app's requests. A port already taken is an error at start,
+    not a silent process without metrics.
+    """
+    if not port:
+        yield None
+        return
+    server, thread = start_http_server(port, addr=host)
+    logger.info("metrics served", extra={"host": host, "port": port})
+    try:
+        yield port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

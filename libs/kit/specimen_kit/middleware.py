@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -10,9 +9,10 @@ import uuid
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from specimen_kit.errors import InternalError, MalformedRequest, PayloadTooLarge, Problem
 from specimen_kit.logs import request_id_var
 from specimen_kit.metrics import REQUEST_LATENCY, REQUESTS_REJECTED
-from specimen_kit.problems import PROBLEM_JSON, problem_body
+from specimen_kit.problems import send_problem
 
 REQUEST_ID_HEADER = b"x-request-id"
 CLIENT_CLOSED_REQUEST = 499
@@ -35,19 +35,6 @@ def _valid_request_id(raw: bytes | None) -> str | None:
     return text if text.isprintable() and " " not in text else None
 
 
-async def send_problem(send: Send, status: int, title: str, detail: str, slug: str,
-                       headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Answer a request with a problem+json body straight from ASGI middleware."""
-    body = json.dumps(problem_body(status, title, detail, slug)).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()), *(headers or [])],
-    })
-    await send({"type": "http.response.body", "body": body})
-
-
 class EarlyAnswer:
     """Answers a request from inside a ``receive`` wrapper while the app is still running.
 
@@ -61,12 +48,11 @@ class EarlyAnswer:
         self.answered = False
         self._response_started = False
 
-    async def answer(self, status: int, title: str, detail: str, slug: str,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> Message:
+    async def answer(self, problem: Problem, instance: str) -> Message:
         """Send the problem (once) and return the message the app should see instead."""
         if not self.answered and not self._response_started:
             self.answered = True
-            await send_problem(self._send, status, title, detail, slug, headers)
+            await send_problem(self._send, problem, instance)
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
@@ -117,9 +103,7 @@ class RequestContextMiddleware:
             # gets problem+json with this request's id, and the connection stays usable: a
             # re-raise would make the server close it under the gateway's pooled keep-alive.
             access_log.exception("unhandled error", extra={"path": scope["path"]})
-            await send_problem(send_with_id, 500, "Internal error",
-                               "The server failed to handle this request; it has been logged.",
-                               "internal-error")
+            await send_problem(send_with_id, InternalError(), scope["path"])
         except BaseException:
             status = status or 500
             raise
@@ -147,8 +131,9 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
         self.service = service
 
-    def _too_large_detail(self) -> str:
-        return f"The request body is larger than the limit of {self.max_bytes} bytes."
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body is larger than the limit of {self.max_bytes} "
+                               "bytes.", max_bytes=self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,12 +142,12 @@ class BodySizeLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await send_problem(send, 400, "Bad request", "Content-Length is not a number.", "bad-request")
+                await send_problem(send, MalformedRequest("Content-Length is not a number."),
+                                   scope["path"])
                 return
             if int(declared) > self.max_bytes:
                 REQUESTS_REJECTED.labels(self.service, "body_too_large").inc()
-                await send_problem(send, 413, "Payload too large", self._too_large_detail(),
-                                   "payload-too-large")
+                await send_problem(send, self._too_large(), scope["path"])
                 return
             await self.app(scope, receive, send)
             return
@@ -177,8 +162,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     REQUESTS_REJECTED.labels(self.service, "body_too_large").inc()
-                    return await early.answer(413, "Payload too large", self._too_large_detail(),
-                                              "payload-too-large")
+                    return await early.answer(self._too_large(), scope["path"])
             return message
 
         await self.app(scope, counting_receive, early.send)

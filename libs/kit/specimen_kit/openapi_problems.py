@@ -52,7 +52,8 @@ TOKEN_PROBLEMS: Mapping[int, str] = {
     403: "The token's role may not do this.",
 }
 EVERY_ROUTE_PROBLEMS: Mapping[int, str] = {
-    422: "A parameter or field cannot be accepted; `errors` names each one.",
+    422: "A parameter or field cannot be accepted, or the query string names a parameter this "
+         "route does not take; `errors` names each one.",
     503: "Saturated, or a dependency is down; try again after Retry-After.",
     504: "The work did not finish before its deadline.",
 }

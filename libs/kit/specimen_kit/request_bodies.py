@@ -15,8 +15,10 @@ from itertools import accumulate
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from specimen_kit.errors import JsonTooDeep, RequestTimeout
 from specimen_kit.metrics import REQUESTS_REJECTED
-from specimen_kit.middleware import EarlyAnswer, send_problem
+from specimen_kit.middleware import EarlyAnswer
+from specimen_kit.problems import send_problem
 
 # A JSON string literal, escapes included (the unrolled form: no per-character alternation).
 _STRING_LITERAL = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -101,12 +103,11 @@ class BodyReadDeadlineMiddleware:
                     message = await receive()
             except TimeoutError:
                 REQUESTS_REJECTED.labels(self.service, "body_too_slow").inc()
-                return await early.answer(
-                    408, "Request timeout",
+                return await early.answer(RequestTimeout(
                     f"The request body did not arrive within {allowed:.0f} s "
                     f"({self.timeout_seconds:g} s plus its length at "
-                    f"{self.min_bytes_per_second} bytes/s); send it faster or smaller.",
-                    "request-timeout", headers=[(b"connection", b"close")])
+                    f"{self.min_bytes_per_second} bytes/s); send it faster or smaller."),
+                    scope["path"])
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_complete = True
             return message
@@ -141,10 +142,9 @@ class JsonDepthLimitMiddleware:
             depth = json_nesting_depth(body)
             if depth > self.max_depth:
                 REQUESTS_REJECTED.labels(self.service, "json_too_deep").inc()
-                await send_problem(
-                    send, 400, "JSON nested too deeply",
+                await send_problem(send, JsonTooDeep(
                     f"The JSON body is nested {depth} levels deep; the limit is "
-                    f"{self.max_depth}.", "json-too-deep")
+                    f"{self.max_depth}.", depth=depth, max_depth=self.max_depth), scope["path"])
                 return
             received = [{"type": "http.request", "body": body, "more_body": False}]
         # The app reads what was read here (or the client's leaving), then the server again.

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from specimen_kit.health import health_router
 from specimen_kit.inflight import InFlightLimitMiddleware
 from specimen_kit.logs import configure_logging
-from specimen_kit.metrics import metrics_router
+from specimen_kit.metrics import metrics_server
 from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from specimen_kit.openapi_problems import document_problems
 from specimen_kit.problems import install_problem_handlers
+from specimen_kit.query_parameters import reject_unknown_query
 from specimen_kit.request_bodies import BodyReadDeadlineMiddleware, JsonDepthLimitMiddleware
 from specimen_kit.settings import ServiceSettings
 from specimen_kit.work_limits import WorkLimitsMiddleware, budget_of
@@ -33,13 +34,25 @@ def build_service_app(
 ) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers, health and metrics.
 
-    The lifespan owns the service's resources and must fill ``app.state.readiness_checks``.
+    The lifespan owns the service's resources and must fill ``app.state.readiness_checks``;
+    around it runs the metrics server (on ``settings.metrics_port``, never the app's port).
     """
     configure_logging(name, settings.log_level)
+
+    @asynccontextmanager
+    async def with_metrics(app: FastAPI) -> AsyncIterator[None]:
+        with metrics_server(settings.metrics_host, settings.metrics_port) as port:
+            app.state.metrics_port = port
+            async with lifespan(app):
+                yield
+
     # Observability is Prometheus metrics and JSON logs; FastAPI's native OpenTelemetry hooks
     # would only cost a check per request with no exporter configured.
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    # Every route, the service's own and the shared ones, refuses a query parameter it does not
+    # declare (API.md: an unknown query parameter is a 422, everywhere).
+    app = FastAPI(title=title, description=description, version=version, lifespan=with_metrics,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
+                  dependencies=[Depends(reject_unknown_query)])
     app.state.settings = settings
     app.state.service_name = name
     app.state.readiness_checks = {}
@@ -59,7 +72,6 @@ def build_service_app(
                            queue_seconds=settings.request_queue_seconds, service=name)
     app.add_middleware(RequestContextMiddleware, service=name)
     app.include_router(health_router())
-    app.include_router(metrics_router())
     _document_problems(app)
     return app
 

@@ -68,6 +68,11 @@ class ServiceSettings(BaseSettings):
     min_upload_bytes_per_second: int = Field(default=64 * 1024, gt=0)
     # JSON nested deeper than this is a 400 before any parser sees it (parsers recurse).
     max_json_depth: int = Field(default=64, gt=0)
+    # Prometheus metrics on a port of their own, never the public app port (0: not served).
+    # Off by default, so that tests and several services on one host never fight over a port;
+    # the deployments set it (k8s: 9090 in every pod, exposed to the monitoring namespace only).
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"  # noqa: S104  # a scraper in another pod must reach it
 
     @property
     def resolved_revocations_url(self) -> str:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from jose import jwt
+from prometheus_client import generate_latest
 
 from specimen_kit.jwk import SIGNING_ALGORITHM, public_jwk
 
@@ -22,6 +23,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("SPECIMEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVICES_REQUIRED = os.environ.get("SPECIMEN_TEST_REQUIRE_SERVICES") == "1"
+
+
+def metrics_text() -> str:
+    """This process's metrics as a scrape would read them (the apps serve them on a port of
+    their own, which in-process tests do not open)."""
+    return generate_latest().decode()
 
 
 def service_unavailable(what: str, error: Exception) -> None:

@@ -32,13 +32,25 @@ REQUIRED_CLAIMS = ("sub", "role", "hospital", "exp", "iat", "iss", "jti")
 
 
 class InvalidToken(Unauthenticated):
+    """The bearer token is malformed, forged, expired or from another issuer: log in again."""
+
+    title = "Invalid token"
     slug = "invalid-token"
 
 
+KEYS_RETRY_AFTER_SECONDS = 5
+
+
 class KeysUnavailable(Problem):
+    """The token signing keys cannot be fetched from the users service; retry shortly."""
+
     status = 503
     title = "Token keys unavailable"
     slug = "token-keys-unavailable"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, retry_after=KEYS_RETRY_AFTER_SECONDS, **extensions)
+        self.headers["Retry-After"] = str(KEYS_RETRY_AFTER_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)

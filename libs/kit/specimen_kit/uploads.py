@@ -198,4 +198,50 @@ def request_body_doc(params_schema: dict[str, Any], spec: FileFields) -> dict[st
     }
     if spec.raw in spec.single:
         content["image/*"] = {"schema": {"type": "string", "format": "binary"}}
-    return {"requestBody": {"required": True, "content": content}}
+    return {"requestBody": {"required": True, "content": content},
+            "parameters": query_parameters_doc(params_schema)}
+
+
+def query_parameters_doc(params_schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parameters of ``params_schema`` as OpenAPI query parameters.
+
+    They are read from the query string too (the only place a raw ``image/*`` body leaves
+    them); saying so also tells the kit's unknown-parameter check
+    (:mod:`specimen_kit.query_parameters`) that the route reads them.
+    """
+    definitions = params_schema.get("$defs", {})
+    parameters = []
+    for name, schema in params_schema.get("properties", {}).items():
+        reference = str(schema.get("$ref", ""))
+        if reference.startswith("#/$defs/"):
+            # The parameter stands alone in the document: a reference into the model's own
+            # definitions would point nowhere.
+            schema = definitions[reference.removeprefix("#/$defs/")]
+        parameters.append({
+            "name": name, "in": "query", "required": False, "schema": _within_a_url(schema),
+            "description": (schema.get("description") or name)
+            + " (also a form or JSON field; the body wins)",
+        })
+    return parameters
+
+
+QUERY_MAX_CHARS = 500
+QUERY_MAX_ITEMS = 100
+"""What the query string is documented to carry of one parameter: servers refuse a request line
+past a few KiB (uvicorn: 16 KiB, as a plain-text 400 no app sees), so longer texts and lists
+belong in the body."""
+
+
+def _within_a_url(schema: Any) -> Any:
+    """``schema`` with its length limits lowered to what fits a URL (:data:`QUERY_MAX_CHARS`,
+    :data:`QUERY_MAX_ITEMS`), in every variant."""
+    if isinstance(schema, list):
+        return [_within_a_url(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: _within_a_url(value) for key, value in schema.items()}
+    if "maxLength" in bounded or bounded.get("type") == "string":
+        bounded["maxLength"] = min(bounded.get("maxLength", QUERY_MAX_CHARS), QUERY_MAX_CHARS)
+    if "maxItems" in bounded or bounded.get("type") == "array":
+        bounded["maxItems"] = min(bounded.get("maxItems", QUERY_MAX_ITEMS), QUERY_MAX_ITEMS)
+    return bounded

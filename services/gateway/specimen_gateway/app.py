@@ -11,11 +11,11 @@ import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
 from specimen_gateway.adapters.body_budget import BodyBudget
 from specimen_gateway.adapters.client_address import ClientAddressMiddleware
+from specimen_gateway.adapters.cors import ProblemCorsMiddleware
 from specimen_gateway.adapters.openapi_catalog import OpenApiCatalog
 from specimen_gateway.adapters.proxy import GatewayRuntime, ProxyMiddleware
 from specimen_gateway.adapters.token_cache import CachingTokenVerifier
@@ -23,13 +23,15 @@ from specimen_gateway.adapters.upstreams import open_upstreams
 from specimen_gateway.api.docs import ASSETS_URL, docs_router, swagger_assets
 from specimen_gateway.config import GatewaySettings
 from specimen_gateway.domain.routes import RouteTable
+from specimen_kit.openapi_problems import document_problems
 from specimen_kit.ratelimit import build_rate_limiter
 from specimen_kit.revocation_feed import polled_revocations
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import JwksClient, TokenVerifier
 
-# Paths the gateway answers itself; every other path goes through the route table.
-OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+# Paths the gateway answers itself; every other path goes through the route table (so
+# /metrics, served on the metrics port only, is a no-route 404 here like any unknown path).
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
 OWN_PREFIXES = ("/docs/",)
 # FastAPI's generated docs describe the gateway alone; the gateway serves the suite's instead.
 _FASTAPI_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -92,7 +94,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @cache
     def own_document() -> dict[str, Any]:
-        return get_openapi(title=app.title, version=app.version, routes=app.routes)
+        # With the statuses the shared machinery answers on these routes too (422 for a query
+        # parameter they do not take, 503 when saturated), as every service documents its own.
+        return document_problems(get_openapi(title=app.title, version=app.version,
+                                             routes=app.routes))
 
     # Innermost of the shared middleware: requests are already id'd, logged and size-checked.
     app.user_middleware.append(Middleware(
@@ -102,7 +107,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Inside the request-context middleware, so preflights are logged and carry an id;
         # outside the proxy, so 401/403/429 answers carry the CORS headers browsers need.
         app.user_middleware.insert(1, Middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            ProblemCorsMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
             allow_methods=["*"], allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After", "Location"],
         ))

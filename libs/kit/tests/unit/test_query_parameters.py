@@ -1,59 +1,137 @@
-"""Unknown query parameters are a 422 naming them (API.md, Lists)."""
+"""The one rule for the query string (API.md, *Lists*): an undeclared parameter is a 422."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Query
-from pydantic import BaseModel, ConfigDict
+import pytest
+from fastapi import FastAPI, Query, Request
+from pydantic import BaseModel, Field
 
-from specimen_kit.query_parameters import StrictQuery
+from specimen_kit import uploads
+from specimen_kit.paging import Limit, Offset
+from specimen_kit.problems import PROBLEM_JSON
+from specimen_kit.service import build_service_app
+from specimen_kit.settings import ServiceSettings
 
 
-class _Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    label: str | None = None
+class Filters(BaseModel):
+    hospital: str | None = None
+    sort_by: str = Field("name", alias="sort")
 
 
-def _page(limit: int = 10) -> int:
-    return limit
+class Options(BaseModel):
+    level: int = 1
 
 
 def _app() -> FastAPI:
-    app = FastAPI()
-    router = APIRouter(dependencies=[StrictQuery])
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
 
-    @router.get("/plain")
-    def plain(q: str | None = None, page: Annotated[int, Depends(_page)] = 0) -> dict[str, int]:
-        return {"page": page}
+    app = build_service_app("test", ServiceSettings(), lifespan, title="t")
 
-    @router.get("/model")
-    def model(filters: Annotated[_Filters, Query()]) -> dict[str, str | None]:
-        return {"label": filters.label}
+    @app.get("/pages")
+    async def pages(limit: Limit = 50, offset: Offset = 0) -> dict[str, int]:
+        return {"limit": limit, "offset": offset}
 
-    app.include_router(router)
+    @app.get("/filtered")
+    async def filtered(query: Annotated[Filters, Query()]) -> dict[str, Any]:
+        return query.model_dump()
+
+    @app.post("/image", openapi_extra=uploads.request_body_doc(
+        Options.model_json_schema(), uploads.FileFields()))
+    async def image(request: Request) -> dict[str, Any]:
+        payload = await uploads.read_payload(request, uploads.FileFields())
+        return {"fields": payload.fields}
+
+    @app.get("/plain")
+    async def plain() -> dict[str, str]:
+        return {"ok": "yes"}
+
     return app
 
 
-async def _get(url: str) -> httpx.Response:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(_app()),
-                                 base_url="http://t") as client:
-        return await client.get(url)
+@asynccontextmanager
+async def _client() -> AsyncIterator[httpx.AsyncClient]:
+    app = _app()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
 
 
-class TestRejectUnknownQueryParameters:
-    async def test_declared_parameters_of_the_route_and_its_dependencies_pass(self) -> None:
-        response = await _get("/plain?q=x&limit=3")
-        assert response.status_code == 200 and response.json() == {"page": 3}
+class TestDeclaredParameters:
+    @pytest.mark.parametrize("url", [
+        "/pages?limit=5&offset=2", "/filtered?hospital=x&sort=name", "/plain", "/healthz"])
+    async def test_declared_or_no_parameters_pass(self, url: str) -> None:
+        async with _client() as client:
+            response = await client.get(url)
+        assert response.status_code == 200, response.text
 
-    async def test_an_unknown_parameter_is_422_naming_it_and_the_known_ones(self) -> None:
-        response = await _get("/plain?q=x&sort=name&foo=1")
+    async def test_parameters_documented_for_the_image_body_pass(self) -> None:
+        async with _client() as client:
+            response = await client.post("/image?level=3", content=b"\x89PNG",
+                                         headers={"content-type": "image/png"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"fields": {"level": "3"}}
+
+
+class TestUnknownParameters:
+    async def test_list_route_names_the_unknown_and_the_accepted(self) -> None:
+        async with _client() as client:
+            response = await client.get("/pages?limit=5&sort=name")
         assert response.status_code == 422
-        errors = response.json()["detail"]
-        assert [e["loc"] for e in errors] == [["query", "foo"], ["query", "sort"]]
-        assert "limit, q" in errors[0]["msg"]
+        assert response.headers["content-type"] == PROBLEM_JSON
+        body = response.json()
+        assert body["type"].endswith("/validation-error")
+        assert body["instance"] == "/pages"
+        assert body["errors"] == [{
+            "location": "query.sort", "type": "extra_forbidden",
+            "message": "sort is not a parameter of this route; it accepts: limit, offset"}]
 
-    async def test_fields_of_a_query_model_are_declared(self) -> None:
-        assert (await _get("/model?label=a")).status_code == 200
-        assert (await _get("/model?labl=a")).status_code == 422
+    async def test_query_model_counts_its_aliases_not_its_field_names(self) -> None:
+        async with _client() as client:
+            response = await client.get("/filtered?sort_by=name")
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["message"].endswith("accepts: hospital, sort")
+
+    async def test_image_route_refuses_what_its_body_doc_does_not_name(self) -> None:
+        async with _client() as client:
+            response = await client.post("/image?levle=3", content=b"\x89PNG",
+                                         headers={"content-type": "image/png"})
+        assert response.status_code == 422
+        assert [e["location"] for e in response.json()["errors"]] == ["query.levle"]
+
+    @pytest.mark.parametrize("url", ["/plain?verbose=1", "/healthz?probe=1"])
+    async def test_route_without_parameters_says_so(self, url: str) -> None:
+        async with _client() as client:
+            response = await client.get(url)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["message"].endswith(
+            " is not a parameter of this route; it takes no query parameters")
+
+    async def test_each_unknown_named_once(self) -> None:
+        async with _client() as client:
+            response = await client.get("/plain?a=1&b=2&a=3")
+        assert [e["location"] for e in response.json()["errors"]] == ["query.a", "query.b"]
+
+
+def test_image_body_doc_declares_its_parameters_in_the_query() -> None:
+    document = uploads.request_body_doc(Options.model_json_schema(), uploads.FileFields())
+    assert [(p["name"], p["in"], p["schema"]["type"]) for p in document["parameters"]] == [
+        ("level", "query", "integer")]
+
+
+def test_query_parameters_are_documented_to_fit_a_url() -> None:
+    class Long(BaseModel):
+        notes: str | None = Field(None, max_length=100_000)
+        ids: list[int] = Field(default_factory=list, max_length=10_000)
+
+    documented = {p["name"]: p["schema"] for p in uploads.request_body_doc(
+        Long.model_json_schema(), uploads.FileFields())["parameters"]}
+    assert documented["notes"]["anyOf"][0]["maxLength"] == uploads.QUERY_MAX_CHARS
+    assert documented["ids"]["maxItems"] == uploads.QUERY_MAX_ITEMS

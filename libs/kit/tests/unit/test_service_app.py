@@ -16,6 +16,7 @@ from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.problems import PROBLEM_JSON
 from specimen_kit.service import build_service_app
 from specimen_kit.settings import ServiceSettings
+from specimen_kit.testing import metrics_text
 
 
 class Item(BaseModel):
@@ -138,11 +139,15 @@ class TestHealth:
             response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["database"] == "failed: database down"
+        # An error like every other: problem+json, and when to ask again.
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.json()["type"].endswith("/not-ready")
+        assert response.headers["retry-after"] == "5"
 
     async def test_metrics_label_requests_by_route_template(self) -> None:
         async with _client(_app()) as client:
             await client.get("/items/12345")
-            metrics = (await client.get("/metrics")).text
+            metrics = metrics_text()
         assert 'route="/items/{item_id}"' in metrics
         assert "/items/12345" not in metrics
 
@@ -163,11 +168,13 @@ class TestRequestId:
         try:
             record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
             record.status = 200
+            record.created = 1796443829.123
             line = json.loads(JsonFormatter("users").format(record))
         finally:
             request_id_var.reset(token)
         assert line["message"] == "hello you"
         assert (line["service"], line["request_id"], line["status"]) == ("users", "rid-1", 200)
+        assert line["time"] == "2026-12-05T04:10:29.123Z"  # as answers write it (RFC 3339, Z)
 
 
 class TestOpenApi:
@@ -228,8 +235,6 @@ class TestClientGoneAway:
                  "server": ("test", 80), "headers": [(b"content-type", b"application/json")]}
         async with app.router.lifespan_context(app):
             await app(scope, receive, send)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
-                                         base_url="http://test") as client:
-                metrics = (await client.get("/metrics")).text
+            metrics = metrics_text()
         assert 'route="/raw",service="test",status="499"' in metrics
         assert 'route="/raw",service="test",status="500"' not in metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import httpx
 import pytest
 
 HERE = Path(__file__).parent
+# The metrics address of each running slow service, by its base URL.
+METRICS: dict[str, str] = {}
 
 
 def _free_port() -> int:
@@ -24,7 +27,7 @@ def _free_port() -> int:
 
 
 def _stopped(base: str, reason: str) -> float:
-    text = httpx.get(f"{base}/metrics").text
+    text = httpx.get(METRICS[base]).text
     labels = rf'(?=[^}}]*service="slow")(?=[^}}]*reason="{reason}")[^}}]*'
     found = re.search(rf"^specimen_work_stopped_total\{{{labels}\}} (\S+)$", text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
@@ -32,13 +35,16 @@ def _stopped(base: str, reason: str) -> float:
 
 @pytest.fixture(scope="module")
 def slow_service() -> Iterator[str]:
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "slow_work_app:create_app", "--app-dir", str(HERE),
          "--port", str(port), "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "SPECIMEN_METRICS_PORT": str(metrics_port),
+             "SPECIMEN_METRICS_HOST": "127.0.0.1"},
     )
     base = f"http://127.0.0.1:{port}"
+    METRICS[base] = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
         for _ in range(300):
             try:

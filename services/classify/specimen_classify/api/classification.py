@@ -30,7 +30,6 @@ from specimen_classify.api.classification_schemas import (
     SegmentObject,
 )
 from specimen_classify.api.deps import ActiveMriModel, ActivePlanktonModel, Settings
-from specimen_classify.api.query import NoQueryParameters
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.plankton.classify import category_counts, classify_feature_rows, classify_frame
 from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
@@ -165,7 +164,6 @@ def classify_plankton(frame: Annotated[npt.NDArray[Any], Depends(_frame)],
 
 @router.post("/plankton/features",
              summary="Categories for segment's /objects answer sent unchanged, or for bare feature rows",
-             dependencies=[NoQueryParameters],
              responses={422: documented_problem("A row or object is malformed or has a null feature, or the "
                                       "feature names or feature_set_version differ from the model's "
                                       "(feature-mismatch, naming both).")})

@@ -20,13 +20,12 @@ from specimen_classify.api.model_schemas import (
     ModelVersionCard,
     VersionSummary,
 )
-from specimen_classify.api.query import NoQueryParameters
 from specimen_classify.domain.model_cards import card_created_at, headline_metrics
 from specimen_kit.openapi_problems import documented_problem
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.timestamps import rfc3339
 
-router = APIRouter(prefix="/models", tags=["models"], dependencies=[NoQueryParameters], responses={
+router = APIRouter(prefix="/models", tags=["models"], responses={
     401: documented_problem("No valid bearer token."),
     404: documented_problem("No such model or version (model-not-found)."),
     422: documented_problem("A query parameter was sent (these routes take none), or a version is "

@@ -40,7 +40,6 @@ from specimen_classify.api.scan_schemas import (
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import ScanUpload
 from specimen_kit.identifiers import RecordId
-from specimen_kit.query_parameters import StrictQuery
 from specimen_kit.records import Content
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
@@ -62,9 +61,6 @@ _HOSPITAL_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _problem("The users service did not say whether the hospital an admin named exists "
                   "(hospitals-unavailable); see Retry-After."),
 }
-# Every route but the upload, whose query string carries the scan's fields (the form's model
-# refuses unknown ones there).
-_STRICT = [StrictQuery]
 _EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_ID_RESPONSES, 403: _problem("Technicians read scans; moderators and admins change them."),
 }
@@ -136,7 +132,7 @@ def create_scan(caller: CurrentPrincipal, upload: Upload, model: ActiveMriModel,
     return ScanPublic.of(scan)
 
 
-@router.get("", response_model=ScanPage, dependencies=_STRICT,
+@router.get("", response_model=ScanPage,
             summary="Scans you can see, filtered and sorted (newest first by default)")
 def list_scans(query: Annotated[ScanListQuery, Query()], caller: CurrentPrincipal,
                scans: ScanService) -> ScanPage:
@@ -146,7 +142,6 @@ def list_scans(query: Annotated[ScanListQuery, Query()], caller: CurrentPrincipa
 
 # Before /{scan_id}: "export.csv" is not an id.
 @router.get("/export.csv", response_class=Response, responses=_CSV_RESPONSES,
-            dependencies=_STRICT,
             summary="The scans you can see as CSV, with the listing's filters")
 def export_scans(query: Annotated[ScanFilterQuery, Query()], caller: CurrentPrincipal,
                  scans: ScanService) -> Response:
@@ -155,20 +150,19 @@ def export_scans(query: Annotated[ScanFilterQuery, Query()], caller: CurrentPrin
 
 
 @router.get("/{scan_id}", response_model=ScanPublic, responses=_ID_RESPONSES,
-            dependencies=_STRICT, summary="One scan with its latest classification")
+            summary="One scan with its latest classification")
 def get_scan(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) -> ScanPublic:
     return ScanPublic.of(scans.get(caller, scan_id))
 
 
 @router.get("/{scan_id}/image", response_class=Response, responses=_IMAGE_RESPONSES,
-            dependencies=_STRICT,
             summary="The scan's image, byte for byte as it was sent")
 def get_scan_image(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) -> Response:
     return _file(scans.image(caller, scan_id))
 
 
 @router.patch("/{scan_id}", response_model=ScanPublic,
-              responses={**_EDIT_RESPONSES, **_HOSPITAL_RESPONSES}, dependencies=_STRICT,
+              responses={**_EDIT_RESPONSES, **_HOSPITAL_RESPONSES},
               summary="Change a scan's gender, true label, notes, patient reference (or, as "
                       "admin, hospital)")
 def update_scan(scan_id: RecordId, body: ScanUpdate, caller: ModeratorOrAbove,
@@ -177,14 +171,13 @@ def update_scan(scan_id: RecordId, body: ScanUpdate, caller: ModeratorOrAbove,
 
 
 @router.delete("/{scan_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_EDIT_RESPONSES,
-               dependencies=_STRICT,
-               summary="Delete a scan, its image and its classification history")
+                  summary="Delete a scan, its image and its classification history")
 def delete_scan(scan_id: RecordId, caller: ModeratorOrAbove, scans: ScanService) -> None:
     scans.delete(caller, scan_id)
 
 
 @router.get("/{scan_id}/classifications", response_model=ClassificationPage,
-            responses=_ID_RESPONSES, dependencies=_STRICT,
+            responses=_ID_RESPONSES,
             summary="The scan's classification history, newest first, with model and time")
 def list_classifications(scan_id: RecordId, query: Annotated[PageQuery, Query()],
                          caller: CurrentPrincipal, scans: ScanService) -> ClassificationPage:
@@ -193,7 +186,7 @@ def list_classifications(scan_id: RecordId, query: Annotated[PageQuery, Query()]
 
 
 @router.post("/{scan_id}/classification", response_model=ScanPublic,
-             responses=_RECLASSIFY_RESPONSES, dependencies=_STRICT,
+             responses=_RECLASSIFY_RESPONSES,
              summary="Classify the stored image again with the active model; the result is "
                      "appended to the history and becomes the scan's classification")
 def reclassify_scan(scan_id: RecordId, caller: ModeratorOrAbove, scans: ScanService,

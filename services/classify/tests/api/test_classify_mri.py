@@ -16,6 +16,7 @@ from specimen_classify.adapters.mri_runtime import LiteRtMriModel
 from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion
 from specimen_classify.domain.preprocessing import brain_crop
 from specimen_kit.problems import PROBLEM_JSON
+from specimen_kit.testing import metrics_text
 
 MRI = "/api/v1/classify/mri"
 AuthHeaders = Callable[..., dict[str, str]]
@@ -224,10 +225,10 @@ class TestMetrics:
         self, client_app: Client, auth: AuthHeaders, slices: Any
     ) -> None:
         async with client_app as client:
-            before = (await client.get("/metrics")).text
+            before = metrics_text()
             response = await client.post(MRI, files={"image": ("s.png", slices.file(1))}, headers=auth())
             answer = response.json()
-            after = (await client.get("/metrics")).text
+            after = metrics_text()
 
         label_line = f'specimen_predictions_total{{label="{answer["label"]}",model="{MRI_MODEL}"}}'
         assert _value(after, label_line) == _value(before, label_line) + 1

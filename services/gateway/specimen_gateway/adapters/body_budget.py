@@ -17,12 +17,14 @@ RETRY_AFTER_SECONDS = 1
 
 
 class BuffersFull(Problem):
+    """The gateway holds as many request bodies as its memory budget allows; retry shortly."""
+
     status = 503
-    title = "Service unavailable"
+    title = "Gateway buffers full"
     slug = "gateway-buffers-full"
 
     def __init__(self, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(detail, retry_after=RETRY_AFTER_SECONDS)
         self.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
 
 

@@ -11,11 +11,11 @@ it was allowed, never an upstream connection.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +28,7 @@ from specimen_gateway.domain.routes import RouteRule, RouteTable
 from specimen_kit.errors import Forbidden, Problem, TooManyRequests, Unauthenticated
 from specimen_kit.logs import request_id_var
 from specimen_kit.metrics import REQUESTS_REJECTED
-from specimen_kit.problems import PROBLEM_JSON, problem_body
+from specimen_kit.problems import send_problem
 from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter
 from specimen_kit.settings import DEFAULT_MAX_BODY_BYTES
 
@@ -39,9 +39,10 @@ SERVICE = "gateway"
 # larger, or of unknown length, is streamed back as it arrives.
 BUFFER_LIMIT = 64 * 1024
 _BEARER = b"bearer "
-PROBLEM_JSON_BYTES = PROBLEM_JSON.encode()
 DEFAULT_BODY_BUDGET = 256 * 1024 * 1024
 # An empty declared body is sent as one (Content-Length: 0); none declared, as none.
+# How long a client should wait before retrying a service the gateway cannot reach.
+RETRY_AFTER_SECONDS = 1
 _NO_BODY: dict[int | None, bytes | None] = {0: b"", None: None}
 
 
@@ -50,12 +51,20 @@ class ClientGone(Exception):
 
 
 class UpstreamUnavailable(Problem):
+    """The service behind the gateway that owns this route cannot be reached; retry shortly."""
+
     status = 503
-    title = "Service unavailable"
+    title = "Upstream unavailable"
     slug = "upstream-unavailable"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, retry_after=RETRY_AFTER_SECONDS, **extensions)
+        self.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
 
 
 class UpstreamTimeout(Problem):
+    """The service behind the gateway did not answer within its timeout."""
+
     status = 504
     title = "Upstream timeout"
     slug = "upstream-timeout"
@@ -72,16 +81,6 @@ class GatewayRuntime:
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     body_budget: BodyBudget = field(default_factory=lambda: BodyBudget(DEFAULT_BODY_BUDGET))
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-
-
-async def _send_problem(send: Send, problem: Problem, path: str) -> None:
-    """Render a typed error as the kit's problem handlers would, straight to ASGI."""
-    body = json.dumps(problem_body(problem.status, problem.title, problem.detail, problem.slug,
-                                   path, **problem.extensions)).encode()
-    headers = [(b"content-type", PROBLEM_JSON_BYTES), (b"content-length", b"%d" % len(body))]
-    headers += [(name.lower().encode(), value.encode()) for name, value in problem.headers.items()]
-    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -140,7 +139,7 @@ class ProxyMiddleware:
                 raise UpstreamUnavailable(f"The {rule.upstream} service is unavailable.",
                                           service=rule.upstream)
         except Problem as problem:
-            await _send_problem(send, problem, path)
+            await send_problem(send, problem, path)
             return
         await self._forward(scope, receive, send, upstream)
 
@@ -187,7 +186,7 @@ class ProxyMiddleware:
             return
         except BuffersFull as problem:
             REQUESTS_REJECTED.labels(SERVICE, "buffers_full").inc()
-            await _send_problem(send, problem, scope["path"])
+            await send_problem(send, problem, scope["path"])
 
     async def _exchange(self, scope: Scope, send: Send, upstream: Upstream,
                         headers: list[tuple[str, str]], data: bytes | None) -> None:
@@ -216,7 +215,7 @@ class ProxyMiddleware:
             if isinstance(error, TimeoutError) and not isinstance(
                     error, aiohttp.ConnectionTimeoutError):
                 upstream.observe_failed["timeout"](time.perf_counter() - started)
-                await _send_problem(send, UpstreamTimeout(
+                await send_problem(send, UpstreamTimeout(
                     f"The {upstream.name} service did not answer within "
                     f"{upstream.timeout_seconds:g} s.",
                     service=upstream.name, timeout_seconds=upstream.timeout_seconds),
@@ -227,7 +226,7 @@ class ProxyMiddleware:
             upstream.observe_failed["unavailable"](time.perf_counter() - started)
             logger.warning("upstream unavailable",
                            extra={"service": upstream.name, "error": repr(error)})
-            await _send_problem(send, UpstreamUnavailable(
+            await send_problem(send, UpstreamUnavailable(
                 f"The {upstream.name} service is unavailable.", service=upstream.name),
                 scope["path"])
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from specimen_kit.errors import NotFound, Problem
+from specimen_kit.errors import MethodNotAllowed, NoRoute
 from specimen_kit.roles import Role
 
 USERS = "users"
@@ -23,21 +22,6 @@ UPSTREAMS = (USERS, SEGMENT, CLASSIFY)
 
 _ANY: frozenset[str] | None = None
 _WRITE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class NoRoute(NotFound):
-    slug = "no-route"
-
-
-class MethodNotAllowed(Problem):
-    status = 405
-    title = "Method not allowed"
-    slug = "method-not-allowed"
-
-    def __init__(self, detail: str, allowed: Iterable[str], **extensions: Any) -> None:
-        self.allowed = sorted(set(allowed))
-        super().__init__(detail, allowed=self.allowed, **extensions)
-        self.headers["Allow"] = ", ".join(self.allowed)
 
 
 @dataclass(frozen=True, slots=True)

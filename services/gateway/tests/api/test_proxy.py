@@ -11,6 +11,8 @@ import httpx
 from conftest import closed_port_url
 from gateway_fakes import BIG_CHUNK, BIG_CHUNKS
 
+from specimen_kit.testing import metrics_text
+
 Gateway = Callable[..., httpx.Client]
 
 
@@ -137,7 +139,8 @@ class TestRouting:
     ) -> None:
         client = gateway()
         client.get("/api/v1/users/42", headers={"Authorization": f"Bearer {token_for()}"})
-        metrics = client.get("/metrics").text
+        # The gateway runs in this process (a thread): its registry is this one.
+        metrics = metrics_text()
         assert 'route="/api/v1/users/{id}"' in metrics
         assert 'specimen_gateway_upstream_duration_seconds_count{outcome="response",' \
                'service="users"}' in metrics

@@ -5,6 +5,7 @@ from pathlib import Path
 import httpx
 
 from specimen_kit.problems import PROBLEM_JSON
+from specimen_kit.testing import metrics_text
 from specimen_kit.tokens import TokenVerifier
 from specimen_segment.app import create_app
 from specimen_segment.config import SegmentSettings
@@ -19,13 +20,13 @@ class TestSkeleton:
             async with httpx.AsyncClient(transport=transport, base_url="http://segment") as client:
                 health = await client.get("/healthz")
                 ready = await client.get("/readyz")
-                metrics = await client.get("/metrics")
+                metrics = await client.get("/metrics")  # 404: served on the metrics port
                 missing = await client.get("/api/v1/segment/nothing-yet")
-        assert (health.status_code, metrics.status_code) == (200, 200)
+        assert (health.status_code, metrics.status_code) == (200, 404)
         # No users service here: without a revocation list, tokens cannot be checked yet.
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"] == "ok"
         assert ready.json()["checks"]["token_revocations"].startswith("failed")
-        assert "specimen_http_request_duration_seconds" in metrics.text
+        assert "specimen_http_request_duration_seconds" in metrics_text()
         assert missing.status_code == 404
         assert missing.headers["content-type"] == PROBLEM_JSON

@@ -11,11 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from specimen_kit.openapi_problems import documented_problems
-from specimen_kit.query_parameters import StrictQuery
 from specimen_users.api.deps import Auth, ClientAddress, CurrentUser, Throttle
 from specimen_users.api.schemas import LoginRequest, RefreshRequest, TokenPair, UserPublic
 
-router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
-from specimen_kit.query_parameters import StrictQuery
 from specimen_users.api.deps import CurrentUser, Hospitals
 from specimen_users.api.schemas import (
     HospitalCreate,
@@ -19,7 +18,7 @@ from specimen_users.api.schemas import (
 )
 from specimen_users.domain.entities import HospitalFilter, SortOrder
 
-router = APIRouter(prefix="/hospitals", tags=["hospitals"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/hospitals", tags=["hospitals"])
 
 HospitalSort = Literal["id", "-id", "name", "-name", "created_at", "-created_at", "updated_at",
                        "-updated_at"]
@@ -28,7 +27,7 @@ HospitalId = Annotated[str, Path(min_length=1, max_length=MAX_HOSPITAL_NAME_CHAR
                                  examples=["newcomer-clinic"])]
 
 _UNKNOWN = {404: "No hospital has this id (hospital-not-found)."}
-_ADMIN = {403: "Only admins create and rename hospitals (action-forbidden)."}
+_ADMIN = {403: "Only admins create and rename hospitals (forbidden)."}
 _TAKEN = {409: "The name's id is an existing hospital's id or name (hospital-taken); the "
                "answer names it (existing_id, existing_name)."}
 

@@ -10,13 +10,12 @@ from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.identifiers import RecordId
 from specimen_kit.openapi_problems import documented_problems
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
-from specimen_kit.query_parameters import StrictQuery
 from specimen_kit.roles import Role
 from specimen_users.api.deps import Accounts, CurrentUser
 from specimen_users.api.schemas import PasswordChange, UserCreate, UserPage, UserPublic, UserUpdate
 from specimen_users.domain.entities import SortOrder, UserFilter
 
-router = APIRouter(prefix="/users", tags=["users"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/users", tags=["users"])
 
 UserSort = Literal["id", "-id", "email", "-email", "full_name", "-full_name", "role", "-role",
                    "hospital", "-hospital", "created_at", "-created_at", "updated_at",

@@ -71,9 +71,11 @@ class UserNotFound(NotFound):
 
 
 class ActionForbidden(Forbidden):
-    """The target is visible to the caller, but this action on it is not theirs to take."""
+    """The target is visible to the caller, but this action on it is not theirs to take.
 
-    slug = "action-forbidden"
+    Answered as ``forbidden`` like every other refusal for want of rights: one condition, one
+    type, in every service.
+    """
 
 
 class RoleChangeForbidden(Forbidden):
