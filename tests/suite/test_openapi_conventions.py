@@ -2,10 +2,8 @@
 can show (issue 10: "enforced by tests that walk the OpenAPI document, not by hope").
 
 Each convention is one check of one operation, returning what is wrong (empty: nothing). A
-test per convention runs its check on every operation of the suite's document, except the
-cases listed in :data:`KNOWN_GAPS`: routes another part of issue 10 is still changing. Each of
-those is a strict xfail of its own, so the day it is mended the suite says so (XPASS fails:
-remove its entry), and a new route that breaks a convention fails at once.
+test per convention runs its check on every operation of the suite's document, so a new route
+that breaks a convention fails at once.
 """
 
 from __future__ import annotations
@@ -31,25 +29,6 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 # Schema keys whose object members are names of fields (everything else nests schemas).
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 
-ISSUE = "issue 10"
-KNOWN_GAPS: dict[tuple[str, str, str], str] = {
-    ("picture_output", "GET", "/api/v1/images/{image_id}/content"):
-        f"{ISSUE}, names and inputs: the library's content takes `format`, not `output`",
-    ("picture_output", "GET", "/api/v1/images/{image_id}/segmentations/{segmentation_id}/content"):
-        f"{ISSUE}, names and inputs: a stored segmentation's content has no `output`",
-    ("picture_output", "GET", "/api/v1/scans/{scan_id}/image"):
-        f"{ISSUE}, names and inputs: a scan's image as sent has no `output`",
-    ("image_input", "POST", "/api/v1/classify/mri/batch"):
-        f"{ISSUE}, names and inputs: the MRI batch reads `images`, not a repeated `image`, "
-        "and no raw image/* body",
-    ("datetime_format", "GET", "/api/v1/models"):
-        f"{ISSUE}, answers/timestamps: model cards' created_at and activated_at are plain strings",
-    ("datetime_format", "GET", "/api/v1/models/{name}"):
-        f"{ISSUE}, answers/timestamps: model cards' created_at and activated_at are plain strings",
-    ("datetime_format", "POST", "/api/v1/models/{name}/versions/{version}/activate"):
-        f"{ISSUE}, answers/timestamps: activated_at is a plain string",
-}
-"""(convention, METHOD, path) → why it fails today; each is a strict xfail."""
 
 
 # --- reading the document -------------------------------------------------------------------
@@ -281,17 +260,8 @@ def test_every_route_follows(document: dict[str, Any], convention: str) -> None:
     check = CONVENTIONS[convention]
     wrong = {f"{method} {path}": problems
              for method, path, operation in _operations(document)
-             if (convention, method, path) not in KNOWN_GAPS
-             and (problems := check(document, method, path, operation))}
+             if (problems := check(document, method, path, operation))}
     assert not wrong, f"{convention} (API.md): {wrong}"
-
-
-@pytest.mark.parametrize(("convention", "method", "path"), [
-    pytest.param(*case, id=" ".join(case), marks=pytest.mark.xfail(strict=True, reason=reason))
-    for case, reason in KNOWN_GAPS.items()])
-def test_known_gap(document: dict[str, Any], convention: str, method: str, path: str) -> None:
-    operation = document["paths"][path][method.lower()]
-    assert CONVENTIONS[convention](document, method, path, operation) == []
 
 
 def test_every_convention_sees_routes_it_applies_to(document: dict[str, Any]) -> None:

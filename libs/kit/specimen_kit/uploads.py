@@ -196,7 +196,7 @@ def request_body_doc(params_schema: dict[str, Any], spec: FileFields) -> dict[st
         "application/json": {"schema": json_schema},
         "multipart/form-data": {"schema": form_schema},
     }
-    if spec.raw in spec.single:
+    if spec.raw in (*spec.single, *spec.many):
         content["image/*"] = {"schema": {"type": "string", "format": "binary"}}
     return {"requestBody": {"required": True, "content": content},
             "parameters": query_parameters_doc(params_schema)}

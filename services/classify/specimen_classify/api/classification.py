@@ -7,6 +7,7 @@ threadpool and the event loop stays free.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 import numpy as np
@@ -59,12 +60,14 @@ router = APIRouter(prefix="/classify", tags=["classify"], responses={
 })
 
 MRI_FILE = FileFields(single=("image",))
-MRI_BATCH_FIELD = "images"
+MRI_BATCH_FIELDS = ("image", "images")
+"""The batch's slices: ``image`` repeated, as on every route taking several images (API.md);
+``images``, its first name, still works."""
 DEFAULT_BATCH_MAX: int = ClassifySettings.model_fields["mri_batch_max"].default
 
 
 def _batch_files(max_files: int) -> FileFields:
-    return FileFields(single=(), many=(MRI_BATCH_FIELD,), max_files=max_files, raw=MRI_BATCH_FIELD)
+    return FileFields(single=(), many=MRI_BATCH_FIELDS, max_files=max_files, raw="image")
 
 
 async def _mri_payload(request: Request) -> Payload:
@@ -85,9 +88,12 @@ async def _mri_batch_payload(request: Request, settings: Settings) -> Payload:
     payload = await read_payload(request, spec)
     # The route takes no parameter: an unknown field (form or query) is a 422, as on /mri.
     validate_params(Params, payload.fields)
-    if not payload.files.get(MRI_BATCH_FIELD):
-        raise InvalidParameter(f"the request has no {MRI_BATCH_FIELD!r}; {spec.how}")
-    return payload
+    files = [file for name in MRI_BATCH_FIELDS for file in payload.files.get(name, ())]
+    if not files:
+        raise InvalidParameter(f"the request has no 'image'; {spec.how}")
+    if len(files) > spec.max_files:
+        raise InvalidParameter(f"the request holds {len(files)} images; send at most {spec.max_files}")
+    return replace(payload, files={"image": files})
 
 
 def _decoded_ordocumented_problem(data: bytes, max_pixels: int) -> npt.NDArray[Any] | Problem:
@@ -110,7 +116,7 @@ def classify_mri(pixels: MriSlice, model: ActiveMriModel, _: CurrentPrincipal) -
              openapi_extra=request_body_doc({}, _batch_files(DEFAULT_BATCH_MAX)))
 def classify_mri_batch(payload: Annotated[Payload, Depends(_mri_batch_payload)], model: ActiveMriModel,
                        settings: Settings, _: CurrentPrincipal) -> MriBatchAnswer:
-    files = payload.files[MRI_BATCH_FIELD]
+    files = payload.files["image"]
     items = [_decoded_ordocumented_problem(f.data, settings.max_image_pixels) for f in files]
     results = classify_each(items, model)
     count_predictions(MRI_MODEL, [r.label for r in results if isinstance(r, MriPrediction)])

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -40,6 +40,7 @@ from specimen_classify.api.scan_schemas import (
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import ScanUpload
 from specimen_kit.identifiers import RecordId
+from specimen_kit.negotiation import MEDIA_TYPES, check_quality, format_of, negotiate
 from specimen_kit.records import Content
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
@@ -78,13 +79,25 @@ _RECLASSIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem("The stored image holds no brain for this model's preprocessing."),
     503: _problem("No MRI model version is loaded yet (model-unavailable)."),
 }
+CONVERSIONS = ("png", "jpeg", "webp", "tiff")
+"""What a scan's image can be converted to, besides the format it was sent in."""
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
-                      for media_type in ("image/png", "image/jpeg", "image/tiff",
-                                         "application/dicom")},
-          "description": "The image exactly as it was sent, with a Content-Disposition name."},
+    200: {"content": {MEDIA_TYPES[name]: {"schema": {"type": "string", "format": "binary"}}
+                      for name in ("png", "jpeg", "webp", "tiff", "dicom")},
+          "description": "The image exactly as it was sent (the default), or the slice as the "
+                         "classifier reads it (8-bit gray, a DICOM's window applied) in "
+                         "`output`; with a Content-Disposition name."},
+    406: _problem("The Accept header admits neither the format the scan was sent in nor a "
+                  "conversion."),
     **_ID_RESPONSES,
 }
+ImageOutput = Annotated[str | None, Query(
+    description="png, jpeg, webp or tiff (or the format it was sent in, dicom included); "
+                "overrides Accept. Without either, the image as sent. Another is a 422 naming "
+                "the choices.",
+    json_schema_extra={"enum": [*CONVERSIONS, "dicom"]})]
+Quality = Annotated[int | None, Query(ge=1, le=100, description="JPEG/WebP quality (1-100).")]
+AcceptHeader = Annotated[str | None, Header(alias="accept", include_in_schema=False)]
 _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}},
           "description": "A header row, then one row per scan, newest first."},
@@ -156,9 +169,17 @@ def get_scan(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) ->
 
 
 @router.get("/{scan_id}/image", response_class=Response, responses=_IMAGE_RESPONSES,
-            summary="The scan's image, byte for byte as it was sent")
-def get_scan_image(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService) -> Response:
-    return _file(scans.image(caller, scan_id))
+            summary="The scan's image as it was sent, or converted to `output` (or Accept)")
+def get_scan_image(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanService,
+                   output: ImageOutput = None, quality: Quality = None,
+                   accept: AcceptHeader = None) -> Response:
+    sent = scans.image(caller, scan_id)
+    as_sent = format_of(sent.media_type) or "bin"
+    fmt = negotiate(output, accept, (as_sent, *(f for f in CONVERSIONS if f != as_sent)), as_sent)
+    check_quality(fmt, quality)
+    if fmt == as_sent and quality is None:
+        return _file(sent)
+    return _file(scans.converted(sent, fmt, quality))
 
 
 @router.patch("/{scan_id}", response_model=ScanPublic,

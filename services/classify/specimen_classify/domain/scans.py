@@ -73,6 +73,7 @@ from specimen_classify.domain.predictions import (
     classify_slices,
 )
 from specimen_classify.domain.preprocessing import BBox
+from specimen_imaging.codecs import encode_image
 from specimen_kit.errors import UnsupportedFormat
 from specimen_kit.hospitals import hospital_slug, legacy_hospital_id
 from specimen_kit.records import BlobStore, Content, Page
@@ -579,6 +580,13 @@ class ScanRecords:
         scan = self.get(caller, scan_id)
         return Content(self._blobs.get(scan.image.key), scan.image.media_type,
                        scan_filename(scan))
+
+    def converted(self, sent: Content, fmt: str, quality: int | None = None) -> Content:
+        """``sent`` (from :meth:`image`) as the classifier reads it, 8-bit gray with a DICOM's
+        window applied, encoded as ``fmt``: how a browser shows a DICOM slice."""
+        stem = sent.filename.rsplit(".", 1)[0]
+        data = encode_image(self._read_image(sent.data), fmt, quality)
+        return Content(data, f"image/{fmt}", f"{stem}.{fmt}")
 
     def update(self, caller: Caller, scan_id: int, changes: ScanChanges) -> Scan:
         require_editor(caller)

@@ -66,7 +66,7 @@ class TestClassifyMri:
         files = {"image": ("s.png", slices.encode(pixels))}
         async with serving_client(model_dir=model_dir) as client:
             single = await client.post(MRI, files=files, headers=auth())
-            batch = await client.post(MRI + "/batch", files={"images": files["image"]}, headers=auth())
+            batch = await client.post(MRI + "/batch", files={"image": files["image"]}, headers=auth())
 
         assert single.status_code == 200, single.text
         assert (single.json()["label"], single.json()["decision_threshold"]) == ("tumor", threshold)
@@ -78,7 +78,7 @@ class TestClassifyMri:
     ) -> None:
         async with client_app as client:
             response = await client.post(MRI + "/batch?threshold=0.1", headers=auth(),
-                                         files={"images": ("a.png", slices.file(1, True))})
+                                         files={"image": ("a.png", slices.file(1, True))})
 
         assert response.status_code == 422
         assert "threshold is not a parameter" in response.json()["detail"]
@@ -120,8 +120,8 @@ class TestClassifyMri:
         self, client_app: Client, auth: AuthHeaders, slices: Any
     ) -> None:
         blank = slices.encode(np.zeros((64, 64), np.uint8))
-        files = [("images", ("a.png", slices.file(1, True))), ("images", ("blank.png", blank)),
-                 ("images", ("c.png", b"not an image")), ("images", ("d.png", slices.file(2, False)))]
+        files = [("image", ("a.png", slices.file(1, True))), ("image", ("blank.png", blank)),
+                 ("image", ("c.png", b"not an image")), ("image", ("d.png", slices.file(2, False)))]
         async with client_app as client:
             response = await client.post(MRI + "/batch", files=files, headers=auth())
             single = await client.post(MRI, files={"image": ("a.png", slices.file(1, True))}, headers=auth())
@@ -134,6 +134,38 @@ class TestClassifyMri:
         assert body["results"][1]["problem"]["title"] == "No brain found"
         assert body["results"][2]["problem"]["status"] == 422
         assert body["results"][3]["problem"] is None
+
+    async def test_a_batch_is_sent_like_every_image_route(
+        self, client_app: Client, auth: AuthHeaders, slices: Any
+    ) -> None:
+        """API.md: repeated multipart ``image``, a JSON list under ``image``, or a raw image/*
+        body (a batch of one); ``images``, the field's first name, still works."""
+        one, two = slices.file(1, True), slices.file(2, False)
+        async with client_app as client:
+            form = await client.post(MRI + "/batch", headers=auth(),
+                                     files=[("image", ("1.png", one)), ("image", ("2.png", two))])
+            alias = await client.post(MRI + "/batch", headers=auth(),
+                                      files=[("images", ("1.png", one)), ("images", ("2.png", two))])
+            as_json = await client.post(MRI + "/batch", headers=auth(), json={
+                "image": [base64.b64encode(one).decode(), base64.b64encode(two).decode()]})
+            raw = await client.post(MRI + "/batch", content=one,
+                                    headers={**auth(), "content-type": "image/png"})
+        predictions = [[r["prediction"] for r in answer.json()["results"]]
+                       for answer in (form, alias, as_json)]
+        assert predictions[0] == predictions[1] == predictions[2]
+        assert [r["prediction"] for r in raw.json()["results"]] == predictions[0][:1]
+
+    async def test_a_batch_over_the_limit_is_refused_across_both_field_names(
+        self, serving_client: Callable[..., Client], model_dir: Path, auth: AuthHeaders,
+        slices: Any
+    ) -> None:
+        files = [("image", ("0.png", slices.file(0))), ("images", ("1.png", slices.file(1))),
+                 ("images", ("2.png", slices.file(2)))]
+        async with serving_client(model_dir=model_dir, mri_batch_max=2) as client:
+            response = await client.post(MRI + "/batch", files=files, headers=auth())
+
+        assert response.status_code == 422
+        assert "at most 2" in response.json()["detail"]
 
     async def test_a_batch_over_the_limit_is_refused(
         self, serving_client: Callable[..., Client], model_dir: Path, auth: AuthHeaders,

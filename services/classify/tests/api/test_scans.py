@@ -93,6 +93,39 @@ class TestCreate:
             f"attachment; filename=\"scan-{scan['id']}.dcm\"; "
             f"filename*=UTF-8''scan-{scan['id']}.dcm")
 
+    async def test_a_dicom_is_served_as_png_when_asked(self, api: Any, slices: Any) -> None:
+        """A browser cannot show DICOM: output=png gives the slice the classifier read."""
+        data = slices.file(seed=6, format="dicom")
+        scan = await api.create(data)
+        image = await api.http.get(f"{SCANS}/{scan['id']}/image?output=png", headers=api.technician)
+        assert image.status_code == 200, image.text
+        assert image.headers["content-type"] == "image/png"
+        assert f"scan-{scan['id']}.png" in image.headers["content-disposition"]
+        decoded = read_mri(image.content, max_pixels=10**8)
+        assert (decoded == read_mri(data, max_pixels=10**8)).all()
+
+    async def test_accept_chooses_a_conversion_and_as_sent_stays_the_default(
+            self, api: Any, slices: Any) -> None:
+        data = slices.file(seed=6, format="tiff")
+        scan = await api.create(data)
+        url = f"{SCANS}/{scan['id']}/image"
+        webp = await api.http.get(url, headers={**api.technician, "accept": "image/webp"})
+        assert webp.headers["content-type"] == "image/webp"
+        sent = await api.http.get(url, headers={**api.technician, "accept": "image/*"})
+        assert sent.content == data
+
+    @pytest.mark.parametrize(("query", "accept", "status"), [
+        ("output=gif", None, 422), ("output=png&quality=80", None, 422),
+        ("output=png&format=jpeg", None, 422), ("", "text/html", 406),
+    ])
+    async def test_a_format_it_cannot_give_is_refused_not_replaced(
+            self, api: Any, slices: Any, query: str, accept: str | None, status: int) -> None:
+        scan = await api.create(slices.file(seed=6))
+        headers = {**api.technician, **({"accept": accept} if accept else {})}
+        response = await api.http.get(f"{SCANS}/{scan['id']}/image?{query}", headers=headers)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+
     async def test_the_client_s_media_type_claim_is_ignored(self, api: Any, slices: Any) -> None:
         response = await api.http.post(
             SCANS, headers=api.technician, data={"patient_gender": "other"},

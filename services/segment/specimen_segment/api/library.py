@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from specimen_imaging.codecs import MAX_QUALITY, MIN_QUALITY
 from specimen_imaging.options import validate_params
 from specimen_kit.errors import InvalidParameter, UnreadableImage
+from specimen_kit.negotiation import MEDIA_TYPES, check_quality, negotiate
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
 from specimen_kit.records import Content
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc
@@ -33,7 +34,7 @@ from specimen_segment.api.library_schemas import (
     SegmentationPublic,
     UsagePublic,
 )
-from specimen_segment.api.outputs import MEDIA_TYPES, check_quality, json_response, negotiate
+from specimen_segment.api.outputs import json_response
 from specimen_segment.api.schemas import EncodedImage, StoredPictureAnswer
 from specimen_segment.domain.library import ImageQuery
 from specimen_segment.operations import IMAGE_FORMATS
@@ -68,7 +69,9 @@ _CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 Output = Annotated[str | None, Query(
     description="The answer's format: png, jpeg, gif, webp, tiff, bmp or json; overrides "
-                "Accept. Without either, the picture as kept.")]
+                "Accept. Without either, the picture as kept. A result is offered in fewer "
+                "(superpixel labels: png, tiff, json); another is a 422 naming the choices.",
+    json_schema_extra={"enum": [*IMAGE_FORMATS, "json"]})]
 Quality = Annotated[int | None, Query(
     ge=MIN_QUALITY, le=MAX_QUALITY,
     description="JPEG/WebP quality when converting (JPEG default 95; WebP lossless without it).")]

@@ -1,11 +1,6 @@
-"""Output negotiation: the ``output`` parameter, else the ``Accept`` header, else the default.
-
-``output`` names a format (``png``, ``jpeg``, ``gif``, ``webp``, ``tiff``, ``bmp``, ``json``,
-``zip``) or its media type; one the route does not offer is a 422 naming the choices. Without
-it, ``Accept`` is read with its q-values and the most specific matching range; when it admits
-none of the route's formats the answer is a 406 problem.
+"""How a segment route answers: the caller's ``output``/``Accept`` wishes, read from the payload,
+and the one picture-or-JSON response. The choice itself is :mod:`specimen_kit.negotiation`.
 """
-
 from __future__ import annotations
 
 import base64
@@ -19,106 +14,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from specimen_imaging.codecs import encode_image
-from specimen_kit.errors import InvalidParameter, Problem
+from specimen_kit.errors import InvalidParameter
+from specimen_kit.negotiation import MEDIA_TYPES, check_quality, negotiate
 from specimen_segment.api.inputs import OUTPUT_FIELD, Payload
 from specimen_segment.api.schemas import EncodedImage, PictureAnswer, StoredPictureAnswer
-
-MEDIA_TYPES: dict[str, str] = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "tiff": "image/tiff",
-    "bmp": "image/bmp",
-    "json": "application/json",
-    "zip": "application/zip",
-}
-_ALIASES = {"jpg": "jpeg", "tif": "tiff", "image/jpg": "jpeg", "image/tif": "tiff"}
-_BY_MEDIA_TYPE = {media_type: name for name, media_type in MEDIA_TYPES.items()}
-
-
-class NotAcceptable(Problem):
-    """None of the route's formats is admitted by the ``Accept`` header (406)."""
-
-    status = 406
-    title = "Not acceptable"
-    slug = "not-acceptable"
-
-
-def _format_name(value: str) -> str | None:
-    text = value.strip().lower()
-    text = _ALIASES.get(text, text)
-    if text in MEDIA_TYPES:
-        return text
-    return _BY_MEDIA_TYPE.get(text)
-
-
-def _accept_ranges(accept: str) -> list[tuple[str, float]]:
-    ranges = []
-    for part in accept.split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        media_range = pieces[0].lower()
-        if not media_range:
-            continue
-        q = 1.0
-        for param in pieces[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        ranges.append((media_range, q))
-    return ranges
-
-
-def _quality(media_type: str, ranges: list[tuple[str, float]]) -> float:
-    """q of the most specific range that matches ``media_type`` (RFC 9110 §12.5.1)."""
-    main = media_type.split("/")[0]
-    best_specificity, best_q = -1, 0.0
-    for media_range, q in ranges:
-        if media_range == media_type:
-            specificity = 2
-        elif media_range == f"{main}/*":
-            specificity = 1
-        elif media_range == "*/*":
-            specificity = 0
-        else:
-            continue
-        if specificity > best_specificity:
-            best_specificity, best_q = specificity, q
-    return best_q
-
-
-def negotiate(requested: str | None, accept: str | None, offered: Sequence[str], default: str) -> str:
-    """The format to answer in, among ``offered`` (format names; ``default`` is one of them).
-
-    Examples
-    --------
-    >>> negotiate(None, "image/webp, image/*;q=0.5", ("png", "webp", "json"), "png")
-    'webp'
-    >>> negotiate("jpg", None, ("png", "jpeg"), "png")
-    'jpeg'
-    """
-    if requested is not None:
-        name = _format_name(requested)
-        if name is None or name not in offered:
-            raise InvalidParameter(
-                f"output={requested!r} is not offered here; use one of {', '.join(offered)}"
-            )
-        return name
-    if not accept or not accept.strip():
-        return default
-    ranges = _accept_ranges(accept)
-    candidates = [default, *(name for name in offered if name != default)]
-    scored = [(_quality(MEDIA_TYPES[name], ranges), -i, name) for i, name in enumerate(candidates)]
-    q, _, name = max(scored)
-    if q <= 0:
-        shown = ", ".join(MEDIA_TYPES[n] for n in offered)
-        raise NotAcceptable(
-            f"Accept: {accept} admits none of this route's formats: {shown}; or pass output=<format>"
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -181,16 +80,6 @@ def picture_response(fmt: str, picture: npt.NDArray[Any], facts: Mapping[str, An
     if fmt == "json":
         return json_response(answer(image=encoded_image(picture), **facts))
     return image_response(picture, fmt, stem, quality)
-
-
-QUALITY_FORMATS = ("jpeg", "webp")
-
-
-def check_quality(fmt: str, quality: int | None) -> None:
-    """A quality goes with a lossy format only: with any other it would be silently unused."""
-    if quality is not None and fmt not in QUALITY_FORMATS:
-        raise InvalidParameter(f"quality applies to output jpeg or webp only, not {fmt}; "
-                               "leave it out or choose one of those")
 
 
 def documented_responses(offered: Sequence[str], json_model: type[BaseModel] | None) -> dict[int | str, Any]:
