@@ -1,66 +1,120 @@
-"""Synthetic MRI slices: geometry, determinism and argument checks."""
+"""Synthetic MRI slices: geometry, variety, determinism and argument checks."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import cv2
 import numpy as np
 import pytest
 
-from specimen_classify.domain.synthetic_mri import mri_slice
+from specimen_classify.domain.preprocessing import brain_crop
+from specimen_classify.domain.synthetic_mri import CONTRASTS, LESIONS, LEVELS, MriSlice, mri_slice
+from specimen_classify.domain.synthetic_mri.anatomy import CSF, GRAY, WHITE
+from specimen_classify.domain.synthetic_mri.contrast import draw_signals
+
+
+@pytest.fixture(scope="module")
+def drawn() -> list[MriSlice]:
+    """A spread of slices: 60 with a tumor, 60 without, at 128x128."""
+    return [mri_slice((21, i), has_tumor=bool(i % 2), size=128) for i in range(120)]
 
 
 class TestMriSlice:
-    @pytest.mark.parametrize("index", range(6))
-    def test_tumor_lies_inside_the_brain_and_boxes_inside_the_image(self, index: int) -> None:
-        drawn = mri_slice((11, index), has_tumor=True, size=128)
+    @pytest.mark.parametrize("lesion", LESIONS)
+    def test_every_lesion_kind_lies_inside_the_brain_and_boxes_inside_the_image(self, lesion: str) -> None:
+        for index in range(4):
+            drawn = mri_slice((11, index), has_tumor=True, size=128, lesion=lesion)
 
-        assert drawn.image.shape == (128, 128) and drawn.image.dtype == np.uint8
-        assert drawn.has_tumor and drawn.tumor_mask.any()
-        assert not (drawn.tumor_mask & ~drawn.brain_mask).any()
-        assert drawn.tumor_centre is not None and drawn.tumor_radius is not None
-        row, col = drawn.tumor_centre
-        assert drawn.brain_mask[round(row), round(col)]
-        for box in (drawn.brain_box, drawn.head_box):
-            r0, c0, r1, c1 = box
-            assert 0 <= r0 < r1 <= 128 and 0 <= c0 < c1 <= 128
-        hr0, hc0, hr1, hc1 = drawn.head_box
-        br0, bc0, br1, bc1 = drawn.brain_box
-        assert hr0 <= br0 and hc0 <= bc0 and br1 <= hr1 and bc1 <= hc1
+            assert drawn.image.shape == (128, 128) and drawn.image.dtype == np.uint8
+            assert drawn.has_tumor and drawn.tumor_mask.any() and drawn.lesion == lesion
+            assert not (drawn.tumor_mask & ~drawn.brain_mask).any()
+            assert drawn.tumor_centre is not None and drawn.tumor_radius is not None
+            row, col = drawn.tumor_centre
+            assert drawn.brain_mask[round(row), round(col)]
+            for box in (drawn.brain_box, drawn.head_box):
+                r0, c0, r1, c1 = box
+                assert 0 <= r0 < r1 <= 128 and 0 <= c0 < c1 <= 128
+            hr0, hc0, hr1, hc1 = drawn.head_box
+            br0, bc0, br1, bc1 = drawn.brain_box
+            assert hr0 <= br0 and hc0 <= bc0 and br1 <= hr1 and bc1 <= hc1
 
-    def test_healthy_slice_has_no_tumor(self) -> None:
-        drawn = mri_slice(5, has_tumor=False, size=64)
+    def test_multiple_lesions_have_several_foci(self) -> None:
+        drawn = mri_slice(3, has_tumor=True, size=256, lesion="multiple")
+        count, _ = cv2.connectedComponents(drawn.tumor_mask.astype(np.uint8))
 
-        assert not drawn.has_tumor and not drawn.tumor_mask.any()
-        assert drawn.tumor_centre is None and drawn.tumor_radius is None
+        assert 2 <= drawn.lesion_count <= 4
+        assert count - 1 >= 2  # components besides the background; foci may touch
 
-    def test_background_is_dark_and_head_is_bright(self) -> None:
-        drawn = mri_slice(3, has_tumor=False, size=128)
+    def test_healthy_slices_have_no_tumor(self, drawn: list[MriSlice]) -> None:
+        for healthy in drawn[::2]:
+            assert not healthy.has_tumor and not healthy.tumor_mask.any()
+            assert healthy.tumor_centre is None and healthy.tumor_radius is None
+            assert healthy.lesion is None and healthy.lesion_count == 0
 
-        assert drawn.image[~drawn.head_mask].mean() < 20
-        assert drawn.image[drawn.brain_mask].mean() > 60
+    def test_every_contrast_level_and_lesion_appears_over_a_seed_range(self, drawn: list[MriSlice]) -> None:
+        contrasts = Counter(d.contrast for d in drawn)
+        levels = Counter(d.level for d in drawn)
+        lesions = Counter(d.lesion for d in drawn if d.has_tumor)
+        stripped = sum(d.skull_stripped for d in drawn)
 
-    def test_a_threshold_crop_finds_about_the_head_box(self) -> None:
-        drawn = mri_slice(9, has_tumor=True, size=256)
-        blurred = cv2.GaussianBlur(drawn.image, (5, 5), 0)
-        found = cv2.boundingRect(cv2.findNonZero((blurred > 45).astype(np.uint8)))
+        assert set(contrasts) == set(CONTRASTS) and min(contrasts.values()) >= 15
+        assert set(levels) == set(LEVELS)
+        assert set(lesions) == set(LESIONS)
+        assert 15 <= stripped <= 60
 
-        x, y, w, h = found
-        assert np.allclose((y, x, y + h, x + w), drawn.head_box, atol=4)
+    def test_background_is_dark_and_the_brain_bright(self, drawn: list[MriSlice]) -> None:
+        for d in drawn:
+            assert np.median(d.image[~d.head_mask]) < 25
+            assert np.percentile(d.image[d.brain_mask], 90) > 90
 
-    def test_tumors_vary_in_size_and_contrast(self) -> None:
-        drawn = [mri_slice((2, i), has_tumor=True, size=128) for i in range(20)]
-        radii = [d.tumor_radius for d in drawn if d.tumor_radius is not None]
+    def test_skull_stripped_slices_are_black_outside_the_brain(self, drawn: list[MriSlice]) -> None:
+        stripped = [d for d in drawn if d.skull_stripped]
+
+        assert stripped
+        for d in stripped:
+            assert (d.head_mask == d.brain_mask).all()
+
+    def test_the_serving_crop_holds_the_brain_and_stays_in_the_head(self, drawn: list[MriSlice]) -> None:
+        # The crop works on a 256 resize; 128-pixel slices are compared at a 2-pixel tolerance.
+        inside = 0
+        for d in drawn:
+            r0, c0, r1, c1 = brain_crop(d.image).crop_box
+            hr0, hc0, hr1, hc1 = d.head_box
+            br0, bc0, br1, bc1 = d.brain_box
+            holds_brain = r0 <= br0 + 3 and c0 <= bc0 + 3 and r1 >= br1 - 3 and c1 >= bc1 - 3
+            in_head = r0 >= hr0 - 2 and c0 >= hc0 - 2 and r1 <= hr1 + 2 and c1 <= hc1 + 2
+            inside += holds_brain and in_head
+        assert inside >= 0.9 * len(drawn)
+
+    def test_tumors_vary_in_size_and_contrast(self, drawn: list[MriSlice]) -> None:
+        tumors = [d for d in drawn if d.has_tumor]
+        radii = [d.tumor_radius for d in tumors if d.tumor_radius is not None]
         contrast = [float(d.image[d.tumor_mask].mean() - d.image[d.brain_mask & ~d.tumor_mask].mean())
-                    for d in drawn]
+                    for d in tumors]
 
-        assert max(radii) > 2 * min(radii)
-        assert min(contrast) < 0 < max(contrast)
+        assert max(radii) > 4 * min(radii)
+        assert sum(c < -10 for c in contrast) >= 5 and sum(c > 10 for c in contrast) >= 15
 
-    def test_tumors_are_large_enough_to_survive_the_32_pixel_input(self) -> None:
-        # Core radius >= 5 % of the side before the pose's 0.85-1.05 scale: >= 2 px at 32x32.
-        radii = [mri_slice((4, i), has_tumor=True, size=256).tumor_radius for i in range(30)]
+    def test_tumors_keep_at_least_a_few_pixels(self) -> None:
+        for index in range(20):
+            drawn = mri_slice((4, index), has_tumor=True, size=64, lesion="small")
+            assert drawn.tumor_mask.sum() >= 4
 
-        assert min(r for r in radii if r is not None) >= 0.05 * 0.85 * 256
+    def test_same_seed_with_and_without_tumor_is_the_same_head(self) -> None:
+        for index in range(6):
+            healthy = mri_slice((8, index), has_tumor=False, size=96)
+            tumor = mri_slice((8, index), has_tumor=True, size=96)
+
+            assert (healthy.head_mask == tumor.head_mask).all()
+            assert (healthy.brain_mask <= tumor.brain_mask).all()
+            assert (healthy.contrast, healthy.level) == (tumor.contrast, tumor.level)
+
+    def test_choices_pin_contrast_level_and_lesion(self) -> None:
+        drawn = mri_slice(6, has_tumor=True, size=96, contrast="FLAIR", level="vertex", lesion="small")
+
+        assert (drawn.contrast, drawn.level) == ("FLAIR", "vertex")
+        assert (drawn.lesion, drawn.lesion_count) == ("small", 1)
 
     def test_same_seed_gives_identical_png_and_other_seed_differs(self) -> None:
         first = cv2.imencode(".png", mri_slice(42, True, 96).image)[1].tobytes()
@@ -70,13 +124,35 @@ class TestMriSlice:
         assert first == again
         assert first != other
 
+    @pytest.mark.parametrize("size", [32, 33, 512])
+    def test_small_and_large_sizes_draw(self, size: int) -> None:
+        drawn = mri_slice((1, size), has_tumor=True, size=size)
+
+        assert drawn.image.shape == (size, size) and drawn.tumor_mask.any()
+
     @pytest.mark.parametrize(("kwargs", "message"), [
         ({"seed": -1}, "seed=-1"),
         ({"seed": 1.5}, "seed=1.5"),
         ({"size": 16}, "size=16"),
         ({"size": 4096}, "size=4096"),
+        ({"contrast": "T3"}, "contrast='T3' is unknown; use one of T1, T1c, T2, FLAIR"),
+        ({"level": "neck"}, "level='neck'"),
+        ({"lesion": "cyst"}, "lesion='cyst'"),
     ])
     def test_bad_arguments_are_named(self, kwargs: dict[str, object], message: str) -> None:
         arguments: dict[str, object] = {"seed": 1, "has_tumor": False, "size": 64, **kwargs}
         with pytest.raises(ValueError, match=message):
             mri_slice(**arguments)  # type: ignore[arg-type]
+
+
+class TestContrastFamilies:
+    @pytest.mark.parametrize("seed", range(20))
+    def test_tissue_order_follows_the_family(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        t1, t1c, t2, flair = (draw_signals(rng, family) for family in CONTRASTS)
+
+        for signals in (t1, t1c):
+            assert signals.tissue[CSF] < signals.tissue[GRAY] < signals.tissue[WHITE]
+        assert t1c.enhancing_rim > t1c.tissue[WHITE]
+        assert t2.tissue[WHITE] < t2.tissue[GRAY] < t2.tissue[CSF]
+        assert flair.tissue[CSF] < flair.tissue[WHITE] < flair.tissue[GRAY] < flair.edema
