@@ -71,6 +71,9 @@ def _add_train_commands(commands: Any) -> None:
     mri.add_argument("--seed", type=int, default=0, help="split and training seed (default: %(default)s)")
     mri.add_argument("--epochs", type=int, default=None, help="most epochs (default: the trainer's)")
     mri.add_argument("--batch-size", type=int, default=None, help="(default: the trainer's)")
+    mri.add_argument("--architecture", choices=("gap64", "reference"), default="gap64",
+                     help="gap64: 64x64, four conv blocks, global pooling, augmentation (default); "
+                          "reference: the reference design's 32x32 CNN")
     mri.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     plankton = models.add_parser("plankton", help="the plankton forest from DATA_DIR/<class>/ crops")
     plankton.add_argument("data_dir", type=Path)
@@ -136,7 +139,7 @@ def _train(arguments: argparse.Namespace) -> None:
         from specimen_classify.training import mri as mri_training
 
         card = _trained_into(arguments, MRI_MODEL, lambda out: mri_training.train_mri(
-            arguments.data_dir, out, seed=arguments.seed,
+            arguments.data_dir, out, seed=arguments.seed, architecture=arguments.architecture,
             epochs=arguments.epochs or mri_training.DEFAULT_EPOCHS,
             batch_size=arguments.batch_size or mri_training.DEFAULT_BATCH_SIZE,
             progress=not arguments.quiet))

@@ -1,4 +1,9 @@
-"""MRI slice bytes (PNG, JPEG, TIFF or DICOM) → an 8-bit gray pixel array.
+"""MRI slice bytes (PNG, JPEG, TIFF or DICOM) → an 8-bit pixel array, gray or (kept) colour.
+
+A picture in colour keeps its three channels (RGB), so that the MRI model's image checks
+(:func:`specimen_classify.domain.familiarity.unfamiliar_image`) can tell a colour photograph from
+a slice; a picture whose channels are all equal (most MRI JPEGs are stored as RGB) comes back
+gray. The preprocessing converts colour to luma (ITU-R 601), as it always did.
 
 Pixel counts are checked from the header before any pixel is decoded: Pillow's
 ``Image.open`` reads only the header, and a DICOM dataset is parsed with its Rows/Columns
@@ -14,7 +19,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import pydicom
@@ -110,8 +114,8 @@ def _read_dicom(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
     except _DECODE_ERRORS as err:
         raise UnreadableImage(f"the DICOM pixel data is truncated or corrupt: {err}") from err
     if values.ndim == 3 and values.shape[-1] == 3:
-        # Colour DICOM (RGB after pydicom's YBR conversion): luma, then the min-max stretch.
-        values = cv2.cvtColor(stretch_to_uint8(values), cv2.COLOR_RGB2GRAY)
+        # Colour DICOM (RGB after pydicom's YBR conversion): stretched, its colour kept.
+        return _gray_if_equal(stretch_to_uint8(values))
     if values.ndim != 2:
         raise UnreadableImage(f"the DICOM pixel data has shape {values.shape}, not a 2-D slice")
     center = _first_number(ds.get("WindowCenter"))
@@ -126,14 +130,24 @@ def _read_dicom(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
     return gray
 
 
-def _pillow_gray(img: Image.Image) -> npt.NDArray[np.uint8]:
+def _gray_if_equal(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """One channel when the three are equal (a gray picture stored as RGB), else the RGB array."""
+    if bool((rgb[:, :, 0] == rgb[:, :, 1]).all() and (rgb[:, :, 1] == rgb[:, :, 2]).all()):
+        return np.array(rgb[:, :, 0], dtype=np.uint8, copy=True)
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def _pillow_pixels(img: Image.Image) -> npt.NDArray[np.uint8]:
     mode = img.mode
     if mode in ("I", "F"):
         # The decoding rule every service shares (NaN and infinities refused), then stretched.
         return stretch_to_uint8(wide_to_uint16(np.asarray(img)))
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return stretch_to_uint8(np.asarray(img))
-    return np.array(img.convert("L"), dtype=np.uint8, copy=True)
+    if mode in ("1", "L", "LA", "La"):
+        return np.array(img.convert("L"), dtype=np.uint8, copy=True)
+    # RGB, RGBA, palette, CMYK, YCbCr…: colour, kept for the image checks (alpha dropped).
+    return _gray_if_equal(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
 def _read_picture(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
@@ -146,16 +160,17 @@ def _read_picture(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
         img.seek(0)
         img.load()
         img = ImageOps.exif_transpose(img) or img
-        return _pillow_gray(img)
+        return _pillow_pixels(img)
 
 
 def read_mri(data: bytes, *, max_pixels: int) -> npt.NDArray[np.uint8]:
-    """Decode an MRI slice into 8-bit gray pixels.
+    """Decode an MRI slice into 8-bit pixels: gray, or RGB when the picture has colour.
 
-    PNG/JPEG/TIFF: the first frame, EXIF orientation applied, colour → luma, 16-bit and
-    32-bit gray stretched from their minimum-maximum to 0-255. DICOM: the first frame,
-    RescaleSlope/Intercept (modality LUT) applied, then the first WindowCenter/WindowWidth
-    when present (else minimum-maximum) to 0-255; MONOCHROME1 is inverted.
+    PNG/JPEG/TIFF: the first frame, EXIF orientation applied; colour kept as RGB (alpha
+    dropped) unless its three channels are equal, 16-bit and 32-bit gray stretched from their
+    minimum-maximum to 0-255. DICOM: the first frame, RescaleSlope/Intercept (modality LUT)
+    applied, then the first WindowCenter/WindowWidth when present (else minimum-maximum) to
+    0-255; MONOCHROME1 is inverted; colour stretched and kept.
 
     Parameters
     ----------
@@ -166,7 +181,7 @@ def read_mri(data: bytes, *, max_pixels: int) -> npt.NDArray[np.uint8]:
 
     Returns
     -------
-    ndarray of uint8, shape (h, w)
+    ndarray of uint8, shape (h, w) or (h, w, 3)
 
     Raises
     ------

@@ -21,10 +21,10 @@ from specimen_classify.api.classification_schemas import (
     FeatureRows,
     FeatureRowsAnswer,
     ItemProblem,
-    ModelRef,
     MriAnswer,
     MriBatchAnswer,
     MriBatchItem,
+    MriModelRef,
     PlanktonFrameAnswer,
     PlanktonModelRef,
     PlanktonObject,
@@ -129,7 +129,7 @@ def _batch_answer(model: MriModel, filenames: list[str | None],
                           prediction=MriAnswer.of(r) if isinstance(r, MriPrediction) else None,
                           problem=ItemProblem.of(r) if isinstance(r, Problem) else None)
              for i, (name, r) in enumerate(zip(filenames, results, strict=True))]
-    return MriBatchAnswer(model=ModelRef.of(model.version),
+    return MriBatchAnswer(model=MriModelRef.of_model(model.version, model.training_data),
                           decision_threshold=float(model.decision_threshold),
                           classified=sum(item.prediction is not None for item in items), results=items)
 

@@ -12,6 +12,7 @@ from specimen_classify.domain.predictions import (
     MriPrediction,
     PlanktonModel,
     PlanktonPrediction,
+    TrainingData,
 )
 from specimen_kit.errors import Problem
 
@@ -38,22 +39,64 @@ class Box(BaseModel):
         return cls(min_row=box[0], min_col=box[1], max_row=box[2], max_col=box[3])
 
 
+class TrainingDataRef(BaseModel):
+    """What the model was trained on, in short (its card has the full provenance)."""
+
+    kind: Literal["generated", "folder", "unknown"] = Field(
+        description="`generated`: synthetic slices from Specimen's generator (warn: not real patients); "
+                    "`folder`: a labelled image folder; `unknown`: the model's card does not say.",
+        examples=["generated"])
+    summary: str = Field(examples=["synthetic slices: specimen_classify.domain.synthetic_mri "
+                                   "(specimen-classify 0.1.0), seed 0, 1200 per class; not real patients"])
+
+    @classmethod
+    def of(cls, data: TrainingData) -> TrainingDataRef:
+        return cls(kind=data.kind, summary=data.summary)
+
+
+class MriModelRef(ModelRef):
+    training_data: TrainingDataRef = Field(description="So a client can warn: a model trained on "
+                                                       "synthetic slices is not a diagnostic device.")
+
+    @classmethod
+    def of_model(cls, version: ModelVersion, training_data: TrainingData) -> MriModelRef:
+        return cls(name=version.name, version=version.version,
+                   training_data=TrainingDataRef.of(training_data))
+
+
 class MriAnswer(BaseModel):
-    label: Literal["tumor", "healthy"]
-    probability: float = Field(description="The model's probability of `label`.")
-    tumor_probability: float = Field(description="The model's probability of *tumor*.")
-    model: ModelRef
+    label: Literal["tumor", "healthy", "uncertain"] = Field(
+        description="`uncertain` when the slice is out of distribution (`out_of_distribution`): unlike "
+                    "the slices the model learned, so it gives no label and no probability.")
+    probability: float | None = Field(description="The model's calibrated probability of `label`; null "
+                                                   "when `uncertain`.")
+    tumor_probability: float | None = Field(description="The model's calibrated probability of *tumor*; "
+                                                         "null when `uncertain`.")
+    out_of_distribution: bool = Field(
+        description="True when the picture fails an image check (colour, aspect, no dark background) "
+                    "or `ood_score` is above `ood_threshold`; `label` is then `uncertain`.")
+    ood_score: float | None = Field(
+        description="Mahalanobis distance of the network's penultimate features to the training slices' "
+                    "(nearest class); null for model versions without feature statistics.", examples=[7.4])
+    ood_threshold: float | None = Field(
+        description="The model's limit on `ood_score` (its card: a percentile of the validation "
+                    "slices' scores); null without feature statistics.", examples=[12.9])
+    ood_reason: str | None = Field(description="Why the slice is out of distribution; null otherwise.")
+    model: MriModelRef
     decision_threshold: float = Field(
         description="The model's tumor probability at or above which `label` is *tumor* (from its "
                     "card, chosen on validation data): `tumor_probability` 0.30 answers *tumor* "
                     "when this is 0.25.", examples=[0.5])
     crop_box: Box = Field(description="Where the brain was found in the sent image; the CNN saw this "
-                                      "crop, resized to 32x32.")
+                                      "crop, resized to its input side (64x64 for the default network).")
 
     @classmethod
     def of(cls, prediction: MriPrediction) -> MriAnswer:
         return cls(label=prediction.label, probability=prediction.probability,
-                   tumor_probability=prediction.tumor_probability, model=ModelRef.of(prediction.model),
+                   tumor_probability=prediction.tumor_probability,
+                   out_of_distribution=prediction.out_of_distribution, ood_score=prediction.ood_score,
+                   ood_threshold=prediction.ood_threshold, ood_reason=prediction.ood_reason,
+                   model=MriModelRef.of_model(prediction.model, prediction.training_data),
                    decision_threshold=prediction.decision_threshold, crop_box=Box.of(prediction.crop_box))
 
 
@@ -79,10 +122,10 @@ class MriBatchItem(BaseModel):
 
 
 class MriBatchAnswer(BaseModel):
-    model: ModelRef
+    model: MriModelRef
     decision_threshold: float = Field(description="As in each prediction: the model's tumor "
                                                   "probability at or above which the label is *tumor*.")
-    classified: int = Field(description="How many images have a prediction.")
+    classified: int = Field(description="How many images have a prediction (`uncertain` ones included).")
     results: list[MriBatchItem]
 
 

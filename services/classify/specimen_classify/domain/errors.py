@@ -50,6 +50,23 @@ class NoBrainFound(ClassifyError):
         self.reason = reason
 
 
+class NotABrainMri(ClassifyError):
+    """The slice is unlike anything the MRI model learned, so no label is given for it (422).
+
+    The classification routes answer such a slice ``label: "uncertain"`` with
+    ``out_of_distribution: true`` instead; this error is for what must store a label (scans).
+    """
+
+    status = 422
+    title = "Not a brain MRI slice the model knows"
+    slug = "not-a-brain-mri"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the slice is unlike the MRI slices the model was trained on, so it gives "
+                         f"no label: {reason}", reason=reason)
+        self.reason = reason
+
+
 class ModelNotFound(ClassifyError):
     """No model of that name, or no such version of it, is in the store (404)."""
 

@@ -71,6 +71,7 @@ from specimen_classify.domain.predictions import (
     MriModel,
     MriPrediction,
     classify_slices,
+    confident,
 )
 from specimen_classify.domain.preprocessing import BBox
 from specimen_imaging.codecs import encode_image
@@ -154,8 +155,10 @@ class Classification:
     @classmethod
     def of(cls, prediction: MriPrediction, classified_at: datetime,
            decision_threshold: float | None = None) -> Classification:
-        return cls(label=prediction.label, probability=prediction.probability,
-                   tumor_probability=prediction.tumor_probability, model=prediction.model,
+        """Raises :class:`NotABrainMri` for an *uncertain* prediction: a record keeps a label."""
+        answer = confident(prediction)
+        return cls(label=answer.label, probability=answer.probability,
+                   tumor_probability=answer.tumor_probability, model=prediction.model,
                    crop_box=prediction.crop_box, classified_at=classified_at,
                    decision_threshold=decision_threshold)
 
@@ -640,7 +643,11 @@ class ScanRecords:
         return hospital
 
     def _classify(self, data: bytes, model: MriModel) -> MriPrediction:
-        return classify_slices([self._read_image(data)], model)[0]
+        prediction = classify_slices([self._read_image(data)], model)[0]
+        # An out-of-distribution slice has no label to record: refused (422 not-a-brain-mri)
+        # before its image is stored.
+        confident(prediction)
+        return prediction
 
     def _save(self, scan: Scan) -> Scan:
         if not self._rows.save(scan):

@@ -15,10 +15,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from specimen_classify.adapters.datasets import generate_mri, generate_plankton
 from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.domain import synthetic_mri
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,21 @@ class DefaultTraining:
     mri_epochs: int = 60
     plankton_frames: int = 40
     seed: int = 0
+
+
+def generated_mri_provenance(training: DefaultTraining) -> dict[str, object]:
+    """What the default MRI model's card says about its data: which generator, version and seed."""
+    return {"kind": "generated", "generator": synthetic_mri.__name__,
+            "generator_version": f"specimen-classify {_package_version()}",
+            "seed": training.seed, "slices_per_class": training.mri_slices_per_class,
+            "size": synthetic_mri.DEFAULT_SIZE, "writer": "specimen_classify.adapters.datasets.generate_mri"}
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("specimen-classify")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @contextmanager
@@ -74,7 +91,8 @@ def bootstrap_models(store: ModelStore, training: DefaultTraining = DefaultTrain
             logger.info("training the default %s model on generated slices", MRI_MODEL)
             generate_mri(work / "mri", training.mri_slices_per_class, training.seed)
             _train_into(store, MRI_MODEL, lambda out: train_mri(
-                work / "mri", out, seed=training.seed, epochs=training.mri_epochs, progress=progress))
+                work / "mri", out, seed=training.seed, epochs=training.mri_epochs,
+                provenance=generated_mri_provenance(training), progress=progress))
         if not store.versions(PLANKTON_MODEL):
             logger.info("training the default %s model on generated frames", PLANKTON_MODEL)
             generate_plankton(work / "plankton", training.plankton_frames, training.seed)

@@ -9,15 +9,35 @@ Every image goes through the serving preprocessing
 (:func:`~specimen_classify.domain.preprocessing.brain_crop`), so the model sees in training
 exactly what it sees when served. Near-duplicates (pHash,
 :mod:`specimen_classify.domain.dedup`) are grouped and each group lands in one split only; the
-split is stratified by class. The network is the reference design's CNN; the epoch with the
-lowest validation loss is kept, and the decision threshold is the one with the best balanced
-accuracy on the validation split (0.5 unless beaten). The model is exported to LiteRT (float32,
-any batch size), and the held-out test split is scored *through the exported model and the
-serving runtime* (:class:`~specimen_classify.adapters.mri_runtime.LiteRtMriModel`), after
-checking that its outputs equal Keras' within :data:`MAX_EXPORT_DIFF`.
+split is stratified by class.
 
-Written to ``OUT_DIR``: ``model.tflite``, ``card.json``, ``confusion_matrix.png``, ``roc.png``
-and ``split.csv`` (each file's class, near-duplicate group and split).
+The network is one of :data:`ARCHITECTURES`: ``gap64`` (the default: 64x64 input, four conv
+blocks, global average pooling, dropout, trained on freshly augmented copies every epoch:
+flips, small rotations/scales/shifts, gamma and contrast, blur, noise) or ``reference`` (the
+reference design's 32x32 CNN, trained on its four flipped views). Both end in a *logit* and
+name their penultimate layer ``features``; the epoch with the lowest validation loss is kept.
+
+The model is exported to LiteRT (float32, any batch size) with two outputs, the logit and the
+features, and everything after that is computed *through the exported model and the serving
+runtime* (:class:`~specimen_classify.adapters.mri_runtime.LiteRtMriModel`), after checking that
+its probabilities equal Keras' within :data:`MAX_EXPORT_DIFF`:
+
+- **calibration**: the temperature with the lowest validation NLL
+  (:mod:`specimen_classify.domain.calibration`); served probabilities are ``sigmoid(logit / T)``,
+  and the card gives the expected calibration error before and after, on validation and test;
+- **decision threshold**: the best balanced accuracy on the calibrated validation probabilities
+  (0.5 unless beaten);
+- **out of distribution**: class means and shared covariance of the training split's features
+  (``ood.npz``), and the threshold on the Mahalanobis distance: the :data:`OOD_PERCENTILE`
+  percentile of the validation split's (:mod:`specimen_classify.domain.familiarity`);
+- **evaluation**: the test split and, when given, other folders (another generator's slices, say;
+  never used for any choice above), as answered to a client: image checks, distance, label.
+
+The card states where the data came from (``provenance``, and a SHA-256 of the files), the
+intended use and the limits.
+
+Written to ``OUT_DIR``: ``model.tflite``, ``ood.npz``, ``card.json``, ``confusion_matrix.png``,
+``roc.png`` and ``split.csv`` (each file's class, near-duplicate group and split).
 
 TensorFlow is imported inside the functions, after ``TF_CPP_MIN_LOG_LEVEL`` is set when quiet,
 so importing this module is cheap.
@@ -26,27 +46,44 @@ so importing this module is cheap.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
 from specimen_classify.adapters.mri_images import read_mri
-from specimen_classify.adapters.mri_runtime import MODEL_FILE, LiteRtMriModel
-from specimen_classify.domain import dedup
+from specimen_classify.adapters.mri_runtime import MODEL_FILE, OOD_FILE, LiteRtMriModel
+from specimen_classify.domain import dedup, familiarity
+from specimen_classify.domain.calibration import (
+    ECE_BINS,
+    TEMPERATURE_BOUNDS,
+    binary_nll,
+    expected_calibration_error,
+    fit_temperature,
+    sigmoid,
+)
 from specimen_classify.domain.evaluation import auc, balanced_threshold, classification_report, roc_curve
-from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion
-from specimen_classify.domain.preprocessing import INPUT_SIZE, TARGET_SIZE, brain_crop
+from specimen_classify.domain.familiarity import (
+    FeatureStatistics,
+    fit_feature_statistics,
+    mahalanobis_scores,
+    score_threshold,
+    unfamiliar_image,
+)
+from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion, TrainingData
+from specimen_classify.domain.preprocessing import TARGET_SIZE, brain_crop, model_input
 from specimen_classify.training.cards import (
     ExportMismatch,
     library_versions,
@@ -79,11 +116,92 @@ MAX_PIXELS = 100_000_000
 """Largest image read (pixels), far above any MRI slice."""
 ROC_POINTS = 101
 """Most ROC points kept in the card (the PNG uses them all)."""
-LIBRARIES = ("tensorflow", "keras", "numpy", "opencv-contrib-python-headless", "ai-edge-litert")
-ARCHITECTURE = (
-    "Conv2D(16, 9x9, relu) > MaxPool(2) > Dropout(0.25) > Conv2D(36, 9x9, relu) > MaxPool(2) > "
-    "Dropout(0.25) > Flatten > Dense(512, relu) > Dropout(0.15) > Dense(1, sigmoid)"
-)
+OOD_PERCENTILE = familiarity.OOD_PERCENTILE
+LIBRARIES = ("tensorflow", "keras", "numpy", "opencv-contrib-python-headless", "ai-edge-litert",
+             "scikit-learn")
+FEATURES_LAYER = "features"
+"""Name of every architecture's penultimate layer, exported as the model's second output."""
+INTENDED_USE = ("research and teaching: sorting brain MRI slices into tumor / healthy, with an answer "
+                "of 'uncertain' for slices unlike the training data")
+LIMITS_GENERATED = ("not a diagnostic device; trained on synthetic slices drawn by Specimen's generator, "
+                    "not on patients: expect lower accuracy on real scans, and no meaning in the "
+                    "probability for scanners, sequences or lesions the generator does not draw")
+LIMITS_FOLDER = ("not a diagnostic device; only as good as the labelled folder it was trained on (see "
+                 "data.provenance); validate on data from your own scanners before relying on it")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One trainable network: its input side, how it is built, and its training views."""
+
+    name: str
+    input_size: int
+    summary: str
+    build: Callable[[], Any]
+    augmentation: str
+
+
+def _build_reference() -> Any:
+    import keras  # type: ignore[import-untyped,unused-ignore]
+
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input(shape=(32, 32, 1), name="slice"),
+        layers.Conv2D(16, 9, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Conv2D(36, 9, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(512, activation="relu", name=FEATURES_LAYER),
+        layers.Dropout(0.15),
+        layers.Dense(1, name="tumor_logit"),
+    ], name="mri_tumor_cnn")
+
+
+def _build_gap64() -> Any:
+    import keras  # type: ignore[import-untyped,unused-ignore]
+
+    layers = keras.layers
+    blocks: list[Any] = []
+    for filters in (16, 32, 48):
+        blocks += [layers.Conv2D(filters, 3, padding="same", activation="relu"), layers.MaxPooling2D(2)]
+    return keras.Sequential([
+        keras.Input(shape=(64, 64, 1), name="slice"),
+        *blocks,
+        layers.Conv2D(64, 3, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dropout(0.3),
+        layers.Dense(64, activation="relu", name=FEATURES_LAYER),
+        layers.Dropout(0.3),
+        layers.Dense(1, name="tumor_logit"),
+    ], name="mri_tumor_gap64")
+
+
+ARCHITECTURES = {
+    "gap64": Architecture(
+        name="gap64", input_size=64, build=_build_gap64,
+        summary="Conv2D(16, 3x3, same, relu) > MaxPool(2) > Conv2D(32) > MaxPool(2) > Conv2D(48) > "
+                "MaxPool(2) > Conv2D(64) > GlobalAveragePooling > Dropout(0.3) > Dense(64, relu) "
+                "[features] > Dropout(0.3) > Dense(1) [logit]",
+        augmentation="every epoch, each training image anew: flips (left-right, up-down), rotation "
+                     "within +-15 degrees, scale 0.9-1.1, shift within 4 % of the side, gamma 0.7-1.4, "
+                     "contrast 0.85-1.15, Gaussian blur (sigma up to 1 px, one image in three), "
+                     "Gaussian noise (sigma up to 0.03)"),
+    "reference": Architecture(
+        name="reference", input_size=32, build=_build_reference,
+        summary="Conv2D(16, 9x9, relu) > MaxPool(2) > Dropout(0.25) > Conv2D(36, 9x9, relu) > MaxPool(2) > "
+                "Dropout(0.25) > Flatten > Dense(512, relu) [features] > Dropout(0.15) > Dense(1) [logit]",
+        augmentation="flips: left-right, up-down, both (4 views of each training image)"),
+}
+"""The networks ``--architecture`` names."""
+DEFAULT_ARCHITECTURE = "gap64"
+
+
+def build_cnn(architecture: str = "reference") -> Any:
+    """An untrained network of :data:`ARCHITECTURES` (Keras), ending in the tumor logit."""
+    return ARCHITECTURES[architecture].build()
 
 
 @dataclass(frozen=True)
@@ -94,12 +212,14 @@ class MriDataset:
     ----------
     files : list of str
         Paths relative to the data folder, e.g. ``"yes/Y1.jpg"``.
-    inputs : ndarray of float32, (n, 32, 32)
-        The CNN inputs (:func:`brain_crop`).
+    inputs : ndarray of float32, (n, side, side)
+        The CNN inputs (:func:`brain_crop`, then :func:`model_input`).
     targets : ndarray of int64, (n,)
         1 for tumor, 0 for healthy.
     hashes : ndarray of uint8, (n, 8)
         pHash of each decoded slice.
+    unfamiliar : list of str or None
+        Why each image fails the image checks (:func:`unfamiliar_image`), None when it passes.
     skipped : list of dict
         ``{"file", "reason"}`` of each file left out.
     """
@@ -108,11 +228,12 @@ class MriDataset:
     inputs: npt.NDArray[np.float32]
     targets: npt.NDArray[np.int64]
     hashes: npt.NDArray[np.uint8]
+    unfamiliar: list[str | None]
     skipped: list[dict[str, str]]
 
 
-def load_dataset(data_dir: Path, *, progress: bool = True) -> MriDataset:
-    """Read, crop and hash every file of ``data_dir/yes`` and ``data_dir/no``.
+def load_dataset(data_dir: Path, *, input_size: int = 32, progress: bool = True) -> MriDataset:
+    """Read, check, crop and hash every file of ``data_dir/yes`` and ``data_dir/no``.
 
     Raises
     ------
@@ -130,20 +251,21 @@ def load_dataset(data_dir: Path, *, progress: bool = True) -> MriDataset:
         target = LABELS.index(label)
         candidates += [(f"{folder}/{path.name}", target) for path in sorted(directory.iterdir())
                        if path.is_file() and not path.name.startswith(".")]
-    files, inputs, targets, hashes, skipped = [], [], [], [], []
+    files, inputs, targets, hashes, unfamiliar, skipped = [], [], [], [], [], []
     for name, target in tqdm(candidates, desc="preprocessing", unit="img", disable=not progress):
         try:
-            gray = read_mri((data_dir / name).read_bytes(), max_pixels=MAX_PIXELS)
-            crop = brain_crop(gray)
+            pixels = read_mri((data_dir / name).read_bytes(), max_pixels=MAX_PIXELS)
+            crop = brain_crop(pixels)
         except (Problem, OSError) as error:
             reason = getattr(error, "detail", None) or str(error)
             logger.warning("skipped %s: %s", name, reason, extra={"file": name})
             skipped.append({"file": name, "reason": reason})
             continue
         files.append(name)
-        inputs.append(crop.input_32)
+        inputs.append(model_input(crop, input_size))
         targets.append(target)
-        hashes.append(dedup.perceptual_hash(gray))
+        hashes.append(dedup.perceptual_hash(pixels))
+        unfamiliar.append(unfamiliar_image(pixels, crop))
     target_array = np.asarray(targets, np.int64)
     for index, label in enumerate(LABELS):
         if not (target_array == index).any():
@@ -154,10 +276,31 @@ def load_dataset(data_dir: Path, *, progress: bool = True) -> MriDataset:
         inputs=np.stack(inputs).astype(np.float32),
         targets=target_array,
         hashes=np.stack(hashes).astype(np.uint8),
+        unfamiliar=unfamiliar,
         skipped=skipped,
     )
 
 
+def folder_digest(data_dir: Path) -> str:
+    """SHA-256 over the sorted relative paths and bytes of ``yes/`` and ``no/``: which data, exactly."""
+    digest = hashlib.sha256()
+    for folder in sorted(FOLDERS):
+        directory = data_dir / folder
+        for path in sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")):
+            digest.update(f"{folder}/{path.name}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def training_data_summary(provenance: Mapping[str, Any]) -> TrainingData:
+    """The short provenance every answer carries, from the card's ``data.provenance``."""
+    if provenance.get("kind") == "generated":
+        return TrainingData("generated", (
+            f"synthetic slices: {provenance.get('generator')} ({provenance.get('generator_version')}), "
+            f"seed {provenance.get('seed')}, {provenance.get('slices_per_class')} per class; "
+            "not real patients"))
+    return TrainingData("folder", f"images of the folder {provenance.get('path')} "
+                                  f"(sha256 {str(provenance.get('sha256', ''))[:12]})")
 @contextlib.contextmanager
 def _native_output_quieted(quiet: bool) -> Iterator[None]:
     """Hold back what TensorFlow's C++ side writes to stdout/stderr; replay it if this fails.
@@ -193,26 +336,6 @@ def _native_output_quieted(quiet: bool) -> Iterator[None]:
             os.close(saved[1])
 
 
-def build_cnn() -> Any:
-    """The reference design's CNN (untrained, Keras 'valid' padding), input (n, 32, 32, 1)."""
-    import keras  # type: ignore[import-untyped,unused-ignore]
-
-    layers = keras.layers
-    return keras.Sequential([
-        keras.Input(shape=(INPUT_SIZE, INPUT_SIZE, 1), name="slice"),
-        layers.Conv2D(16, 9, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Conv2D(36, 9, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(512, activation="relu"),
-        layers.Dropout(0.15),
-        layers.Dense(1, activation="sigmoid", name="tumor"),
-    ], name="mri_tumor_cnn")
-
-
 def export_litert(model: Any) -> bytes:
     """A Keras model as a float32 LiteRT flatbuffer; the batch dimension stays dynamic."""
     import tensorflow as tf  # type: ignore[import-untyped,unused-ignore]
@@ -223,6 +346,14 @@ def export_litert(model: Any) -> bytes:
         return bytes(converter.convert())
 
 
+def with_features_output(model: Any) -> Any:
+    """The trained network with two outputs: its logit and its ``features`` layer (served both)."""
+    import keras  # type: ignore[import-untyped,unused-ignore]
+
+    outputs = [model.outputs[0], model.get_layer(FEATURES_LAYER).output]
+    return keras.Model(inputs=model.inputs, outputs=outputs, name=f"{model.name}_with_features")
+
+
 def flipped_copies(inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """The images, then mirrored left-right, up-down, and both (a 180 degree turn): 4x as many.
 
@@ -230,6 +361,35 @@ def flipped_copies(inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     radiological and neurological conventions and patient poses.
     """
     return np.concatenate([inputs, inputs[:, :, ::-1], inputs[:, ::-1], inputs[:, ::-1, ::-1]])
+
+
+def augmented(inputs: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """A fresh random view of every image (the ``gap64`` augmentation, see :data:`ARCHITECTURES`).
+
+    Geometry (flips, rotation, scale, shift) keeps the label; intensity (gamma, contrast, blur,
+    noise) stands in for scanners, sequences and resolutions the generator does not vary. Values
+    stay in [0, 1].
+    """
+    count, side = inputs.shape[0], inputs.shape[1]
+    out = np.empty_like(inputs)
+    centre = ((side - 1) / 2.0, (side - 1) / 2.0)
+    for i in range(count):
+        image = inputs[i]
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        if rng.random() < 0.5:
+            image = image[::-1]
+        matrix = cv2.getRotationMatrix2D(centre, float(rng.uniform(-15, 15)), float(rng.uniform(0.9, 1.1)))
+        matrix[:, 2] += rng.uniform(-0.04, 0.04, 2) * side
+        image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (side, side), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        image = np.power(np.clip(image, 0.0, 1.0), float(rng.uniform(0.7, 1.4)))
+        image = image * float(rng.uniform(0.85, 1.15))
+        if rng.random() < 1.0 / 3.0:
+            image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.3, 1.0)))
+        image = image + rng.normal(0.0, float(rng.uniform(0.0, 0.03)), image.shape)
+        out[i] = np.clip(image, 0.0, 1.0)
+    return out
 
 
 def _balanced_accuracy(truth: npt.NDArray[np.bool_], p: npt.NDArray[np.float64], threshold: float) -> float:
@@ -244,29 +404,145 @@ def _thin(curve: Sequence[npt.NDArray[np.float64]], points: int) -> list[list[fl
     return [[float(v) for v in values[keep]] for values in curve]
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    model: Any
+    history: dict[str, list[float]]
+    best_epoch: int
+    training_images: int
+
+
+def _fit(architecture: Architecture, x_train: npt.NDArray[np.float32], y_train: npt.NDArray[np.float32],
+         x_val: npt.NDArray[np.float32], y_val: npt.NDArray[np.float32], *, seed: int, epochs: int,
+         batch_size: int, patience: int, augment: bool, progress: bool) -> _Fitted:
+    """Train with early stopping on the validation loss; the best epoch's weights are kept."""
+    import keras  # type: ignore[import-untyped,unused-ignore]
+
+    keras.utils.set_random_seed(seed)
+    model = architecture.build()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")])
+    if architecture.name == "reference" or not augment:
+        views = flipped_copies(x_train) if augment else x_train
+        targets = np.tile(y_train, 4) if augment else y_train
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                restore_best_weights=True)
+        fitted = model.fit(views[..., np.newaxis], targets, validation_data=(x_val[..., np.newaxis], y_val),
+                           epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=[stopper],
+                           verbose=2 if progress else 0)
+        return _Fitted(model, {key: [float(v) for v in values] for key, values in fitted.history.items()},
+                       int(stopper.best_epoch) + 1, int(views.shape[0]))
+    # Fresh views every epoch: one fit call per epoch, early stopping kept here.
+    rng = np.random.default_rng(seed)
+    history: dict[str, list[float]] = {}
+    best_loss, best_epoch, best_weights = np.inf, 0, model.get_weights()
+    for epoch in range(epochs):
+        fitted = model.fit(augmented(x_train, rng)[..., np.newaxis], y_train,
+                           validation_data=(x_val[..., np.newaxis], y_val), epochs=epoch + 1,
+                           initial_epoch=epoch, batch_size=batch_size, shuffle=True,
+                           verbose=2 if progress else 0)
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).append(float(values[-1]))
+        if history["val_loss"][-1] < best_loss:
+            best_loss, best_epoch, best_weights = history["val_loss"][-1], epoch + 1, model.get_weights()
+        elif epoch + 1 - best_epoch >= patience:
+            break
+    model.set_weights(best_weights)
+    return _Fitted(model, history, best_epoch, int(x_train.shape[0]) * len(history["loss"]))
+
+
+def _scored(truth: npt.NDArray[np.bool_], p: npt.NDArray[np.float64], threshold: float) -> dict[str, Any]:
+    report = classification_report(np.asarray(LABELS)[truth.astype(int)],
+                                   np.where(p >= threshold, LABELS[1], LABELS[0]), LABELS)
+    fpr, tpr, thresholds = roc_curve(truth, p)
+    thin_fpr, thin_tpr, thin_thr = _thin((fpr, tpr, thresholds), ROC_POINTS)
+    # The first threshold is +inf (nothing called tumor), which JSON cannot hold: null.
+    report["roc"] = {"auc": auc(fpr, tpr), "fpr": thin_fpr, "tpr": thin_tpr, "points": int(fpr.size),
+                     "thresholds": [t if np.isfinite(t) else None for t in thin_thr]}
+    return report
+
+
+def _calibration(truth: npt.NDArray[np.bool_], logits: npt.NDArray[np.float64],
+                 temperature: float) -> dict[str, float]:
+    return {"ece_before": expected_calibration_error(sigmoid(logits), truth),
+            "ece_after": expected_calibration_error(sigmoid(logits / temperature), truth),
+            "nll_before": binary_nll(logits, truth), "nll_after": binary_nll(logits, truth, temperature)}
+
+
+def _answered(truth: npt.NDArray[np.bool_], p: npt.NDArray[np.float64], familiar: npt.NDArray[np.bool_],
+              threshold: float) -> dict[str, Any]:
+    """What a client sees: how many slices get a label, and how good the labels are."""
+    called = p >= threshold
+    right = called == truth
+    answered = int(familiar.sum())
+    return {
+        "samples": int(truth.size),
+        "answered": answered,
+        "answered_fraction": float(familiar.mean()) if truth.size else 0.0,
+        "accuracy_all": float(right.mean()) if truth.size else 0.0,
+        "accuracy_answered": float(right[familiar].mean()) if answered else None,
+        "balanced_accuracy_all": _balanced_accuracy(truth, p, threshold)
+        if truth.any() and (~truth).any() else None,
+        "ece_answered": expected_calibration_error(p[familiar], truth[familiar]) if answered else None,
+    }
+
+
+def evaluate_folder(runtime: LiteRtMriModel, data_dir: Path, *, progress: bool = False) -> dict[str, Any]:
+    """Score a ``yes/`` + ``no/`` folder as the service answers it (image checks, distance, label).
+
+    Used for reporting only (a held-out generator family): nothing is chosen on it.
+    """
+    data = load_dataset(data_dir, input_size=runtime.input_size, progress=progress)
+    scores = runtime.score(data.inputs)
+    truth = data.targets == 1
+    checks = np.array([reason is None for reason in data.unfamiliar])
+    distance_ok = (np.ones(truth.size, bool) if scores.ood_score is None or runtime.ood_threshold is None
+                   else scores.ood_score <= runtime.ood_threshold)
+    result = _answered(truth, scores.tumor_probability, checks & distance_ok, runtime.decision_threshold)
+    result.update({"path": str(data_dir), "skipped": len(data.skipped),
+                   "failed_image_checks": int((~checks).sum()),
+                   "auc": _scored(truth, scores.tumor_probability, runtime.decision_threshold)["roc"]["auc"]
+                   if truth.any() and (~truth).any() else None})
+    return result
+
+
+def _provenance(data_dir: Path, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"kind": "folder", "path": str(data_dir.resolve())}
+    if given:
+        found.update(given)
+    found["sha256"] = folder_digest(data_dir)
+    return found
+
+
 def train_mri(
     data_dir: Path,
     out_dir: Path,
     *,
     seed: int = 0,
+    architecture: str = DEFAULT_ARCHITECTURE,
     epochs: int = DEFAULT_EPOCHS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     patience: int = DEFAULT_PATIENCE,
     augment: bool = True,
+    provenance: Mapping[str, Any] | None = None,
+    evaluate: Mapping[str, Path] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train, export and evaluate the tumor/healthy CNN; write the artifact and card to ``out_dir``.
+    """Train, export, calibrate and evaluate the tumor/healthy CNN; write the artifact and card.
 
     Parameters
     ----------
     data_dir : Path
         Holds ``yes/`` (tumor) and ``no/`` (healthy) images.
     out_dir : Path
-        Created if missing; receives ``model.tflite``, ``card.json``, ``confusion_matrix.png``,
-        ``roc.png`` and ``split.csv``.
+        Created if missing; receives ``model.tflite``, ``ood.npz``, ``card.json``,
+        ``confusion_matrix.png``, ``roc.png`` and ``split.csv``.
     seed : int
-        Seeds the split and Keras (:func:`keras.utils.set_random_seed`).
+        Seeds the split, the augmentation and Keras (:func:`keras.utils.set_random_seed`).
+    architecture : str
+        A key of :data:`ARCHITECTURES`.
     epochs : int
         Most epochs; training stops after ``patience`` epochs without a lower validation loss,
         and the weights of the best epoch are kept.
@@ -275,8 +551,14 @@ def train_mri(
         Shares of train, validation and test images, summing to 1.
     patience : int
     augment : bool
-        Train on every training image also mirrored left-right, up-down and both
-        (:func:`flipped_copies`). Validation and test images are never altered.
+        Train on augmented views (see :data:`ARCHITECTURES`). Validation and test images are
+        never altered.
+    provenance : mapping, optional
+        Where the data came from, for the card (``{"kind": "generated", "generator": …, "seed":
+        …}``); a folder's path and SHA-256 are always added.
+    evaluate : mapping of str to Path, optional
+        Other ``yes/`` + ``no/`` folders scored for the card only (``evaluations``), e.g. a
+        held-out generator family; nothing is chosen on them.
     progress : bool
         tqdm bar while preprocessing and a line per epoch; nothing (and TensorFlow's C++ logs
         quieted) when False.
@@ -293,17 +575,21 @@ def train_mri(
     ValueError
         Bad arguments, a class without usable images, or too few images for every split.
     ExportMismatch
-        The LiteRT model's outputs differ from Keras' by more than :data:`MAX_EXPORT_DIFF`.
+        The LiteRT model's probabilities differ from Keras' by more than :data:`MAX_EXPORT_DIFF`.
     """
     if epochs < 1 or batch_size < 1 or patience < 1:
         raise ValueError(f"epochs={epochs}, batch_size={batch_size} and patience={patience} must be >= 1")
     if len(fractions) != 3:
         raise ValueError(f"fractions={tuple(fractions)!r} must be three shares: train, validation, test")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture={architecture!r} is unknown; use one of {sorted(ARCHITECTURES)}")
+    design = ARCHITECTURES[architecture]
     if not progress:
         # Read by TensorFlow's C++ logging when it is first imported.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     started = time.monotonic()
-    data = load_dataset(data_dir, progress=progress)
+    data = load_dataset(data_dir, input_size=design.input_size, progress=progress)
+    source = _provenance(data_dir, provenance)
     loaded_at = time.monotonic()
 
     groups = dedup.near_duplicate_groups(data.hashes, dedup.MAX_DISTANCE)
@@ -313,97 +599,139 @@ def train_mri(
         if idx.size == 0:
             raise ValueError(f"the {name} split is empty: {len(data.files)} usable images in "
                              f"{len(np.unique(groups))} groups are too few for fractions {tuple(fractions)}")
-
-    with _native_output_quieted(not progress):
-        import keras  # type: ignore[import-untyped,unused-ignore]
-        import tensorflow  # type: ignore[import-untyped,unused-ignore]  # noqa: F401  (its logs, now)
-
-    keras.utils.set_random_seed(seed)
-    model = build_cnn()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy",
-                  metrics=["accuracy"])
-    x = data.inputs[..., np.newaxis]
-    y = data.targets.astype(np.float32)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    x_train = flipped_copies(x[train_idx]) if augment else x[train_idx]
-    y_train = np.tile(y[train_idx], 4) if augment else y[train_idx]
-    history = model.fit(x_train, y_train, validation_data=(x[val_idx], y[val_idx]),
-                        epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=[stopper],
-                        verbose=2 if progress else 0)
-    trained_at = time.monotonic()
-    epochs_run = len(history.history["loss"])
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with _native_output_quieted(not progress):
-        flatbuffer = export_litert(model)
-        # The card is scored by the serving runtime itself (version 0: not in a store yet); the
-        # threshold given here is unused, every call below applies the chosen one.
-        runtime = LiteRtMriModel(flatbuffer, ModelVersion(MRI_MODEL, 0), DEFAULT_THRESHOLD)
-        keras_test = model.predict(x[test_idx], batch_size=256, verbose=0).reshape(-1).astype(np.float64)
-        test_p = runtime.tumor_probabilities(data.inputs[test_idx])
-        val_p = runtime.tumor_probabilities(data.inputs[val_idx])
-    export_diff = float(np.max(np.abs(test_p - keras_test)))
-    if not export_diff <= MAX_EXPORT_DIFF:
-        raise ExportMismatch(f"LiteRT differs from Keras by {export_diff:.3g} on the test split "
-                             f"(> {MAX_EXPORT_DIFF}); the export is not faithful")
-    (out_dir / MODEL_FILE).write_bytes(flatbuffer)
-
     val_truth = data.targets[val_idx] == 1
     if val_truth.all() or not val_truth.any():
         raise ValueError(f"the validation split holds one class only ({int(val_truth.sum())} tumor of "
                          f"{val_truth.size}); add images of the other class or raise its fraction")
-    threshold = balanced_threshold(val_truth, val_p, default=DEFAULT_THRESHOLD, bounds=THRESHOLD_BOUNDS)
 
-    def scored(idx: npt.NDArray[np.int64], p: npt.NDArray[np.float64]) -> dict[str, Any]:
-        truth = data.targets[idx] == 1
-        report = classification_report(
-            np.asarray(LABELS)[data.targets[idx]], np.where(p >= threshold, LABELS[1], LABELS[0]), LABELS)
-        fpr, tpr, thresholds = roc_curve(truth, p)
-        area = auc(fpr, tpr)
-        thin_fpr, thin_tpr, thin_thr = _thin((fpr, tpr, thresholds), ROC_POINTS)
-        # The first threshold is +inf (nothing called tumor), which JSON cannot hold: null.
-        report["roc"] = {"auc": area, "fpr": thin_fpr, "tpr": thin_tpr, "points": int(fpr.size),
-                         "thresholds": [t if np.isfinite(t) else None for t in thin_thr]}
-        return report
+    with _native_output_quieted(not progress):
+        import keras  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
+        import tensorflow  # type: ignore[import-untyped,unused-ignore]  # noqa: F401  (its logs, now)
 
-    test_metrics = scored(test_idx, test_p)
-    val_metrics = scored(val_idx, val_p)
-    fpr, tpr, _ = roc_curve(data.targets[test_idx] == 1, test_p)
+    y = data.targets.astype(np.float32)
+    fitted = _fit(design, data.inputs[train_idx], y[train_idx], data.inputs[val_idx], y[val_idx], seed=seed,
+                  epochs=epochs, batch_size=batch_size, patience=patience, augment=augment, progress=progress)
+    trained_at = time.monotonic()
+    exported = with_features_output(fitted.model)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _native_output_quieted(not progress):
+        flatbuffer = export_litert(exported)
+        # The serving runtime itself (version 0: not in a store yet) gives every number below;
+        # temperature 1 and no statistics yet: its raw logits and features are what is fitted.
+        raw = LiteRtMriModel(flatbuffer, ModelVersion(MRI_MODEL, 0), DEFAULT_THRESHOLD, temperature=1.0)
+        keras_logits, keras_features = exported.predict(data.inputs[test_idx][..., np.newaxis],
+                                                        batch_size=256, verbose=0)
+        outputs = {name: raw.outputs(data.inputs[idx]) for name, idx in parts.items()}
+    logits = {name: found[0] for name, found in outputs.items()}
+    # Two outputs (the runtime checked it at load), so every split has its features.
+    features = {name: np.asarray(found[1], np.float64) for name, found in outputs.items()}
+
+    temperature = fit_temperature(logits["validation"], val_truth)
+    p = {name: sigmoid(values / temperature) for name, values in logits.items()}
+    keras_p = sigmoid(np.asarray(keras_logits, np.float64).reshape(-1) / temperature)
+    export_diff = float(np.max(np.abs(p["test"] - keras_p)))
+    if not export_diff <= MAX_EXPORT_DIFF:
+        raise ExportMismatch(f"LiteRT differs from Keras by {export_diff:.3g} on the test split "
+                             f"(> {MAX_EXPORT_DIFF}); the export is not faithful")
+    features_diff = float(np.max(np.abs(features["test"] - np.asarray(keras_features, np.float64))))
+
+    statistics: FeatureStatistics = fit_feature_statistics(features["train"], data.targets[train_idx],
+                                                           len(LABELS))
+    distance = {name: mahalanobis_scores(values, statistics) for name, values in features.items()}
+    ood_threshold = score_threshold(distance["validation"], OOD_PERCENTILE)
+    threshold = balanced_threshold(val_truth, p["validation"], default=DEFAULT_THRESHOLD,
+                                   bounds=THRESHOLD_BOUNDS)
+
+    (out_dir / MODEL_FILE).write_bytes(flatbuffer)
+    np.savez(out_dir / OOD_FILE, means=statistics.means, precision=statistics.precision)
+    checks = np.array([reason is None for reason in data.unfamiliar])
+    truth = {name: data.targets[idx] == 1 for name, idx in parts.items()}
+    test_metrics = _scored(truth["test"], p["test"], threshold)
+    val_metrics = _scored(truth["validation"], p["validation"], threshold)
+    fpr, tpr, _ = roc_curve(truth["test"], p["test"])
     plot_confusion_matrix(test_metrics["confusion_matrix"], out_dir / "confusion_matrix.png",
                           title=f"{MRI_MODEL}: test split")
     plot_roc(fpr, tpr, test_metrics["roc"]["auc"], out_dir / "roc.png", title=f"{MRI_MODEL}: test split ROC")
     write_split(out_dir / "split.csv", data.files, [LABELS[t] for t in data.targets], groups, parts)
 
+    summary = training_data_summary(source)
+    evaluations: dict[str, Any] = {}
+    if evaluate:
+        served = LiteRtMriModel(flatbuffer, ModelVersion(MRI_MODEL, 0), threshold, temperature=temperature,
+                                ood=statistics, ood_threshold=ood_threshold)
+        with _native_output_quieted(not progress):
+            evaluations = {name: evaluate_folder(served, folder) for name, folder in evaluate.items()}
     folder_counts = {label: int((data.targets == i).sum()) for i, label in enumerate(LABELS)}
     card: dict[str, Any] = {
         "name": MRI_MODEL,
-        "task": "binary classification of a brain MRI slice: tumor or healthy",
+        "task": "binary classification of a brain MRI slice: tumor or healthy, or uncertain when the "
+                "slice is unlike the training data",
+        "intended_use": INTENDED_USE,
+        "limitations": LIMITS_GENERATED if summary.kind == "generated" else LIMITS_FOLDER,
+        "training_data": {"kind": summary.kind, "summary": summary.summary},
         "architecture": {
-            "summary": ARCHITECTURE,
-            "padding": "valid",
-            "parameters": int(model.count_params()),
+            "name": design.name,
+            "summary": design.summary,
+            "parameters": int(fitted.model.count_params()),
             "framework": "keras",
         },
         "input": {
-            "size": INPUT_SIZE,
-            "shape": [INPUT_SIZE, INPUT_SIZE, 1],
+            "size": design.input_size,
+            "shape": [design.input_size, design.input_size, 1],
             "dtype": "float32",
             "range": [0.0, 1.0],
             "preprocessing": f"gray, resize {TARGET_SIZE}x{TARGET_SIZE}, blur, threshold, largest contour, "
-                             f"crop at its extreme points, resize {INPUT_SIZE}x{INPUT_SIZE}, scale to [0, 1]",
+                             f"crop at its extreme points, resize {design.input_size}x{design.input_size}, "
+                             "scale to [0, 1]",
         },
+        "output": {"kind": "logit", "temperature": temperature,
+                   "probability": "sigmoid(logit / temperature)"},
         "labels": list(LABELS),
         "positive_label": LABELS[1],
         "decision_threshold": threshold,
         "decision_threshold_selection": {
-            "rule": "best balanced accuracy on the validation split; 0.5 unless beaten; "
-                    f"within {list(THRESHOLD_BOUNDS)}",
+            "rule": "best balanced accuracy of the calibrated probabilities on the validation split; "
+                    f"0.5 unless beaten; within {list(THRESHOLD_BOUNDS)}",
             "default": DEFAULT_THRESHOLD,
             "validation_balanced_accuracy_at_default":
-                _balanced_accuracy(val_truth, val_p, DEFAULT_THRESHOLD),
-            "validation_balanced_accuracy_at_chosen": _balanced_accuracy(val_truth, val_p, threshold),
+                _balanced_accuracy(val_truth, p["validation"], DEFAULT_THRESHOLD),
+            "validation_balanced_accuracy_at_chosen":
+                _balanced_accuracy(val_truth, p["validation"], threshold),
+        },
+        "calibration": {
+            "method": "temperature scaling: the temperature with the lowest negative log-likelihood on "
+                      "the validation split",
+            "temperature": temperature,
+            "temperature_bounds": list(TEMPERATURE_BOUNDS),
+            "ece_bins": ECE_BINS,
+            "validation": _calibration(val_truth, logits["validation"], temperature),
+            "test": _calibration(truth["test"], logits["test"], temperature),
+        },
+        "out_of_distribution": {
+            "method": "Mahalanobis distance of the penultimate features to the nearest class mean (class "
+                      "means and one shared Ledoit-Wolf covariance of the training split), after image "
+                      "checks on the decoded picture (colour, aspect, dark background and border)",
+            "features": {"layer": FEATURES_LAYER, "dimension": statistics.dimension},
+            "statistics_file": OOD_FILE,
+            "threshold": ood_threshold,
+            "threshold_rule": f"percentile {OOD_PERCENTILE:g} of the validation split's distances",
+            "distance_percentiles": {name: {str(q): float(np.percentile(values, q)) for q in (50, 90, 99)}
+                                     for name, values in distance.items()},
+            "image_checks": {"max_coloured_fraction": familiarity.MAX_COLOURED_FRACTION,
+                             "min_solidity": familiarity.MIN_SOLIDITY,
+                             "min_entropy_bits": familiarity.MIN_ENTROPY_BITS,
+                             "colour_chroma": familiarity.COLOUR_CHROMA,
+                             "max_aspect": familiarity.MAX_ASPECT,
+                             "min_dark_fraction": familiarity.MIN_DARK_FRACTION,
+                             "min_dark_border": familiarity.MIN_DARK_BORDER,
+                             "failed_by_training_data": int((~checks).sum())},
+            "answered": {name: _answered(truth[name], p[name],
+                                         checks[idx] & (distance[name] <= ood_threshold), threshold)
+                         for name, idx in parts.items() if name != "train"},
         },
         "metrics": {"test": test_metrics, "validation": val_metrics},
+        "evaluations": evaluations,
         "split": {
             "seed": seed,
             "fractions": [float(f) for f in fractions],
@@ -413,37 +741,39 @@ def train_mri(
             "file": "split.csv",
         },
         "data": {
-            "path": str(data_dir),
+            "path": str(data_dir.resolve()),
+            "provenance": source,
             "layout": "yes/ = tumor, no/ = healthy",
             "counts": folder_counts,
             "skipped": {"count": len(data.skipped), "files": data.skipped},
         },
         "training": {
             "epochs_max": epochs,
-            "epochs_run": epochs_run,
-            "best_epoch": int(stopper.best_epoch) + 1,
+            "epochs_run": len(fitted.history["loss"]),
+            "best_epoch": fitted.best_epoch,
             "patience": patience,
             "selection": "lowest validation loss (weights of that epoch kept)",
             "batch_size": batch_size,
-            "augmentation": "flips: left-right, up-down, both (4 views of each training image)"
-                            if augment else None,
-            "training_images": int(x_train.shape[0]),
+            "augmentation": design.augmentation if augment else None,
+            "training_images": fitted.training_images,
             "optimizer": {"name": "adam", "learning_rate": 1e-3},
-            "loss": "binary_crossentropy",
-            "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+            "loss": "binary_crossentropy on the logit",
+            "history": fitted.history,
             "seconds": {"preprocessing": round(loaded_at - started, 2),
                         "fit": round(trained_at - loaded_at, 2),
                         "total": round(time.monotonic() - started, 2)},
         },
         "libraries": library_versions(*LIBRARIES),
         "export": {"format": "litert", "file": MODEL_FILE, "dtype": "float32", "batch": "dynamic",
+                   "outputs": ["tumor logit (n, 1)", f"features (n, {statistics.dimension})"],
                    "max_abs_diff_vs_keras": export_diff, "max_abs_diff_allowed": MAX_EXPORT_DIFF,
-                   "bytes": len(flatbuffer)},
+                   "features_max_abs_diff_vs_keras": features_diff, "bytes": len(flatbuffer)},
         "plots": {"confusion_matrix": "confusion_matrix.png", "roc": "roc.png"},
         "created_at": rfc3339(utc_now()),
     }
     write_card(out_dir, card)
     logger.info("MRI model trained", extra={
         "out_dir": str(out_dir), "test_accuracy": test_metrics["accuracy"],
-        "test_auc": test_metrics["roc"]["auc"], "epochs_run": epochs_run})
+        "test_auc": test_metrics["roc"]["auc"], "epochs_run": card["training"]["epochs_run"],
+        "temperature": temperature, "ood_threshold": ood_threshold})
     return card

@@ -35,6 +35,22 @@ def _expected(model_dir: Path, pixels: np.ndarray) -> tuple[float, tuple[int, in
 
 
 class TestClassifyMri:
+    async def test_a_colour_photograph_answers_uncertain_without_a_probability(
+        self, client_app: Client, auth: AuthHeaders
+    ) -> None:
+        skimage_data = pytest.importorskip("skimage.data")
+        import cv2
+
+        png = cv2.imencode(".png", np.ascontiguousarray(skimage_data.astronaut()[:, :, ::-1]))[1].tobytes()
+        async with client_app as client:
+            response = await client.post(MRI, files={"image": ("astronaut.png", png)}, headers=auth())
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["label"] == "uncertain" and body["out_of_distribution"] is True
+        assert body["probability"] is None and body["tumor_probability"] is None
+        assert "colour" in body["ood_reason"]
+
     async def test_a_png_slice_answers_label_probability_model_and_crop_box(
         self, client_app: Client, model_dir: Path, auth: AuthHeaders, slices: Any
     ) -> None:
@@ -46,7 +62,12 @@ class TestClassifyMri:
 
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["model"] == {"name": MRI_MODEL, "version": 1}
+        # Issue 11: every answer says what the model was trained on (unknown for this old card).
+        assert body["model"] == {"name": MRI_MODEL, "version": 1, "training_data": {
+            "kind": "unknown", "summary": "the model card does not say what the model was trained on"}}
+        assert body["out_of_distribution"] is False and body["ood_reason"] is None
+        # A version trained before issue 11 has no feature statistics: image checks only.
+        assert body["ood_score"] is None and body["ood_threshold"] is None
         assert body["decision_threshold"] == 0.5
         assert body["tumor_probability"] == pytest.approx(p_tumor, abs=1e-6)
         assert body["label"] == ("tumor" if p_tumor >= 0.5 else "healthy")

@@ -54,7 +54,7 @@ class TestTrainMri:
         out, card = trained
 
         assert sorted(p.name for p in out.iterdir()) == [
-            "card.json", "confusion_matrix.png", "model.tflite", "roc.png", "split.csv"]
+            "card.json", "confusion_matrix.png", "model.tflite", "ood.npz", "roc.png", "split.csv"]
         assert json.loads((out / "card.json").read_text()) == json.loads(json.dumps(card))
         for png in ("confusion_matrix.png", "roc.png"):
             assert (out / png).read_bytes().startswith(b"\x89PNG")
@@ -70,8 +70,8 @@ class TestTrainMri:
         selection = card["decision_threshold_selection"]
         assert selection["validation_balanced_accuracy_at_chosen"] >= selection[
             "validation_balanced_accuracy_at_default"]
-        assert card["input"]["size"] == 32
-        assert card["architecture"]["parameters"] == 122_757
+        assert card["input"]["size"] == 64
+        assert card["architecture"]["name"] == "gap64" and card["architecture"]["parameters"] == 50_609
         assert card["data"]["counts"] == {"healthy": 40, "tumor": 41}
         assert card["split"]["seed"] == 0 and card["split"]["fractions"] == [0.7, 0.15, 0.15]
         assert sum(part["total"] for part in card["split"]["counts"].values()) == 81
@@ -107,10 +107,49 @@ class TestTrainMri:
         out, card = trained
         model = LiteRtMriModel.load(out, ModelVersion(MRI_MODEL, 1))
 
-        found = model.tumor_probabilities(np.full((3, 32, 32), 0.5, np.float32))
+        found = model.tumor_probabilities(np.full((3, 64, 64), 0.5, np.float32))
 
         assert model.decision_threshold == card["decision_threshold"]
+        assert model.temperature == card["output"]["temperature"]
+        assert model.ood_threshold == card["out_of_distribution"]["threshold"]
         assert found.shape == (3,) and ((found >= 0.0) & (found <= 1.0)).all()
+
+    def test_the_card_states_calibration_before_and_after_on_validation_and_test(
+        self, trained: tuple[Path, dict[str, Any]]
+    ) -> None:
+        _, card = trained
+        calibration = card["calibration"]
+
+        assert calibration["temperature"] == card["output"]["temperature"] >= 1.0
+        for split in ("validation", "test"):
+            assert set(calibration[split]) == {"ece_before", "ece_after", "nll_before", "nll_after"}
+            assert 0.0 <= calibration[split]["ece_after"] <= 1.0
+        # Fitted on validation: its likelihood is never worse after than before.
+        assert calibration["validation"]["nll_after"] <= calibration["validation"]["nll_before"] + 1e-12
+
+    def test_the_card_records_the_ood_threshold_chosen_on_validation(
+        self, trained: tuple[Path, dict[str, Any]]
+    ) -> None:
+        _, card = trained
+        ood = card["out_of_distribution"]
+
+        assert ood["threshold"] > 0 and ood["statistics_file"] == "ood.npz"
+        assert ood["threshold_rule"] == "percentile 99 of the validation split's distances"
+        assert ood["features"] == {"layer": "features", "dimension": 64}
+        assert set(ood["answered"]) == {"validation", "test"}
+        assert ood["answered"]["validation"]["answered_fraction"] >= 0.9
+
+    def test_the_card_says_where_the_data_came_from_and_what_the_model_is_not(
+        self, trained: tuple[Path, dict[str, Any]], data_dir: Path
+    ) -> None:
+        _, card = trained
+
+        assert card["data"]["provenance"]["kind"] == "folder"
+        assert card["data"]["provenance"]["path"] == str(data_dir.resolve())
+        assert len(card["data"]["provenance"]["sha256"]) == 64
+        assert card["training_data"]["kind"] == "folder"
+        assert card["data"]["provenance"]["sha256"][:12] in card["training_data"]["summary"]
+        assert "not a diagnostic device" in card["limitations"]
 
     def test_a_near_duplicate_lands_in_the_split_of_its_original(
         self, trained: tuple[Path, dict[str, Any]]
@@ -145,6 +184,18 @@ class TestTrainMri:
         with pytest.raises(ExportMismatch, match="LiteRT differs from Keras"):
             train_mri(data_dir, tmp_path, epochs=1, batch_size=32, progress=False)
         assert list(tmp_path.iterdir()) == []
+
+
+class TestReferenceArchitecture:
+    def test_the_reference_cnn_still_trains_exports_and_serves(self, data_dir: Path, tmp_path: Path) -> None:
+        card = train_mri(data_dir, tmp_path, architecture="reference", epochs=1, batch_size=32,
+                         progress=False)
+        model = LiteRtMriModel.load(tmp_path, ModelVersion(MRI_MODEL, 1))
+
+        assert card["architecture"]["name"] == "reference" and card["input"]["size"] == 32
+        assert card["architecture"]["parameters"] == 122_757
+        assert card["export"]["max_abs_diff_vs_keras"] <= 1e-5
+        assert model.input_size == 32 and card["out_of_distribution"]["features"]["dimension"] == 512
 
 
 class TestTrainCommand:

@@ -16,6 +16,7 @@ from pydicom.filewriter import dcmwrite
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from specimen_classify.adapters.mri_images import read_mri, stretch_to_uint8, window_to_uint8
+from specimen_classify.domain.preprocessing import gray_uint8
 from specimen_kit.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
 
 LIMIT = 10_000_000
@@ -97,7 +98,8 @@ def test_png_16_bit_is_stretched_by_its_range() -> None:
     assert (int(out.min()), int(out.max())) == (0, 255)
 
 
-def test_rgb_png_becomes_luma() -> None:
+def test_a_colour_png_keeps_its_colour_for_the_image_checks() -> None:
+    # Issue 11: colour was turned to luma here, so a photograph looked like a gray slice.
     rgb = np.zeros((2, 2, 3), np.uint8)
     rgb[0, 0] = (255, 0, 0)
     rgb[0, 1] = (0, 255, 0)
@@ -106,8 +108,18 @@ def test_rgb_png_becomes_luma() -> None:
 
     out = read_mri(_pillow(rgb, "PNG"), max_pixels=LIMIT)
 
-    # ITU-R 601-2 luma, as Pillow rounds it: L = R*299/1000 + G*587/1000 + B*114/1000.
-    assert out.tolist() == [[76, 150], [29, 255]]
+    np.testing.assert_array_equal(out, rgb)
+    # ITU-R 601 luma is still what the network sees (the preprocessing converts it).
+    assert gray_uint8(out).tolist() == [[76, 150], [29, 255]]
+
+
+def test_a_gray_picture_stored_as_rgb_comes_back_gray() -> None:
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
+
+    out = read_mri(_pillow(rgba, "PNG"), max_pixels=LIMIT)
+
+    np.testing.assert_array_equal(out, gray)
 
 
 def test_tiff_gray_and_16_bit() -> None:

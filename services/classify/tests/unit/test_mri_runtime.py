@@ -1,4 +1,8 @@
-"""LiteRtMriModel: a real (untrained, seeded) reference CNN exported to LiteRT, against Keras."""
+"""LiteRtMriModel: a real (untrained, seeded) reference CNN exported to LiteRT, against Keras.
+
+Two artifacts: the one-output model of versions trained before issue 11 (served as it answers,
+no feature distance) and the logit + features model trained now (temperature and Mahalanobis).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.adapters.mri_runtime import OOD_FILE, LiteRtMriModel
+from specimen_classify.domain.calibration import sigmoid
 from specimen_classify.domain.errors import InvalidImage, UnloadableModel
-from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion, MriModel, classify_slices
+from specimen_classify.domain.familiarity import FeatureStatistics, mahalanobis_scores
+from specimen_classify.domain.predictions import (
+    MRI_MODEL,
+    UNKNOWN_TRAINING_DATA,
+    ModelVersion,
+    MriModel,
+    TrainingData,
+    classify_slices,
+)
 from specimen_classify.domain.synthetic_mri import mri_slice
 
 VERSION = ModelVersion(MRI_MODEL, 3)
@@ -24,7 +37,7 @@ def keras_model() -> Any:
     from specimen_classify.training.mri import build_cnn
 
     keras.utils.set_random_seed(0)
-    return build_cnn()
+    return build_cnn("reference")
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +90,10 @@ class TestLoad:
         keras = pytest.importorskip("keras")
         from specimen_classify.training.mri import export_litert
 
-        other = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(),
+        other = keras.Sequential([keras.Input(shape=(28, 32, 1)), keras.layers.Flatten(),
                                   keras.layers.Dense(1, activation="sigmoid")])
 
-        with pytest.raises(UnloadableModel, match=r"not float32 \(n, 32, 32, 1\)"):
+        with pytest.raises(UnloadableModel, match=r"not float32 \(n, side, side, 1\)"):
             LiteRtMriModel(export_litert(other), VERSION, 0.5)
 
 
@@ -147,3 +160,91 @@ class TestWithClassifySlices:
         for p in predictions:
             assert p.label == ("tumor" if p.tumor_probability >= 0.4 else "healthy")
             assert p.probability == (p.tumor_probability if p.label == "tumor" else 1.0 - p.tumor_probability)
+
+
+@pytest.fixture(scope="module")
+def two_outputs(keras_model: Any) -> tuple[Any, bytes]:
+    from specimen_classify.training.mri import export_litert, with_features_output
+
+    exported = with_features_output(keras_model)
+    return exported, export_litert(exported)
+
+
+def _statistics(dimension: int) -> FeatureStatistics:
+    rng = np.random.default_rng(4)
+    scale = rng.random((dimension, dimension)) / dimension
+    return FeatureStatistics(means=rng.random((2, dimension)), precision=np.eye(dimension) + scale @ scale.T)
+
+
+@pytest.fixture
+def logit_version_dir(tmp_path: Path, two_outputs: tuple[Any, bytes]) -> Path:
+    tmp_path = tmp_path / "logit"
+    tmp_path.mkdir()
+    (tmp_path / "model.tflite").write_bytes(two_outputs[1])
+    statistics = _statistics(512)
+    np.savez(tmp_path / OOD_FILE, means=statistics.means, precision=statistics.precision)
+    (tmp_path / "card.json").write_text(json.dumps({
+        "name": MRI_MODEL, "decision_threshold": 0.4, "output": {"kind": "logit", "temperature": 2.0},
+        "out_of_distribution": {"threshold": 30.0},
+        "training_data": {"kind": "generated", "summary": "synthetic slices, seed 0"}}))
+    return tmp_path
+
+
+class TestLogitAndFeatures:
+    def test_probability_is_the_sigmoid_of_the_logit_over_the_temperature(
+        self, logit_version_dir: Path, two_outputs: tuple[Any, bytes]
+    ) -> None:
+        model = LiteRtMriModel.load(logit_version_dir, VERSION)
+        inputs = _inputs(6, seed=2)
+        logits, features = two_outputs[0].predict(inputs[..., np.newaxis], verbose=0)
+
+        scores = model.score(inputs)
+
+        assert model.temperature == 2.0 and model.ood_threshold == 30.0 and model.input_size == 32
+        expected = sigmoid(np.asarray(logits, np.float64).reshape(-1) / 2.0)
+        assert np.max(np.abs(scores.tumor_probability - expected)) <= 1e-5
+        assert scores.ood_score is not None
+        np.testing.assert_allclose(scores.ood_score, mahalanobis_scores(features, _statistics(512)),
+                                   rtol=1e-4)
+
+    def test_the_training_data_of_the_card_is_served(self, logit_version_dir: Path,
+                                                     version_dir: Path) -> None:
+        assert LiteRtMriModel.load(logit_version_dir, VERSION).training_data == TrainingData(
+            "generated", "synthetic slices, seed 0")
+        # Versions trained before the card said it.
+        assert LiteRtMriModel.load(version_dir, VERSION).training_data == UNKNOWN_TRAINING_DATA
+
+    def test_a_one_output_model_has_no_distance(self, version_dir: Path) -> None:
+        scores = LiteRtMriModel.load(version_dir, VERSION).score(_inputs(2))
+
+        assert scores.ood_score is None
+
+    def test_missing_feature_statistics_are_unloadable(self, logit_version_dir: Path) -> None:
+        (logit_version_dir / OOD_FILE).unlink()
+
+        with pytest.raises(UnloadableModel, match=OOD_FILE):
+            LiteRtMriModel.load(logit_version_dir, VERSION)
+
+    def test_statistics_of_another_width_are_unloadable(self, logit_version_dir: Path) -> None:
+        statistics = _statistics(8)
+        np.savez(logit_version_dir / OOD_FILE, means=statistics.means, precision=statistics.precision)
+
+        with pytest.raises(UnloadableModel, match="512 features but the statistics 8"):
+            LiteRtMriModel.load(logit_version_dir, VERSION)
+
+    def test_a_logit_card_on_a_one_output_model_is_unloadable(self, logit_version_dir: Path,
+                                                               flatbuffer: bytes) -> None:
+        (logit_version_dir / "model.tflite").write_bytes(flatbuffer)
+
+        with pytest.raises(UnloadableModel, match="a logit and a features output"):
+            LiteRtMriModel.load(logit_version_dir, VERSION)
+
+    @pytest.mark.parametrize("output", [{"kind": "probability"}, {"kind": "logit"},
+                                        {"kind": "logit", "temperature": True}])
+    def test_an_unusable_output_section_is_unloadable(self, logit_version_dir: Path,
+                                                      output: dict[str, Any]) -> None:
+        card = json.loads((logit_version_dir / "card.json").read_text())
+        (logit_version_dir / "card.json").write_text(json.dumps({**card, "output": output}))
+
+        with pytest.raises(UnloadableModel, match="output"):
+            LiteRtMriModel.load(logit_version_dir, VERSION)
