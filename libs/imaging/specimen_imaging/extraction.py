@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from specimen_imaging.arrays import check_image
 from specimen_imaging.flatfield import flat_field_correct
-from specimen_imaging.measurements import ObjectMeasurements, measure_objects
+from specimen_imaging.measurements import FEATURE_SET_VERSION, ObjectMeasurements, measure_objects
 from specimen_imaging.objects import Objects, find_objects
 from specimen_imaging.thresholding import ThresholdParams, threshold_mask
 from specimen_kit.deadlines import Deadline, checkpoint
@@ -29,6 +29,7 @@ def extract_objects(
     mask: npt.NDArray[np.bool_] | None = None,
     flat_field_sigma: float | None = None,
     deadline: Deadline | None = None,
+    feature_set: str = FEATURE_SET_VERSION,
 ) -> tuple[Objects, ObjectMeasurements]:
     """Find the objects of ``pixels`` and measure them.
 
@@ -54,6 +55,8 @@ def extract_objects(
         the corrected image. None (default) leaves the pixels as they are.
     deadline : Deadline, optional
         Checked between the steps (default: the current request's).
+    feature_set : str
+        The feature set measured (:data:`specimen_imaging.measurements.FEATURE_SETS`).
 
     Returns
     -------
@@ -83,6 +86,6 @@ def extract_objects(
         mask = threshold_mask(pixels, threshold, deadline=deadline).mask
     objects = find_objects(mask, min_area=min_area, max_area=max_area, keep_border=keep_border)
     checkpoint("find objects", deadline)
-    measured = measure_objects(objects.labels, pixels)
+    measured = measure_objects(objects.labels, pixels, feature_set)
     checkpoint("measure objects", deadline)
     return objects, measured

@@ -26,12 +26,15 @@ import numpy as np
 import numpy.typing as npt
 
 from specimen_imaging.arrays import to_gray
+from specimen_imaging.descriptors import DESCRIPTOR_NAMES, describe_objects
 from specimen_kit.errors import InvalidParameter
 
-FEATURE_SET_VERSION = "1"
-"""Bump whenever a name, its order or its definition changes: models are trained on it."""
+FEATURE_SET_VERSION = "2"
+"""The feature set measured by default. Bump whenever a name, its order or its definition
+changes (models are trained on it), and keep the older sets in :data:`FEATURE_SETS`: a model
+trained on one is still served with its features."""
 
-FEATURE_NAMES: tuple[str, ...] = (
+FEATURE_NAMES_V1: tuple[str, ...] = (
     "area",
     "perimeter",
     "equivalent_diameter",
@@ -55,7 +58,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "intensity_min",
     "intensity_max",
 )
-"""Column order of :attr:`ObjectMeasurements.features` for feature set ``FEATURE_SET_VERSION``.
+"""Feature set ``"1"``'s columns (also the first columns of set ``"2"``, same definitions).
 
 Definitions (pixels; orientation in radians), each as scikit-image's ``regionprops``:
 ``area`` pixel count; ``perimeter`` the 4-neighbourhood weighted estimate of
@@ -71,6 +74,33 @@ of the convex hull image; ``hu_moment_1..7`` Hu's invariants of the normalised c
 gray intensity under the object.
 """
 
+FEATURE_NAMES_V2: tuple[str, ...] = (*FEATURE_NAMES_V1, *DESCRIPTOR_NAMES)
+"""Feature set ``"2"``: set 1's columns, then :mod:`specimen_imaging.descriptors`' groups
+(intensity distribution and local background, GLCM and LBP texture, Fourier contour and
+convexity defects, skeleton, Zernike moments, Lab colour)."""
+
+FEATURE_SETS: dict[str, tuple[str, ...]] = {"1": FEATURE_NAMES_V1, "2": FEATURE_NAMES_V2}
+"""Every feature set this library measures: version → column names in order."""
+
+FEATURE_NAMES: tuple[str, ...] = FEATURE_SETS[FEATURE_SET_VERSION]
+"""Column order of :attr:`ObjectMeasurements.features` for feature set ``FEATURE_SET_VERSION``."""
+
+
+def feature_names_of(version: str) -> tuple[str, ...]:
+    """The columns of feature set ``version``.
+
+    Raises
+    ------
+    InvalidParameter
+        A version this library does not measure (422, the known ones named).
+    """
+    try:
+        return FEATURE_SETS[str(version)]
+    except KeyError:
+        raise InvalidParameter(
+            f"feature set {version!r} is unknown; this library measures {', '.join(FEATURE_SETS)}"
+        ) from None
+
 
 @dataclass(frozen=True)
 class ObjectMeasurements:
@@ -84,20 +114,29 @@ class ObjectMeasurements:
         ``(min_row, min_col, max_row, max_col)``, max exclusive.
     centroids : ndarray of float64, (n, 2)
         ``(row, col)``.
-    features : ndarray of float64, (n, len(FEATURE_NAMES))
-        Columns in :data:`FEATURE_NAMES` order.
+    features : ndarray of float64, (n, len(feature_names))
+        Columns in :attr:`feature_names` order.
+    feature_set_version : str
+        The feature set measured (a key of :data:`FEATURE_SETS`).
     """
 
     labels: npt.NDArray[np.int64]
     bboxes: npt.NDArray[np.int64]
     centroids: npt.NDArray[np.float64]
     features: npt.NDArray[np.float64]
+    feature_set_version: str = FEATURE_SET_VERSION
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The columns of :attr:`features`."""
+        return FEATURE_SETS[self.feature_set_version]
 
     def column(self, name: str) -> npt.NDArray[np.float64]:
         """The feature column called ``name``."""
-        if name not in FEATURE_NAMES:
-            raise InvalidParameter(f"unknown feature {name!r}; known: {', '.join(FEATURE_NAMES)}")
-        out: npt.NDArray[np.float64] = self.features[:, FEATURE_NAMES.index(name)]
+        names = self.feature_names
+        if name not in names:
+            raise InvalidParameter(f"unknown feature {name!r}; known: {', '.join(names)}")
+        out: npt.NDArray[np.float64] = self.features[:, names.index(name)]
         return out
 
 
@@ -353,7 +392,9 @@ def _convex_chunk(hull: IntArray, sizes: IntArray) -> tuple[npt.NDArray[np.float
     return area.astype(np.float64), feret
 
 
-def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> ObjectMeasurements:
+def measure_objects(
+    labels: npt.NDArray[Any], intensity: npt.NDArray[Any], feature_set: str = FEATURE_SET_VERSION
+) -> ObjectMeasurements:
     """Measure every labelled object.
 
     Parameters
@@ -361,12 +402,17 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     labels : ndarray of int, (h, w)
         0 is background; every other value is one object (as from ``find_objects``).
     intensity : ndarray, (h, w) or (h, w, 3|4)
-        Gray, or RGB(A) converted with BT.601 luma; uint8, uint16 or float.
+        Gray, or RGB(A) converted with BT.601 luma; uint8, uint16 or float. Set 2's colour
+        group reads the RGB values of a colour image.
+    feature_set : str
+        A key of :data:`FEATURE_SETS` (default :data:`FEATURE_SET_VERSION`): set 1 is the
+        all-at-once measurements alone, set 2 adds :mod:`specimen_imaging.descriptors`' groups,
+        measured object by object (about a millisecond each).
 
     Returns
     -------
     ObjectMeasurements
-        One row per label present, ascending; features in :data:`FEATURE_NAMES` order.
+        One row per label present, ascending; features in the set's order.
 
     Examples
     --------
@@ -388,6 +434,8 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
         )
     if labels.size and labels.min() < 0:
         raise InvalidParameter("labels must be >= 0 (0 = background)")
+    names = feature_names_of(feature_set)
+    color = intensity if intensity.ndim == 3 and intensity.shape[2] >= 3 else None
     if intensity.ndim == 3:
         intensity = to_gray(intensity)
     h, w = labels.shape
@@ -395,10 +443,10 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
     bands = [(r0, min(r0 + rows, h)) for r0 in range(0, h, rows)]
     ids, position = _label_positions(labels, bands)
     n = ids.size
-    n_features = len(FEATURE_NAMES)
     if n == 0:
         return ObjectMeasurements(
-            np.zeros(0, np.int64), np.zeros((0, 4), np.int64), np.zeros((0, 2)), np.zeros((0, n_features))
+            np.zeros(0, np.int64), np.zeros((0, 4), np.int64), np.zeros((0, 2)), np.zeros((0, len(names))),
+            str(feature_set),
         )
 
     # Pass 1, band by band: what needs no centroid. Every float sum is accumulated in place
@@ -519,16 +567,20 @@ def measure_objects(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> Ob
             vmax,
         ]
     )
-    return ObjectMeasurements(ids, bboxes, np.stack([cr, cc], axis=1), features)
+    if len(names) > features.shape[1]:
+        features = np.column_stack([features, describe_objects(labels, ids, bboxes, intensity, color)])
+    return ObjectMeasurements(ids, bboxes, np.stack([cr, cc], axis=1), features, str(feature_set))
 
 
-def feature_matrix(labels: npt.NDArray[Any], intensity: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-    """Objects x :data:`FEATURE_NAMES` matrix (feature set :data:`FEATURE_SET_VERSION`).
+def feature_matrix(
+    labels: npt.NDArray[Any], intensity: npt.NDArray[Any], feature_set: str = FEATURE_SET_VERSION
+) -> npt.NDArray[np.float64]:
+    """Objects x feature-set columns (default :data:`FEATURE_SET_VERSION`).
 
     Examples
     --------
     >>> lab = np.zeros((4, 4), np.int32); lab[1:3, 1:3] = 1
-    >>> feature_matrix(lab, np.zeros((4, 4), np.uint8)).shape
+    >>> feature_matrix(lab, np.zeros((4, 4), np.uint8), "1").shape
     (1, 22)
     """
-    return measure_objects(labels, intensity).features
+    return measure_objects(labels, intensity, feature_set).features

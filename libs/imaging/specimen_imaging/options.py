@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from specimen_imaging.extraction import extract_objects
 from specimen_imaging.flatfield import MAX_SIGMA
-from specimen_imaging.measurements import ObjectMeasurements
+from specimen_imaging.measurements import FEATURE_SET_VERSION, ObjectMeasurements
 from specimen_imaging.objects import Objects
 from specimen_imaging.thresholding import MAX_RADIUS, ThresholdParams
 from specimen_kit.errors import InvalidParameter
@@ -140,9 +140,12 @@ class ExtractionOptions(ThresholdOptions):
     )
 
     def extract(
-        self, pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_] | None = None
+        self,
+        pixels: npt.NDArray[Any],
+        mask: npt.NDArray[np.bool_] | None = None,
+        feature_set: str = FEATURE_SET_VERSION,
     ) -> tuple[Objects, ObjectMeasurements]:
-        """:func:`~specimen_imaging.extraction.extract_objects` with these options."""
+        """:func:`~specimen_imaging.extraction.extract_objects` with these options (and feature set)."""
         return extract_objects(
             pixels,
             self.threshold_params(with_area_filter=False),
@@ -151,4 +154,5 @@ class ExtractionOptions(ThresholdOptions):
             keep_border=self.keep_border,
             mask=mask,
             flat_field_sigma=self.flat_field_sigma,
+            feature_set=feature_set,
         )

@@ -8,6 +8,7 @@ from specimen_imaging.flatfield import flat_field_correct
 from specimen_imaging.measurements import (
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
+    FEATURE_SETS,
     feature_matrix,
     measure_objects,
 )
@@ -93,7 +94,10 @@ class TestObjectCrop:
 
 class TestMeasureObjects:
     def test_feature_definition_is_versioned(self):
-        assert FEATURE_SET_VERSION == "1" and len(FEATURE_NAMES) == 22 == len(set(FEATURE_NAMES))
+        assert FEATURE_SET_VERSION == "2" and FEATURE_SETS["2"] == FEATURE_NAMES
+        assert len(FEATURE_SETS["1"]) == 22 and len(FEATURE_NAMES) == 83 == len(set(FEATURE_NAMES))
+        # Set 2 keeps set 1's columns first, so a set-2 row carries a set-1 model's features.
+        assert FEATURE_NAMES[:22] == FEATURE_SETS["1"]
 
     def test_six_by_six_square(self):
         lab = np.zeros((8, 8), np.int32)

@@ -3,7 +3,8 @@
 ``generate_mri`` writes ``OUT_DIR/yes/*.png`` and ``OUT_DIR/no/*.png`` (the Kaggle brain-tumor
 layout) plus ``metadata.csv`` with each slice's ground truth; ``generate_plankton`` writes
 ``OUT_DIR/frames/*.png``, ``labels.csv`` (one row per object) and
-``OUT_DIR/objects/<category folder>/*.png``, one crop per object and one folder per class.
+``OUT_DIR/objects/<category folder>/*.png``, one crop per object and one folder per class, plus
+generated vignettes (``vignette*.jpg|png``) in the same folders.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import numpy.typing as npt
 
 from specimen_classify.domain import synthetic_mri, synthetic_plankton
@@ -59,13 +61,53 @@ def _rounded(value: float | None) -> float | str:
     return "" if value is None else round(value, 2)
 
 
+def write_vignette(path: Path, vignette: synthetic_plankton.PlanktonVignette) -> Path:
+    """Store a vignette as instruments do: JPEG at its quality, or PNG; RGB or gray. Returns the path."""
+    image = vignette.image
+    if image.ndim == 3:
+        image = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), np.uint8)
+    path = path.with_suffix(".jpg" if vignette.jpeg else ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, vignette.jpeg_quality] if vignette.jpeg else []
+    if not cv2.imwrite(str(path), image, params):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def generate_vignettes(out_dir: Path, per_category: int, seed: int,
+                       variety: synthetic_plankton.VignetteVariety = synthetic_plankton.TRAINING_VARIETY,
+                       prefix: str = "vignette") -> int:
+    """Write ``per_category`` vignettes of each category to ``out_dir/<category folder>/``.
+
+    Vignette ``i`` of category ``k`` (index in :data:`~synthetic_plankton.CATEGORIES`) is drawn
+    from seed ``(seed, k + 1, i)``, never a frame's seed. Returns the number written.
+    """
+    if per_category < 0:
+        raise ValueError(f"per_category={per_category} is out of range; use an integer >= 0")
+    for k, category in enumerate(synthetic_plankton.CATEGORIES):
+        folder = out_dir / synthetic_plankton.FOLDER_NAMES[category]
+        for index in range(per_category):
+            drawn = synthetic_plankton.plankton_vignette((seed, k + 1, index), category, variety)
+            write_vignette(folder / f"{prefix}{index:05d}", drawn)
+    return per_category * len(synthetic_plankton.CATEGORIES)
+
+
+VIGNETTES_PER_FRAME = 4
+"""Vignettes of each category written per frame by :func:`generate_plankton` (by default)."""
+
+
 def generate_plankton(out_dir: Path, frames: int, seed: int,
                       per_category: int = synthetic_plankton.DEFAULT_PER_CATEGORY,
                       height: int = synthetic_plankton.DEFAULT_SIDE,
-                      width: int = synthetic_plankton.DEFAULT_SIDE) -> int:
-    """Write ``frames`` frames, their ``labels.csv`` and one crop per object by category.
+                      width: int = synthetic_plankton.DEFAULT_SIDE,
+                      vignettes_per_category: int | None = None) -> int:
+    """Write ``frames`` frames, their ``labels.csv``, one crop per object by category, and vignettes.
 
-    Frame ``i`` is drawn from seed ``(seed, i)``. Returns the number of objects written.
+    Frame ``i`` is drawn from seed ``(seed, i)``. The class folders also receive
+    ``vignettes_per_category`` vignettes of each category (default
+    :data:`VIGNETTES_PER_FRAME` x ``frames``; :func:`generate_vignettes`), so a model trained on
+    ``objects/`` sees both the frame's tight crops and the variety of real vignettes. Returns
+    the number of frame objects written.
     """
     if frames < 1:
         raise ValueError(f"frames={frames} is out of range; use an integer >= 1")
@@ -87,4 +129,6 @@ def generate_plankton(out_dir: Path, frames: int, seed: int,
         writer = csv.DictWriter(handle, PLANKTON_LABEL_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    vignettes = VIGNETTES_PER_FRAME * frames if vignettes_per_category is None else vignettes_per_category
+    generate_vignettes(out_dir / "objects", vignettes, seed)
     return len(rows)

@@ -8,11 +8,12 @@ threadpool and the event loop stays free.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Depends, Request
+from pydantic import Field
 
 from specimen_classify.adapters.model_metrics import count_predictions
 from specimen_classify.adapters.mri_images import read_mri
@@ -32,7 +33,12 @@ from specimen_classify.api.classification_schemas import (
 )
 from specimen_classify.api.deps import ActiveMriModel, ActivePlanktonModel, Settings
 from specimen_classify.config import ClassifySettings
-from specimen_classify.domain.plankton.classify import category_counts, classify_feature_rows, classify_frame
+from specimen_classify.domain.plankton.classify import (
+    category_counts,
+    classify_crop,
+    classify_feature_rows,
+    classify_frame,
+)
 from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
 from specimen_classify.domain.predictions import (
     MRI_MODEL,
@@ -43,7 +49,6 @@ from specimen_classify.domain.predictions import (
     classify_slices,
 )
 from specimen_imaging.codecs import decode_image
-from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
 from specimen_imaging.options import Params, validate_params
 from specimen_kit.errors import InvalidParameter, Problem
 from specimen_kit.openapi_problems import documented_problem
@@ -149,22 +154,44 @@ def _frame(payload: PlanktonPayload, settings: Settings) -> npt.NDArray[Any]:
     return decode_image(data, max_pixels=settings.max_image_pixels).pixels
 
 
-def _segmentation(payload: PlanktonPayload) -> PlanktonSegmentation:
-    return validate_params(PlanktonSegmentation, payload.fields)
+class PlanktonInput(PlanktonSegmentation):
+    """The plankton route's fields: what the image is, and (for a frame) how it is cut."""
+
+    input: Literal["frame", "crop"] = Field(
+        "frame", description="frame: every object of a frame, cut with the fields below. crop: the image is "
+        "one vignette (one organism, as EcoTaxa and the instruments store them), featurised as the trainer "
+        "featurises its crops (bright-on-dark inverted, background levelled, scale bars and debris around "
+        "it left out); the segmentation fields do not apply.")
+
+
+def _segmentation(payload: PlanktonPayload) -> PlanktonInput:
+    options = validate_params(PlanktonInput, payload.fields)
+    extra = sorted(options.model_fields_set - {"input"})
+    if options.input == "crop" and extra:
+        raise InvalidParameter(f"input=crop takes no segmentation fields, got {', '.join(extra)}: a crop is "
+                               "cut as the trainer cuts its crops; send input=frame to choose the "
+                               "segmentation")
+    return options
 
 
 @router.post("/plankton",
-             summary="Every object of a plankton frame: bbox, features, category, all class scores",
-             openapi_extra=request_body_doc(PlanktonSegmentation.model_json_schema(), PLANKTON_FILE))
+             summary="Every object of a plankton frame, or the organism of one crop (input=crop): bbox, "
+                     "features, category, all class scores",
+             openapi_extra=request_body_doc(PlanktonInput.model_json_schema(), PLANKTON_FILE))
 def classify_plankton(frame: Annotated[npt.NDArray[Any], Depends(_frame)],
-                      options: Annotated[PlanktonSegmentation, Depends(_segmentation)],
+                      options: Annotated[PlanktonInput, Depends(_segmentation)],
                       model: ActivePlanktonModel, _: CurrentPrincipal) -> PlanktonFrameAnswer:
-    found = classify_frame(frame, model, options)
+    if options.input == "crop":
+        found = classify_crop(frame, model)
+    else:
+        found = classify_frame(frame, model, PlanktonSegmentation(**options.model_dump(exclude={"input"})))
     categories = [o.category for o in found]
     count_predictions(PLANKTON_MODEL, categories)
-    return PlanktonFrameAnswer(model=PlanktonModelRef.of_model(model), count=len(found),
+    return PlanktonFrameAnswer(model=PlanktonModelRef.of_model(model), input=options.input,
+                               count=len(found),
                                counts=category_counts(categories, model.classes),
-                               feature_set_version=FEATURE_SET_VERSION, feature_names=list(FEATURE_NAMES),
+                               feature_set_version=model.feature_set_version,
+                               feature_names=list(model.feature_names),
                                objects=[PlanktonObject.of_object(o) for o in found])
 
 

@@ -170,10 +170,14 @@ class PlanktonModelRef(ModelRef):
 
 class PlanktonFrameAnswer(BaseModel):
     model: PlanktonModelRef
+    input: Literal["frame", "crop"] = Field(
+        "frame", description="What the image was taken for: a frame (every object) or one crop "
+                             "(its organism).")
     count: int
     counts: dict[str, int] = Field(description="Objects per category (unclear included).")
-    feature_set_version: str = Field(description="The feature definition of `objects[].features`.",
-                                     examples=["1"])
+    feature_set_version: str = Field(description="The feature definition of `objects[].features` (the "
+                                                 "model's: a version 1 model is given version 1 features).",
+                                     examples=["2"])
     feature_names: list[str] = Field(description="The features' names, in the model's order.")
     objects: list[PlanktonObject]
 

@@ -391,3 +391,298 @@ def object_crop(frame: PlanktonFrame, object_id: int, padding: int = 4) -> npt.N
     others = cv2.dilate(others, np.ones((5, 5), np.uint8)) > 0
     others &= labels != object_id
     return np.where(others, frame.background[r0:r1, c0:c1], frame.image[r0:r1, c0:c1]).astype(np.uint8)
+
+
+# Vignettes: one object per crop, as instruments and EcoTaxa store them ---------------------------
+
+
+@dataclass(frozen=True)
+class VignetteVariety:
+    """How much the vignettes of a set vary: the knobs of domain randomisation.
+
+    Real vignettes come from many instruments (ZooScan, UVP, FlowCam, ISIIS, microscopes): their
+    pixel size, background, polarity, colour, focus and compression differ, and an organism is
+    often translucent, carries thin spines or setae, touches a piece of debris or shares its crop
+    with a scale bar. Each vignette draws its own value of each knob from these ranges, so a
+    model trained on a set cannot lean on any one instrument's look.
+
+    Attributes
+    ----------
+    scale : (float, float)
+        Pixels per unit of the frame generator's shapes (an object's size in the crop).
+    light_background : (float, float)
+        Background gray of dark-on-light vignettes.
+    dark_background : (float, float)
+        Background gray of bright-on-dark vignettes.
+    bright_on_dark, rgb, translucent, spines, touching_debris, loose_debris, scale_bar, jpeg : float
+        Probability of each look.
+    unevenness : (float, float)
+        Amplitude of the background's gradient and low-frequency blotches, in gray levels.
+    noise : (float, float)
+        Pixel noise sigma, gray levels.
+    blur : (float, float)
+        Gaussian focus blur sigma, pixels.
+    margin : (float, float)
+        Background around the object, as a share of its size.
+    """
+
+    scale: tuple[float, float] = (1.4, 5.0)
+    light_background: tuple[float, float] = (150.0, 245.0)
+    dark_background: tuple[float, float] = (5.0, 60.0)
+    bright_on_dark: float = 0.3
+    rgb: float = 0.5
+    translucent: float = 0.35
+    spines: float = 0.3
+    touching_debris: float = 0.25
+    loose_debris: float = 0.4
+    scale_bar: float = 0.3
+    jpeg: float = 0.6
+    unevenness: tuple[float, float] = (0.0, 25.0)
+    noise: tuple[float, float] = (0.5, 6.0)
+    blur: tuple[float, float] = (0.0, 1.2)
+    margin: tuple[float, float] = (0.08, 0.6)
+
+
+TRAINING_VARIETY = VignetteVariety()
+"""The variety of the default model's training vignettes."""
+
+SHIFTED_VARIETY = VignetteVariety(
+    scale=(1.1, 6.5),
+    light_background=(120.0, 250.0),
+    dark_background=(0.0, 80.0),
+    bright_on_dark=0.5,
+    rgb=0.7,
+    translucent=0.5,
+    spines=0.5,
+    touching_debris=0.4,
+    loose_debris=0.6,
+    scale_bar=0.5,
+    jpeg=0.8,
+    unevenness=(5.0, 40.0),
+    noise=(1.0, 9.0),
+    blur=(0.3, 1.8),
+    margin=(0.05, 0.9),
+)
+"""A harder, shifted variety for evaluation only (never for training or model selection): wider
+scales, more clutter, noisier and blurrier, more bright-on-dark and colour crops. Drawn from
+another seed range, it measures how a model trained on :data:`TRAINING_VARIETY` holds when the
+look of the data moves; it is *not* an independent generator family (same shapes)."""
+
+MIN_VIGNETTE = 50
+MAX_VIGNETTE = 400
+
+# Hue of each category's body in RGB vignettes (a weak cue: each crop jitters it and tints the
+# background): chlorophyll-green to brown aggregates, grey-brown pellets, greenish cells.
+_BODY_TINT: dict[str, tuple[float, float, float]] = {
+    "phytoplankton aggregates": (0.75, 0.95, 0.6),
+    "fecal aggregates": (0.9, 0.8, 0.6),
+    "single cells": (0.7, 0.95, 0.75),
+    "cylindrical fecal pellets": (0.85, 0.75, 0.6),
+    "ovoid fecal pellets": (0.85, 0.78, 0.65),
+}
+
+
+@dataclass(frozen=True)
+class PlanktonVignette:
+    """One generated vignette.
+
+    Attributes
+    ----------
+    image : ndarray of uint8, (h, w) or (h, w, 3)
+        Gray or RGB pixels (RGB order), 50 to 400 pixels a side.
+    category : str
+    mask : ndarray of bool, (h, w)
+        The organism's pixels (body and spines; not debris nor scale bar).
+    bright_on_dark, has_scale_bar, jpeg : bool
+        How it looks, and whether it should be stored as JPEG.
+    jpeg_quality : int
+    """
+
+    image: npt.NDArray[np.uint8]
+    category: str
+    mask: npt.NDArray[np.bool_]
+    bright_on_dark: bool
+    has_scale_bar: bool
+    jpeg: bool
+    jpeg_quality: int
+
+
+def _between(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _spines(rng: np.random.Generator, mask: npt.NDArray[np.bool_], scale: float) -> npt.NDArray[np.float32]:
+    """Thin straight or bent spines and setae leaving the body outward (darkness map)."""
+    h, w = mask.shape
+    out = np.zeros((h, w), np.float32)
+    rows, cols = np.nonzero(mask)
+    centre = np.array([cols.mean(), rows.mean()])
+    size = max(h, w)
+    for _ in range(int(rng.integers(1, 7))):
+        pick = int(rng.integers(rows.size))
+        start = np.array([cols[pick], rows[pick]], np.float64)
+        away = start - centre
+        norm = np.hypot(*away)
+        angle = np.arctan2(away[1], away[0]) if norm > 0 else rng.uniform(0, 2 * np.pi)
+        angle += rng.normal(0.0, 0.35)
+        length = size * rng.uniform(0.3, 1.2)
+        bend = rng.normal(0.0, 0.25)
+        middle = start + length / 2 * np.array([np.cos(angle), np.sin(angle)])
+        tip = middle + length / 2 * np.array([np.cos(angle + bend), np.sin(angle + bend)])
+        width = 1 if scale < 3 or rng.uniform() < 0.7 else 2
+        shade = float(rng.uniform(0.35, 0.8))
+        for a, b in pairwise((start, middle, tip)):
+            cv2.line(out, (round(a[0]), round(a[1])), (round(b[0]), round(b[1])), shade, width, cv2.LINE_AA)
+    return out
+
+
+def _blob(rng: np.random.Generator, radius: float) -> npt.NDArray[np.float32]:
+    """An irregular piece of debris: a few overlapping ellipses, some darkness texture."""
+    side = int(2 * radius + 6)
+    canvas = np.zeros((side, side), np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        centre = (int(side / 2 + rng.normal(0, radius / 3)), int(side / 2 + rng.normal(0, radius / 3)))
+        axes = (max(int(radius * rng.uniform(0.4, 1.0)), 1), max(int(radius * rng.uniform(0.2, 0.8)), 1))
+        cv2.ellipse(canvas, centre, axes, rng.uniform(0, 180), 0, 360, float(rng.uniform(0.3, 0.9)), -1)
+    return canvas
+
+
+def _paste(target: npt.NDArray[np.float32], patch: npt.NDArray[np.float32], top: int, left: int) -> None:
+    h, w = target.shape
+    ph, pw = patch.shape
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + ph, h), min(left + pw, w)
+    if r1 <= r0 or c1 <= c0:
+        return
+    region = target[r0:r1, c0:c1]
+    np.maximum(region, patch[r0 - top : r1 - top, c0 - left : c1 - left], out=region)
+
+
+def _background(
+    rng: np.random.Generator, shape: tuple[int, int], level: float, amplitude: float
+) -> npt.NDArray[np.float32]:
+    """An uneven background: a tilt plus low-frequency blotches around ``level``."""
+    h, w = shape
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    tilt = rng.uniform(-1, 1) * (cols / w - 0.5) + rng.uniform(-1, 1) * (rows / h - 0.5)
+    coarse = rng.standard_normal((max(h // 24, 2), max(w // 24, 2))).astype(np.float32)
+    blotches = np.asarray(cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC), np.float32)
+    blotches /= max(float(np.abs(blotches).max()), 1e-6)
+    field = level + amplitude * (0.6 * tilt + 0.4 * blotches)
+    return np.asarray(field, np.float32)
+
+
+def plankton_vignette(
+    seed: int | tuple[int, ...], category: str, variety: VignetteVariety = TRAINING_VARIETY
+) -> PlanktonVignette:
+    """Draw one vignette of ``category``: the object centred in a crop of 50 to 400 pixels.
+
+    The object's shape comes from the frame generator's drawer of its category, scaled to the
+    crop's pixel size; then, each with its probability in ``variety``: a translucent body
+    (darker rim, lighter inside), thin spines or setae, a piece of debris touching it, loose
+    debris specks, a scale bar in a corner; an uneven background, dark-on-light or
+    bright-on-dark, gray or RGB (tinted), focus blur and pixel noise. The same arguments give
+    the same pixels.
+
+    Raises
+    ------
+    ValueError
+        An unknown category or a bad seed.
+
+    Examples
+    --------
+    >>> v = plankton_vignette(1, "single cells")
+    >>> 50 <= min(v.image.shape[:2]) and max(v.image.shape[:2]) <= 400, v.category
+    (True, 'single cells')
+    """
+    _check_seed(seed)
+    if category not in _DRAWERS:
+        raise ValueError(f"category {category!r} is unknown; use one of {list(CATEGORIES)}")
+    rng = np.random.default_rng(seed)
+    body_mask, body_shade = _DRAWERS[category](rng)
+    scale = _between(rng, variety.scale)
+    size = max(body_mask.shape) * scale
+    if size > MAX_VIGNETTE * 0.85:
+        scale *= MAX_VIGNETTE * 0.85 / size
+    shade = cv2.resize(body_shade, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    # Smoothed before the cut: an upscaled pixel mask has staircase edges no organism has.
+    grown = cv2.resize(body_mask.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    mask = cv2.GaussianBlur(grown, (0, 0), 0.5 * scale) > 0.5
+    shade = np.where(mask, shade, 0.0).astype(np.float32)
+    if rng.uniform() < variety.translucent:
+        # Light passes through the body: the rim stays dark, the inside fades towards background.
+        inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+        rim = np.exp(-inside / max(1.5 * scale, 1.0))
+        floor = rng.uniform(0.15, 0.5)
+        shade *= (floor + (1 - floor) * rim).astype(np.float32)
+
+    ph, pw = shade.shape
+    margin = _between(rng, variety.margin) * max(ph, pw)
+    height = int(np.clip(ph + 2 * margin + rng.uniform(0, 0.3) * ph, MIN_VIGNETTE, MAX_VIGNETTE))
+    width = int(np.clip(pw + 2 * margin + rng.uniform(0, 0.3) * pw, MIN_VIGNETTE, MAX_VIGNETTE))
+    top = (height - ph) // 2 + int(rng.integers(-2, 3))
+    left = (width - pw) // 2 + int(rng.integers(-2, 3))
+    darkness = np.zeros((height, width), np.float32)
+    organism = np.zeros((height, width), np.float32)
+    _paste(organism, np.asarray(shade, np.float32), top, left)
+    placed = organism > 0
+    if rng.uniform() < variety.spines and placed.any():
+        spines = _spines(rng, placed, scale)
+        organism = np.maximum(organism, spines * float(organism[placed].mean() / 0.6))
+    np.maximum(darkness, organism, out=darkness)
+
+    rows, cols = np.nonzero(placed)
+    if rng.uniform() < variety.touching_debris and rows.size:
+        pick = int(rng.integers(rows.size))
+        radius = max(ph, pw) * rng.uniform(0.08, 0.3)
+        piece = _blob(rng, radius)
+        _paste(darkness, piece, rows[pick] - piece.shape[0] // 2, cols[pick] - piece.shape[1] // 2)
+    if rng.uniform() < variety.loose_debris:
+        for _ in range(int(rng.integers(1, 5))):
+            piece = _blob(rng, rng.uniform(1.0, 4.0))
+            _paste(darkness, piece, int(rng.integers(0, height)), int(rng.integers(0, width)))
+    bar = rng.uniform() < variety.scale_bar
+    if bar:
+        thick = int(rng.integers(1, 4))
+        length = int(rng.integers(15, max(16, min(width // 2, 80))))
+        row = height - int(rng.integers(3, 9)) - thick
+        col = int(rng.integers(3, 9)) if rng.uniform() < 0.6 else width - length - int(rng.integers(3, 9))
+        darkness[row : row + thick, col : col + length] = 0.95
+        if rng.uniform() < 0.5 and row > 16:
+            text = np.zeros((height, width), np.uint8)  # putText draws into 8-bit images only
+            cv2.putText(text, "1 mm" if rng.uniform() < 0.5 else "500 um", (col, row - 4),
+                        cv2.FONT_HERSHEY_PLAIN, 0.8, 230, 1, cv2.LINE_AA)
+            np.maximum(darkness, text.astype(np.float32) / 255.0, out=darkness)
+
+    blur = _between(rng, variety.blur)
+    if blur > 0.05:
+        darkness = np.asarray(cv2.GaussianBlur(darkness, (0, 0), blur), np.float32)
+    dark_mode = rng.uniform() < variety.bright_on_dark
+    level = _between(rng, variety.dark_background if dark_mode else variety.light_background)
+    field = _background(rng, (height, width), level, _between(rng, variety.unevenness))
+    if dark_mode:
+        # Dark-field: the body scatters light, brighter where it is denser.
+        gain = rng.uniform(120.0, 230.0)
+        gray = field + darkness * gain
+    else:
+        gray = field * (1.0 - darkness * rng.uniform(0.6, 1.0))
+    noise = _between(rng, variety.noise)
+    if rng.uniform() < variety.rgb:
+        tint = np.array(_BODY_TINT[category]) * rng.uniform(0.85, 1.15, 3)
+        paper = rng.uniform(0.92, 1.08, 3)
+        weight = np.clip(darkness, 0, 1)[:, :, None]
+        colour = paper * (1 - weight) + tint * weight
+        image = gray[:, :, None] * colour
+        image += rng.normal(0.0, noise, image.shape)
+    else:
+        image = gray + rng.normal(0.0, noise, gray.shape)
+    pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return PlanktonVignette(
+        image=pixels,
+        category=category,
+        mask=placed,
+        bright_on_dark=bool(dark_mode),
+        has_scale_bar=bool(bar),
+        jpeg=bool(rng.uniform() < variety.jpeg),
+        jpeg_quality=int(rng.integers(60, 96)),
+    )

@@ -68,7 +68,7 @@ from specimen_classify.training.cards import (
     write_split,
 )
 from specimen_imaging.codecs import decode_image
-from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
+from specimen_imaging.measurements import FEATURE_SET_VERSION, feature_names_of
 from specimen_kit.errors import Problem
 from specimen_kit.timestamps import rfc3339, utc_now
 
@@ -159,8 +159,10 @@ def class_folders(data_dir: Path) -> dict[str, str]:
     return dict(sorted(named.items(), key=lambda item: (rank.get(item[1], len(rank)), item[1])))
 
 
-def load_dataset(data_dir: Path, *, progress: bool = True) -> PlanktonDataset:
-    """Decode, measure and hash every crop of every class folder of ``data_dir``.
+def load_dataset(
+    data_dir: Path, *, progress: bool = True, feature_set: str = FEATURE_SET_VERSION
+) -> PlanktonDataset:
+    """Decode, measure (feature set ``feature_set``) and hash every crop of every class folder.
 
     Raises
     ------
@@ -179,7 +181,7 @@ def load_dataset(data_dir: Path, *, progress: bool = True) -> PlanktonDataset:
     for name, target in tqdm(candidates, desc="measuring crops", unit="crop", disable=not progress):
         try:
             pixels = decode_image((data_dir / name).read_bytes(), max_pixels=MAX_PIXELS).pixels
-            row = crop_features(pixels)
+            row = crop_features(pixels, feature_set=feature_set)
             if row is None:
                 raise ValueError("no object was found in the crop")
         except (Problem, OSError, ValueError) as error:
@@ -211,10 +213,10 @@ def load_dataset(data_dir: Path, *, progress: bool = True) -> PlanktonDataset:
     )
 
 
-def export_onnx(forest: Any, classes: Sequence[str]) -> bytes:
+def export_onnx(forest: Any, classes: Sequence[str], feature_set: str = FEATURE_SET_VERSION) -> bytes:
     """A fitted forest as ONNX bytes, as :class:`OnnxPlanktonModel` loads them.
 
-    Input ``features`` float32 ``(n, len(FEATURE_NAMES))``, outputs ``label`` and
+    Input ``features`` float32 ``(n, columns of feature_set)``, outputs ``label`` and
     ``probabilities`` (no ZipMap); ``classes``, the feature names and the feature-set version
     stamped into the metadata. ``classes[i]`` names the forest's class ``i`` (targets 0..k-1).
     """
@@ -227,15 +229,16 @@ def export_onnx(forest: Any, classes: Sequence[str]) -> bytes:
             f"of {list(classes)}"
         )
 
+    names = feature_names_of(feature_set)
     onnx_model = to_onnx(
         forest,
-        initial_types=[(INPUT_NAME, FloatTensorType([None, len(FEATURE_NAMES)]))],
+        initial_types=[(INPUT_NAME, FloatTensorType([None, len(names)]))],
         options={id(forest): {"zipmap": False}},
     )
     stamped = {
         "classes": list(classes),
-        "feature_names": list(FEATURE_NAMES),
-        "feature_set_version": FEATURE_SET_VERSION,
+        "feature_names": list(names),
+        "feature_set_version": feature_set,
     }
     for key, value in stamped.items():
         entry = onnx_model.metadata_props.add()
@@ -290,6 +293,7 @@ def train_plankton(
     max_depth: int | None = None,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     progress: bool = True,
+    feature_set: str = FEATURE_SET_VERSION,
 ) -> dict[str, Any]:
     """Train, export and evaluate the plankton forest; write the artifact and card to ``out_dir``.
 
@@ -308,6 +312,9 @@ def train_plankton(
         Shares of train, validation and test crops, summing to 1.
     progress : bool
         A tqdm bar while measuring crops; nothing when False.
+    feature_set : str
+        The feature set measured (default the current one; ``"1"`` trains a model of the
+        first set, which the service still serves).
 
     Returns
     -------
@@ -331,8 +338,9 @@ def train_plankton(
         )
     if len(fractions) != 3:
         raise ValueError(f"fractions={tuple(fractions)!r} must be three shares: train, validation, test")
+    feature_names = feature_names_of(feature_set)
     started = time.monotonic()
-    data = load_dataset(data_dir, progress=progress)
+    data = load_dataset(data_dir, progress=progress, feature_set=feature_set)
     measured_at = time.monotonic()
 
     groups = crop_groups(data.hashes, data.sizes)
@@ -359,13 +367,13 @@ def train_plankton(
     forest.fit(data.features[train_idx], data.targets[train_idx])
     trained_at = time.monotonic()
 
-    artifact = export_onnx(forest, data.classes)
+    artifact = export_onnx(forest, data.classes, feature_set)
     runtime = OnnxPlanktonModel(
         artifact,
         ModelVersion(PLANKTON_MODEL, 0),
         classes=data.classes,
-        feature_names=FEATURE_NAMES,
-        feature_set_version=FEATURE_SET_VERSION,
+        feature_names=feature_names,
+        feature_set_version=feature_set,
         unclear_threshold=0.0,
     )
     test_p = runtime.class_probabilities(data.features[test_idx])
@@ -408,11 +416,13 @@ def train_plankton(
         "task": "category of one plankton object from its measurements; unclear when the forest is unsure",
         "classes": list(data.classes),
         "unclear_label": UNCLEAR,
-        "feature_names": list(FEATURE_NAMES),
-        "feature_set_version": FEATURE_SET_VERSION,
+        "feature_names": list(feature_names),
+        "feature_set_version": feature_set,
         "features": {
-            "source": "specimen_imaging.extraction.extract_objects (the segment service's /objects "
-            "pipeline); the largest object of each crop",
+            "source": "specimen_classify.domain.plankton.crops.crop_object (as POST /classify/plankton "
+            "with input=crop): bright-on-dark crops inverted, the background levelled from the border, "
+            "the organism the largest object near the centre (scale bars left out), measured with "
+            "specimen_imaging.measurements",
             "segmentation": CROP_SEGMENTATION.model_dump(),
         },
         "unclear_threshold": choice.threshold,
@@ -454,7 +464,7 @@ def train_plankton(
             "nodes": int(sum(tree.tree_.node_count for tree in forest.estimators_)),
             "max_depth_reached": int(max(tree.tree_.max_depth for tree in forest.estimators_)),
             "feature_importances": {
-                name: float(v) for name, v in zip(FEATURE_NAMES, forest.feature_importances_, strict=True)
+                name: float(v) for name, v in zip(feature_names, forest.feature_importances_, strict=True)
             },
         },
         "training": {
@@ -471,7 +481,7 @@ def train_plankton(
             "file": MODEL_FILE,
             "bytes": len(artifact),
             "converter": "skl2onnx",
-            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURE_NAMES)]},
+            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(feature_names)]},
             "output": PROBABILITIES_OUTPUT,
             "zipmap": False,
             "max_abs_diff_vs_sklearn": export_diff,

@@ -108,6 +108,46 @@ class TestClassifyPlanktonFrame:
         assert response.headers["content-type"] == PROBLEM_JSON
 
 
+class TestClassifyPlanktonCrop:
+    async def test_a_vignette_is_classified_as_the_trainer_measures_crops(
+        self, client_app: Client, auth: AuthHeaders
+    ) -> None:
+        from specimen_classify.domain.plankton.crops import crop_features
+        from specimen_classify.domain.synthetic_plankton import plankton_vignette
+
+        vignette = plankton_vignette(5, "cylindrical fecal pellets")
+        image = vignette.image
+        if image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".png", image)
+        assert ok
+        async with client_app as client:
+            response = await client.post(PLANKTON, files={"image": ("crop.png", data.tobytes())},
+                                         data={"input": "crop"}, headers=auth())
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["input"] == "crop" and body["count"] == 1
+        (obj,) = body["objects"]
+        expected = crop_features(vignette.image)
+        assert expected is not None
+        assert list(obj["features"].values()) == pytest.approx(expected.tolist(), rel=1e-9)
+
+    async def test_segmentation_fields_with_a_crop_are_refused(
+        self, client_app: Client, auth: AuthHeaders
+    ) -> None:
+        data, _ = _frame_png()
+        async with client_app as client:
+            response = await client.post(PLANKTON, files={"image": ("c.png", data)},
+                                         data={"input": "crop", "min_area": "5"}, headers=auth())
+            other = await client.post(PLANKTON, files={"image": ("c.png", data)},
+                                      data={"input": "vignette"}, headers=auth())
+
+        assert response.status_code == 422 and "input=crop takes no segmentation fields, got min_area" in (
+            response.json()["detail"])
+        assert other.status_code == 422 and "input" in other.json()["detail"]
+
+
 class TestClassifyPlanktonFeatures:
     async def test_rows_from_segment_objects_are_classified_like_the_frame(
         self, client_app: Client, auth: AuthHeaders
@@ -255,11 +295,11 @@ class TestSegmentObjectsAnswerPostedUnchanged:
     ) -> None:
         async with client_app as client:
             response = await client.post(PLANKTON + "/features", headers=auth(),
-                                         json={**segment_answer, "feature_set_version": "2"})
+                                         json={**segment_answer, "feature_set_version": "3"})
 
         assert response.status_code == 422
         assert response.json()["type"].endswith("/feature-mismatch")
-        expected = f"feature_set_version is '2', the model's is {FEATURE_SET_VERSION!r}"
+        expected = f"feature_set_version is '3', the model's is {FEATURE_SET_VERSION!r}"
         assert expected in response.json()["detail"]
 
     @pytest.mark.parametrize(

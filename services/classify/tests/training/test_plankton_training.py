@@ -85,8 +85,9 @@ class TestTrainPlankton:
         assert card["feature_names"] == list(FEATURE_NAMES)
         assert card["feature_set_version"] == FEATURE_SET_VERSION
         assert card["features"]["segmentation"]["polarity"] == "dark-on-light"
-        assert card["data"]["counts"] == {category: 18 for category in CATEGORIES} | {"single cells": 19}
-        assert sum(part["total"] for part in card["split"]["counts"].values()) == 91
+        # 18 frame crops (19 single cells) and 12 vignettes (VIGNETTES_PER_FRAME x 3 frames) per class.
+        assert card["data"]["counts"] == {category: 30 for category in CATEGORIES} | {"single cells": 31}
+        assert sum(part["total"] for part in card["split"]["counts"].values()) == 151
         assert card["split"]["seed"] == 0 and card["split"]["fractions"] == [0.7, 0.15, 0.15]
         assert card["split"]["dedup"]["images_in_multi_image_groups"] >= 2
         assert card["forest"]["params"] == {

@@ -75,7 +75,7 @@ class TestOnnxPlanktonModel:
 
     def test_other_shapes_are_refused(self, version_dir):
         model = OnnxPlanktonModel.load(version_dir, VERSION)
-        with pytest.raises(InvalidParameter, match=r"shape \(2, 3\); expected \(n, 22\)"):
+        with pytest.raises(InvalidParameter, match=rf"shape \(2, 3\); expected \(n, {len(FEATURE_NAMES)}\)"):
             model.class_probabilities(np.zeros((2, 3)))
 
     def test_rows_through_the_domain_with_the_unclear_rule(self, version_dir, forest_and_rows):
@@ -98,7 +98,7 @@ class TestOnnxPlanktonModel:
                 "the same names in another order: position 0",
             ),
             (list(FEATURE_NAMES[1:]), FEATURE_SET_VERSION, "missing area"),
-            (list(FEATURE_NAMES), "2", "feature_set_version is '2', the model's is '1'"),
+            (list(FEATURE_NAMES), "3", "feature_set_version is '3', the model's is '2'"),
         ],
     )
     def test_a_contract_mismatch_is_refused(self, version_dir, forest_and_rows, names, version, named):
@@ -128,7 +128,7 @@ class TestUnloadable:
             ({"classes": ["long", "round", "fluffy"]}, "card's classes"),
             ({"feature_names": list(reversed(FEATURE_NAMES))}, "card's feature_names"),
             ({"feature_names": ["area"]}, "the card names 1"),
-            ({"feature_set_version": "2"}, "card's feature_set_version"),
+            ({"feature_set_version": "3"}, "card's feature_set_version"),
         ],
     )
     def test_a_card_that_disagrees_with_the_model(self, version_dir, changes, named):

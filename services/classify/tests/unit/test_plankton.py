@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ from specimen_classify.domain.plankton.segmentation import CROP_SEGMENTATION, Pl
 from specimen_classify.domain.plankton.unclear import categories_of, choose_unclear_threshold, predictions_of
 from specimen_classify.domain.predictions import UNCLEAR, ModelVersion, PlanktonPrediction
 from specimen_imaging.errors import FlatImage
-from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
+from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION, FEATURE_SETS
 from specimen_imaging.options import validate_params
 from specimen_kit.errors import InvalidParameter
 
@@ -62,11 +63,11 @@ class TestFeatureContract:
 
     def test_other_version_is_named_with_the_fix(self):
         with pytest.raises(FeatureMismatch) as caught:
-            check_feature_contract(FEATURE_NAMES, "2", AreaModel())
+            check_feature_contract(FEATURE_NAMES, "3", AreaModel())
         error = caught.value
         assert error.status == 422 and error.slug == "feature-mismatch"
-        assert error.differences == ["feature_set_version is '2', the model's is '1'"]
-        assert "Send rows measured with feature set '1'" in error.detail and "retrain" in error.detail
+        assert error.differences == ["feature_set_version is '3', the model's is '2'"]
+        assert "Send rows measured with feature set '2'" in error.detail and "retrain" in error.detail
         assert error.extensions["expected_feature_names"] == list(FEATURE_NAMES)
 
     def test_missing_name_is_named(self):
@@ -90,7 +91,7 @@ class TestFeatureContract:
         with pytest.raises(FeatureMismatch) as caught:
             check_feature_contract(names, "0", AreaModel())
         assert caught.value.differences == [
-            "feature_set_version is '0', the model's is '1'",
+            "feature_set_version is '0', the model's is '2'",
             "not in the model: redness",
             "repeated: area",
         ]
@@ -99,7 +100,7 @@ class TestFeatureContract:
         check_service_features(AreaModel())
         with pytest.raises(FeatureMismatch, match="Retrain the plankton model") as caught:
             check_service_features(AreaModel(version="0"))
-        assert caught.value.differences == ["feature_set_version is '1', the model's is '0'"]
+        assert caught.value.differences == ["feature_set_version is '2', the model's is '0'"]
 
 
 class TestUnclearRule:
@@ -209,7 +210,7 @@ class TestFeatureRows:
         found = classify_feature_rows(rows, FEATURE_NAMES, FEATURE_SET_VERSION, model)
         assert [(p.category, p.probability) for p in found] == [("big", 0.8), ("small", 0.8)]
         with pytest.raises(FeatureMismatch):
-            classify_feature_rows(rows, FEATURE_NAMES, "2", model)
+            classify_feature_rows(rows, FEATURE_NAMES, "3", model)
         assert model.calls == 1
 
     def test_classify_objects_checks_the_matrix_and_skips_the_model_when_empty(self):
@@ -311,3 +312,59 @@ class TestCropGroups:
     def test_sizes_must_match_the_hashes(self):
         with pytest.raises(ValueError, match="same crops"):
             crop_groups(np.zeros((2, 8), np.uint8), [(1, 1)])
+
+
+class TestFeatureSetOne:
+    """A model trained on feature set 1 is still served, given set 1 features."""
+
+    def model(self) -> AreaModel:
+        return AreaModel(names=FEATURE_SETS["1"], version="1")
+
+    def test_a_frame_is_measured_with_the_models_set(self):
+        found = classify_frame(frame(), self.model())
+        assert found and all(list(o.features) == list(FEATURE_SETS["1"]) for o in found)
+
+    def test_rows_of_the_current_set_are_read_in_the_models_columns(self):
+        # Segment answers set 2; set 2 holds set 1's columns with the same definitions.
+        model = self.model()
+        rows = [dict.fromkeys(FEATURE_NAMES, 0.0) | {"area": 80.0}]
+        (prediction,) = classify_feature_rows(rows, FEATURE_NAMES, FEATURE_SET_VERSION, model)
+        assert prediction.scores["big"] == pytest.approx(0.8)
+
+    def test_rows_of_set_1_still_refused_by_a_set_2_model(self):
+        with pytest.raises(FeatureMismatch, match="feature_set_version is '1', the model's is '2'"):
+            classify_feature_rows([[1.0] * 22], FEATURE_SETS["1"], "1", AreaModel())
+
+
+class TestCropObject:
+    def test_bright_on_dark_crop_is_measured_as_its_inverse(self):
+        from specimen_classify.domain.plankton.crops import crop_object
+
+        dark = np.full((60, 60), 230, np.uint8)
+        cv2.circle(dark, (30, 30), 12, 40, -1)
+        bright = 255 - dark
+        a, b = crop_object(dark), crop_object(bright)
+        assert a is not None and b is not None and b.bright_on_dark and not a.bright_on_dark
+        np.testing.assert_allclose(a.features, b.features)
+
+    def test_scale_bar_and_tilted_background_do_not_become_the_object(self):
+        from specimen_classify.domain.plankton.crops import crop_object
+
+        _rows, cols = np.mgrid[0:120, 0:160]
+        crop = (150 + 0.5 * cols).astype(np.uint8)  # a tilt of 80 gray levels across the crop
+        cv2.ellipse(crop, (80, 55), (20, 10), 0, 0, 360, 60, -1)
+        crop[110:113, 5:90] = 20  # a long scale bar, larger than the organism
+        found = crop_object(crop)
+        assert found is not None
+        r0, c0, r1, c1 = found.bbox
+        assert (r0, c0) == pytest.approx((45, 60), abs=2) and (r1, c1) == pytest.approx((66, 101), abs=2)
+
+    def test_a_generated_vignette_keeps_its_organism(self):
+        from specimen_classify.domain.plankton.crops import crop_object
+        from specimen_classify.domain.synthetic_plankton import plankton_vignette
+
+        v = plankton_vignette(3, "cylindrical fecal pellets")
+        found = crop_object(v.image)
+        rows, cols = np.nonzero(v.mask)
+        assert found is not None
+        assert found.bbox[0] <= rows.mean() <= found.bbox[2] and found.bbox[1] <= cols.mean() <= found.bbox[3]

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from specimen_classify.adapters.datasets import VIGNETTES_PER_FRAME
 from specimen_classify.cli import main
 from specimen_classify.domain.synthetic_plankton import (
     CATEGORIES,
@@ -139,7 +140,9 @@ class TestGenerateCommand:
             rows = list(csv.DictReader(handle))
         assert len(rows) == 2 * 2 * len(CATEGORIES)
         for folder in FOLDER_NAMES.values():
-            assert len(list((tmp_path / "objects" / folder).glob("*.png"))) == 4
+            assert len(list((tmp_path / "objects" / folder).glob("frame*.png"))) == 4
+            # and the vignettes, VIGNETTES_PER_FRAME of each category per frame, PNG or JPEG
+            assert len(list((tmp_path / "objects" / folder).glob("vignette*"))) == 2 * VIGNETTES_PER_FRAME
         assert all((tmp_path / row["crop"]).is_file() for row in rows)
 
     # Issue 10: --count 500 wrote 1000 files and the help did not say so.

@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from specimen_classify.domain.plankton.crops import crop_object
 from specimen_classify.domain.plankton.features import (
     check_feature_contract,
     check_service_features,
     feature_rows_matrix,
+    model_columns,
 )
 from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
 from specimen_classify.domain.plankton.unclear import predictions_of
 from specimen_classify.domain.predictions import UNCLEAR, PlanktonModel, PlanktonPrediction
-from specimen_imaging.measurements import FEATURE_NAMES
 from specimen_kit.errors import InvalidParameter
 
 
@@ -41,8 +42,8 @@ class ClassifiedObject:
     centroid : tuple of float
         ``(row, col)``.
     features : dict of str to float
-        The feature row, keyed by :data:`~specimen_imaging.measurements.FEATURE_NAMES` (segment's
-        ``/objects`` calls it ``features`` too).
+        The feature row, keyed by the model's feature names (segment's ``/objects`` calls it
+        ``features`` too).
     category, probability, scores
         As :class:`~specimen_classify.domain.predictions.PlanktonPrediction`.
     """
@@ -103,7 +104,8 @@ def classify_feature_rows(
     The row count is checked against ``max_rows`` and the contract
     (:func:`check_feature_contract`) first, then the rows are read in ``feature_names`` order
     (:func:`feature_rows_matrix`, whose messages name each row by ``row_labels``) and classified
-    in one call.
+    in one call. Rows of a later feature set that contains the model's (segment answering set 2
+    to a set 1 model, :func:`~.features.model_columns`) are accepted: the model reads its columns.
 
     Raises
     ------
@@ -114,6 +116,10 @@ def classify_feature_rows(
     """
     if max_rows is not None and len(rows) > max_rows:
         raise InvalidParameter(f"the request holds {len(rows)} feature rows; send at most {max_rows}")
+    columns = model_columns(feature_names, feature_set_version, model)
+    if columns is not None:
+        matrix = feature_rows_matrix(rows, feature_names, row_labels)
+        return classify_objects(matrix[:, columns], model)
     check_feature_contract(feature_names, feature_set_version, model)
     return classify_objects(feature_rows_matrix(rows, feature_names, row_labels), model)
 
@@ -158,7 +164,7 @@ def classify_frame(
         From the shared pipeline (422).
     """
     check_service_features(model)
-    _, measured = (options or PlanktonSegmentation()).extract(pixels)
+    _, measured = (options or PlanktonSegmentation()).extract(pixels, feature_set=model.feature_set_version)
     predictions = classify_objects(measured.features, model)
     return [
         ClassifiedObject(
@@ -166,7 +172,7 @@ def classify_frame(
             bbox=(int(r0), int(c0), int(r1), int(c1)),
             centroid=(float(measured.centroids[i, 0]), float(measured.centroids[i, 1])),
             features={
-                name: float(v) for name, v in zip(FEATURE_NAMES, measured.features[i], strict=True)
+                name: float(v) for name, v in zip(measured.feature_names, measured.features[i], strict=True)
             },
             category=prediction.category,
             probability=prediction.probability,
@@ -174,5 +180,39 @@ def classify_frame(
         )
         for i, ((r0, c0, r1, c1), prediction) in enumerate(
             zip(measured.bboxes.tolist(), predictions, strict=True)
+        )
+    ]
+
+
+def classify_crop(pixels: npt.NDArray[Any], model: PlanktonModel) -> list[ClassifiedObject]:
+    """Classify one vignette as the trainer featurises crops (:func:`~.crops.crop_object`).
+
+    Returns
+    -------
+    list of ClassifiedObject
+        The crop's organism (object id 1, bbox and centroid in the crop), or nothing when the
+        crop holds no object.
+
+    Raises
+    ------
+    FeatureMismatch
+        The model's feature set is not one this service measures (422).
+    FlatImage, InvalidParameter
+        A blank crop, a bad array (422).
+    """
+    check_service_features(model)
+    found = crop_object(pixels, feature_set=model.feature_set_version)
+    if found is None:
+        return []
+    (prediction,) = classify_objects(found.features[None, :], model)
+    return [
+        ClassifiedObject(
+            object_id=1,
+            bbox=found.bbox,
+            centroid=found.centroid,
+            features={name: float(v) for name, v in zip(model.feature_names, found.features, strict=True)},
+            category=prediction.category,
+            probability=prediction.probability,
+            scores=prediction.scores,
         )
     ]

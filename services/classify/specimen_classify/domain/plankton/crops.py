@@ -1,18 +1,24 @@
-"""Training crops: their feature row (:func:`crop_features`, the largest object) and their
-near-duplicate groups (:func:`crop_groups`), so that no group straddles the splits.
+"""Crops (vignettes): their organism and feature row (:func:`crop_object`, shared by the trainer
+and the ``input=crop`` route) and their near-duplicate groups (:func:`crop_groups`), so that no
+group straddles the splits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from specimen_classify.domain import dedup
 from specimen_classify.domain.plankton.segmentation import CROP_SEGMENTATION, PlanktonSegmentation
-from specimen_imaging.arrays import check_image
+from specimen_imaging.arrays import check_image, to_gray
+from specimen_imaging.errors import FlatImage
+from specimen_imaging.measurements import FEATURE_SET_VERSION, measure_objects
+from specimen_imaging.thresholding import threshold_mask
 
 # Near-duplicate crops --------------------------------------------------------------------------
 
@@ -82,22 +88,123 @@ def _framed(pixels: npt.NDArray[Any], margin: int) -> npt.NDArray[Any]:
     return canvas
 
 
-def crop_features(
-    pixels: npt.NDArray[Any], options: PlanktonSegmentation = CROP_SEGMENTATION
-) -> npt.NDArray[np.float64] | None:
-    """The feature row of a training crop: its largest object, None when it holds none.
+FloatArray = npt.NDArray[np.float64]
 
-    The crop is first framed by a margin of its own background (the median of its outermost
-    pixels) as wide as the opening or closing reaches, so that a tight crop's object is cleaned
-    as it is inside a frame: the mask operations treat the image's outside as background and
-    would otherwise eat an object that touches the crop's edge.
+
+def _border(gray: npt.NDArray[Any]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Rows, columns and values of a crop's outermost pixels."""
+    h, w = gray.shape
+    rows = np.r_[np.zeros(w), np.full(w, h - 1), np.arange(h), np.arange(h)]
+    cols = np.r_[np.arange(w), np.arange(w), np.zeros(h), np.full(h, w - 1)]
+    return rows, cols, gray[rows.astype(int), cols.astype(int)].astype(np.float64)
+
+
+def is_bright_on_dark(pixels: npt.NDArray[Any]) -> bool:
+    """Whether a crop shows a bright object on a dark background (dark-field instruments).
+
+    The crop's border is background: it is dark when its median lies below Otsu's threshold
+    of the whole crop (the object is the other class).
+    """
+    gray = to_gray(pixels).astype(np.float64)
+    _, _, border = _border(gray)
+    low, high = float(gray.min()), float(gray.max())
+    scaled = ((gray - low) / max(high - low, 1e-9) * 255).astype(np.uint8)
+    threshold, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    border_scaled = (np.median(border) - low) / max(high - low, 1e-9) * 255
+    return bool(border_scaled <= threshold)  # Otsu: class 0 is <= its threshold
+
+
+def dark_on_light(pixels: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The crop as dark-on-light: bright-on-dark crops inverted (every channel), others as they are.
+
+    The forest learns what "darker than the background" means; a dark-field vignette says the
+    same with the opposite sign, so it is flipped first and the same rows describe both.
+    """
+    if not is_bright_on_dark(pixels):
+        return pixels
+    top = np.iinfo(pixels.dtype).max if pixels.dtype.kind in "ui" else 1.0
+    flipped = pixels.copy()
+    if pixels.ndim == 2:
+        flipped[...] = top - pixels
+    else:
+        flipped[..., :3] = top - pixels[..., :3]  # alpha kept
+    return flipped
+
+
+def level_background(gray: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """Gray with the crop's uneven background levelled: a plane fitted to the border, taken away.
+
+    The tilt of the illumination across a crop (and an instrument's background gradient) moves
+    a global threshold; the border is background, so the plane through it is the tilt.
+    """
+    g = gray.astype(np.float32)
+    rows, cols, values = _border(g)
+    design = np.column_stack([np.ones_like(rows), rows, cols])
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    h, w = g.shape
+    rr, cc = np.mgrid[0:h, 0:w].astype(np.float32)
+    plane = coef[1] * rr + coef[2] * cc
+    out: npt.NDArray[np.float32] = g - plane + np.float32(np.mean(plane))
+    return out
+
+
+def _is_scale_bar(box: tuple[int, int, int, int], area: float, shape: tuple[int, int]) -> bool:
+    """A thin, straight, filled horizontal bar in the bottom or top fifth of the crop."""
+    r0, c0, r1, c1 = box
+    h, _w = shape
+    bar_h, bar_w = r1 - r0, c1 - c0
+    near_edge = r0 >= 0.8 * h or r1 <= 0.2 * h
+    return near_edge and bar_h <= max(4, 0.04 * h) and bar_w >= 4 * bar_h and area >= 0.8 * bar_h * bar_w
+
+
+@dataclass(frozen=True)
+class CropObject:
+    """The organism of a crop: its feature row and where it is in the crop.
+
+    Attributes
+    ----------
+    features : ndarray of float64, (len(feature set),)
+    bbox : tuple of int
+        ``(min_row, min_col, max_row, max_col)``, max exclusive, in the crop.
+    centroid : tuple of float
+        ``(row, col)`` in the crop.
+    bright_on_dark : bool
+        Whether the crop was inverted first (:func:`dark_on_light`).
+    """
+
+    features: npt.NDArray[np.float64]
+    bbox: tuple[int, int, int, int]
+    centroid: tuple[float, float]
+    bright_on_dark: bool
+
+
+def crop_object(
+    pixels: npt.NDArray[Any],
+    options: PlanktonSegmentation = CROP_SEGMENTATION,
+    feature_set: str = FEATURE_SET_VERSION,
+) -> CropObject | None:
+    """The organism of one crop (vignette) and its feature row; None when the crop holds none.
+
+    The trainer featurises every training crop with this, and ``POST /classify/plankton`` with
+    ``input=crop`` classifies a vignette with it, so both measure a crop the same way:
+
+    1. a bright-on-dark crop is inverted (:func:`dark_on_light`);
+    2. the background's tilt is levelled from the border (:func:`level_background`) and the
+       mask thresholded from that, in a canvas framed by a margin of the crop's own background
+       as wide as the closing reaches (the mask operations treat the outside as background and
+       would otherwise eat an object touching the edge);
+    3. of the objects found, scale bars are left out and the organism is the largest object
+       whose box reaches the central half of the crop (the largest of all when none does):
+       vignettes are centred on their object, debris and labels sit around it;
+    4. it is measured in the (inverted) pixels with the feature set ``feature_set``.
 
     Parameters
     ----------
     pixels : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
-        One object's crop, as the public plankton sets store them.
     options : PlanktonSegmentation
         Default :data:`CROP_SEGMENTATION`.
+    feature_set : str
+        The feature set measured (a model's ``feature_set_version``).
 
     Raises
     ------
@@ -107,13 +214,54 @@ def crop_features(
     Examples
     --------
     >>> crop = np.full((9, 9), 220, np.uint8); crop[2:7, 3:6] = 40
+    >>> crop_object(crop).features[FEATURE_NAMES.index("area")]
+    np.float64(15.0)
+    """
+    pixels = check_image(pixels)
+    gray = to_gray(pixels)
+    if gray.min() == gray.max():
+        raise FlatImage(float(gray.min()))
+    inverted = is_bright_on_dark(pixels)
+    shown = dark_on_light(pixels) if inverted else pixels
+    margin = max(options.opening_radius, options.closing_radius) + 1
+    framed = _framed(shown, margin)
+    levelled = level_background(to_gray(framed))
+    low, high = float(levelled.min()), float(levelled.max())
+    gray8 = np.zeros(levelled.shape, np.uint8) if high <= low else (
+        (levelled - low) / (high - low) * 255).astype(np.uint8)
+    mask = threshold_mask(gray8, options.threshold_params(with_area_filter=False)).mask
+    objects, measured = options.extract(framed, mask=mask, feature_set="1")
+    if measured.labels.size == 0:
+        return None
+    h, w = shown.shape[:2]
+    boxes = measured.bboxes - np.array([margin, margin, margin, margin])
+    area = measured.column("area")
+    keep = np.array(
+        [not _is_scale_bar(tuple(b), a, (h, w)) for b, a in zip(boxes.tolist(), area, strict=True)]
+    )
+    central = (boxes[:, 0] < 0.75 * h) & (boxes[:, 2] > 0.25 * h)
+    central &= (boxes[:, 1] < 0.75 * w) & (boxes[:, 3] > 0.25 * w)
+    candidates = keep & central if (keep & central).any() else keep if keep.any() else np.ones_like(keep)
+    pick = int(np.flatnonzero(candidates)[np.argmax(area[candidates])])
+    label = measured.labels[pick]
+    alone = np.where(objects.labels == label, 1, 0).astype(np.int32)
+    row = measure_objects(alone, framed, feature_set).features[0]
+    r0, c0, r1, c1 = (int(v) for v in boxes[pick])
+    cr, cc = (float(v) - margin for v in measured.centroids[pick])
+    return CropObject(row, (r0, c0, r1, c1), (cr, cc), inverted)
+
+
+def crop_features(
+    pixels: npt.NDArray[Any], options: PlanktonSegmentation = CROP_SEGMENTATION,
+    feature_set: str = FEATURE_SET_VERSION,
+) -> npt.NDArray[np.float64] | None:
+    """The feature row of a crop (:func:`crop_object`), None when it holds no object.
+
+    Examples
+    --------
+    >>> crop = np.full((9, 9), 220, np.uint8); crop[2:7, 3:6] = 40
     >>> crop_features(crop)[FEATURE_NAMES.index("area")]
     np.float64(15.0)
     """
-    _, measured = options.extract(
-        _framed(check_image(pixels), max(options.opening_radius, options.closing_radius) + 1)
-    )
-    if measured.features.shape[0] == 0:
-        return None
-    row: npt.NDArray[np.float64] = measured.features[int(np.argmax(measured.column("area")))]
-    return row
+    found = crop_object(pixels, options, feature_set)
+    return None if found is None else found.features

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from specimen_classify.domain.errors import FeatureMismatch
 from specimen_classify.domain.predictions import PlanktonModel
-from specimen_imaging.measurements import FEATURE_NAMES, FEATURE_SET_VERSION
+from specimen_imaging.measurements import FEATURE_SET_VERSION, FEATURE_SETS
 from specimen_kit.errors import InvalidParameter
 
 # Names, order and version --------------------------------------------------------------------------
@@ -88,24 +88,50 @@ def check_feature_contract(
 
 
 def check_service_features(model: PlanktonModel) -> None:
-    """Refuse to classify frames with a model trained on another feature definition than this one.
+    """Refuse to classify frames with a model trained on a feature definition this service lacks.
+
+    A model of any feature set this service measures (:data:`~specimen_imaging.measurements.FEATURE_SETS`:
+    a version 1 model still gets version 1 rows) is served; one whose version is unknown, or
+    whose names or order differ from that version's, is not.
 
     Raises
     ------
     FeatureMismatch
-        The model's feature names, order or version differ from
-        :mod:`specimen_imaging.measurements` (422); the fix is to retrain or activate a version
-        trained on the current feature set.
+        The model's feature names, order or version differ from every set this service
+        measures (422); the fix is to retrain or activate a version trained on one.
     """
-    differences = _differences(FEATURE_NAMES, FEATURE_SET_VERSION, model)
+    names = FEATURE_SETS.get(model.feature_set_version, FEATURE_SETS[FEATURE_SET_VERSION])
+    version = model.feature_set_version if model.feature_set_version in FEATURE_SETS else FEATURE_SET_VERSION
+    differences = _differences(names, version, model)
     if differences:
         raise _mismatch(
             differences,
             model,
-            f"this service's measurements (feature set {FEATURE_SET_VERSION!r})",
+            f"this service's measurements (feature sets {', '.join(map(repr, FEATURE_SETS))})",
             "Retrain the plankton model on the current feature set (python -m specimen_classify "
             "train plankton DATA_DIR --out DIR) or activate a version trained on it.",
         )
+
+
+def model_columns(
+    feature_names: Sequence[str], feature_set_version: str, model: PlanktonModel
+) -> list[int] | None:
+    """Where the model's features sit in rows of a later feature set that contains them, or None.
+
+    Rows of a set this service measures whose names are exactly that set's (segment's
+    ``/objects`` answer of the current set) carry every feature of a model trained on an older
+    set with the same definition (set 2 is set 1's columns and more): the model reads its
+    own columns. Anything else is left to :func:`check_feature_contract`.
+    """
+    version = str(feature_set_version)
+    if version == model.feature_set_version or FEATURE_SETS.get(version) != tuple(feature_names):
+        return None
+    if FEATURE_SETS.get(model.feature_set_version) != tuple(model.feature_names):
+        return None
+    sent = list(feature_names)
+    if not set(model.feature_names) <= set(sent):
+        return None
+    return [sent.index(name) for name in model.feature_names]
 
 
 def _shown_value(value: Any) -> str:

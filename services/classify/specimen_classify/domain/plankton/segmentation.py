@@ -52,8 +52,10 @@ class PlanktonSegmentation(ExtractionOptions):
     )
 
 
-CROP_SEGMENTATION = PlanktonSegmentation(min_area=0, keep_border=True, flat_field_sigma=None)
-"""How a training crop is cut: plankton's threshold and closing, nothing dropped (a tight crop's
-object may touch its border), no vignetting correction (a crop is too small to estimate its
-background, and nearly even); :func:`~specimen_classify.domain.plankton.crops.crop_features` then
-keeps the largest object."""
+CROP_SEGMENTATION = PlanktonSegmentation(min_area=0, keep_border=True, flat_field_sigma=None, fill_holes=True)
+"""How a crop (a vignette) is cut, after :func:`~specimen_classify.domain.plankton.crops.crop_features`
+has turned it dark-on-light and levelled its background: plankton's threshold and closing,
+nothing dropped (a tight crop's object may touch its border), no Gaussian vignetting correction
+(a crop is too small for it: the background is levelled from its border instead), holes filled
+(a translucent body is a dark rim around a light inside); ``crop_features`` then keeps the
+organism (the largest object near the centre, never a scale bar)."""
