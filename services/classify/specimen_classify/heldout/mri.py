@@ -347,9 +347,13 @@ def _anatomy(
             rng.uniform(0.008, 0.03),
             rng.uniform(0.008, 0.014),
         )
-        edges = np.cumsum([inner, diploe, outer, scalp])
+        # The scalp is thicker over the occiput and thinner over the temples, and never even.
+        scalp_map = scalp * (
+            1 + 0.3 * np.sin(theta) + 0.15 * _smooth_noise(rng, (canvas.height, canvas.width), 4)
+        )
+        edges = [inner, inner + diploe, inner + diploe + outer, inner + diploe + outer + scalp_map]
         labels[depth_out < edges[3]] = FAT
-        muscle = (depth_out > edges[2] + scalp * 0.5) & (np.abs(np.sin(theta)) < 0.55) & (y < 0.25 * ay)
+        muscle = (depth_out > edges[2] + scalp_map * 0.5) & (np.abs(np.sin(theta)) < 0.55) & (y < 0.25 * ay)
         labels[muscle & (depth_out < edges[3])] = MUSCLE
         labels[depth_out < edges[2]] = BONE
         labels[depth_out < edges[1]] = MARROW
@@ -466,10 +470,16 @@ def _deep_structures(
             body = _ellipse(canvas, side * 0.15 * k, -0.08 * k, 0.04 * k, 0.12 * k, side * 0.2)
             labels[body & inside] = DEEP_GM
     elif level == "posterior_fossa":
-        # Folia of the cerebellum: concentric dark lines in the cerebellar hemispheres.
+        # Cerebellum: a gray cortex folded in folia (thin CSF lines, roughly concentric), around a
+        # ragged white-matter core on each side (the arbor vitae).
+        cerebellum = inside & (canvas.y > 0.25 * k)
+        labels[cerebellum] = GM
+        for side in (-1.0, 1.0):
+            core = _blob(canvas, side * 0.3 * k, 0.5 * k, 0.12 * k, _blob_radius(rng, 0.5, 8)) > 0.5
+            labels[core & cerebellum] = WM
         ring = np.sqrt(canvas.x**2 + ((canvas.y - 0.1) * 1.3) ** 2)
-        ring = ring + 0.02 * _smooth_noise(rng, labels.shape, 14)
-        folia = (np.sin(ring * rng.uniform(90, 140)) > 0.93) & (canvas.y > 0.25) & inside
+        ring = ring + 0.015 * _smooth_noise(rng, (canvas.height, canvas.width), 10)
+        folia = (np.sin(ring * rng.uniform(110, 160)) > 0.96) & cerebellum
         labels[folia] = CSF
         labels[_ellipse(canvas, 0.0, -0.02, 0.09 * k, 0.08 * k) & inside] = WM
 
@@ -700,7 +710,8 @@ def _render(
 ) -> FloatImage:
     signal = np.array(_SIGNAL[contrast], np.float32) * rng.uniform(0.9, 1.1, _TISSUES).astype(np.float32)
     signal[AIR] = 0.0
-    image = signal[labels]
+    # Boundaries between tissues are never a pixel sharp (partial volume within the slice thickness).
+    image = cv2.GaussianBlur(signal[labels], (0, 0), rng.uniform(0.7, 1.5))
     texture = _smooth_noise(rng, labels.shape, 40) * 0.03 + _smooth_noise(rng, labels.shape, 8) * 0.02
     image = image * (1 + texture * (labels != AIR))
     values = _LESION_SIGNAL[contrast]
@@ -760,7 +771,7 @@ def _ghost(rng: np.random.Generator, image: FloatImage) -> FloatImage:
     """Motion in the phase-encoding direction: faint shifted copies of the head."""
     axis = int(rng.integers(2))
     shift = int(image.shape[axis] * rng.uniform(0.15, 0.4))
-    amount = rng.uniform(0.03, 0.1)
+    amount = rng.uniform(0.02, 0.06)
     return (image + amount * (np.roll(image, shift, axis) + np.roll(image, -shift, axis)) / 2).astype(
         np.float32
     )
@@ -827,15 +838,17 @@ def heldout_mri_slice(
     lesion_kind = str(rng.choice(LESIONS, p=[0.45, 0.25, 0.3])) if tumor else None
     z = rng.uniform(0.15, 0.95) if lesion_kind != "glioma" else rng.uniform(0.25, 0.85)
     if lesion_kind == "metastases":
-        z = rng.uniform(0.12, 0.9)
+        z = rng.uniform(0.15, 0.9)
     matrix = int(rng.choice(MATRIX_SIZES))
     aspect = 1.0 if rng.random() < 0.6 else rng.uniform(0.8, 1.25)
     h, w = (matrix, max(96, int(matrix * aspect))) if aspect <= 1 else (max(96, int(matrix / aspect)), matrix)
     h, w = h - h % 2, w - w % 2
     supersample = max(1.0, min(2.0, 720 / max(h, w)))
     rh, rw = int(h * supersample), int(w * supersample)
-    stripped = bool(rng.random() < 0.2)
-    zoom = rng.uniform(0.78, 0.98) if not stripped else rng.uniform(0.9, 1.15)
+    # Skull-stripped sets hold the cerebrum; the head (about 1.05 units with the scalp) fills 65-95 %
+    # of the field of view, the stripped brain (about 0.9) 75-100 %.
+    stripped = bool(rng.random() < 0.2) and z >= 0.2
+    zoom = rng.uniform(0.62, 0.9) if not stripped else rng.uniform(0.8, 1.05)
     radius = zoom * min(rh, rw) / 2
     centre = (rh / 2 + rng.normal(0, 0.03) * rh, rw / 2 + rng.normal(0, 0.03) * rw)
     angle = math.radians(rng.normal(0, 6))
