@@ -351,7 +351,7 @@ def _anatomy(
         scalp_map = scalp * (
             1 + 0.3 * np.sin(theta) + 0.15 * _smooth_noise(rng, (canvas.height, canvas.width), 4)
         )
-        edges = [inner, inner + diploe, inner + diploe + outer, inner + diploe + outer + scalp_map]
+        edges: list[Any] = [inner, inner + diploe, inner + diploe + outer, inner + diploe + outer + scalp_map]
         labels[depth_out < edges[3]] = FAT
         muscle = (depth_out > edges[2] + scalp_map * 0.5) & (np.abs(np.sin(theta)) < 0.55) & (y < 0.25 * ay)
         labels[muscle & (depth_out < edges[3])] = MUSCLE
