@@ -301,6 +301,49 @@ def evaluate_ood(model: Any) -> dict[str, Any]:
     }
 
 
+def contact_sheets(out_dir: Path, seed: int) -> list[Path]:
+    """One PNG per family, to look at: 24 MRI slices (alternately tumor and healthy, as decoded by
+    ``read_mri``) and 8 crops of each plankton category at their stored size (up to 200 px shown)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles = []
+    for index in range(24):
+        image, tumor, meta = heldout_mri_slice((seed, index % 2, index), has_tumor=index % 2 == 1)
+        gray = read_mri(encode_slice(image, meta)[0], max_pixels=MAX_PIXELS)
+        tile = cv2.cvtColor(cv2.resize(gray, (256, 256), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
+        caption = (
+            f"{'tumor' if tumor else 'healthy'} {meta['lesion'] or ''} {meta['contrast']} {meta['format']}"
+        )
+        cv2.putText(
+            tile, caption, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 255) if tumor else (0, 255, 0)
+        )
+        tiles.append(tile)
+    mri_sheet = np.vstack([np.hstack(tiles[row * 6 : row * 6 + 6]) for row in range(4)])
+    rows = []
+    for k, category in enumerate(CATEGORIES):
+        cells = []
+        for index in range(8):
+            image, _, meta = heldout_plankton_crop((seed, k, index), category)
+            shown = decode_image(encode_crop(image, meta)[0], max_pixels=MAX_PIXELS).pixels
+            shown = (
+                cv2.cvtColor(shown, cv2.COLOR_RGB2BGR)
+                if shown.ndim == 3
+                else cv2.cvtColor(shown, cv2.COLOR_GRAY2BGR)
+            )
+            scale = min(1.0, 200 / max(shown.shape[:2]))
+            shown = cv2.resize(shown, (round(shown.shape[1] * scale), round(shown.shape[0] * scale)))
+            cell = np.full((215, 205, 3), 70, np.uint8)
+            cell[: shown.shape[0], : shown.shape[1]] = shown
+            cv2.putText(
+                cell, f"{category[:18]} {meta['style']}", (2, 211), cv2.FONT_HERSHEY_PLAIN, 0.7, (0, 0, 255)
+            )
+            cells.append(cell)
+        rows.append(np.hstack(cells))
+    paths = [out_dir / "heldout_mri_sheet.png", out_dir / "heldout_plankton_sheet.png"]
+    for path, sheet in zip(paths, (mri_sheet, np.vstack(rows)), strict=True):
+        cv2.imwrite(str(path), sheet)
+    return paths
+
+
 # Report --------------------------------------------------------------------------------------------
 
 
@@ -367,7 +410,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-ood", action="store_true", help="skip the out-of-distribution photographs")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
+    parser.add_argument(
+        "--sheets",
+        type=Path,
+        default=None,
+        help="also write a contact sheet of each family to this folder (to look at)",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.sheets is not None:
+        for path in contact_sheets(arguments.sheets, arguments.seed):
+            print(f"contact sheet: {path}")
     with tempfile.TemporaryDirectory(prefix="heldout-eval-") as scratch:
         root = arguments.store
         if root is None:

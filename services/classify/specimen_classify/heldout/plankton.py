@@ -144,9 +144,15 @@ def _phyto_aggregate(rng: np.random.Generator, side: int) -> tuple[FloatImage, d
         angle=rng.uniform(0, np.pi),
     )
     envelope = np.asarray(cv2.GaussianBlur(envelope, (0, 0), side * 0.03), np.float32)
-    porous = _smooth(rng, shape, side / rng.uniform(6, 12)) + 0.6 * _smooth(rng, shape, side / 4)
-    density = np.clip((envelope - 0.35) * 2.5, 0, 1) * np.clip(0.5 + 0.45 * porous, 0, 1)
-    opacity = density * rng.uniform(0.35, 0.65)
+    # Fluff: several octaves of noise, continuous (no hard pores), denser clumps here and there.
+    porous = (
+        0.6 * _smooth(rng, shape, 4)
+        + 0.45 * _smooth(rng, shape, side / rng.uniform(8, 14))
+        + 0.3 * _smooth(rng, shape, side / rng.uniform(3, 5))
+    )
+    fluff = 1 / (1 + np.exp(-(porous * rng.uniform(1.5, 3.0) + rng.uniform(-0.5, 0.5))))
+    density = np.clip((envelope - 0.3) * 2.2, 0, 1) * fluff
+    opacity = np.asarray(cv2.GaussianBlur(density, (0, 0), 0.8), np.float32) * rng.uniform(0.35, 0.7)
     # Embedded cells (dark specks) and diatom chains (short rods of beads).
     inside = np.argwhere(envelope > 0.6)
     for _ in range(int(rng.integers(5, 30))):
