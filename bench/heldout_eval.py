@@ -18,7 +18,9 @@ and a crop in which no object was found is not answered). Printed, and written a
 ``--json``: accuracy over all inputs (an abstention counts as wrong), accuracy, balanced accuracy
 and per-class recall over the answered ones, coverage (answered / all), and breakdowns (MRI by
 lesion, contrast, storage format and slice level; plankton by instrument style); for the OOD set
-every image's answer and how many got a label with probability >= 0.8.
+every image's answer and how many got a label with probability >= 0.8. ``--mri-dir`` and
+``--plankton-dir`` score folders instead (``DIR/yes`` + ``DIR/no``; ``DIR/<class>/``), such as
+``generate heldout-mri|heldout-plankton`` writes them, or real data laid out the same way.
 
     .venv/bin/python bench/heldout_eval.py [--store DIR] [--mri 200] [--plankton 60] [--seed 2024]
 
@@ -52,7 +54,7 @@ from specimen_classify.domain.plankton.classify import classify_objects
 from specimen_classify.domain.plankton.crops import crop_features
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, ModelVersion
 from specimen_classify.heldout.mri import encode_slice, heldout_mri_slice
-from specimen_classify.heldout.plankton import CATEGORIES, encode_crop, heldout_plankton_crop
+from specimen_classify.heldout.plankton import CATEGORIES, FOLDER_NAMES, encode_crop, heldout_plankton_crop
 from specimen_imaging.codecs import decode_image
 from specimen_imaging.measurements import FEATURE_NAMES
 from specimen_kit.errors import Problem
@@ -163,14 +165,51 @@ def classify_mri_bytes(files: Sequence[bytes], model: Any) -> list[Any]:
 # Families ------------------------------------------------------------------------------------------
 
 
-def evaluate_mri(model: Any, per_class: int, seed: int) -> dict[str, Any]:
-    files, truth, metas = [], [], []
+def _groups(values: Sequence[str], truth: Sequence[str], answers: Sequence[str | None]) -> dict[str, Any]:
+    """Right and answered counts per value of one breakdown key."""
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, value in enumerate(values):
+        members[value].append(i)
+    return {
+        name: {
+            "n": len(ix),
+            "answered": sum(answers[i] is not None for i in ix),
+            "right": sum(answers[i] == truth[i] for i in ix),
+        }
+        for name, ix in sorted(members.items())
+    }
+
+
+def generated_mri(per_class: int, seed: int) -> tuple[list[bytes], list[str], dict[str, list[str]]]:
+    """The held-out family's slices as files, their truth, and breakdown keys from their meta."""
+    files, truth, keys = [], [], defaultdict(list)
     for index in range(per_class):
         for has_tumor in (True, False):
             image, _, meta = heldout_mri_slice((seed, int(has_tumor), index), has_tumor=has_tumor)
             files.append(encode_slice(image, meta)[0])
             truth.append("tumor" if has_tumor else "healthy")
-            metas.append(meta)
+            for key in ("lesion", "contrast", "format", "level"):
+                keys[key].append(str(meta[key] or "none (healthy)"))
+    return files, truth, keys
+
+
+def folder_mri(data_dir: Path) -> tuple[list[bytes], list[str], dict[str, list[str]]]:
+    """``DATA_DIR/yes/*`` (tumor) and ``DATA_DIR/no/*`` (healthy), any format ``read_mri`` reads."""
+    files, truth, keys = [], [], defaultdict(list)
+    for folder, label in (("yes", "tumor"), ("no", "healthy")):
+        for path in sorted((data_dir / folder).iterdir()) if (data_dir / folder).is_dir() else []:
+            if path.is_file() and not path.name.startswith("."):
+                files.append(path.read_bytes())
+                truth.append(label)
+                keys["extension"].append(path.suffix.lower())
+    if not files:
+        raise SystemExit(f"{data_dir} holds no yes/ or no/ files")
+    return files, truth, keys
+
+
+def evaluate_mri(
+    model: Any, files: list[bytes], truth: list[str], keys: dict[str, list[str]]
+) -> dict[str, Any]:
     started = time.perf_counter()
     results = classify_mri_bytes(files, model)
     seconds = time.perf_counter() - started
@@ -187,20 +226,7 @@ def evaluate_mri(model: Any, per_class: int, seed: int) -> dict[str, Any]:
     report["outcomes"] = dict(kinds)
     report["mean_tumor_probability"] = {t: float(np.mean(v)) for t, v in p_tumor.items()}
     report["seconds_per_slice"] = seconds / len(files)
-    breakdown: dict[str, dict[str, Any]] = {}
-    for key in ("lesion", "contrast", "format", "level"):
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, meta in enumerate(metas):
-            groups[str(meta[key] or "none (healthy)")].append(i)
-        breakdown[key] = {
-            name: {
-                "n": len(ix),
-                "answered": sum(answers[i] is not None for i in ix),
-                "right": sum(answers[i] == truth[i] for i in ix),
-            }
-            for name, ix in sorted(groups.items())
-        }
-    report["breakdown"] = breakdown
+    report["breakdown"] = {key: _groups(values, truth, answers) for key, values in keys.items()}
     return report
 
 
@@ -209,58 +235,66 @@ def _feature_row(pixels: npt.NDArray[Any], model: Any) -> npt.NDArray[np.float64
     row = crop_features(pixels)
     if row is None:
         return None
-    by_name = dict(zip(FEATURE_NAMES, row, strict=True))
-    return np.array([by_name[name] for name in model.feature_names], np.float64)
+    if len(row) == len(FEATURE_NAMES):
+        by_name = dict(zip(FEATURE_NAMES, row, strict=True))
+        if all(name in by_name for name in model.feature_names):
+            return np.array([by_name[name] for name in model.feature_names], np.float64)
+    # Another feature set: the trainer's featurisation yields the served model's row as it is.
+    return np.asarray(row, np.float64)
 
 
-def evaluate_plankton(model: Any, per_class: int, seed: int) -> dict[str, Any]:
-    truth, rows, styles, answers = [], [], [], []
+def generated_plankton(per_class: int, seed: int) -> tuple[list[bytes], list[str], dict[str, list[str]]]:
+    files, truth, keys = [], [], defaultdict(list)
     for k, category in enumerate(CATEGORIES):
         for index in range(per_class):
             image, _, meta = heldout_plankton_crop((seed, k, index), category)
-            pixels = decode_image(encode_crop(image, meta)[0], max_pixels=MAX_PIXELS).pixels
+            files.append(encode_crop(image, meta)[0])
             truth.append(category)
-            styles.append(str(meta["style"]) + ("-bright" if meta["bright_object"] else ""))
-            try:
-                rows.append(_feature_row(pixels, model))
-            except Problem:
-                rows.append(None)
+            keys["style"].append(str(meta["style"]) + ("-bright" if meta["bright_object"] else ""))
+    return files, truth, keys
+
+
+def folder_plankton(data_dir: Path) -> tuple[list[bytes], list[str], dict[str, list[str]]]:
+    """``DATA_DIR/<class>/*``: a folder named as the generators name them is that category."""
+    category_of = {folder: category for category, folder in FOLDER_NAMES.items()}
+    files, truth, keys = [], [], defaultdict(list)
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                files.append(path.read_bytes())
+                truth.append(category_of.get(folder.name, folder.name))
+                keys["extension"].append(path.suffix.lower())
+    if not files:
+        raise SystemExit(f"{data_dir} holds no class folders with crops")
+    return files, truth, keys
+
+
+def evaluate_plankton(
+    model: Any, files: list[bytes], truth: list[str], keys: dict[str, list[str]]
+) -> dict[str, Any]:
+    rows: list[npt.NDArray[np.float64] | None] = []
+    for data in files:
+        try:
+            rows.append(_feature_row(decode_image(data, max_pixels=MAX_PIXELS).pixels, model))
+        except Problem:
+            rows.append(None)
     measured = [i for i, r in enumerate(rows) if r is not None]
     matrix = np.stack([r for r in rows if r is not None]) if measured else None
-    predictions = classify_objects(matrix, model) if matrix is not None else []
-    by_index = dict(zip(measured, predictions, strict=True))
+    by_index = dict(zip(measured, classify_objects(matrix, model) if matrix is not None else [], strict=True))
+    answers: list[str | None] = []
+    most_probable: list[str | None] = []
     for i in range(len(truth)):
         prediction = by_index.get(i)
-        answers.append(
-            None
-            if prediction is None or prediction.category not in model.classes
-            else str(prediction.category)
+        answered = prediction is not None and prediction.category in model.classes
+        answers.append(str(prediction.category) if prediction is not None and answered else None)
+        most_probable.append(
+            None if prediction is None else max(prediction.scores, key=prediction.scores.__getitem__)
         )
-    report = summary(truth, answers, CATEGORIES)
+    classes = list(dict.fromkeys([*CATEGORIES, *truth])) if set(truth) - set(CATEGORIES) else list(CATEGORIES)
+    report = summary(truth, answers, classes)
     report["no_object_found"] = len(truth) - len(measured)
-    report["most_probable"] = summary(
-        truth,
-        [
-            str(by_index[i].category)
-            if i in by_index and by_index[i].category in model.classes
-            else (max(by_index[i].scores, key=by_index[i].scores.get) if i in by_index else None)
-            for i in range(len(truth))
-        ],
-        CATEGORIES,
-    )["accuracy_answered"]
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, style in enumerate(styles):
-        groups[style].append(i)
-    report["breakdown"] = {
-        "style": {
-            name: {
-                "n": len(ix),
-                "answered": sum(answers[i] is not None for i in ix),
-                "right": sum(answers[i] == truth[i] for i in ix),
-            }
-            for name, ix in sorted(groups.items())
-        }
-    }
+    report["most_probable"] = summary(truth, most_probable, classes)["accuracy_answered"]
+    report["breakdown"] = {key: _groups(values, truth, answers) for key, values in keys.items()}
     return report
 
 
@@ -356,7 +390,7 @@ def print_report(report: dict[str, Any]) -> None:
         if family not in report:
             continue
         r = report[family]
-        print(f"\n== {family}: held-out family, {r['samples']} samples, model {report['models'][family]}")
+        print(f"\n== {family}: {r['samples']} samples, model {report['models'][family]}")
         print(
             f"coverage {_fmt(r['coverage'])}  accuracy (all, abstention wrong) {_fmt(r['accuracy_all'])}  "
             f"accuracy (answered) {_fmt(r['accuracy_answered'])}  "
@@ -408,6 +442,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, default=2024, help="held-out families' seed (default: %(default)s)"
     )
+    parser.add_argument(
+        "--mri-dir",
+        type=Path,
+        default=None,
+        help="score DIR/yes and DIR/no instead of generating (e.g. generate heldout-mri's output)",
+    )
+    parser.add_argument(
+        "--plankton-dir",
+        type=Path,
+        default=None,
+        help="score DIR/<class>/ crops instead of generating (e.g. generate heldout-plankton's)",
+    )
     parser.add_argument("--no-ood", action="store_true", help="skip the out-of-distribution photographs")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
     parser.add_argument(
@@ -428,17 +474,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             bootstrap_store(root)
         store = ModelStore(root)
         report: dict[str, Any] = {"store": str(root), "seed": arguments.seed, "models": {}}
-        if arguments.mri > 0 or not arguments.no_ood:
+        if arguments.mri > 0 or arguments.mri_dir is not None or not arguments.no_ood:
             mri_model = load_active(store, MRI_MODEL, LiteRtMriModel.load)
             report["models"]["mri"] = f"{MRI_MODEL} v{mri_model.version.version}"
-            if arguments.mri > 0:
-                report["mri"] = evaluate_mri(mri_model, arguments.mri, arguments.seed)
+            if arguments.mri_dir is not None:
+                report["mri"] = evaluate_mri(mri_model, *folder_mri(arguments.mri_dir))
+            elif arguments.mri > 0:
+                report["mri"] = evaluate_mri(mri_model, *generated_mri(arguments.mri, arguments.seed))
             if not arguments.no_ood:
                 report["ood"] = evaluate_ood(mri_model)
-        if arguments.plankton > 0:
+        if arguments.plankton > 0 or arguments.plankton_dir is not None:
             forest = load_active(store, PLANKTON_MODEL, OnnxPlanktonModel.load)
             report["models"]["plankton"] = f"{PLANKTON_MODEL} v{forest.version.version}"
-            report["plankton"] = evaluate_plankton(forest, arguments.plankton, arguments.seed)
+            source = (
+                folder_plankton(arguments.plankton_dir)
+                if arguments.plankton_dir is not None
+                else generated_plankton(arguments.plankton, arguments.seed)
+            )
+            report["plankton"] = evaluate_plankton(forest, *source)
     print_report(report)
     if arguments.json is not None:
         arguments.json.write_text(json.dumps(report, indent=2))
