@@ -425,21 +425,26 @@ def _posterior_fossa(
     ay: float,
     stripped: bool,
 ) -> npt.NDArray[np.bool_]:
-    """Brain of a low slice: temporal lobes, pons, cerebellar hemispheres; orbits in front."""
+    """Brain of a low slice: temporal lobes, pons, cerebellar hemispheres; the orbits in front."""
     parts = [
-        _ellipse(canvas, -0.5 * ax, -0.22 * ay, 0.3 * ax, 0.42 * ay, 0.2),
-        _ellipse(canvas, 0.5 * ax, -0.22 * ay, 0.3 * ax, 0.42 * ay, -0.2),
-        _ellipse(canvas, 0.0, -0.02 * ay, 0.17 * ax, 0.15 * ay),
-        _ellipse(canvas, -0.42 * ax, 0.5 * ay, 0.44 * ax, 0.38 * ay, -0.2),
-        _ellipse(canvas, 0.42 * ax, 0.5 * ay, 0.44 * ax, 0.38 * ay, 0.2),
-        _ellipse(canvas, 0.0, 0.45 * ay, 0.12 * ax, 0.36 * ay),
+        _ellipse(canvas, -0.52 * ax, -0.2 * ay, 0.36 * ax, 0.46 * ay, 0.2),
+        _ellipse(canvas, 0.52 * ax, -0.2 * ay, 0.36 * ax, 0.46 * ay, -0.2),
+        _ellipse(canvas, 0.0, -0.02 * ay, 0.2 * ax, 0.18 * ay),
+        _ellipse(canvas, -0.44 * ax, 0.5 * ay, 0.5 * ax, 0.42 * ay, -0.2),
+        _ellipse(canvas, 0.44 * ax, 0.5 * ay, 0.5 * ax, 0.42 * ay, 0.2),
+        _ellipse(canvas, 0.0, 0.45 * ay, 0.14 * ax, 0.4 * ay),
     ]
     brain = np.logical_or.reduce(parts)
     if not stripped:
-        # The skull base in front of the temporal lobes: bone, and the sphenoid sinus's air.
+        # In front of the temporal lobes: the skull base (bone), the sphenoid and ethmoid sinuses
+        # (air) between the orbits, and in each orbit its fat around the globe (fluid).
         front = (canvas.y < -0.62 * ay) & (labels == CSF)
         labels[front] = BONE
-        labels[front & _ellipse(canvas, 0.0, -0.7 * ay, 0.14 * ax, 0.1 * ay)] = AIR
+        labels[front & _ellipse(canvas, 0.0, -0.72 * ay, 0.1 * ax, 0.14 * ay)] = AIR
+        for side in (-1.0, 1.0):
+            orbit = _ellipse(canvas, side * 0.34 * ax, -0.74 * ay, 0.17 * ax, 0.13 * ay, side * 0.4)
+            labels[front & orbit] = FAT
+            labels[front & _ellipse(canvas, side * 0.38 * ax, -0.86 * ay, 0.12 * ax, 0.1 * ay)] = CSF
     brain &= ~(canvas.y < -0.6 * ay)
     # Cerebellar folia: fine parallel CSF lines, drawn after the white matter by the caller.
     return np.asarray(brain)
