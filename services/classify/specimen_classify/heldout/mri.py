@@ -70,7 +70,7 @@ _SIGNAL: dict[str, tuple[float, ...]] = {
 }
 # Signal of the lesion components: solid tumour, necrosis, enhancing rim, edema, meningioma.
 _LESION_SIGNAL: dict[str, dict[str, float]] = {
-    "T1": {"solid": 0.42, "necrosis": 0.22, "rim": 0.45, "edema": 0.55, "meningioma": 0.50},
+    "T1": {"solid": 0.42, "necrosis": 0.22, "rim": 0.45, "edema": 0.55, "meningioma": 0.42},
     "T1C": {"solid": 0.50, "necrosis": 0.20, "rim": 1.05, "edema": 0.55, "meningioma": 1.02},
     "T2": {"solid": 0.78, "necrosis": 0.95, "rim": 0.60, "edema": 0.80, "meningioma": 0.74},
     "FLAIR": {"solid": 0.85, "necrosis": 0.45, "rim": 0.75, "edema": 0.92, "meningioma": 0.74},
@@ -564,7 +564,7 @@ def _glioma(
 def _meningioma(
     rng: np.random.Generator, canvas: _Canvas, anatomy: _Anatomy, lesion: _Lesion, meta: dict[str, Any]
 ) -> tuple[float, float, float]:
-    radius = rng.uniform(0.1, 0.22)
+    radius = rng.uniform(0.12, 0.24)
     rows, cols = np.nonzero(anatomy.brain)
     rho = np.hypot(canvas.x[rows, cols], canvas.y[rows, cols])
     if rng.random() < 0.3:
@@ -585,7 +585,7 @@ def _meningioma(
         i = int(np.flatnonzero(ray)[np.argmax(rho[ray])]) if ray.any() else int(np.argmax(rho))
         px, py = float(canvas.x[rows[i], cols[i]]), float(canvas.y[rows[i], cols[i]])
         norm = math.hypot(px, py)
-        cx, cy = px - px / norm * radius * 0.35, py - py / norm * radius * 0.35
+        cx, cy = px - px / norm * radius * 0.5, py - py / norm * radius * 0.5
     body = _blob(canvas, cx, cy, radius, _blob_radius(rng, 0.06), softness=0.006)
     body *= ~np.isin(anatomy.labels, (AIR, FAT, MUSCLE, BONE, MARROW))
     lesion.meningioma = np.maximum(lesion.meningioma, body)
