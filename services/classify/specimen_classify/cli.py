@@ -57,9 +57,42 @@ def _parser() -> argparse.ArgumentParser:
                           help="frame height in pixels (default: %(default)s)")
     plankton.add_argument("--width", type=int, default=synthetic_plankton.DEFAULT_SIDE,
                           help="frame width in pixels (default: %(default)s)")
+    _add_heldout_commands(kinds)
     _add_train_commands(commands)
     _add_bootstrap_command(commands)
     return parser
+
+
+def _add_heldout_commands(kinds: Any) -> None:
+    """``generate heldout-mri|heldout-plankton``: evaluation sets, never training data."""
+    mri = kinds.add_parser(
+        "heldout-mri", help="held-out MRI slices in yes/ and no/ (evaluation only, never train on them)",
+        description="Write --count tumor slices to OUT_DIR/yes and --count healthy slices to OUT_DIR/no "
+                    "from the independently written held-out family (specimen_classify.heldout.mri), "
+                    "PNG 8/16-bit and JPEG, and OUT_DIR/metadata.csv.")
+    mri.add_argument("out_dir", type=Path)
+    mri.add_argument("--count", type=int, required=True, help="slices PER CLASS (2 x COUNT files)")
+    mri.add_argument("--seed", type=int, required=True)
+    plankton = kinds.add_parser(
+        "heldout-plankton", help="held-out plankton vignettes, one folder per class (evaluation only)",
+        description="Write --per-class crops of each category to OUT_DIR/<category folder>/ from the "
+                    "independently written held-out family (specimen_classify.heldout.plankton), "
+                    "and OUT_DIR/metadata.csv.")
+    plankton.add_argument("out_dir", type=Path)
+    plankton.add_argument("--per-class", type=int, required=True, help="crops of each category")
+    plankton.add_argument("--seed", type=int, required=True)
+
+
+def _generate_heldout(arguments: argparse.Namespace) -> None:
+    from specimen_classify.heldout.mri import write_heldout_mri
+    from specimen_classify.heldout.plankton import write_heldout_plankton
+
+    if arguments.kind == "heldout-mri":
+        written = write_heldout_mri(arguments.out_dir, arguments.count, arguments.seed)
+    else:
+        written = write_heldout_plankton(arguments.out_dir, arguments.per_class, arguments.seed)
+    logger.info("held-out set written", extra={"kind": arguments.kind, "out_dir": str(arguments.out_dir),
+                                               "files": written})
 
 
 def _add_train_commands(commands: Any) -> None:
@@ -174,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _train(arguments)
         elif arguments.command == "bootstrap-models":
             _bootstrap(arguments)
+        elif arguments.kind in ("heldout-mri", "heldout-plankton"):
+            _generate_heldout(arguments)
         elif arguments.kind == "mri":
             written = generate_mri(arguments.out_dir, arguments.count, arguments.seed, arguments.size)
             logger.info("synthetic MRI slices written", extra={"out_dir": str(arguments.out_dir),
