@@ -146,8 +146,6 @@ def fit_feature_statistics(features: npt.NDArray[np.floating], targets: npt.NDAr
     ValueError
         A class without samples.
     """
-    from sklearn.covariance import ledoit_wolf  # the trainer's dependency, never the server's
-
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(targets).reshape(-1)
     means = []
@@ -157,10 +155,35 @@ def fit_feature_statistics(features: npt.NDArray[np.floating], targets: npt.NDAr
             raise ValueError(f"class {label} has no training features")
         means.append(members.mean(axis=0))
     centred = x - np.stack(means)[y]
-    covariance, _ = ledoit_wolf(centred, assume_centered=True)
+    covariance = ledoit_wolf_covariance(centred)
     # A floor keeps a feature that is constant on the training data from dividing by ~0.
     covariance += np.eye(x.shape[1]) * max(1e-6, 1e-6 * float(np.trace(covariance)) / x.shape[1])
     return FeatureStatistics(means=np.stack(means), precision=np.linalg.inv(covariance))
+
+
+def ledoit_wolf_covariance(centred: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """The covariance of already centred samples (n, p), shrunk towards ``mu * I`` with the
+    Ledoit-Wolf (2004) weight; the same as scikit-learn's ``ledoit_wolf(x, assume_centered=True)``
+    (kept in numpy so the serving package never imports scikit-learn).
+
+    >>> c = ledoit_wolf_covariance(np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]]))
+    >>> bool(np.allclose(c, c.T)) and bool(np.all(np.linalg.eigvalsh(c) > 0))
+    True
+    """
+    x = np.asarray(centred, dtype=np.float64)
+    n, p = x.shape
+    empirical = x.T @ x / n
+    mu = float(np.trace(empirical)) / p
+    squared = x**2
+    beta_sum = float(np.sum(squared.T @ squared))
+    delta_sum = float(np.sum(empirical**2))
+    beta = (beta_sum / n - delta_sum) / (p * n)
+    delta = (delta_sum - 2 * mu * float(np.trace(empirical)) + p * mu**2) / p
+    beta = min(beta, delta)
+    shrinkage = 0.0 if beta == 0 else beta / delta
+    shrunk: npt.NDArray[np.float64] = (1 - shrinkage) * empirical
+    shrunk.flat[:: p + 1] += shrinkage * mu
+    return shrunk
 
 
 def mahalanobis_scores(features: npt.NDArray[np.floating],
