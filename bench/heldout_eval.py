@@ -140,7 +140,8 @@ def _answer_of(result: Any) -> tuple[str | None, float | None, str]:
     if isinstance(result, Problem):
         return None, None, f"problem {result.slug}"
     label = str(result.label)
-    probability = float(result.probability)
+    # An uncertain answer carries no probability: it says it does not know.
+    probability = None if result.probability is None else float(result.probability)
     if label not in MRI_LABELS or bool(getattr(result, "out_of_distribution", False)):
         return None, probability, f"abstained ({label})"
     return label, probability, label
@@ -220,7 +221,7 @@ def evaluate_mri(
         label, _, kind = _answer_of(result)
         answers.append(label)
         kinds[kind] += 1
-        if not isinstance(result, Problem):
+        if not isinstance(result, Problem) and result.tumor_probability is not None:
             p_tumor[t].append(float(result.tumor_probability))
     report = summary(truth, answers, MRI_LABELS)
     report["outcomes"] = dict(kinds)
