@@ -19,7 +19,6 @@ decoding, inference and the database calls run in the threadpool.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -39,9 +38,9 @@ from specimen_classify.api.scan_schemas import (
 )
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import ScanUpload
+from specimen_kit.downloads import content_disposition, file_response
 from specimen_kit.identifiers import RecordId
 from specimen_kit.negotiation import MEDIA_TYPES, check_quality, format_of, negotiate
-from specimen_kit.records import Content
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
 
@@ -123,15 +122,6 @@ async def _scan_upload(request: Request) -> ScanUpload:
 Upload = Annotated[ScanUpload, Depends(_scan_upload)]
 
 
-def _attachment(filename: str) -> str:
-    return f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def _file(content: Content) -> Response:
-    return Response(content.data, media_type=content.media_type,
-                    headers={"Content-Disposition": _attachment(content.filename)})
-
-
 @router.post("", response_model=ScanPublic, status_code=status.HTTP_201_CREATED,
              openapi_extra=request_body_doc(ScanCreateFields.model_json_schema(), SCAN_FILE),
              responses={**_CLASSIFY_RESPONSES,
@@ -159,7 +149,7 @@ def list_scans(query: Annotated[ScanListQuery, Query()], caller: CurrentPrincipa
 def export_scans(query: Annotated[ScanFilterQuery, Query()], caller: CurrentPrincipal,
                  scans: ScanService) -> Response:
     return Response(scans.export_csv(caller, query.filters()), media_type="text/csv",
-                    headers={"Content-Disposition": _attachment("scans.csv")})
+                    headers={"Content-Disposition": content_disposition("scans.csv")})
 
 
 @router.get("/{scan_id}", response_model=ScanPublic, responses=_ID_RESPONSES,
@@ -178,8 +168,8 @@ def get_scan_image(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanServi
     fmt = negotiate(output, accept, (as_sent, *(f for f in CONVERSIONS if f != as_sent)), as_sent)
     check_quality(fmt, quality)
     if fmt == as_sent and quality is None:
-        return _file(sent)
-    return _file(scans.converted(sent, fmt, quality))
+        return file_response(sent, negotiated=True)
+    return file_response(scans.converted(sent, fmt, quality), negotiated=True)
 
 
 @router.patch("/{scan_id}", response_model=ScanPublic,

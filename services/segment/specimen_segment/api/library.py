@@ -10,13 +10,13 @@ import base64
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from specimen_imaging.codecs import MAX_QUALITY, MIN_QUALITY
 from specimen_imaging.options import validate_params
+from specimen_kit.downloads import file_response
 from specimen_kit.errors import InvalidParameter, UnreadableImage
 from specimen_kit.negotiation import MEDIA_TYPES, check_quality, negotiate
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
@@ -107,19 +107,6 @@ Uploaded = Annotated[Upload, Depends(_upload)]
 ImageId = uuid.UUID
 
 
-def _content_disposition(filename: str) -> str:
-    # RFC 6266: an ASCII fallback for old clients, the exact UTF-8 name in filename*.
-    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
-    fallback = fallback.replace("\\", "_").replace('"', "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def _file(content: Content) -> Response:
-    return Response(content.data, media_type=content.media_type,
-                    headers={"Content-Disposition": _content_disposition(content.filename),
-                             "Vary": "Accept"})
-
-
 def _picture_json(content: Content, width: int, height: int, facts: dict[str, Any]) -> JSONResponse:
     """A kept picture in the JSON layout of the picture routes (API.md), as it is stored."""
     image = EncodedImage(media_type=content.media_type, width=width, height=height,
@@ -171,7 +158,7 @@ def get_image_content(image_id: ImageId, owner: Owner, library: Library, output:
     if fmt == "json":
         facts = {"id": str(image.id), "name": image.name}
         return _picture_json(library.image_content(image), image.width, image.height, facts)
-    return _file(library.image_content(image, fmt, quality))
+    return file_response(library.image_content(image, fmt, quality), negotiated=True)
 
 
 @router.patch("/{image_id}", response_model=ImagePublic, summary="Rename an image")
@@ -229,4 +216,4 @@ def get_segmentation_content(image_id: ImageId, segmentation_id: uuid.UUID, owne
     if fmt == "json":
         stored = library.segmentation_content(owner, image_id, segmentation_id)
         return _picture_json(stored, image.width, image.height, kept.summary)
-    return _file(library.segmentation_content(owner, image_id, segmentation_id, fmt, quality))
+    return file_response(library.segmentation_content(owner, image_id, segmentation_id, fmt, quality))
