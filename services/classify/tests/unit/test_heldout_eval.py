@@ -7,11 +7,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from specimen_classify.domain.errors import NoBrainFound
-from specimen_classify.domain.predictions import ModelVersion
+from specimen_classify.domain.predictions import ModelVersion, MriScores, TrainingData
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench"))
 from heldout_eval import _answer_of, classify_mri_bytes, ood_images, summary
@@ -44,19 +45,28 @@ def test_summary_counts_abstentions_against_accuracy_and_coverage() -> None:
 
 
 class ConstantModel:
-    """A real MriModel: every crop is a tumor with probability 0.9."""
+    """A real MriModel: every crop is a tumor with probability 0.9; no feature statistics."""
 
     version = ModelVersion("mri-tumor", 1)
     decision_threshold = 0.5
+    input_size = 32
+    ood_threshold = None
+    training_data = TrainingData("unknown", "a constant, for tests")
 
-    def tumor_probabilities(self, inputs: np.ndarray) -> np.ndarray:
-        return np.full(inputs.shape[0], 0.9)
+    def score(self, inputs: np.ndarray) -> MriScores:
+        return MriScores(tumor_probability=np.full(inputs.shape[0], 0.9), ood_score=None)
 
 
 def test_ood_photographs_go_the_served_way_and_an_empty_file_is_a_problem() -> None:
     images = ood_images()
     assert len(images) >= 8
     empty = b""  # the decoder's problem for this item, not a crash of the batch
-    results = classify_mri_bytes([images[0][1], empty], ConstantModel())
-    assert _answer_of(results[0])[0] == "tumor"
+    slice_ = np.zeros((96, 96), np.uint8)
+    slice_[16:80, 20:76] = 120 + (np.indices((64, 56)).sum(axis=0) % 60).astype(np.uint8)
+    png = cv2.imencode(".png", slice_)[1].tobytes()
+    results = classify_mri_bytes([images[0][1], empty, png], ConstantModel())
+    # A colour photograph is stopped by the served image checks even though the network would say
+    # tumor 0.9; a gray head on a dark background goes through to the constant answer.
+    assert _answer_of(results[0]) == (None, None, "abstained (uncertain)")
     assert _answer_of(results[1])[0] is None
+    assert _answer_of(results[2])[0] == "tumor"
