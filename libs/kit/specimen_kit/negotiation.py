@@ -10,6 +10,9 @@ admits none of the route's formats the answer is a 406 problem. Never a silent f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import Header, Query
 
 from specimen_kit.errors import InvalidParameter, Problem
 
@@ -126,3 +129,17 @@ def check_quality(fmt: str, quality: int | None) -> None:
     if quality is not None and fmt not in QUALITY_FORMATS:
         raise InvalidParameter(f"quality applies to output jpeg or webp only, not {fmt}; "
                                "leave it out or choose one of those")
+
+
+def output_query(choices: Sequence[str], description: str) -> Any:
+    """The ``output`` query parameter of a download route: free text (aliases and media types
+    are read too) documented with ``choices`` as its enum."""
+    return Query(description=description, json_schema_extra={"enum": list(choices)})
+
+
+Quality = Annotated[int | None, Query(
+    ge=1, le=100,
+    description="JPEG/WebP quality when converting (JPEG default 95; WebP lossless without it).")]
+"""The ``quality`` query parameter; :func:`check_quality` refuses it with other formats."""
+AcceptHeader = Annotated[str | None, Header(alias="accept", include_in_schema=False)]
+"""The ``Accept`` header, read by :func:`negotiate` when no ``output`` is given."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -40,7 +40,15 @@ from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import ScanUpload
 from specimen_kit.downloads import content_disposition, file_response
 from specimen_kit.identifiers import RecordId
-from specimen_kit.negotiation import MEDIA_TYPES, check_quality, format_of, negotiate
+from specimen_kit.negotiation import (
+    MEDIA_TYPES,
+    AcceptHeader,
+    Quality,
+    check_quality,
+    format_of,
+    negotiate,
+    output_query,
+)
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc, require_file
 
@@ -90,13 +98,10 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
                   "conversion."),
     **_ID_RESPONSES,
 }
-ImageOutput = Annotated[str | None, Query(
-    description="png, jpeg, webp or tiff (or the format it was sent in, dicom included); "
-                "overrides Accept. Without either, the image as sent. Another is a 422 naming "
-                "the choices.",
-    json_schema_extra={"enum": [*CONVERSIONS, "dicom"]})]
-Quality = Annotated[int | None, Query(ge=1, le=100, description="JPEG/WebP quality (1-100).")]
-AcceptHeader = Annotated[str | None, Header(alias="accept", include_in_schema=False)]
+ImageOutput = Annotated[str | None, output_query(
+    [*CONVERSIONS, "dicom"],
+    "png, jpeg, webp or tiff (or the format it was sent in, dicom included); overrides Accept. "
+    "Without either, the image as sent. Another is a 422 naming the choices.")]
 _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}},
           "description": "A header row, then one row per scan, newest first."},

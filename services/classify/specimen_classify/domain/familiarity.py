@@ -158,7 +158,7 @@ def fit_feature_statistics(features: npt.NDArray[np.floating], targets: npt.NDAr
     covariance = ledoit_wolf_covariance(centred)
     # A floor keeps a feature that is constant on the training data from dividing by ~0.
     covariance += np.eye(x.shape[1]) * max(1e-6, 1e-6 * float(np.trace(covariance)) / x.shape[1])
-    return FeatureStatistics(means=np.stack(means), precision=np.linalg.inv(covariance))
+    return FeatureStatistics(means=np.stack(means), precision=np.linalg.inv(covariance).astype(np.float64))
 
 
 def ledoit_wolf_covariance(centred: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:

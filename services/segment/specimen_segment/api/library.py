@@ -11,14 +11,20 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from specimen_imaging.codecs import MAX_QUALITY, MIN_QUALITY
 from specimen_imaging.options import validate_params
 from specimen_kit.downloads import file_response
 from specimen_kit.errors import InvalidParameter, UnreadableImage
-from specimen_kit.negotiation import MEDIA_TYPES, check_quality, negotiate
+from specimen_kit.negotiation import (
+    MEDIA_TYPES,
+    AcceptHeader,
+    Quality,
+    check_quality,
+    negotiate,
+    output_query,
+)
 from specimen_kit.paging import DEFAULT_LIMIT, Limit, Offset
 from specimen_kit.records import Content
 from specimen_kit.uploads import FileFields, read_payload, request_body_doc
@@ -67,15 +73,11 @@ _CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
                   "`quality` outside 1-100 or with a format other than jpeg or webp."),
 }
 
-Output = Annotated[str | None, Query(
-    description="The answer's format: png, jpeg, gif, webp, tiff, bmp or json; overrides "
-                "Accept. Without either, the picture as kept. A result is offered in fewer "
-                "(superpixel labels: png, tiff, json); another is a 422 naming the choices.",
-    json_schema_extra={"enum": [*IMAGE_FORMATS, "json"]})]
-Quality = Annotated[int | None, Query(
-    ge=MIN_QUALITY, le=MAX_QUALITY,
-    description="JPEG/WebP quality when converting (JPEG default 95; WebP lossless without it).")]
-AcceptHeader = Annotated[str | None, Header(alias="accept", include_in_schema=False)]
+Output = Annotated[str | None, output_query(
+    [*IMAGE_FORMATS, "json"],
+    "The answer's format: png, jpeg, gif, webp, tiff, bmp or json; overrides Accept. Without "
+    "either, the picture as kept. A result is offered in fewer (superpixel labels: png, tiff, "
+    "json); another is a 422 naming the choices.")]
 
 UPLOAD_FILES = FileFields(single=("image", "file"), raw="image")
 """An upload's file: field ``image`` as on every image route (``file``, its older name, too)."""
