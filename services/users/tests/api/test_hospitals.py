@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -93,6 +94,19 @@ class TestCreate:
         assert body["type"].endswith("/hospital-taken")
         assert (body["existing_id"], body["existing_name"]) == ("newcomer-clinic",
                                                                  "Newcomer Clinic")
+
+    async def test_many_admins_creating_one_hospital_at_once_make_one(self, world: Any) -> None:
+        """Racing requests on one name: one 201, the rest a 409 naming it, never a 500."""
+        spellings = ["Race Clinic", "race clinic", "RACE  CLINIC ", "Race-Clinic"] * 3
+        answers = await asyncio.gather(*(
+            world.api.http.post(HOSPITALS, json={"name": name}, headers=world.headers["admin"])
+            for name in spellings))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses.count(201) == 1, statuses
+        assert set(statuses) <= {201, 409, 503}, statuses
+        listed = await world.api.http.get(HOSPITALS, params={"q": "race"},
+                                          headers=world.headers["admin"])
+        assert [h["id"] for h in listed.json()["items"]] == ["race-clinic"]
 
     @pytest.mark.parametrize("who", ["mod_a", "tech_a"])
     async def test_only_admins_create(self, world: Any, who: str) -> None:
