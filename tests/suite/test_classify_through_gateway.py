@@ -137,7 +137,9 @@ class TestClassifyEndToEnd:
         body = response.json()
         assert body["label"] in ("tumor", "healthy")
         assert 0.5 <= body["probability"] <= 1.0
-        assert body["model"] == {"name": "mri-tumor", "version": 1}
+        assert (body["model"]["name"], body["model"]["version"]) == ("mri-tumor", 1)
+        assert body["model"]["training_data"]["kind"] == "generated"
+        assert body["out_of_distribution"] is False
         box = body["crop_box"]
         assert 0 <= box["min_row"] < box["max_row"] <= 128 and 0 <= box["min_col"] < box["max_col"] <= 128
 
