@@ -50,7 +50,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any, Literal, Protocol, TypeVar, get_args
 
@@ -79,7 +79,7 @@ from specimen_kit.errors import UnsupportedFormat
 from specimen_kit.hospitals import hospital_slug, legacy_hospital_id
 from specimen_kit.records import BlobStore, Content, Page
 from specimen_kit.roles import Role
-from specimen_kit.timestamps import rfc3339
+from specimen_kit.timestamps import as_utc, rfc3339
 
 PatientGender = Literal["female", "male", "other", "unknown"]
 PATIENT_GENDERS: tuple[str, ...] = get_args(PatientGender)
@@ -264,8 +264,8 @@ class ScanFilters:
     def normalized(self) -> ScanFilters:
         """Times in UTC, the hospital as its id, the patient reference trimmed."""
         patient_ref = self.patient_ref.strip() if self.patient_ref is not None else None
-        return replace(self, created_after=as_utc(self.created_after),
-                       created_before=as_utc(self.created_before),
+        return replace(self, created_after=_in_utc(self.created_after),
+                       created_before=_in_utc(self.created_before),
                        hospital=hospital_slug(self.hospital) if self.hospital is not None else None,
                        patient_ref=patient_ref or None)
 
@@ -459,11 +459,8 @@ def scan_filename(scan: Scan) -> str:
     return f"scan-{scan.id}.{_EXTENSIONS.get(scan.image.media_type, 'bin')}"
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
-    """``moment`` in UTC; a naive one is taken to be UTC already."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _in_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_utc(moment)
 
 
 def csv_cell(value: object) -> object:

@@ -24,7 +24,6 @@ from specimen_classify.domain.scans import (
     ScanFilters,
     ScanImage,
     apply_changes,
-    as_utc,
     csv_cell,
     hospital_for_scan,
     media_type_of,
@@ -189,13 +188,15 @@ class TestMediaType:
 
 
 class TestTimes:
-    def test_a_naive_time_is_taken_as_utc(self) -> None:
-        assert as_utc(datetime(2025, 1, 2, 3, 4)) == datetime(2025, 1, 2, 3, 4, tzinfo=UTC)
+    def test_a_naive_filter_time_is_taken_as_utc(self) -> None:
+        filters = ScanFilters(created_after=datetime(2025, 1, 2, 3, 4)).normalized()
+        assert filters.created_after == datetime(2025, 1, 2, 3, 4, tzinfo=UTC)
 
     def test_an_offset_is_converted(self) -> None:
         plus_two = timezone(timedelta(hours=2))
-        converted = as_utc(datetime(2025, 1, 2, 3, 4, tzinfo=plus_two))
-        assert (converted, converted.tzinfo if converted else None) == (
+        converted = ScanFilters(created_before=datetime(2025, 1, 2, 3, 4, tzinfo=plus_two)).normalized()
+        moment = converted.created_before
+        assert (moment, moment.tzinfo if moment else None) == (
             datetime(2025, 1, 2, 1, 4, tzinfo=UTC), UTC)
 
     def test_normalized_filters_are_in_utc_and_leave_the_rest(self) -> None:
