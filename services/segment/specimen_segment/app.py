@@ -16,7 +16,8 @@ from specimen_kit.database_problems import install_database_problems
 from specimen_kit.security import token_checks_ready
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
-from specimen_segment.api import algorithms, library
+from specimen_segment.adapters.descriptor_repository import OwnerVectorCache
+from specimen_segment.api import algorithms, library, search
 from specimen_segment.config import SegmentSettings
 
 
@@ -34,6 +35,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
             app.state.blob_store = await run_in_threadpool(
                 FilesystemBlobStore, settings.resolved_blob_dir)
             app.state.sessionmaker = build_sessionmaker(engine)
+            app.state.vector_cache = OwnerVectorCache(settings.search_cache_vectors)
 
             async def database_ready() -> None:
                 await run_in_threadpool(ping, engine)
@@ -52,9 +54,10 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
         "segment", settings, lifespan,
         title="Specimen segment",
         description="Otsu thresholding, SLIC superpixels, object measurement, background "
-        "removal, format conversion and a per-user image library.",
+        "removal, format conversion, a per-user image library and similar-image search.",
     )
     install_database_problems(app)
     app.include_router(algorithms.router, prefix="/api/v1")
+    app.include_router(search.router, prefix="/api/v1")
     app.include_router(library.router, prefix="/api/v1")
     return app

@@ -29,6 +29,13 @@ class SegmentSettings(ServiceSettings):
     quota_images: int = Field(default=1000, ge=0, validation_alias="SPECIMEN_SEGMENT_QUOTA_IMAGES")
     quota_bytes: int = Field(default=1 << 30, ge=0, validation_alias="SPECIMEN_SEGMENT_QUOTA_BYTES")
 
+    # Similar-image search: the most pictures one search answers, and how many descriptor rows
+    # (192 bytes each) the in-process index keeps between searches, over all owners.
+    search_max_limit: int = Field(default=100, ge=1, le=1000,
+                                  validation_alias="SPECIMEN_SEGMENT_SEARCH_MAX_LIMIT")
+    search_cache_vectors: int = Field(default=500_000, ge=0,
+                                      validation_alias="SPECIMEN_SEGMENT_SEARCH_CACHE_VECTORS")
+
     @property
     def resolved_database_url(self) -> str:
         """The library's database URL, or the SQLite file in the data directory when none is set."""

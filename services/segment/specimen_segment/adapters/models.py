@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Uuid,
 )
@@ -62,4 +63,34 @@ class SegmentationRow(Base):
 
     __table_args__ = (
         Index("ix_segmentations_image_id_created_at", "image_id", "created_at"),
+    )
+
+
+class ImageDescriptorRow(Base):
+    """One similarity descriptor of a picture: a library image or a kept result, one region.
+
+    ``owner_id`` is the image's, kept here so that the search loads one owner's rows through
+    one index without a join; ``vector`` is the float32 little-endian bytes of the unit vector.
+    ``sqlite_autoincrement``: ids are never reused, so ``(count, max id)`` of an owner's rows
+    changes whenever they do (the in-process index's staleness check).
+    """
+
+    __tablename__ = "image_descriptors"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(Integer)
+    image_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    segmentation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("segmentations.id", ondelete="CASCADE"), nullable=True)
+    region: Mapped[int] = mapped_column(Integer)
+    descriptor_set_version: Mapped[str] = mapped_column(String(16))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_image_descriptors_owner_id_descriptor_set_version", "owner_id",
+              "descriptor_set_version", "id"),
+        Index("ix_image_descriptors_image_id", "image_id"),
+        Index("ix_image_descriptors_segmentation_id", "segmentation_id"),
+        {"sqlite_autoincrement": True},
     )

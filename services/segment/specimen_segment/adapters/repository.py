@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from specimen_segment.adapters.descriptor_repository import delete_picture_descriptors
 from specimen_segment.adapters.models import ImageRow, SegmentationRow
 from specimen_segment.domain.library import (
     ImageNotFound,
@@ -102,6 +103,7 @@ class SqlLibraryRepository:
     def delete_image(self, image_id: uuid.UUID) -> None:
         # Results first, explicitly: the foreign key cascades too, but this way the deletion
         # does not depend on SQLite's per-connection foreign_keys pragma.
+        delete_picture_descriptors(self._session, image_id)
         self._session.execute(delete(SegmentationRow).where(SegmentationRow.image_id == image_id))
         self._session.execute(delete(ImageRow).where(ImageRow.id == image_id))
 
@@ -131,6 +133,10 @@ class SqlLibraryRepository:
         return [_segmentation(row) for row in rows], total
 
     def delete_segmentation(self, segmentation_id: uuid.UUID) -> None:
+        image_id = self._session.scalar(
+            select(SegmentationRow.image_id).where(SegmentationRow.id == segmentation_id))
+        if image_id is not None:
+            delete_picture_descriptors(self._session, image_id, segmentation_id)
         self._session.execute(delete(SegmentationRow).where(SegmentationRow.id == segmentation_id))
 
     def segmentation_keys(self, image_id: uuid.UUID) -> list[str]:

@@ -42,7 +42,12 @@ from specimen_segment.api.library_schemas import (
 )
 from specimen_segment.api.outputs import json_response
 from specimen_segment.api.schemas import EncodedImage, StoredPictureAnswer
-from specimen_segment.domain.library import ImageQuery
+from specimen_segment.domain.library import (
+    MAX_THUMBNAIL_SIDE,
+    MIN_THUMBNAIL_SIDE,
+    THUMBNAIL_SIDE,
+    ImageQuery,
+)
 from specimen_segment.operations import IMAGE_FORMATS
 
 
@@ -161,6 +166,29 @@ def get_image_content(image_id: ImageId, owner: Owner, library: Library, output:
         facts = {"id": str(image.id), "name": image.name}
         return _picture_json(library.image_content(image), image.width, image.height, facts)
     return file_response(library.image_content(image, fmt, quality), negotiated=True)
+
+
+Size = Annotated[int, Query(ge=MIN_THUMBNAIL_SIDE, le=MAX_THUMBNAIL_SIDE,
+                            description="The thumbnail's longer side in pixels.")]
+_THUMBNAIL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "A PNG no larger than `size` on its longer side."},
+    422: _problem("A `size` out of range."),
+}
+
+
+@router.get("/{image_id}/thumbnail", response_class=Response, responses=_THUMBNAIL_RESPONSES,
+            summary="A small PNG of the image (search results link it)")
+def get_image_thumbnail(image_id: ImageId, owner: Owner, library: Library,
+                        size: Size = THUMBNAIL_SIDE) -> Response:
+    return file_response(library.thumbnail(owner, image_id, size=size))
+
+
+@router.get("/{image_id}/segmentations/{segmentation_id}/thumbnail", response_class=Response,
+            responses=_THUMBNAIL_RESPONSES, summary="A small PNG of a kept result")
+def get_segmentation_thumbnail(image_id: ImageId, segmentation_id: uuid.UUID, owner: Owner,
+                               library: Library, size: Size = THUMBNAIL_SIDE) -> Response:
+    return file_response(library.thumbnail(owner, image_id, segmentation_id, size))
 
 
 @router.patch("/{image_id}", response_model=ImagePublic, summary="Rename an image")

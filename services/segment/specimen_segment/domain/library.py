@@ -15,6 +15,8 @@ Rules the use-cases enforce, whatever the storage:
 - **Kept as asked.** A segmentation keeps its picture in the ``output`` format it was asked
   for; its content is served in that format, or converted on the way out (a 16-bit label
   image only to PNG or TIFF).
+- **Described as stored.** An uploaded image, and a kept result that is a picture, get their
+  similarity descriptors in the same transaction (:mod:`specimen_segment.domain.similarity`).
 - **No orphans, nothing lost.** The content is written to the blob store *before* its row is
   inserted; the request's unit of work deletes the new blobs when the transaction fails, and
   removes the blobs of deleted rows only *after* the transaction commits (see the
@@ -34,6 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -49,6 +52,8 @@ from specimen_segment.domain.errors import (
 __all__ = ["ImageNotFound", "InvalidImageName", "QuotaExceeded", "SegmentationNotFound"]
 
 MAX_NAME_CHARS = 200
+THUMBNAIL_SIDE = 160
+MIN_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE = 16, 512
 MEDIA_TYPES: dict[str, str] = {
     "png": "image/png",
     "jpeg": "image/jpeg",
@@ -234,6 +239,16 @@ class Decoder(Protocol):
     def __call__(self, data: bytes, /) -> Decoded: ...
 
 
+class Descriptors(Protocol):
+    """Describes pictures for the similar-image search as they are stored
+    (:class:`specimen_segment.domain.similarity.DescriptorIndexer`)."""
+
+    def index_image(self, image: StoredImage, pixels: npt.NDArray[Any]) -> None: ...
+
+    def index_segmentation(self, image: StoredImage, segmentation: StoredSegmentation,
+                           pixels: npt.NDArray[Any]) -> None: ...
+
+
 class Encoder(Protocol):
     def __call__(self, pixels: npt.NDArray[Any], format: str, quality: int | None = None,
                  /) -> bytes: ...
@@ -284,6 +299,23 @@ def choose_format(requested: str, offered: tuple[str, ...], what: str) -> str:
     return requested
 
 
+def thumbnail_pixels(pixels: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
+    """``pixels`` resampled (``INTER_AREA``) so that the longer side is at most ``size``; 8-bit."""
+    if not MIN_THUMBNAIL_SIDE <= size <= MAX_THUMBNAIL_SIDE:
+        raise InvalidParameter(f"size={size} is out of range; use {MIN_THUMBNAIL_SIDE} to "
+                               f"{MAX_THUMBNAIL_SIDE}")
+    small = pixels >> 8 if pixels.dtype == np.uint16 else pixels
+    small = np.ascontiguousarray(small.astype(np.uint8, copy=False))
+    height, width = small.shape[:2]
+    scale = size / max(height, width)
+    if scale >= 1:
+        return small
+    resized: npt.NDArray[Any] = cv2.resize(
+        small, (max(1, round(width * scale)), max(1, round(height * scale))),
+        interpolation=cv2.INTER_AREA)
+    return resized
+
+
 def check_quota(quota: Quota, usage: Usage, new_images: int, new_bytes: int) -> None:
     """Raise :class:`QuotaExceeded` when adding this much would go over either limit."""
     if new_images and usage.images + new_images > quota.images:
@@ -309,7 +341,8 @@ class ImageLibrary:
     """The use-cases of one request, on behalf of one owner's library."""
 
     def __init__(self, repository: LibraryRepository, blobs: BlobStore, *, decode: Decoder,
-                 encode: Encoder, quota: Quota, clock: Clock, operations: Operations) -> None:
+                 encode: Encoder, quota: Quota, clock: Clock, operations: Operations,
+                 descriptors: Descriptors) -> None:
         self._rows = repository
         self._blobs = blobs
         self._decode = decode
@@ -317,6 +350,7 @@ class ImageLibrary:
         self._quota = quota
         self._clock = clock
         self._operations = operations
+        self._descriptors = descriptors
 
     def upload(self, owner_id: int, data: bytes, name: str | None) -> StoredImage:
         """Validate by decoding, check the quota, keep the original bytes."""
@@ -335,6 +369,7 @@ class ImageLibrary:
             height=height, channels=channels, bit_depth=bit_depth, bytes=len(data),
             blob_key=key, created_at=now, updated_at=now)
         self._rows.add_image(image)
+        self._descriptors.index_image(image, decoded.pixels)
         return image
 
     def usage(self, owner_id: int) -> tuple[Usage, Quota]:
@@ -353,6 +388,10 @@ class ImageLibrary:
         if image is None:
             raise ImageNotFound(image_id)
         return image
+
+    def image_pixels(self, image: StoredImage) -> npt.NDArray[Any]:
+        """The decoded pixels of ``image`` (from :meth:`get_image`)."""
+        return self._decode(self._blobs.get(image.blob_key)).pixels
 
     def image_content(self, image: StoredImage, format: str | None = None,
                       quality: int | None = None) -> Content:
@@ -403,6 +442,7 @@ class ImageLibrary:
             summary=jsonable(result.summary), media_type=MEDIA_TYPES[chosen], bytes=len(data),
             blob_key=key, created_at=self._clock())
         self._rows.add_segmentation(segmentation)
+        self._descriptors.index_segmentation(image, segmentation, result.image)
         return segmentation
 
     def list_segmentations(self, owner_id: int, image_id: uuid.UUID, limit: int,
@@ -425,6 +465,18 @@ class ImageLibrary:
         segmentation = self.get_segmentation(owner_id, image_id, segmentation_id)
         self._rows.delete_segmentation(segmentation.id)
         self._blobs.remove(segmentation.blob_key)
+
+    def thumbnail(self, owner_id: int, image_id: uuid.UUID,
+                  segmentation_id: uuid.UUID | None = None, size: int = THUMBNAIL_SIDE) -> Content:
+        """A PNG of the image (or of a kept result) whose longer side is at most ``size``."""
+        image = self.get_image(owner_id, image_id)
+        key, suffix = image.blob_key, "-thumbnail"
+        if segmentation_id is not None:
+            kept = self.get_segmentation(owner_id, image_id, segmentation_id)
+            key, suffix = kept.blob_key, f"-{kept.operation}-thumbnail"
+        small = thumbnail_pixels(self._decode(self._blobs.get(key)).pixels, size)
+        return Content(self._encode(small, "png", None), MEDIA_TYPES["png"],
+                       download_filename(image.name, "png", suffix))
 
     def segmentation_formats(self, segmentation: StoredSegmentation) -> tuple[str, ...]:
         """The formats a kept result is served in: its own first, then what it converts to."""

@@ -1,0 +1,367 @@
+"""Similarity descriptors: one short vector per image or per selected region, without weights.
+
+A descriptor says what a region *looks like* (colour, texture, outline, edge layout) in a few
+dozen numbers, so that images are compared by the cosine of their vectors. Nothing is
+downloaded: every group is a fixed computation, and the only learned part — the
+standardisation and the PCA basis — is fitted on a generated corpus and shipped with the code
+(:data:`BASIS_FILE`), versioned as :data:`DESCRIPTOR_SET_VERSION` like the object features.
+
+How one region is described (``region`` = the mask's pixels; the whole image without a mask):
+
+1. The region's bounding box is cut out and resampled (``INTER_AREA``) to
+   :data:`SIDE` x :data:`SIDE` pixels, its mask with it (a pixel is inside when at least half of
+   it was); pixels of the box outside the region are first given the region's mean colour.
+   So the descriptor depends on the region's pixels and outline alone, not on its position,
+   its size or anything around it, and its cost hardly depends on the image's size.
+2. Raw groups, every statistic over the region's pixels only:
+
+   * **colour** (30): CIE Lab (OpenCV, 8-bit scale divided back to L in 0..100, a/b in
+     -128..127): marginal histograms of L, a and b in :data:`COLOUR_BINS` bins each
+     (normalised), then the mean and standard deviation of each channel over 100.
+   * **texture** (18): the uniform LBP histogram (P=8, R=1, 10 bins, as scikit-image's
+     ``method="uniform"``) of the gray pixels whose 3x3 neighbourhood lies in the region;
+     GLCM contrast, homogeneity, energy and correlation at distances 1 and 2 (four angles,
+     symmetric, pairs of two region pixels only, gray quantised to :data:`GLCM_LEVELS`
+     between the region's own 1st and 99th percentiles, so a change of gain does not move it).
+   * **shape** (10): the region's area over its box, the box's log aspect ratio, the
+     region's share of the image, and its seven Hu moments (``-sign * log10|h|``).
+   * **edges** (144): HOG-like: gradient orientations (9 unsigned bins) weighted by magnitude,
+     in a 4x4 grid of cells, counting pixels of the region grown by one pixel (its outline
+     is an edge too); each cell L2-normalised.
+3. Each raw value is standardised by the corpus's mean and spread; each group is then divided
+   by the square root of its length so that the 144 edge numbers weigh as much as the 10 shape
+   numbers, and multiplied by its weight in :data:`GROUP_WEIGHTS`.
+4. The result is projected on the corpus's first :data:`DIMENSIONS` principal axes and
+   L2-normalised: the inner product of two descriptors is their cosine similarity.
+
+Every step is deterministic: the same pixels and mask give the same vector, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from specimen_imaging.arrays import check_image, check_mask, to_rgb
+from specimen_kit.errors import InvalidParameter
+
+DESCRIPTOR_SET_VERSION = "1"
+"""The descriptor set's version: vectors of two versions are never compared."""
+SIDE = 64
+COLOUR_BINS = 8
+GLCM_LEVELS = 16
+HOG_CELLS = 4
+HOG_BINS = 9
+DIMENSIONS = 48
+"""Length of a descriptor (after the PCA)."""
+MIN_REGION_PIXELS = 4
+"""A region smaller than this (in the original image) has too few pixels to describe."""
+
+GROUPS: dict[str, int] = {
+    "colour": 3 * COLOUR_BINS + 6,
+    "texture": 10 + 8,
+    "shape": 10,
+    "edges": HOG_CELLS * HOG_CELLS * HOG_BINS,
+}
+"""Raw group lengths, in the order they are concatenated."""
+RAW_LENGTH = sum(GROUPS.values())
+GROUP_WEIGHTS: dict[str, float] = {"colour": 1.5, "texture": 1.0, "shape": 0.75, "edges": 1.0}
+"""How much each group counts after standardisation (colour separates kinds best)."""
+
+BASIS_FILE = Path(__file__).with_name("similarity_basis.npz")
+"""Mean, scale and PCA axes fitted by ``scripts/fit_similarity_basis.py`` (see there)."""
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What turns raw groups into a descriptor: standardisation, then the PCA axes.
+
+    Attributes
+    ----------
+    mean, scale : ndarray of float64, (RAW_LENGTH,)
+        The corpus's mean and spread of each raw value (a spread of 0 is stored as 1).
+    center : ndarray of float64, (RAW_LENGTH,)
+        The mean of the standardised, weighted corpus (the PCA's centre).
+    axes : ndarray of float64, (DIMENSIONS, RAW_LENGTH)
+        The principal axes, rows of unit length.
+    version : str
+        The :data:`DESCRIPTOR_SET_VERSION` it was fitted for.
+    """
+
+    mean: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    center: npt.NDArray[np.float64]
+    axes: npt.NDArray[np.float64]
+    version: str
+
+
+# --- raw groups ---------------------------------------------------------------------------
+
+
+def _as_uint8_rgb(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    rgb = to_rgb(image)
+    if rgb.dtype == np.uint16:
+        rgb = (rgb >> 8).astype(np.uint8)
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def _colour(lab: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    pixels = lab[inside]
+    ranges = ((0.0, 100.0), (-128.0, 128.0), (-128.0, 128.0))
+    parts = []
+    for channel, (low, high) in enumerate(ranges):
+        hist, _ = np.histogram(pixels[:, channel], bins=COLOUR_BINS, range=(low, high))
+        parts.append(hist / max(pixels.shape[0], 1))
+    parts.append(pixels.mean(axis=0) / 100.0)
+    parts.append(pixels.std(axis=0) / 100.0)
+    return np.concatenate(parts).astype(np.float64)
+
+
+# Uniform LBP: patterns with at most two 0/1 transitions map to their count of ones (0..8),
+# every other pattern to 9, as scikit-image's ``local_binary_pattern(..., "uniform")``.
+def _uniform_lbp_table() -> npt.NDArray[np.int64]:
+    table = np.empty(256, np.int64)
+    for code in range(256):
+        bits = [(code >> i) & 1 for i in range(8)]
+        transitions = sum(bits[i] != bits[(i + 1) % 8] for i in range(8))
+        table[code] = sum(bits) if transitions <= 2 else 9
+    return table
+
+
+_LBP_TABLE = _uniform_lbp_table()
+_NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))
+
+
+def _lbp_histogram(gray: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    padded = np.pad(gray, 1, mode="edge")
+    h, w = gray.shape
+    code = np.zeros((h, w), np.int64)
+    for bit, (dr, dc) in enumerate(_NEIGHBOURS):
+        neighbour = padded[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]
+        code |= (neighbour >= gray).astype(np.int64) << bit
+    core = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    counted = core if core.any() else inside
+    hist = np.bincount(_LBP_TABLE[code[counted]], minlength=10)[:10].astype(np.float64)
+    out: npt.NDArray[np.float64] = hist / max(hist.sum(), 1.0)
+    return out
+
+
+def _glcm_stats(gray: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    values = gray[inside]
+    low, high = np.percentile(values, [1, 99])
+    span = high - low
+    if span <= 0:
+        levels = np.zeros(gray.shape, np.int64)
+    else:
+        levels = np.clip(((gray - low) / span * GLCM_LEVELS).astype(np.int64), 0, GLCM_LEVELS - 1)
+    i_idx, j_idx = np.meshgrid(np.arange(GLCM_LEVELS), np.arange(GLCM_LEVELS), indexing="ij")
+    out = []
+    for distance in (1, 2):
+        matrix = np.zeros((GLCM_LEVELS, GLCM_LEVELS), np.float64)
+        for dr, dc in ((0, distance), (-distance, distance), (-distance, 0), (-distance, -distance)):
+            r0, r1 = max(0, -dr), gray.shape[0] - max(0, dr)
+            c0, c1 = max(0, -dc), gray.shape[1] - max(0, dc)
+            a = levels[r0:r1, c0:c1]
+            b = levels[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+            both = inside[r0:r1, c0:c1] & inside[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+            pairs = a[both] * GLCM_LEVELS + b[both]
+            matrix += np.bincount(pairs, minlength=GLCM_LEVELS ** 2).reshape(GLCM_LEVELS, GLCM_LEVELS)
+        matrix = matrix + matrix.T
+        total = matrix.sum()
+        if total == 0:
+            out.extend([0.0, 1.0, 1.0, 1.0])
+            continue
+        p = matrix / total
+        contrast = float((p * (i_idx - j_idx) ** 2).sum()) / (GLCM_LEVELS - 1) ** 2
+        homogeneity = float((p / (1.0 + (i_idx - j_idx) ** 2)).sum())
+        energy = float(np.sqrt((p ** 2).sum()))
+        mu = float((p * i_idx).sum())
+        var = float((p * (i_idx - mu) ** 2).sum())
+        correlation = float((p * (i_idx - mu) * (j_idx - mu)).sum() / var) if var > 1e-12 else 1.0
+        out.extend([contrast, homogeneity, energy, correlation])
+    return np.asarray(out, np.float64)
+
+
+def _shape(mask_full: npt.NDArray[np.bool_], box: tuple[int, int, int, int]) -> npt.NDArray[np.float64]:
+    r0, c0, r1, c1 = box
+    region = mask_full[r0:r1, c0:c1]
+    area = float(region.sum())
+    hu = cv2.HuMoments(cv2.moments(region.astype(np.uint8), binaryImage=True)).ravel()
+    hu_log = -np.sign(hu) * np.log10(np.abs(hu) + 1e-30)
+    hu_log = np.clip(np.where(np.abs(hu) < 1e-30, 30.0, hu_log), -30.0, 30.0) / 10.0
+    return np.concatenate([[area / ((r1 - r0) * (c1 - c0)),
+                            np.log((c1 - c0) / (r1 - r0)),
+                            area / mask_full.size], hu_log]).astype(np.float64)
+
+
+def _edges(gray: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    gx = cv2.Sobel(gray, cv2.CV_64F, 1, 0, ksize=1)
+    gy = cv2.Sobel(gray, cv2.CV_64F, 0, 1, ksize=1)
+    magnitude = np.hypot(gx, gy)
+    angle = np.mod(np.arctan2(gy, gx), np.pi)
+    counted = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    magnitude = np.where(counted, magnitude, 0.0)
+    bins = np.minimum((angle / np.pi * HOG_BINS).astype(np.int64), HOG_BINS - 1)
+    cell = SIDE // HOG_CELLS
+    rows = np.arange(SIDE) // cell
+    cell_index = (rows[:, None] * HOG_CELLS + rows[None, :]) * HOG_BINS + bins
+    hist = np.bincount(cell_index.ravel(), magnitude.ravel(),
+                       minlength=HOG_CELLS * HOG_CELLS * HOG_BINS).reshape(HOG_CELLS * HOG_CELLS, HOG_BINS)
+    norms = np.sqrt((hist ** 2).sum(axis=1, keepdims=True))
+    out: npt.NDArray[np.float64] = (hist / np.maximum(norms, 1e-6)).ravel()
+    return out
+
+
+def _region(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None) -> tuple[
+        npt.NDArray[np.bool_], tuple[int, int, int, int]]:
+    image = check_image(image)
+    full = np.ones(image.shape[:2], bool) if mask is None else check_mask(mask, image.shape)
+    count = int(full.sum())
+    if count < MIN_REGION_PIXELS:
+        raise InvalidParameter(
+            f"the region has {count} pixel(s); select at least {MIN_REGION_PIXELS} to describe it")
+    rows = np.flatnonzero(full.any(axis=1))
+    cols = np.flatnonzero(full.any(axis=0))
+    return full, (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+def raw_descriptor(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None = None) -> npt.NDArray[np.float64]:
+    """The raw groups (colour, texture, shape, edges) of ``image`` or of its ``mask``'s region.
+
+    Parameters
+    ----------
+    image : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
+        Gray, RGB or RGBA pixels (alpha ignored; 16-bit reduced to its high byte).
+    mask : ndarray of bool (h, w), optional
+        The region to describe; the whole image without one.
+
+    Returns
+    -------
+    ndarray of float64, (RAW_LENGTH,)
+        Finite values, the groups in the order of :data:`GROUPS`.
+
+    Raises
+    ------
+    InvalidParameter
+        A bad image or mask, or a region of fewer than :data:`MIN_REGION_PIXELS` pixels.
+
+    Examples
+    --------
+    >>> raw_descriptor(np.zeros((8, 8), np.uint8)).shape == (RAW_LENGTH,)
+    True
+    """
+    full, box = _region(image, mask)
+    r0, c0, r1, c1 = box
+    rgb = _as_uint8_rgb(image[r0:r1, c0:c1])
+    region = full[r0:r1, c0:c1]
+    if not region.all():
+        # Outside pixels take the region's mean colour, so that resampling mixes nothing of
+        # them in: the descriptor depends on the region's pixels and outline only.
+        mean = np.round(rgb[region].mean(axis=0)).astype(np.uint8)
+        rgb = np.where(region[:, :, None], rgb, mean)
+    small = cv2.resize(rgb, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    inside_f = cv2.resize(region.astype(np.float32), (SIDE, SIDE),
+                          interpolation=cv2.INTER_AREA)
+    inside = inside_f >= 0.5
+    if not inside.any():
+        inside = inside_f >= float(inside_f.max())
+    lab8 = cv2.cvtColor(small, cv2.COLOR_RGB2Lab).astype(np.float64)
+    lab = np.stack([lab8[..., 0] * (100.0 / 255.0), lab8[..., 1] - 128.0, lab8[..., 2] - 128.0], axis=-1)
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    texture = np.concatenate([_lbp_histogram(gray, inside), _glcm_stats(gray, inside)])
+    out = np.concatenate([_colour(lab, inside), texture, _shape(full, box), _edges(gray / 255.0, inside)])
+    finite: npt.NDArray[np.float64] = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    return finite
+
+
+# --- basis --------------------------------------------------------------------------------
+
+
+def _weights() -> npt.NDArray[np.float64]:
+    return np.concatenate([np.full(n, GROUP_WEIGHTS[g] / np.sqrt(n)) for g, n in GROUPS.items()])
+
+
+def fit_basis(raw: npt.NDArray[np.float64], dimensions: int = DIMENSIONS) -> Basis:
+    """Fit the standardisation and the PCA on raw descriptors of a corpus (one per row).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> fit_basis(rng.normal(size=(60, RAW_LENGTH)), dimensions=4).axes.shape == (4, RAW_LENGTH)
+    True
+    """
+    raw = np.asarray(raw, np.float64)
+    if raw.ndim != 2 or raw.shape[1] != RAW_LENGTH or raw.shape[0] <= dimensions:
+        raise InvalidParameter(f"raw must be (n > {dimensions}, {RAW_LENGTH}), got {raw.shape}")
+    mean = raw.mean(axis=0)
+    scale = raw.std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    weighted = (raw - mean) / scale * _weights()
+    center = weighted.mean(axis=0)
+    _, _, vt = np.linalg.svd(weighted - center, full_matrices=False)
+    axes = vt[:dimensions]
+    # An SVD's axes have arbitrary signs: fix them so that a refit gives the same basis.
+    signs = np.sign(axes[np.arange(dimensions), np.argmax(np.abs(axes), axis=1)])
+    return Basis(mean, scale, center, axes * signs[:, None], DESCRIPTOR_SET_VERSION)
+
+
+def save_basis(basis: Basis, path: Path) -> None:
+    np.savez_compressed(path, mean=basis.mean, scale=basis.scale, center=basis.center,
+                        axes=basis.axes, version=np.array(basis.version))
+
+
+def load_basis(path: Path = BASIS_FILE) -> Basis:
+    with np.load(path) as data:
+        return Basis(data["mean"], data["scale"], data["center"], data["axes"], str(data["version"]))
+
+
+@lru_cache(maxsize=1)
+def default_basis() -> Basis:
+    """The shipped basis (:data:`BASIS_FILE`), loaded once."""
+    basis = load_basis()
+    if basis.version != DESCRIPTOR_SET_VERSION or basis.axes.shape != (DIMENSIONS, RAW_LENGTH):
+        raise RuntimeError(f"{BASIS_FILE} holds descriptor set {basis.version} {basis.axes.shape}; "
+                           f"refit it with scripts/fit_similarity_basis.py")
+    return basis
+
+
+def project(raw: npt.NDArray[np.float64], basis: Basis | None = None) -> npt.NDArray[np.float32]:
+    """Raw descriptors (RAW_LENGTH,) or (n, RAW_LENGTH) → unit vectors of the basis's length."""
+    basis = basis if basis is not None else default_basis()
+    weighted = (np.asarray(raw, np.float64) - basis.mean) / basis.scale * _weights()
+    reduced = (weighted - basis.center) @ basis.axes.T
+    norms = np.linalg.norm(reduced, axis=-1, keepdims=True)
+    unit = reduced / np.maximum(norms, 1e-12)
+    return np.asarray(unit, np.float32)
+
+
+def describe(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None = None,
+             basis: Basis | None = None) -> npt.NDArray[np.float32]:
+    """The similarity descriptor of ``image`` (or of ``mask``'s region of it).
+
+    Parameters
+    ----------
+    image : ndarray, (h, w) or (h, w, 3|4), uint8 or uint16
+    mask : ndarray of bool (h, w), optional
+        Only the region under the mask is described (a selection of superpixels, say).
+    basis : Basis, optional
+        The shipped one (:func:`default_basis`) by default.
+
+    Returns
+    -------
+    ndarray of float32, (DIMENSIONS,)
+        Unit length: the inner product of two descriptors is their cosine similarity.
+
+    Examples
+    --------
+    >>> v = describe(np.full((16, 16, 3), 90, np.uint8))
+    >>> v.shape, bool(abs(float(v @ v) - 1) < 1e-5)
+    ((48,), True)
+    """
+    return project(raw_descriptor(image, mask), basis)
