@@ -18,8 +18,11 @@ How one region is described (``region`` = the mask's pixels; the whole image wit
    * **colour** (30): CIE Lab (OpenCV, 8-bit scale divided back to L in 0..100, a/b in
      -128..127): marginal histograms of L, a and b in :data:`COLOUR_BINS` bins each
      (normalised), then the mean and standard deviation of each channel over 100.
-   * **texture** (18): the uniform LBP histogram (P=8, R=1, 10 bins, as scikit-image's
-     ``method="uniform"``) of the gray pixels whose 3x3 neighbourhood lies in the region;
+   * **texture** (18): the uniform LBP histogram (the 8 pixels of the 3x3 square, a bit set
+     where the neighbour is >= the centre; patterns with at most two 0/1 changes counted by
+     their ones 0..8, the rest in bin 9 — scikit-image's ``method="uniform"`` codes, on the
+     square rather than its interpolated circle) of the region's pixels whose 3x3
+     neighbourhood lies in the region;
      GLCM contrast, homogeneity, energy and correlation at distances 1 and 2 (four angles,
      symmetric, pairs of two region pixels only, gray quantised to :data:`GLCM_LEVELS`
      between the region's own 1st and 99th percentiles, so a change of gain does not move it).
