@@ -160,7 +160,8 @@ def _recall(found: list[np.ndarray], truth: list[np.ndarray]) -> float:
                                 for f, t in zip(found, truth, strict=True)])), 4)
 
 
-def bench_index(sizes: list[int], queries_n: int, build_threads: int) -> dict[str, Any]:
+def bench_index(sizes: list[int], queries_n: int, build_threads: int,
+                methods: set[str]) -> dict[str, Any]:
     rng = np.random.default_rng(14)
     centres = rng.normal(0, 1 / np.sqrt(DIMENSIONS), (2000, DIMENSIONS))
     out: dict[str, Any] = {}
@@ -169,7 +170,7 @@ def bench_index(sizes: list[int], queries_n: int, build_threads: int) -> dict[st
         queries = generated_vectors(queries_n, 2, centres)
         row: dict[str, Any] = {}
 
-        def exact(q: np.ndarray) -> np.ndarray:
+        def exact(q: np.ndarray, vectors: np.ndarray = vectors) -> np.ndarray:
             scores = vectors @ q
             top = np.argpartition(-scores, 10)[:10]
             return top[np.argsort(-scores[top])]
@@ -180,17 +181,17 @@ def bench_index(sizes: list[int], queries_n: int, build_threads: int) -> dict[st
         scope = search.ScopeVectors(tuple(search.PictureKey(uuid.UUID(int=i + 1)) for i in range(n)),
                                     np.arange(n), vectors) if n <= 100_000 else None
         if scope is not None:
-            _, times = _timed(lambda q: search.rank_pictures(q, scope, 10), queries[:50])
+            _, times = _timed(lambda q, scope=scope: search.rank_pictures(q, scope, 10), queries[:50])
             row["rank_pictures_exact"] = _percentiles(times)
         try:
             import faiss
         except ImportError:
             faiss = None
-        if faiss is not None:
+        if faiss is not None and "faiss" in methods:
             flat = faiss.IndexFlatIP(DIMENSIONS)
             flat.add(vectors)
             faiss.omp_set_num_threads(1)
-            found, times = _timed(lambda q: flat.search(q[None, :], 10)[1][0], queries)
+            found, times = _timed(lambda q, flat=flat: flat.search(q[None, :], 10)[1][0], queries)
             row["faiss_flat"] = {**_percentiles(times), "recall10": _recall(found, truth)}
             faiss.omp_set_num_threads(build_threads)
             hnsw = faiss.IndexHNSWFlat(DIMENSIONS, 32, faiss.METRIC_INNER_PRODUCT)
@@ -202,7 +203,7 @@ def bench_index(sizes: list[int], queries_n: int, build_threads: int) -> dict[st
             faiss.omp_set_num_threads(1)
             for ef in (32, 64, 128):
                 hnsw.hnsw.efSearch = ef
-                found, times = _timed(lambda q: hnsw.search(q[None, :], 10)[1][0], queries)
+                found, times = _timed(lambda q, hnsw=hnsw: hnsw.search(q[None, :], 10)[1][0], queries)
                 row[f"faiss_hnsw32_ef{ef}"] = {**_percentiles(times), "recall10": _recall(found, truth),
                                                "build_s": round(build, 1),
                                                "bytes_per_million": round(size / n * 1_000_000)}
@@ -211,14 +212,14 @@ def bench_index(sizes: list[int], queries_n: int, build_threads: int) -> dict[st
             from usearch.index import Index
         except ImportError:
             Index = None
-        if Index is not None:
+        if Index is not None and "usearch" in methods:
             for dtype in ("f32", "i8"):
                 index = Index(ndim=DIMENSIONS, metric="ip", dtype=dtype, connectivity=16,
                               expansion_add=64, expansion_search=64)
                 start = time.perf_counter()
                 index.add(np.arange(n), vectors, threads=build_threads)
                 build = time.perf_counter() - start
-                found, times = _timed(lambda q: index.search(q, 10, threads=1).keys, queries)
+                found, times = _timed(lambda q, index=index: index.search(q, 10, threads=1).keys, queries)
                 row[f"usearch_{dtype}"] = {**_percentiles(times), "recall10": _recall(found, truth),
                                            "build_s": round(build, 1),
                                            "bytes_per_million": round(index.memory_usage / n * 1_000_000)}
@@ -234,6 +235,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--build-threads", type=int, default=1)
+    parser.add_argument("--methods", nargs="+", default=["faiss", "usearch"],
+                        help="the index libraries to measure besides numpy (default: both)")
     arguments = parser.parse_args()
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("note: set OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 for one-core figures")
@@ -242,7 +245,8 @@ def main() -> None:
     elif arguments.part == "quality":
         result = bench_quality()
     else:
-        result = bench_index(arguments.sizes, arguments.queries, arguments.build_threads)
+        result = bench_index(arguments.sizes, arguments.queries, arguments.build_threads,
+                             set(arguments.methods))
     print(json.dumps(result, indent=2))
 
 

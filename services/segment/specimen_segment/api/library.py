@@ -177,14 +177,14 @@ _THUMBNAIL_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{image_id}/thumbnail", response_class=Response, responses=_THUMBNAIL_RESPONSES,
+@router.get("/{image_id}/thumbnail.png", response_class=Response, responses=_THUMBNAIL_RESPONSES,
             summary="A small PNG of the image (search results link it)")
 def get_image_thumbnail(image_id: ImageId, owner: Owner, library: Library,
                         size: Size = THUMBNAIL_SIDE) -> Response:
     return file_response(library.thumbnail(owner, image_id, size=size))
 
 
-@router.get("/{image_id}/segmentations/{segmentation_id}/thumbnail", response_class=Response,
+@router.get("/{image_id}/segmentations/{segmentation_id}/thumbnail.png", response_class=Response,
             responses=_THUMBNAIL_RESPONSES, summary="A small PNG of a kept result")
 def get_segmentation_thumbnail(image_id: ImageId, segmentation_id: uuid.UUID, owner: Owner,
                                library: Library, size: Size = THUMBNAIL_SIDE) -> Response:

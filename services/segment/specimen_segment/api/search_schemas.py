@@ -67,7 +67,7 @@ class SimilarPicture(BaseModel):
             url = f"{url}/segmentations/{kept.id}"
         return cls(image_id=image.id, segmentation_id=None if kept is None else kept.id,
                    name=image.name, similarity=hit.similarity, url=url,
-                   content_url=f"{url}/content", thumbnail_url=f"{url}/thumbnail",
+                   content_url=f"{url}/content", thumbnail_url=f"{url}/thumbnail.png",
                    media_type=kept.media_type if kept is not None else MEDIA_TYPES[image.format],
                    width=image.width, height=image.height,
                    created_at=kept.created_at if kept is not None else image.created_at)

@@ -92,7 +92,7 @@ class TestAnswer:
         assert item == {
             "image_id": stored["id"], "segmentation_id": None, "name": "rings.png",
             "similarity": item["similarity"], "url": url, "content_url": f"{url}/content",
-            "thumbnail_url": f"{url}/thumbnail", "media_type": "image/png", "width": 128,
+            "thumbnail_url": f"{url}/thumbnail.png", "media_type": "image/png", "width": 128,
             "height": 128, "created_at": stored["created_at"]}
         assert -1.0 <= item["similarity"] <= 1.0
         thumbnail = await api.http.get(f"{item['thumbnail_url']}?size=32", headers=api.headers)
