@@ -241,12 +241,22 @@ class Decoder(Protocol):
 
 class Descriptors(Protocol):
     """Describes pictures for the similar-image search as they are stored
-    (:class:`specimen_segment.domain.similarity.DescriptorIndexer`)."""
+    (:class:`specimen_segment.domain.similarity.DescriptorIndexer`).
 
-    def index_image(self, image: StoredImage, pixels: npt.NDArray[Any]) -> None: ...
+    ``describe`` is pure CPU work and runs before the owner's lock and the first write (so
+    that it holds neither the quota lock nor SQLite's one writer); ``add_*`` store its rows.
+    """
 
-    def index_segmentation(self, image: StoredImage, segmentation: StoredSegmentation,
-                           pixels: npt.NDArray[Any]) -> None: ...
+    def describe(self, pixels: npt.NDArray[Any]) -> npt.NDArray[np.float32]: ...
+
+    def describes(self, operation: str, params: Mapping[str, Any]) -> bool:
+        """Whether a kept result of ``operation`` with ``params`` is a picture to describe."""
+        ...
+
+    def add_image(self, image: StoredImage, vectors: npt.NDArray[np.float32]) -> None: ...
+
+    def add_segmentation(self, image: StoredImage, segmentation: StoredSegmentation,
+                         vectors: npt.NDArray[np.float32]) -> None: ...
 
 
 class Encoder(Protocol):
@@ -360,6 +370,7 @@ class ImageLibrary:
         check_quota(self._quota, self._rows.usage(owner_id), 1, len(data))
         decoded = self._decode(data)
         width, height, channels, bit_depth = pixel_layout(decoded.pixels)
+        vectors = self._descriptors.describe(decoded.pixels)
         self._rows.lock_owner(owner_id)
         check_quota(self._quota, self._rows.usage(owner_id), 1, len(data))
         key = self._blobs.put(data)
@@ -369,7 +380,7 @@ class ImageLibrary:
             height=height, channels=channels, bit_depth=bit_depth, bytes=len(data),
             blob_key=key, created_at=now, updated_at=now)
         self._rows.add_image(image)
-        self._descriptors.index_image(image, decoded.pixels)
+        self._descriptors.add_image(image, vectors)
         return image
 
     def usage(self, owner_id: int) -> tuple[Usage, Quota]:
@@ -434,6 +445,8 @@ class ImageLibrary:
         pixels = self._decode(self._blobs.get(image.blob_key)).pixels
         result = self._operations.run(operation, pixels, params)
         data = self._encode(result.image, chosen, result.quality)
+        vectors = (self._descriptors.describe(result.image)
+                   if self._descriptors.describes(operation, params) else None)
         self._rows.lock_owner(owner_id)
         check_quota(self._quota, self._rows.usage(owner_id), 0, len(data))
         key = self._blobs.put(data)
@@ -442,7 +455,8 @@ class ImageLibrary:
             summary=jsonable(result.summary), media_type=MEDIA_TYPES[chosen], bytes=len(data),
             blob_key=key, created_at=self._clock())
         self._rows.add_segmentation(segmentation)
-        self._descriptors.index_segmentation(image, segmentation, result.image)
+        if vectors is not None:
+            self._descriptors.add_segmentation(image, segmentation, vectors)
         return segmentation
 
     def list_segmentations(self, owner_id: int, image_id: uuid.UUID, limit: int,

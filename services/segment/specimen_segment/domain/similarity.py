@@ -26,7 +26,7 @@ Rules, whatever the storage:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ import numpy.typing as npt
 from specimen_imaging import similarity
 from specimen_imaging.arrays import to_gray
 from specimen_kit.errors import InvalidParameter, UnreadableImage, UnsupportedFormat
+from specimen_segment.domain.errors import ImageNotFound, SegmentationNotFound
 from specimen_segment.domain.library import (
     Decoder,
     StoredImage,
@@ -134,7 +135,7 @@ class Pictures(Protocol):
 # --- rules --------------------------------------------------------------------------------
 
 
-def is_picture(operation: str, params: dict[str, Any]) -> bool:
+def is_picture(operation: str, params: Mapping[str, Any]) -> bool:
     """Whether a kept result is a picture worth describing (not a mask, not a label image).
 
     Examples
@@ -280,20 +281,25 @@ def rank_pictures(query: npt.NDArray[np.float32], scope: ScopeVectors, limit: in
 
 
 class DescriptorIndexer:
-    """Describes pictures as they are stored (the library's port) and on backfill."""
+    """Describes pictures as they are stored: the library's
+    :class:`~specimen_segment.domain.library.Descriptors` port."""
 
     def __init__(self, rows: DescriptorRepository) -> None:
         self._rows = rows
 
-    def index_image(self, image: StoredImage, pixels: npt.NDArray[Any]) -> None:
-        self._rows.add_vectors(image.owner_id, PictureKey(image.id), DESCRIPTOR_SET_VERSION,
-                               describe_picture(pixels))
+    def describe(self, pixels: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        return describe_picture(pixels)
 
-    def index_segmentation(self, image: StoredImage, segmentation: StoredSegmentation,
-                           pixels: npt.NDArray[Any]) -> None:
-        if is_picture(segmentation.operation, segmentation.params):
-            self._rows.add_vectors(image.owner_id, PictureKey(image.id, segmentation.id),
-                                   DESCRIPTOR_SET_VERSION, describe_picture(pixels))
+    def describes(self, operation: str, params: Mapping[str, Any]) -> bool:
+        return is_picture(operation, params)
+
+    def add_image(self, image: StoredImage, vectors: npt.NDArray[np.float32]) -> None:
+        self._rows.add_vectors(image.owner_id, PictureKey(image.id), DESCRIPTOR_SET_VERSION, vectors)
+
+    def add_segmentation(self, image: StoredImage, segmentation: StoredSegmentation,
+                         vectors: npt.NDArray[np.float32]) -> None:
+        self._rows.add_vectors(image.owner_id, PictureKey(image.id, segmentation.id),
+                               DESCRIPTOR_SET_VERSION, vectors)
 
 
 @dataclass(frozen=True)
@@ -382,8 +388,11 @@ class SimilarImages:
         hits = []
         for index, score in rank_pictures(query, scope, limit, exclude):
             key = scope.pictures[index]
-            image = self._pictures.get_image(owner_id, key.image_id)
-            kept = (None if key.segmentation_id is None else
-                    self._pictures.get_segmentation(owner_id, key.image_id, key.segmentation_id))
+            try:
+                image = self._pictures.get_image(owner_id, key.image_id)
+                kept = (None if key.segmentation_id is None else
+                        self._pictures.get_segmentation(owner_id, key.image_id, key.segmentation_id))
+            except (ImageNotFound, SegmentationNotFound):
+                continue  # deleted by a concurrent request since the rows were read
             hits.append(Hit(image, kept, score))
         return SearchAnswer(hits, DESCRIPTOR_SET_VERSION)

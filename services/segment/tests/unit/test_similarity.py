@@ -3,6 +3,7 @@ search on a real SQLite database, region proposals, what counts as a picture."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,19 +12,25 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from specimen_imaging.codecs import decode_image
 from specimen_imaging.scenes import scene
 from specimen_imaging.similarity import DIMENSIONS
 from specimen_kit.errors import InvalidParameter
 from specimen_segment.adapters.descriptor_repository import OwnerVectorCache, SqlDescriptorRepository
 from specimen_segment.adapters.migrations import upgrade_database
 from specimen_segment.adapters.models import ImageRow
+from specimen_segment.adapters.repository import SqlLibraryRepository
+from specimen_segment.domain.errors import ImageNotFound
+from specimen_segment.domain.library import StoredImage, StoredSegmentation
 from specimen_segment.domain.similarity import (
     PictureKey,
     ScopeVectors,
     SearchQuery,
+    SimilarImages,
     describe_picture,
     describe_region,
     is_picture,
@@ -169,3 +176,43 @@ class TestRules:
     def test_an_empty_mask_is_refused(self) -> None:
         with pytest.raises(InvalidParameter, match="the selection is empty"):
             describe_region(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool))
+
+
+class TestConcurrentDeletion:
+    """A picture deleted by another request after the owner's rows were read is left out of
+    the answer (regression: the search answered 404 for the whole query)."""
+
+    def test_a_picture_gone_since_the_rows_were_read_is_skipped(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'segment.sqlite3'}"
+        upgrade_database(url)
+        session = Session(create_engine(url))
+        now = datetime.now(UTC)
+        images = {}
+        for name in ("kept", "deleted"):
+            image = StoredImage(id=uuid.uuid4(), owner_id=1, name=name, format="png", width=8,
+                                height=8, channels=3, bit_depth=8, bytes=1, blob_key=name,
+                                created_at=now, updated_at=now)
+            SqlLibraryRepository(session).add_image(image)
+            vectors = describe_picture(scene("red-discs", "sand", 1).pixels)
+            SqlDescriptorRepository(session).add_vectors(1, PictureKey(image.id), "1", vectors)
+            images[name] = image
+
+        class Library:
+            def get_image(self, owner_id: int, image_id: uuid.UUID) -> StoredImage:
+                if image_id == images["deleted"].id:
+                    raise ImageNotFound(image_id)
+                return images["kept"]
+
+            def get_segmentation(self, owner_id: int, image_id: uuid.UUID,
+                                 segmentation_id: uuid.UUID) -> StoredSegmentation:
+                raise AssertionError("no results here")
+
+            def image_pixels(self, image: StoredImage) -> np.ndarray:
+                raise AssertionError("the query is an upload")
+
+        search = SimilarImages(Library(), SqlDescriptorRepository(session), OwnerVectorCache(100),
+                               decode=decode_image, max_limit=10)
+        query = io.BytesIO()
+        Image.fromarray(scene("red-discs", "sand", 1).pixels).save(query, format="PNG")
+        answer = search.search(1, SearchQuery(limit=10, upload=query.getvalue()))
+        assert [hit.image.name for hit in answer.hits] == ["kept"]
