@@ -61,6 +61,7 @@ function card(image) {
         const renamed = await apiJson(`/api/v1/images/${image.id}`, { method: 'PATCH', json: { name: input.value } });
         image.name = renamed.name;
         name.textContent = renamed.name;
+        cards.set(image.id, { facts: JSON.stringify(renamed), node: form.closest('li') });
         form.replaceWith(name);
         showProblem(problem, null);
       } catch (error) { showProblem(problem, error); }
@@ -97,13 +98,29 @@ function card(image) {
     problem);
 }
 
+// A card is kept while its image is unchanged, so that a list refreshed under the user's hands
+// (another upload finishing, a sort) keeps what they were doing in it (a chosen format).
+const cards = new Map();
+function cardOf(image) {
+  const facts = JSON.stringify(image);
+  const kept = cards.get(image.id);
+  if (kept && kept.facts === facts) return kept.node;
+  const node = card(image);
+  cards.set(image.id, { facts, node });
+  return node;
+}
+
+let loads = 0;
 async function load() {
+  // Answers may arrive out of order (typing, sorting): only the latest request's is shown.
+  const ticket = ++loads;
   const query = new URLSearchParams({ limit: PAGE_SIZE, offset, sort: sort.value });
   if (search.value.trim()) query.set('q', search.value.trim());
   try {
     const page = await apiJson(`/api/v1/images?${query}`);
+    if (ticket !== loads) return;
     showProblem(listProblem, null);
-    list.replaceChildren(...page.items.map(card));
+    list.replaceChildren(...page.items.map(cardOf));
     const last = Math.min(page.offset + page.items.length, page.total);
     listStatus.textContent = page.total
       ? `Images ${page.total ? page.offset + 1 : 0}–${last} of ${page.total}`

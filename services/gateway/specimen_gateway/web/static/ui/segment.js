@@ -178,7 +178,7 @@ function objectsTable(answer) {
     element('th', { scope: 'row', text: String(object.id) }),
     ...TABLE_FEATURES.map((name) => cell(featureOf(object, name))),
     element('td', { text: object.centroid.map((v) => v.toFixed(1)).join(', ') }),
-    element('td', { text: `${object.bbox[0]}–${object.bbox[2]}, ${object.bbox[1]}–${object.bbox[3]}` })));
+    element('td', { text: `${object.bbox.min_row}–${object.bbox.max_row}, ${object.bbox.min_col}–${object.bbox.max_col}` })));
   $('objects-table').tHead.replaceChildren(head);
   $('objects-table').tBodies[0].replaceChildren(...rows);
   $('objects-table-wrap').hidden = false;
@@ -189,7 +189,9 @@ function objectsCsv(answer) {
   const lines = [header.join(',')];
   for (const object of answer.objects) {
     const features = Array.isArray(object.features) ? object.features : answer.feature_names.map((name) => object.features[name]);
-    lines.push([object.id, ...object.bbox, ...object.centroid, ...features.map((v) => (v === null ? '' : v))].join(','));
+    const { min_row: minRow, min_col: minCol, max_row: maxRow, max_col: maxCol } = object.bbox;
+    lines.push([object.id, minRow, minCol, maxRow, maxCol, ...object.centroid,
+      ...features.map((v) => (v === null ? '' : v))].join(','));
   }
   return new Blob([lines.join('\r\n') + '\r\n'], { type: 'text/csv' });
 }
