@@ -45,6 +45,9 @@ PAGES = (
     Page("/", "home.html", "Home", "Home"),
     Page("/library", "library.html", "Library", "Library"),
     Page("/segment", "segment.html", "Segment", "Segment"),
+    Page("/mri", "mri.html", "MRI", "MRI"),
+    Page("/models", "models.html", "Models", "Models"),
+    Page("/users", "users.html", "Users", "Users"),
     Page("/account", "account.html", "Account", "Account"),
 )
 LOGIN_PATH = "/login"
