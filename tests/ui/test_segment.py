@@ -82,6 +82,12 @@ class TestWorkbench:
         expect(page.locator("#run-status")).to_have_text("Done: background.")
         expect(page.locator("#facts")).to_contain_text("foreground fraction")
 
+        page.get_by_role("tab", name="Flat-field").click()
+        page.locator("#panel-vignetting").get_by_label("Background blur").fill("20")
+        page.locator("#panel-vignetting").get_by_role("button", name="Correct").click()
+        expect(page.locator("#run-status")).to_have_text("Done: vignetting.")
+        expect(page.locator("#facts")).to_contain_text("sigma20")
+
         page.get_by_role("tab", name="Objects").click()
         page.locator("#panel-objects").get_by_role("button", name="Find objects").click()
         expect(page.locator("#run-status")).to_have_text("Done: objects.")
