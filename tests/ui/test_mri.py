@@ -72,6 +72,35 @@ class TestMri:
         finally:
             other.close()
 
+    def test_a_stack_is_classified_slice_by_slice_and_a_moderator_reclassifies_a_scan(
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+    ) -> None:
+        moderator = create_user("moderator", hospital="UI MRI East")
+        page = browser.new_page()
+        browser.sign_in(page, moderator.email)
+        page.goto("/mri")
+        blank = np.zeros((64, 64), np.uint8)  # above the head: no brain in it
+        page.set_input_files("#slice", [
+            {"name": f"s{i}.png", "mimeType": "image/png", "buffer": png(mri_slice(i, i % 2 == 0, 96).image)}
+            for i in range(2)] + [{"name": "top.png", "mimeType": "image/png", "buffer": png(blank)}])
+        page.get_by_role("button", name="Classify").click()
+        rows = page.locator("#stack-results tbody tr")
+        expect(rows).to_have_count(3)
+        expect(page.locator("#stack-caption")).to_contain_text("of 3 slices classified")
+        expect(rows.nth(2)).to_contain_text("top.png")
+        assert rows.nth(2).locator("td").nth(3).inner_text().strip()  # the slice's problem
+
+        page.set_input_files("#slice", [{"name": "one.png", "mimeType": "image/png",
+                                         "buffer": png(mri_slice(3, True, 96).image)}])
+        page.get_by_role("button", name="Classify").click()
+        page.get_by_role("button", name="File scan").click()
+        expect(page.locator("#file-status")).to_contain_text("Filed as scan")
+        scan_id = page.locator("#file-status").inner_text().split("scan ")[1].split(":")[0]
+        page.get_by_role("button", name=f"Re-classify scan {scan_id}").click()
+        expect(page.locator("#scans-status")).to_contain_text(f"Scan {scan_id} re-classified")
+        page.get_by_role("button", name=f"History of scan {scan_id}").click()
+        expect(page.locator("#history-items li")).to_have_count(2)
+
     def test_a_picture_that_is_no_slice_shows_the_problem_or_the_abstention(
         self, expect: Any, browser: Any, create_user: Callable[..., Actor],
     ) -> None:

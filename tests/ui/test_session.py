@@ -21,6 +21,8 @@ class TestSignIn:
         page = browser.new_page()
         page.goto("/account")
         assert page.url == browser.base_url + "/login?next=/account"
+        # htmx runs under the CSP (no eval, no inline style) and carries the CSRF header.
+        assert page.evaluate("() => typeof htmx.ajax") == "function"
         browser.check_page(page, "login")
         page.get_by_label("Email").fill(user.email)
         page.get_by_label("Password").fill(PASSWORD)
@@ -62,6 +64,21 @@ class TestSignIn:
         storage = page.evaluate("JSON.stringify({...localStorage, ...sessionStorage})")
         assert token not in storage
         assert token not in page.content()
+
+    def test_an_unsafe_request_without_the_pages_csrf_token_is_refused(
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+    ) -> None:
+        user = create_user()
+        page = browser.new_page()
+        browser.sign_in(page, user.email)
+        page.goto("/library")
+        forged = page.evaluate("""() => fetch('/api/v1/images', {method: 'POST',
+            headers: {'Content-Type': 'image/png'}, body: new Uint8Array([137, 80])})
+            .then(async r => [r.status, (await r.json()).type])""")
+        assert forged == [403, "https://specimen.dev/problems/csrf-rejected"]
+        wrong = page.evaluate("""() => fetch('/api/v1/images/1', {method: 'DELETE',
+            headers: {'X-CSRF-Token': 'guessed'}}).then(r => r.status)""")
+        assert wrong == 403
 
 
 class TestSessionLifetime:

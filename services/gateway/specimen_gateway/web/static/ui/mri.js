@@ -53,10 +53,32 @@ function showPrediction(answer) {
   $('prediction').hidden = false;
 }
 
+async function classifyStack(files) {
+  const body = new FormData();
+  for (const file of files) body.append('image', file, file.name);
+  const answer = await apiJson('/api/v1/classify/mri/batch', { method: 'POST', body });
+  $('stack-caption').textContent = `The stack: ${answer.classified} of ${files.length} slices classified by ${answer.model.name} version ${answer.model.version}`;
+  $('stack-results').tBodies[0].replaceChildren(...answer.results.map((item) => element('tr', {},
+    element('th', { scope: 'row', text: String(item.index + 1) }),
+    element('td', { text: item.filename ?? '' }),
+    element('td', { text: item.prediction ? item.prediction.label : '—' }),
+    element('td', { text: item.prediction ? percent(item.prediction.probability) : '—' }),
+    element('td', { text: item.problem ? item.problem.detail : (item.prediction.ood_reason ?? '') }))));
+  $('stack').hidden = false;
+  $('prediction').hidden = true;
+}
+
 $('classify-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const [file] = $('slice').files;
-  if (!file) return;
+  const files = [...$('slice').files];
+  if (!files.length) return;
+  $('stack').hidden = true;
+  if (files.length > 1) {
+    showProblem($('classify-problem'), null);
+    try { await classifyStack(files); } catch (error) { showProblem($('classify-problem'), error); }
+    return;
+  }
+  const [file] = files;
   showProblem($('classify-problem'), null);
   $('file-status').textContent = '';
   const body = new FormData();
@@ -95,8 +117,18 @@ function filters() {
 async function reclassify(scan) {
   try {
     const updated = await apiJson(`/api/v1/scans/${scan.id}/classification`, { method: 'POST' });
-    $('scans-status').textContent = `Scan ${scan.id} re-classified: ${updated.classification.label}.`;
     await loadScans();
+    $('scans-status').textContent = `Scan ${scan.id} re-classified: ${updated.classification.label}.`;
+  } catch (error) { showProblem($('page-problem'), error); }
+}
+
+async function showHistory(scan) {
+  try {
+    const page = await apiJson(`/api/v1/scans/${scan.id}/classifications?limit=50`);
+    $('history-title').textContent = `History of scan ${scan.id}`;
+    $('history-items').replaceChildren(...page.items.map((item) => element('li', {
+      text: `${item.classified_at}: ${item.label} (${percent(item.probability)}), ${item.model.name} version ${item.model.version}` })));
+    $('history').hidden = false;
   } catch (error) { showProblem($('page-problem'), error); }
 }
 
@@ -114,8 +146,11 @@ async function loadScans() {
       element('td', { text: scan.classification.label }),
       element('td', { text: percent(scan.classification.probability) }),
       element('td', { text: `${scan.classification.model.name} v${scan.classification.model.version}` }),
-      element('td', {}, manager ? element('button', { type: 'button', class: 'secondary',
-        text: `Re-classify scan ${scan.id}`, onclick: () => reclassify(scan) }) : ''))));
+      element('td', {},
+        element('button', { type: 'button', class: 'secondary', text: `History of scan ${scan.id}`,
+          onclick: () => showHistory(scan) }),
+        manager ? element('button', { type: 'button', class: 'secondary',
+          text: `Re-classify scan ${scan.id}`, onclick: () => reclassify(scan) }) : ''))));
     $('scans-status').textContent = `${page.total} scan${page.total === 1 ? '' : 's'}.`;
   } catch (error) { showProblem($('page-problem'), error); }
 }
