@@ -100,6 +100,12 @@ class TestMri:
         expect(page.locator("#scans-status")).to_contain_text(f"Scan {scan_id} re-classified")
         page.get_by_role("button", name=f"History of scan {scan_id}").click()
         expect(page.locator("#history-items li")).to_have_count(2)
+        edit = page.locator("#edit-scan")
+        edit.get_by_label("Diagnosis").select_option("tumor")
+        edit.get_by_label("Notes").fill("confirmed by biopsy")
+        edit.get_by_role("button", name="Save the record").click()
+        expect(page.locator("#edit-status")).to_have_text(f"Scan {scan_id} saved.")
+        browser.check_page(page, "mri-moderator")
 
     def test_a_picture_that_is_no_slice_shows_the_problem_or_the_abstention(
         self, expect: Any, browser: Any, create_user: Callable[..., Actor],

@@ -122,9 +122,17 @@ async function reclassify(scan) {
   } catch (error) { showProblem($('page-problem'), error); }
 }
 
+let editing = null;
+
 async function showHistory(scan) {
   try {
-    const page = await apiJson(`/api/v1/scans/${scan.id}/classifications?limit=50`);
+    const [page, me] = await Promise.all([apiJson(`/api/v1/scans/${scan.id}/classifications?limit=50`), whoAmI()]);
+    // Editing a record is for moderators and admins (the service says so to anyone else).
+    editing = scan;
+    $('edit-scan').hidden = me.role === 'technician';
+    $('edit-true-label').value = scan.true_label ?? '';
+    $('edit-notes').value = scan.notes ?? '';
+    $('edit-status').textContent = '';
     $('history-title').textContent = `History of scan ${scan.id}`;
     $('history-items').replaceChildren(...page.items.map((item) => element('li', {
       text: `${item.classified_at}: ${item.label} (${percent(item.probability)}), ${item.model.name} version ${item.model.version}` })));
@@ -154,6 +162,19 @@ async function loadScans() {
     $('scans-status').textContent = `${page.total} scan${page.total === 1 ? '' : 's'}.`;
   } catch (error) { showProblem($('page-problem'), error); }
 }
+
+$('edit-scan').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (!editing) return;
+  const fields = Object.fromEntries(new FormData(event.currentTarget));
+  const change = { true_label: fields.true_label || null, notes: fields.notes || null };
+  try {
+    const scan = await apiJson(`/api/v1/scans/${editing.id}`, { method: 'PATCH', json: change });
+    editing = scan;
+    await loadScans();
+    $('edit-status').textContent = `Scan ${scan.id} saved.`;
+  } catch (error) { showProblem($('page-problem'), error); }
+});
 
 $('scan-filters').addEventListener('submit', (event) => { event.preventDefault(); loadScans(); });
 $('scans-csv').addEventListener('click', async () => {
