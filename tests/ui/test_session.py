@@ -81,6 +81,39 @@ class TestSignIn:
         assert wrong == 403
 
 
+class TestKeyboard:
+    def test_sign_in_and_reach_the_library_with_the_keyboard_alone_with_visible_focus(
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+    ) -> None:
+        user = create_user()
+        page = browser.new_page()
+        page.goto("/login")
+
+        def tab_to(selector: str, presses: int = 8) -> None:
+            for _ in range(presses):
+                page.keyboard.press("Tab")
+                if page.evaluate(f"() => document.activeElement.matches({selector!r})"):
+                    return
+            raise AssertionError(f"Tab never reached {selector}")
+
+        tab_to("a.skip-link")
+        expect(page.locator("a.skip-link")).to_be_in_viewport()  # shown when focused
+        tab_to("#email")
+        page.keyboard.type(user.email)
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(browser.base_url + "/")
+        tab_to('nav a[href="/library"]')
+        outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("", "none")
+        page.keyboard.press("Enter")
+        page.wait_for_url(browser.base_url + "/library")
+        tab_to("#sign-out", presses=12)
+        page.keyboard.press("Enter")
+        page.wait_for_url(browser.base_url + "/login")
+
+
 class TestSessionLifetime:
     def test_the_session_survives_a_reload_and_an_expired_access_cookie(
         self, expect: Any, browser: Any, create_user: Callable[..., Actor],
