@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PACKAGES := -e libs/kit -e libs/imaging -e services/users -e services/gateway -e services/segment -e 'services/classify[train]'
 SOURCES := libs/kit libs/imaging services/users services/gateway services/segment services/classify
 
-.PHONY: venv run test lint pytest postman insomnia bench lock clean deploy-lint deploy-lock containers-proof
+.PHONY: venv run test lint pytest postman insomnia bench lock clean deploy-lint deploy-lock containers-proof vendor-assets
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,12 @@ pytest: venv
 
 postman: venv
 	$(PY) scripts/run_postman.py
+
+# npm pack the vendored JavaScript again (htmx for the web UI, axe-core for its tests) and
+# verify each file against the sha256 pinned in scripts/vendor_assets.py (the tests check the
+# committed files against the same pins, offline).
+vendor-assets: venv
+	$(PY) scripts/vendor_assets.py --fetch
 
 # Rewrite postman/specimen.insomnia.json after changing the Postman collection or environment
 # (`make postman` fails while it is not their conversion).

@@ -23,16 +23,20 @@ from specimen_gateway.adapters.upstreams import open_upstreams
 from specimen_gateway.api.docs import ASSETS_URL, docs_router, swagger_assets
 from specimen_gateway.config import GatewaySettings
 from specimen_gateway.domain.routes import RouteTable
+from specimen_gateway.web.pages import PAGE_PATHS, pages_router, templates
+from specimen_gateway.web.security import STATIC_URL, UiStaticFiles
+from specimen_gateway.web.session import SESSION_PATH, session_router
 from specimen_kit.openapi_problems import document_problems
 from specimen_kit.ratelimit import build_rate_limiter
 from specimen_kit.revocation_feed import polled_revocations
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import JwksClient, TokenVerifier
 
-# Paths the gateway answers itself; every other path goes through the route table (so
-# /metrics, served on the metrics port only, is a no-route 404 here like any unknown path).
-OWN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
-OWN_PREFIXES = ("/docs/",)
+# Paths the gateway answers itself (health, docs, the web UI's pages, session and assets);
+# every other path goes through the route table (so /metrics, served on the metrics port only,
+# is a no-route 404 here like any unknown path).
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", *PAGE_PATHS})
+OWN_PREFIXES = ("/docs/", SESSION_PATH, STATIC_URL + "/")
 # FastAPI's generated docs describe the gateway alone; the gateway serves the suite's instead.
 _FASTAPI_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -91,6 +95,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     _without_fastapi_docs(app)
     app.include_router(docs_router())
     app.mount(ASSETS_URL, swagger_assets(), name="swagger-ui")
+    view = templates()
+    app.include_router(session_router(view, refresh_seconds=settings.ui_session_days * 86400))
+    app.include_router(pages_router(view))
+    app.mount(STATIC_URL, UiStaticFiles(), name="ui-static")
+    app.state.gateway_runtime = runtime
 
     @cache
     def own_document() -> dict[str, Any]:

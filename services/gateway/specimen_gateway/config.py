@@ -46,6 +46,9 @@ class GatewaySettings(ServiceSettings):
     # Proxies (the ingress controller) allowed to report the client's address; empty: none,
     # the connection's address is the client.
     trusted_proxies_text: str = Field("", validation_alias="SPECIMEN_TRUSTED_PROXIES")
+    # How long the web UI's refresh-token cookie lives: the users service's refresh token
+    # lifetime (SPECIMEN_REFRESH_TOKEN_DAYS), after which the token is refused anyway.
+    ui_session_days: int = Field(14, gt=0, le=365, validation_alias="SPECIMEN_UI_SESSION_DAYS")
 
     @model_validator(mode="before")
     @classmethod

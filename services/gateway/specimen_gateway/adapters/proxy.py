@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from specimen_gateway.adapters.body_budget import BodyBudget, BuffersFull
 from specimen_gateway.adapters.token_cache import Verifier
 from specimen_gateway.adapters.upstreams import Upstream
+from specimen_gateway.domain.browser_session import cookie_credentials
 from specimen_gateway.domain.headers import client_response_headers, upstream_request_headers
 from specimen_gateway.domain.routes import RouteRule, RouteTable
 from specimen_kit.errors import Forbidden, Problem, TooManyRequests, Unauthenticated
@@ -132,6 +133,9 @@ class ProxyMiddleware:
                 await self._check_rate(scope, runtime.limiter, runtime.rate_limit)
             rule = runtime.table.resolve(scope["method"], path)
             scope["specimen.route"] = rule.pattern
+            if any(name == b"cookie" for name, _ in scope["headers"]):
+                # The web UI's session: its cookie becomes the bearer token (CSRF-checked).
+                scope["headers"] = cookie_credentials(scope["method"], scope["headers"]).headers
             if rule.minimum_role is not None:
                 await self._authorize(scope["headers"], rule)
             upstream = runtime.upstreams.get(rule.upstream)

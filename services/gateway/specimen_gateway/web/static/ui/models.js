@@ -1,0 +1,70 @@
+// Models: each with its versions and headline metrics; a version's card with its plots;
+// activate a version (moderators and admins: the API refuses others with a problem shown here).
+import { api, apiJson, element, showProblem, whoAmI } from './api.js';
+
+const $ = (id) => document.getElementById(id);
+const problem = $('page-problem');
+const number = (value) => (typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(3)) : String(value ?? '—'));
+
+async function showCard(name, version) {
+  try {
+    const card = await apiJson(`/api/v1/models/${encodeURIComponent(name)}/versions/${version}`);
+    $('card-title').textContent = `Model card: ${name} version ${version}`;
+    const facts = { model: name, version, active: card.active ? 'yes' : 'no', trained: card.created_at ?? '—' };
+    const data = card.card.data || card.card.training_data;
+    if (data && typeof data === 'object' && data.summary) facts['trained on'] = data.summary;
+    $('card-facts').replaceChildren(...Object.entries(facts).flatMap(([key, value]) => [
+      element('dt', { text: key }), element('dd', { text: String(value) })]));
+    const metrics = card.card.metrics || {};
+    const rows = Object.entries(metrics).filter(([, value]) => typeof value === 'number');
+    $('card-metrics').tBodies[0].replaceChildren(...rows.map(([key, value]) => element('tr', {},
+      element('th', { scope: 'row', text: key.replaceAll('_', ' ') }), element('td', { text: number(value) }))));
+    $('card-plots').replaceChildren(...Object.entries(card.plots).map(([plot, url]) => element('figure', { class: 'pane' },
+      element('img', { src: url, alt: `${plot.replaceAll('-', ' ')} of ${name} version ${version}` }),
+      element('figcaption', { text: plot.replaceAll('-', ' ') }))));
+    $('card').hidden = false;
+    $('card').scrollIntoView({ block: 'start' });
+  } catch (error) { showProblem(problem, error); }
+}
+
+async function activate(name, version) {
+  try {
+    await api(`/api/v1/models/${encodeURIComponent(name)}/versions/${version}/activate`, { method: 'POST' });
+    $('models-status').textContent = `${name} now serves version ${version}.`;
+    await load();
+  } catch (error) { showProblem(problem, error); }
+}
+
+function modelSection(model, canActivate) {
+  const metricNames = [...new Set(model.versions.flatMap((v) => Object.keys(v.metrics)))];
+  const head = element('tr', {}, element('th', { scope: 'col', text: 'version' }), element('th', { scope: 'col', text: 'trained' }),
+    element('th', { scope: 'col', text: 'serving' }),
+    ...metricNames.map((name) => element('th', { scope: 'col', text: name.replaceAll('_', ' ') })),
+    element('th', { scope: 'col', text: 'actions' }));
+  const rows = model.versions.map((version) => element('tr', {},
+    element('th', { scope: 'row', text: String(version.version) }),
+    element('td', { text: version.created_at ?? '—' }),
+    element('td', { text: version.active ? 'yes' : '' }),
+    ...metricNames.map((name) => element('td', { text: number(version.metrics[name]) })),
+    element('td', {},
+      element('button', { type: 'button', class: 'secondary', text: `Card of version ${version.version}`,
+        onclick: () => showCard(model.name, version.version) }),
+      canActivate && !version.active ? element('button', { type: 'button', text: `Activate version ${version.version}`,
+        onclick: () => activate(model.name, version.version) }) : '')));
+  return element('section', { class: 'card', 'aria-label': model.name },
+    element('h2', { text: `${model.name}${model.task ? ` (${model.task})` : ''}` }),
+    element('p', { text: model.active ? `Serving version ${model.active.version}.` : 'No version serves.' }),
+    element('div', { class: 'table-wrap' }, element('table', {},
+      element('caption', { text: `Versions of ${model.name}` }), element('thead', {}, head), element('tbody', {}, ...rows))));
+}
+
+async function load() {
+  try {
+    const [list, me] = await Promise.all([apiJson('/api/v1/models'), whoAmI()]);
+    const canActivate = me.role !== 'technician';
+    $('models').replaceChildren(...list.models.map((model) => modelSection(model, canActivate)));
+    if (!list.models.length) $('models-status').textContent = 'No models yet.';
+  } catch (error) { showProblem(problem, error); }
+}
+
+load();
