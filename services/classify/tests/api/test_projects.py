@@ -6,117 +6,27 @@ writes them, with ``replace_frame_objects`` (the run pipeline is the jobs' part)
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-import httpx
-import numpy as np
 import pytest
 
-from specimen_classify.adapters.project_repository import replace_frame_objects
-from specimen_classify.domain.plankton.projects import NewObject
 from specimen_kit.blobs import FilesystemBlobStore
-from specimen_kit.database import build_engine, build_sessionmaker
+
+if TYPE_CHECKING:
+    from conftest import ProjectsApi
 
 API = "/api/v1"
 OWNER, MANAGER, ANNOTATOR, VIEWER, STRANGER, ADMIN = 10, 11, 12, 13, 14, 1
-
-
-def png(height: int = 40, width: int = 60, seed: int = 0) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (height, width), dtype=np.uint8)
-    ok, data = cv2.imencode(".png", pixels)
-    assert ok
-    return bytes(data.tobytes())
-
-
-def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
-    return out.getvalue()
-
-
-@dataclass
-class Client:
-    http: httpx.AsyncClient
-    auth: Callable[..., dict[str, str]]
-    database_url: str
-    blob_dir: Path
-
-    def as_user(self, user_id: int) -> dict[str, str]:
-        role = "admin" if user_id == ADMIN else "technician"
-        return self.auth(sub=str(user_id), role=role, hospital="General")
-
-    async def project(self, **fields: Any) -> dict[str, Any]:
-        response = await self.http.post(f"{API}/projects", json={"name": "Cruise", **fields},
-                                         headers=self.as_user(OWNER))
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        for user, role in ((MANAGER, "manager"), (ANNOTATOR, "annotator"), (VIEWER, "viewer")):
-            added = await self.http.put(f"{API}/projects/{body['id']}/members/{user}",
-                                        json={"role": role}, headers=self.as_user(OWNER))
-            assert added.status_code == 201, added.text
-        return body
-
-    async def upload(self, project_id: int, files: list[tuple[str, tuple[str, bytes]]],
-                     data: dict[str, str] | None = None, user: int = OWNER,
-                     expect: int = 201) -> dict[str, Any]:
-        response = await self.http.post(f"{API}/projects/{project_id}/frames", files=files,
-                                         data=data or {}, headers=self.as_user(user))
-        assert response.status_code == expect, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    def add_objects(self, frame_id: int, objects: list[NewObject], job_id: int = 1) -> list[int]:
-        """Objects as a run writes them, with crop and mask blobs; returns their ids."""
-        store = FilesystemBlobStore(self.blob_dir)
-        with_blobs = [replace(o, crop_key=store.put(png(12, 10, o.rank)),
-                              mask_key=store.put(png(12, 10, 100 + o.rank))) for o in objects]
-        engine = build_engine(self.database_url)
-        try:
-            with build_sessionmaker(engine)() as session:
-                replace_frame_objects(session, frame_id, job_id, with_blobs)
-            with engine.connect() as connection:
-                from sqlalchemy import text
-                return [row[0] for row in connection.execute(
-                    text("SELECT id FROM plankton_objects WHERE frame_id = :f ORDER BY rank"),
-                    {"f": frame_id})]
-        finally:
-            engine.dispose()
-
-
-def new_object(rank: int, category: str = "copepod", probability: float = 0.9) -> NewObject:
-    return NewObject(rank=rank, bbox=(1, 2, 13, 12), centroid=(6.5, 7.0),
-                     features={"area": 100.0 + rank, "eccentricity": 0.5},
-                     feature_set_version="2", category=category, probability=probability,
-                     scores={category: probability, "other": round(1 - probability, 6)},
-                     model_name="plankton-forest", model_version=1)
+MEMBERS = {MANAGER: "manager", ANNOTATOR: "annotator", VIEWER: "viewer"}
 
 
 @pytest.fixture
-async def client(serving_client: Any, database_url: str, auth: Any,
-                 tmp_path: Path) -> AsyncIterator[Client]:
-    async with serving_client(database_url=database_url) as http:
-        yield Client(http, auth, database_url, tmp_path / "classify-blobs")
-
-
-@pytest.fixture
-async def small_limits(serving_client: Any, database_url: str, auth: Any,
-                       tmp_path: Path) -> AsyncIterator[Client]:
-    async with serving_client(database_url=database_url, frames_zip_max_members=3,
-                              frames_zip_max_member_bytes=50_000,
-                              frames_zip_max_ratio=20.0) as http:
-        yield Client(http, auth, database_url, tmp_path / "classify-blobs")
+def client(projects_api: ProjectsApi) -> ProjectsApi:
+    return projects_api
 
 
 class TestProjects:
-    async def test_create_fills_in_the_default_settings(self, client: Client) -> None:
+    async def test_create_fills_in_the_default_settings(self, client: ProjectsApi) -> None:
         response = await client.http.post(
             f"{API}/projects", json={"name": " Point B ", "instrument": "ZooScan",
                                      "pixel_size_um": 10.6, "settings": {"min_area": 30}},
@@ -132,21 +42,21 @@ class TestProjects:
 
     @pytest.mark.parametrize("settings", [{"min_area": -1}, {"no_such_field": 1},
                                           {"polarity": "sideways"}, {"padding": 10_000}])
-    async def test_bad_settings_are_named(self, client: Client, settings: dict[str, Any]) -> None:
+    async def test_bad_settings_are_named(self, client: ProjectsApi, settings: dict[str, Any]) -> None:
         response = await client.http.post(f"{API}/projects",
                                           json={"name": "x", "settings": settings},
                                           headers=client.as_user(OWNER))
         assert response.status_code == 422
         assert next(iter(settings)) in response.text
 
-    async def test_empty_name_is_refused(self, client: Client) -> None:
+    async def test_empty_name_is_refused(self, client: ProjectsApi) -> None:
         for name in ("", "   "):
             response = await client.http.post(f"{API}/projects", json={"name": name},
                                               headers=client.as_user(OWNER))
             assert response.status_code == 422, name
 
-    async def test_listing_shows_only_the_projects_one_may_see(self, client: Client) -> None:
-        mine = await client.project(name="Alpha plankton")
+    async def test_listing_shows_only_the_projects_one_may_see(self, client: ProjectsApi) -> None:
+        mine = await client.project(OWNER, MEMBERS, name="Alpha plankton")
         other = await client.http.post(f"{API}/projects", json={"name": "Beta",
                                                                  "description": "ALPHA inside"},
                                        headers=client.as_user(STRANGER))
@@ -176,8 +86,8 @@ class TestProjects:
                                     headers=client.as_user(OWNER))
         assert bad.status_code == 422
 
-    async def test_patch_changes_and_clears_fields(self, client: Client) -> None:
-        project = await client.project(description="first", instrument="UVP")
+    async def test_patch_changes_and_clears_fields(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS, description="first", instrument="UVP")
         response = await client.http.patch(
             f"{API}/projects/{project['id']}",
             json={"name": "Renamed", "description": None, "settings": {"padding": 2}},
@@ -192,11 +102,11 @@ class TestProjects:
                                               headers=client.as_user(OWNER))
             assert refused.status_code == 422, bad
 
-    async def test_delete_removes_frames_objects_and_blobs(self, client: Client) -> None:
-        project = await client.project()
-        frames = await client.upload(project["id"], [("image", ("a.png", png()))])
+    async def test_delete_removes_frames_objects_and_blobs(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
+        frames = await client.upload(project["id"], [("image", ("a.png", client.png()))])
         frame_id = frames["imported"][0]["id"]
-        object_ids = client.add_objects(frame_id, [new_object(1)])
+        object_ids = client.add_objects(frame_id, [client.new_object(1)])
         assert len(list(FilesystemBlobStore(client.blob_dir).keys())) == 3
         deleted = await client.http.delete(f"{API}/projects/{project['id']}",
                                            headers=client.as_user(MANAGER))
@@ -209,8 +119,8 @@ class TestProjects:
 
 
 class TestMembers:
-    async def test_members_listed_owner_first(self, client: Client) -> None:
-        project = await client.project()
+    async def test_members_listed_owner_first(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
         response = await client.http.get(f"{API}/projects/{project['id']}/members",
                                          headers=client.as_user(VIEWER))
         assert response.status_code == 200
@@ -220,8 +130,8 @@ class TestMembers:
             (ANNOTATOR, "annotator", False), (VIEWER, "viewer", False)]
         assert response.json()["total"] == 4
 
-    async def test_put_changes_a_role_and_delete_removes_it(self, client: Client) -> None:
-        project = await client.project()
+    async def test_put_changes_a_role_and_delete_removes_it(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
         base = f"{API}/projects/{project['id']}/members"
         changed = await client.http.put(f"{base}/{VIEWER}", json={"role": "annotator"},
                                         headers=client.as_user(MANAGER))
@@ -239,16 +149,16 @@ class TestMembers:
         assert (await client.http.get(f"{base}/{VIEWER}",
                                       headers=client.as_user(OWNER))).status_code == 404
 
-    async def test_the_owner_is_always_a_manager(self, client: Client) -> None:
-        project = await client.project()
+    async def test_the_owner_is_always_a_manager(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
         base = f"{API}/projects/{project['id']}/members/{OWNER}"
         demote = await client.http.put(base, json={"role": "viewer"},
                                        headers=client.as_user(MANAGER))
         assert demote.status_code == 422 and demote.json()["field"] == "user_id"
         assert (await client.http.delete(base, headers=client.as_user(ADMIN))).status_code == 422
 
-    async def test_bad_roles_and_ids_are_refused(self, client: Client) -> None:
-        project = await client.project()
+    async def test_bad_roles_and_ids_are_refused(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
         base = f"{API}/projects/{project['id']}/members"
         assert (await client.http.put(f"{base}/20", json={"role": "owner"},
                                       headers=client.as_user(OWNER))).status_code == 422
@@ -265,12 +175,12 @@ USERS = {"owner": (OWNER, 3), "manager": (MANAGER, 3), "annotator": (ANNOTATOR, 
 
 
 class TestMembershipMatrix:
-    async def test_every_route_by_role(self, client: Client) -> None:
-        project = await client.project()
+    async def test_every_route_by_role(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
         p = project["id"]
-        frame = (await client.upload(p, [("image", ("m.png", png(300, 300)))]))["imported"][0]
+        frame = (await client.upload(p, [("image", ("m.png", client.png(300, 300)))]))["imported"][0]
         f = frame["id"]
-        (o,) = client.add_objects(f, [new_object(1)])
+        (o,) = client.add_objects(f, [client.new_object(1)])
         routes: list[tuple[str, str, str, dict[str, Any]]] = [
             ("GET", f"/projects/{p}", VIEW, {}),
             ("PATCH", f"/projects/{p}", MANAGE, {"json": {"description": "d"}}),
@@ -304,7 +214,7 @@ class TestMembershipMatrix:
                 if not ok:
                     wrong.append(f"{user} {method} {path}: {response.status_code}")
             uploaded = await client.http.post(
-                f"{API}/projects/{p}/frames", files=[("image", (f"u{user_id}.png", png()))],
+                f"{API}/projects/{p}/frames", files=[("image", (f"u{user_id}.png", client.png()))],
                 headers=client.as_user(user_id))
             expected_upload = 404 if rank == 0 else (403 if rank < 3 else 201)
             if uploaded.status_code != expected_upload:
@@ -312,10 +222,10 @@ class TestMembershipMatrix:
         assert wrong == []
 
     async def test_deleting_needs_a_manager_and_strangers_learn_nothing(
-            self, client: Client) -> None:
-        project = await client.project()
+            self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
         p = project["id"]
-        frame = (await client.upload(p, [("image", ("d.png", png()))]))["imported"][0]
+        frame = (await client.upload(p, [("image", ("d.png", client.png()))]))["imported"][0]
         for user, expected in ((STRANGER, 404), (VIEWER, 403), (ANNOTATOR, 403)):
             for path in (f"/frames/{frame['id']}", f"/projects/{p}"):
                 response = await client.http.delete(f"{API}{path}",
@@ -330,7 +240,7 @@ class TestMembershipMatrix:
         assert (await client.http.delete(f"{API}/projects/{p}",
                                          headers=client.as_user(ADMIN))).status_code == 204
 
-    async def test_no_token_is_a_401(self, client: Client) -> None:
-        project = await client.project()
+    async def test_no_token_is_a_401(self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
         for path in (f"/projects/{project['id']}", "/projects", "/frames/1", "/objects/1"):
             assert (await client.http.get(f"{API}{path}")).status_code == 401

@@ -32,6 +32,7 @@ import io
 import math
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
@@ -100,8 +101,13 @@ class Candidate:
                 raise ValueError(f"more than the limit of {max_bytes} bytes")
             return data
         assert self.archive is not None and self.member is not None
-        with self.archive.open(self.member) as stream:
-            data = stream.read(min(self.member.file_size, max_bytes) + 1)
+        try:
+            with self.archive.open(self.member) as stream:
+                data = stream.read(min(self.member.file_size, max_bytes) + 1)
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError) as error:
+            # A bad CRC, a stream that ends early, an unknown compression method: the member
+            # is rejected with the reason, never a 500.
+            raise ValueError(f"the archive member is corrupt or unreadable ({error})") from error
         if len(data) > self.member.file_size:
             raise ValueError("it inflates beyond the size its archive declares (corrupt or "
                              "forged)")
