@@ -305,3 +305,36 @@ class TestFrames:
                                       headers=client.as_user(ADMIN))).status_code == 422
 
 
+
+
+class TestJsonUploads:
+    async def test_files_as_base64_with_a_metadata_table(self, client: ProjectsApi) -> None:
+        import base64
+
+        project = await client.project(OWNER, MEMBERS)
+        archive = client.zip_of({"z1.png": client.png(seed=1)})
+        body = {"files": [
+            {"name": "j1.png", "data": base64.b64encode(client.png(seed=2)).decode()},
+            {"name": "j2.png", "data": "data:image/png;base64,"
+                                       + base64.b64encode(client.png(seed=3)).decode()},
+            {"name": "z.zip", "data": base64.b64encode(archive).decode()}],
+            "metadata": "file_name,sample_id\nj1.png,s9\nz1.png,s8\n", "acq_id": "a"}
+        response = await client.http.post(f"{API}/projects/{project['id']}/frames", json=body,
+                                          headers=client.as_user(OWNER))
+        assert response.status_code == 201, response.text
+        frames = {f["file_name"]: f for f in response.json()["imported"]}
+        assert sorted(frames) == ["j1.png", "j2.png", "z1.png"]
+        assert (frames["j1.png"]["sample_id"], frames["z1.png"]["sample_id"]) == ("s9", "s8")
+        assert frames["j2.png"]["acq_id"] == "a"
+
+    @pytest.mark.parametrize("body", [{}, {"files": []}, {"files": [{"name": "a.png"}]},
+                                      {"files": [{"name": "a.png", "data": "%%%"}]},
+                                      {"files": [{"name": "a.png", "data": "aGk="}],
+                                       "metadata": 3},
+                                      {"files": [{"name": "a.png", "data": "aGk="}],
+                                       "colour": "red"}, []])
+    async def test_malformed_json_is_422(self, client: ProjectsApi, body: Any) -> None:
+        project = await client.project(OWNER, MEMBERS)
+        response = await client.http.post(f"{API}/projects/{project['id']}/frames", json=body,
+                                          headers=client.as_user(OWNER))
+        assert response.status_code == 422, body
