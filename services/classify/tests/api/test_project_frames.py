@@ -338,3 +338,27 @@ class TestJsonUploads:
         response = await client.http.post(f"{API}/projects/{project['id']}/frames", json=body,
                                           headers=client.as_user(OWNER))
         assert response.status_code == 422, body
+
+
+class TestConcurrentUploads:
+    async def test_the_same_name_at_once_is_stored_once_never_a_500(
+            self, client: ProjectsApi) -> None:
+        import asyncio
+
+        project = await client.project(OWNER, MEMBERS)
+
+        async def send(seed: int) -> int:
+            response = await client.http.post(
+                f"{API}/projects/{project['id']}/frames",
+                files=[("image", ("same.png", client.png(seed=seed)))],
+                headers=client.as_user(OWNER))
+            return response.status_code
+
+        statuses = await asyncio.gather(*(send(seed) for seed in range(4)))
+        # One stores it; the others find it there (422 duplicate), or, on SQLite, find the
+        # database locked by it (503, retry): never a 500 from the unique constraint.
+        assert statuses.count(201) == 1, statuses
+        assert set(statuses) <= {201, 422, 503}, statuses
+        listed = await client.http.get(f"{API}/projects/{project['id']}/frames",
+                                       headers=client.as_user(OWNER))
+        assert listed.json()["total"] == 1
