@@ -63,6 +63,7 @@ from specimen_classify.domain.plankton.frame_import import (
     Rejected,
     Upload,
     add_archive,
+    content_name,
     file_name_problem,
     is_zip,
 )
@@ -230,7 +231,12 @@ _UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
                                     "depth_max."},
         **_METADATA_FIELDS,
     }}},
-    "application/json": {"schema": {"type": "object", "required": ["files"], "properties": {
+    "image/*": {"schema": {"type": "string", "format": "binary"}},
+    "application/zip": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {"type": "object", "properties": {
+        "image": {"type": "array", "items": {"type": "string"},
+                  "description": "Frames (or ZIPs) as base64 or data URLs, named by their "
+                                 "content (sha256 prefix and extension)."},
         "files": {"type": "array", "items": {"type": "object", "required": ["name", "data"],
                                              "properties": {"name": {"type": "string"},
                                                             "data": {"type": "string"}}},
@@ -245,10 +251,21 @@ async def _upload_of(request: Request, limits: ImportLimits) -> tuple[Upload, di
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         return await _json_upload(request, limits)
+    if content_type.startswith("image/") or content_type in ("application/zip",
+                                                             "application/octet-stream"):
+        # One frame (named by its content) or one ZIP as the raw body.
+        data = await request.body()
+        if not data:
+            raise InvalidParameter("the request body is empty; send a frame or a ZIP")
+        upload = Upload()
+        await run_in_threadpool(_sort_part, upload, "image", content_name(data),
+                                _spooled(request, data), limits)
+        return upload, {}
     if content_type != "multipart/form-data":
         raise UnsupportedMediaType(f"content type {content_type or 'none'} is not read here; send "
-                                   "multipart/form-data with `image` parts (frames or ZIPs), or "
-                                   "JSON {\"files\": [{\"name\", \"data\"}]}")
+                                   "multipart/form-data with `image` parts (frames or ZIPs), JSON "
+                                   "{\"files\": [{\"name\", \"data\"}]} or {\"image\": [...]}, or one "
+                                   "frame (image/*) or ZIP (application/zip) as the body")
     form = await request.form(max_files=limits.max_files + 20, max_fields=100)
     request.state.upload_form = form  # closed by the handler once the upload is stored
     upload = Upload()
@@ -277,8 +294,21 @@ async def _json_upload(request: Request, limits: ImportLimits) -> tuple[Upload, 
     if not isinstance(body, dict):
         raise InvalidParameter("the JSON body must be an object with `files`")
     files = body.pop("files", None)
+    images = body.pop("image", None)
+    if isinstance(images, str):
+        images = [images]
+    if images is not None:
+        if not isinstance(images, list) or not images:
+            raise InvalidParameter("image must be base64 text, a data URL, or a list of them")
+        # Unnamed frames are named by their content (the same bytes, the same name).
+        unnamed = []
+        for index, text in enumerate(images):
+            data = _base64(f"image[{index}]", text)
+            unnamed.append({"name": content_name(data), "data": data})
+        files = [*(files or []), *unnamed]
     if not isinstance(files, list) or not files:
-        raise InvalidParameter("files must be a non-empty list of {\"name\", \"data\"}")
+        raise InvalidParameter("send files (a list of {\"name\", \"data\"}) or image (base64 "
+                               "or data URLs)")
     if len(files) > limits.max_files:
         raise InvalidParameter(f"files holds {len(files)} entries; send at most {limits.max_files}")
     upload = Upload()
@@ -291,12 +321,20 @@ async def _json_upload(request: Request, limits: ImportLimits) -> tuple[Upload, 
     for index, entry in enumerate(files):
         if not isinstance(entry, dict) or set(entry) != {"name", "data"}:
             raise InvalidParameter(f"files[{index}] must be {{\"name\", \"data\"}}")
-        name, data = entry["name"], _base64(f"files[{index}].data", entry["data"])
-        stream = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (closed with the form)
-        stream.write(data)
-        request.state.json_streams = [*getattr(request.state, "json_streams", []), stream]
-        await run_in_threadpool(_sort_part, upload, "image", str(name), stream, limits)
+        name, data = entry["name"], entry["data"]
+        if not isinstance(data, bytes):
+            data = _base64(f"files[{index}].data", data)
+        await run_in_threadpool(_sort_part, upload, "image", str(name), _spooled(request, data),
+                                limits)
     return upload, body
+
+
+def _spooled(request: Request, data: bytes) -> IO[bytes]:
+    """``data`` as a file (spilled to disk past 1 MiB), closed when the upload ends."""
+    stream = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (closed below)
+    stream.write(data)
+    request.state.json_streams = [*getattr(request.state, "json_streams", []), stream]
+    return stream
 
 
 def _base64(where: str, text: Any) -> bytes:
@@ -340,7 +378,7 @@ def _sort_part(upload: Upload, key: str, name: str, stream: IO[bytes],
     "/{project_id}/frames", response_model=FrameUploadReport,
     status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_DOC,
     responses={**_MANAGER, 413: documented_problem("The body is over SPECIMEN_MAX_BODY_BYTES."),
-               415: documented_problem("Neither multipart/form-data nor JSON."),
+               415: documented_problem("Not multipart/form-data, JSON, image/* or application/zip."),
                422: documented_problem("A metadata field or table is unusable, an archive is "
                                        "refused whole (archive-refused), or no file became a "
                                        "frame (no-frames-imported, with `rejected`).")},

@@ -89,12 +89,13 @@ class TestImageParts:
                                        headers=client.as_user(OWNER))
         assert listed.json()["total"] == 0
 
-    async def test_only_multipart_is_read(self, client: ProjectsApi) -> None:
+    async def test_a_raw_image_body_is_one_frame(self, client: ProjectsApi) -> None:
         project = await client.project(OWNER, MEMBERS)
         response = await client.http.post(f"{API}/projects/{project['id']}/frames",
                                           content=client.png(), headers={**client.as_user(OWNER),
                                                                   "Content-Type": "image/png"})
-        assert response.status_code == 415
+        assert response.status_code == 201
+        assert response.json()["imported"][0]["file_name"].endswith(".png")
 
 
 class TestZipUploads:
@@ -362,3 +363,31 @@ class TestConcurrentUploads:
         listed = await client.http.get(f"{API}/projects/{project['id']}/frames",
                                        headers=client.as_user(OWNER))
         assert listed.json()["total"] == 1
+
+
+class TestUnnamedUploads:
+    async def test_json_images_and_raw_bodies_are_named_by_their_content(
+            self, client: ProjectsApi) -> None:
+        import base64
+        import hashlib
+
+        project = await client.project(OWNER, MEMBERS)
+        url = f"{API}/projects/{project['id']}/frames"
+        frame = client.png(seed=21)
+        expected = f"{hashlib.sha256(frame).hexdigest()[:16]}.png"
+        as_json = await client.http.post(url, json={"image": base64.b64encode(frame).decode()},
+                                         headers=client.as_user(OWNER))
+        assert as_json.status_code == 201, as_json.text
+        assert as_json.json()["imported"][0]["file_name"] == expected
+        again = await client.http.post(url, content=frame, headers={
+            **client.as_user(OWNER), "Content-Type": "image/png"})
+        assert again.status_code == 422  # the same bytes: the same name, a duplicate
+        assert again.json()["rejected"][0]["reason"].startswith("duplicate")
+        archive = client.zip_of({"in-zip.png": client.png(seed=22)})
+        raw_zip = await client.http.post(url, content=archive, headers={
+            **client.as_user(OWNER), "Content-Type": "application/zip"})
+        assert raw_zip.status_code == 201, raw_zip.text
+        assert raw_zip.json()["imported"][0]["file_name"] == "in-zip.png"
+        text = await client.http.post(url, content=b"a,b", headers={
+            **client.as_user(OWNER), "Content-Type": "text/csv"})
+        assert text.status_code == 415
