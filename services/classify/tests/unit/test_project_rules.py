@@ -162,6 +162,7 @@ class TestMetadata:
         {"latitude": "91"}, {"longitude": "nan"}, {"depth_min": "x"}, {"date": "2026-13-01"},
         {"time": "10:00"}, {"date": "2026-01-01", "time": "25:00"}, {"sample_id": "a\tb"},
         {"sample_id": "s" * 101}, {"datetime": "soon"}, {"depth_min": "5", "depth_max": "1"},
+        {"datetime": "9999-12-31T23:00:00-05:00"}, {"datetime": "0001-01-01T00:30:00+01:00"},
     ])
     def test_bad_values_are_named(self, values: dict[str, str]) -> None:
         with pytest.raises(InvalidFrameMetadata):
@@ -175,3 +176,7 @@ class TestMetadata:
         table = read_metadata_table("m.csv", b"file_name,sample_id\na.png,1\na.png,2\n")
         assert table.rows["a.png"]["sample_id"] == "1"
         assert "repeats" in table.problems[0].reason
+
+    def test_an_unreadable_table_is_a_422_not_a_500(self) -> None:
+        with pytest.raises(InvalidFrameMetadata, match="not a readable table"):
+            read_metadata_table("m.csv", b'file_name\n"' + b"x" * 200_000 + b'"\n')

@@ -280,9 +280,10 @@ def _taken_at(values: Mapping[str, str | None]) -> datetime | None:
     if moment is not None and moment.strip():
         try:
             parsed = datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidFrameMetadata("datetime", f"datetime={moment!r} is not ISO 8601") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC
+            raise InvalidFrameMetadata("datetime", f"datetime={moment!r} is not an ISO 8601 "
+                                                   "time within years 1 … 9999 UTC") from None
     day, clock = values.get("date"), values.get("time")
     if day is None or not day.strip():
         if clock is not None and clock.strip():
@@ -335,7 +336,13 @@ def read_metadata_table(name: str, data: bytes) -> MetadataTable:
         raise InvalidFrameMetadata("metadata", f"{name} is not UTF-8 text") from None
     delimiter = "\t" if name.lower().endswith(".tsv") or (
         not name.lower().endswith(".csv") and "\t" in text.split("\n", 1)[0]) else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        return _read_rows(name, csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as error:  # a field past csv's size limit, a broken quote
+        raise InvalidFrameMetadata("metadata", f"{name} is not a readable table: {error}") from None
+
+
+def _read_rows(name: str, reader: Iterator[list[str]]) -> MetadataTable:
     header = next(reader, None)
     if header is None:
         raise InvalidFrameMetadata("metadata", f"{name} is empty; its first row names the columns")
