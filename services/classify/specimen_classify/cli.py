@@ -20,7 +20,7 @@ from typing import Any
 from specimen_classify.adapters.datasets import generate_mri, generate_plankton
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
-from specimen_classify.adapters.scan_repository import referenced_blob_keys
+from specimen_classify.adapters.project_repository import referenced_blob_keys
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain import synthetic_mri, synthetic_plankton
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL

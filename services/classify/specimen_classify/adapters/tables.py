@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from specimen_classify.domain.scans import MAX_PATIENT_REF_CHARS
@@ -93,5 +103,147 @@ class ScanClassificationRow(Base):
     __table_args__ = (
         Index("ix_scan_classifications_scan_id_classified_at", "scan_id", "classified_at"),
         CheckConstraint("label IN ('tumor', 'healthy')", name="label"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+# --- plankton projects (issue 12; migration 0003) ---------------------------------------------
+
+PROJECT_ROLES_CHECK = "role IN ('viewer', 'annotator', 'manager')"
+OBJECT_STATUS_CHECK = "status IN ('predicted', 'validated', 'dubious')"
+
+
+class ProjectRow(Base):
+    """A plankton project: its frames, their objects, its members; owned by one user."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    instrument: Mapped[str | None] = mapped_column(String(64))
+    pixel_size_um: Mapped[float | None] = mapped_column(Float)
+    # JSON of the default pipeline settings (validated by the API's models before storing).
+    settings: Mapped[str] = mapped_column(Text)
+    # The users service's id (the token's ``sub``); another service's table, so no foreign key.
+    owner_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_projects_owner_id", "owner_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class ProjectMemberRow(Base):
+    """A user's role in a project (the owner is a manager without needing a row)."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        # "Which projects may this user see": the listing's membership join.
+        Index("ix_project_members_user_id", "user_id"),
+        CheckConstraint(PROJECT_ROLES_CHECK, name="role"),
+    )
+
+
+class FrameRow(Base):
+    """One uploaded frame (a raw image of the instrument) and its metadata."""
+
+    __tablename__ = "frames"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # EcoTaxa's img_file_name base: unique within the project.
+    file_name: Mapped[str] = mapped_column(String(255))
+    image_key: Mapped[str] = mapped_column(String(BLOB_KEY_CHARS), unique=True)
+    media_type: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sample_id: Mapped[str | None] = mapped_column(String(100))
+    acq_id: Mapped[str | None] = mapped_column(String(100))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    depth_min: Mapped[float | None] = mapped_column(Float)
+    depth_max: Mapped[float | None] = mapped_column(Float)
+    taken_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_by: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "file_name", name="uq_frames_project_id_file_name"),
+        Index("ix_frames_project_id_sample_id", "project_id", "sample_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class PlanktonObjectRow(Base):
+    """One object a run cut out of a frame: where, what it measures, what the forest said, and
+    what a person made of it (the latest; ``object_annotations`` keeps the history)."""
+
+    __tablename__ = "plankton_objects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
+    # The run (job) that made it; the jobs table comes with migration 0004.
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer)
+    min_row: Mapped[int] = mapped_column(Integer)
+    min_col: Mapped[int] = mapped_column(Integer)
+    max_row: Mapped[int] = mapped_column(Integer)
+    max_col: Mapped[int] = mapped_column(Integer)
+    centroid_row: Mapped[float] = mapped_column(Float)
+    centroid_col: Mapped[float] = mapped_column(Float)
+    features: Mapped[str] = mapped_column(Text)
+    feature_set_version: Mapped[str] = mapped_column(String(64))
+    crop_key: Mapped[str | None] = mapped_column(String(BLOB_KEY_CHARS))
+    mask_key: Mapped[str | None] = mapped_column(String(BLOB_KEY_CHARS))
+    category: Mapped[str] = mapped_column(String(100))
+    probability: Mapped[float] = mapped_column(Float)
+    scores: Mapped[str] = mapped_column(Text)
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    annotated_by: Mapped[int | None] = mapped_column(Integer)
+    annotated_by_name: Mapped[str | None] = mapped_column(String(200))
+    annotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("frame_id", "rank", name="uq_plankton_objects_frame_id_rank"),
+        Index("ix_plankton_objects_project_id_status_category", "project_id", "status",
+              "category"),
+        Index("ix_plankton_objects_project_id_probability", "project_id", "probability"),
+        Index("ix_plankton_objects_frame_id", "frame_id"),
+        CheckConstraint(OBJECT_STATUS_CHECK, name="status"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class ObjectAnnotationRow(Base):
+    """One change of an object's category or status, by whom and when."""
+
+    __tablename__ = "object_annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    object_id: Mapped[int] = mapped_column(ForeignKey("plankton_objects.id", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(Integer)
+    user_name: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_object_annotations_object_id_at", "object_id", "at"),
+        CheckConstraint(OBJECT_STATUS_CHECK, name="status"),
         {"sqlite_autoincrement": True},
     )

@@ -213,3 +213,55 @@ class FeatureMismatch(ClassifyError):
                          expected_feature_set_version=expected_feature_set_version,
                          expected_feature_names=expected_feature_names)
         self.differences = differences
+
+
+# --- Plankton projects (specimen_classify.domain.plankton.projects) ----------------------------
+
+
+class ProjectNotFound(ClassifyError):
+    """No project with this id is visible to the caller (404): also when it exists but the
+    caller is no member, so ids cannot be probed."""
+
+    status = 404
+    title = "Project not found"
+    slug = "project-not-found"
+
+    def __init__(self, project_id: int) -> None:
+        super().__init__(f"there is no project {project_id} among the projects you can see",
+                         project_id=project_id)
+
+
+class FrameNotFound(ClassifyError):
+    """No frame with this id in a project the caller can see (404)."""
+
+    status = 404
+    title = "Frame not found"
+    slug = "frame-not-found"
+
+    def __init__(self, frame_id: int) -> None:
+        super().__init__(f"there is no frame {frame_id} among the frames you can see",
+                         frame_id=frame_id)
+
+
+class ObjectNotFound(ClassifyError):
+    """No plankton object with this id in a project the caller can see (404)."""
+
+    status = 404
+    title = "Object not found"
+    slug = "object-not-found"
+
+    def __init__(self, object_id: int) -> None:
+        super().__init__(f"there is no object {object_id} among the objects you can see",
+                         object_id=object_id)
+
+
+class ProjectRoleRequired(ClassifyError):
+    """The caller sees the project but their role in it does not allow this (403)."""
+
+    status = 403
+    title = "Project role required"
+    slug = "project-role-required"
+
+    def __init__(self, needed: str, have: str) -> None:
+        super().__init__(f"this needs the {needed} role in the project; you are {have}",
+                         needed=needed, role=have)
