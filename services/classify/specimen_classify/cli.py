@@ -60,7 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     _add_heldout_commands(kinds)
     _add_train_commands(commands)
     _add_bootstrap_command(commands)
+    _add_worker_command(commands)
     return parser
+
+
+def _add_worker_command(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker", help="run RQ workers for the jobs (plankton runs, exports) until SIGTERM",
+        description="Run a forking RQ worker on the jobs queue (SPECIMEN_REDIS_URL, "
+                    "SPECIMEN_CLASSIFY_JOBS_QUEUE); SIGTERM finishes the current task first.")
+    worker.add_argument("--queue", action="append", dest="queues", default=None,
+                        help="a queue to work on (repeatable; default: SPECIMEN_CLASSIFY_JOBS_QUEUE)")
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="worker processes (default: SPECIMEN_CLASSIFY_WORKER_CONCURRENCY)")
+    worker.add_argument("--burst", action="store_true", help="quit once the queues are empty")
 
 
 def _add_heldout_commands(kinds: Any) -> None:
@@ -202,6 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_storage_command(arguments, database_url=settings.resolved_database_url,
                                    blob_dir=settings.resolved_blob_dir, upgrade=upgrade_database,
                                    referenced_keys=referenced_blob_keys)
+    if arguments.command == "worker":
+        from specimen_classify.adapters.worker import run_worker
+
+        return run_worker(ClassifySettings(), queues=arguments.queues, burst=arguments.burst,
+                          concurrency=arguments.concurrency)
     try:
         if arguments.command == "train":
             _train(arguments)
