@@ -13,7 +13,7 @@ from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
-from specimen_classify.api import classification, models, scans
+from specimen_classify.api import classification, exports, models, scans
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 from specimen_imaging.codecs import configure_decoder_limits
@@ -94,4 +94,5 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
     app.include_router(classification.router, prefix="/api/v1")
     app.include_router(models.router, prefix="/api/v1")
     app.include_router(scans.router, prefix="/api/v1")
+    app.include_router(exports.router, prefix="/api/v1")
     return app

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from specimen_classify.adapters.datasets import generate_mri, generate_plankton
+from specimen_classify.adapters.ecotaxa_exports import export_blob_keys
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.project_repository import referenced_blob_keys
@@ -29,6 +30,11 @@ from specimen_kit.logs import configure_logging
 from specimen_kit.storage import STORAGE_COMMANDS, add_storage_commands, run_storage_command
 
 logger = logging.getLogger(__name__)
+
+
+def kept_blob_keys(session: Any) -> set[str]:
+    """What ``sweep-orphans`` keeps: every blob a row references, export files included."""
+    return referenced_blob_keys(session) | export_blob_keys(session)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m specimen_classify",
@@ -214,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = ClassifySettings()
         return run_storage_command(arguments, database_url=settings.resolved_database_url,
                                    blob_dir=settings.resolved_blob_dir, upgrade=upgrade_database,
-                                   referenced_keys=referenced_blob_keys)
+                                   referenced_keys=kept_blob_keys)
     if arguments.command == "worker":
         from specimen_classify.adapters.worker import run_worker
 

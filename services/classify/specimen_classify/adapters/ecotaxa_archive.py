@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from specimen_classify.domain.plankton.ecotaxa import (
     BOM,
@@ -51,7 +51,7 @@ def tsv_name_of(project_name: str, project_id: int) -> str:
 
 
 def write_ecotaxa_zip(
-    target: BinaryIO,
+    target: IO[bytes],
     rows: Iterable[EcotaxaRow],
     layout: EcotaxaLayout,
     crop_of: Callable[[EcotaxaRow], bytes],
@@ -107,7 +107,7 @@ def write_ecotaxa_zip(
     return ArchiveSummary(tsv_name=name, objects=writer.rows, images=images, bom=writer.non_ascii)
 
 
-def write_plain_csv(target: BinaryIO, chunks: Iterable[bytes]) -> int:
+def write_plain_csv(target: IO[bytes], chunks: Iterable[bytes]) -> int:
     """Copy the CSV's chunks to ``target``; returns the bytes written."""
     written = 0
     for chunk in chunks:

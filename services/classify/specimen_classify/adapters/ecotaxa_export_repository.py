@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from specimen_classify.adapters.tables import FrameRow, PlanktonObjectRow, Proje
 from specimen_classify.domain.plankton.ecotaxa import EcotaxaProject, EcotaxaRow
 
 BATCH = 1000
-_S = TypeVar("_S", bound=Select[Unpack[tuple[Any, ...]]])
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)

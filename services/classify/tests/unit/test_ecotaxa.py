@@ -128,6 +128,16 @@ class TestTsvLayout:
         with pytest.raises(EcotaxaRowInvalid, match="annotation status 'maybe'"):
             _tsv([_row(status="maybe")])
 
+    def test_model_version_setting_is_the_object_s_own_column(self) -> None:
+        # Regression: a run's settings carry model_version, which once made process_model_version
+        # appear twice and failed every export of a real run.
+        settings = {**SETTINGS, "model_version": 1}
+        layout = EcotaxaLayout(project=PROJECT, feature_names=("area",),
+                               process_settings=process_fields([settings]))
+        (line,) = _table(_tsv([_row(settings=settings, model_version="3")], layout))[1:]
+        assert line["process_model_version"] == "3"
+        assert list(layout.columns).count("process_model_version") == 1
+
     def test_settings_outside_the_layout_refused(self) -> None:
         with pytest.raises(EcotaxaRowInvalid, match="surprise"):
             _tsv([_row(settings={"surprise": 1})])

@@ -178,12 +178,22 @@ def flatten_settings(settings: Mapping[str, Any], prefix: str = "") -> dict[str,
     return flat
 
 
+RESERVED_PROCESS_FIELDS = frozenset({"id", "model_name", "model_version", "feature_set_version"})
+"""Setting names the fixed ``process_*`` columns already write from the object itself (a run's
+``model_version`` setting is the version that made the object)."""
+
+
 def process_fields(settings: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The sorted union of the runs' flattened setting names (the ``process_*`` columns)."""
+    """The sorted union of the runs' flattened setting names (the ``process_*`` columns), less
+    :data:`RESERVED_PROCESS_FIELDS`.
+
+    >>> process_fields([{"padding": 8, "model_version": 3}, {"threshold": {"method": "otsu"}}])
+    ('padding', 'threshold_method')
+    """
     names: set[str] = set()
     for one in settings:
         names.update(flatten_settings(one))
-    return tuple(sorted(names))
+    return tuple(sorted(names - RESERVED_PROCESS_FIELDS))
 
 
 # The layout: columns, decided before the first line --------------------------------------------
@@ -423,7 +433,7 @@ def row_values(row: EcotaxaRow, layout: EcotaxaLayout) -> list[str]:
         )
     )
     flat = flatten_settings(row.settings)
-    unknown = sorted(set(flat) - set(layout.process_settings))
+    unknown = sorted(set(flat) - set(layout.process_settings) - RESERVED_PROCESS_FIELDS)
     if unknown:
         raise EcotaxaRowInvalid(
             f"object {row.object_pk}'s run settings {', '.join(unknown)} are not among the "
@@ -545,3 +555,24 @@ def plain_csv(rows: Iterable[EcotaxaRow], layout: EcotaxaLayout) -> Iterator[byt
     yield (",".join(_csv_cell(c) for c in csv_columns(layout)) + "\r\n").encode("utf-8")
     for row in rows:
         yield (",".join(_csv_cell(c) for c in row_values(row, layout)) + "\r\n").encode("utf-8")
+
+
+# The export jobs' errors ------------------------------------------------------------------------
+
+
+class ExportNotFound(ClassifyError):
+    """No export job with this id is visible to the caller (404): also when it exists in a project
+    the caller is no member of, so ids cannot be probed."""
+
+    status = 404
+    title = "Export not found"
+    slug = "export-not-found"
+
+
+class ExportNotReady(ClassifyError):
+    """The export job has not written its file yet, or ended without one (409): poll
+    ``GET /exports/{id}`` (or ``GET /jobs/{id}``) until its status is ``succeeded``."""
+
+    status = 409
+    title = "Export not ready"
+    slug = "export-not-ready"
