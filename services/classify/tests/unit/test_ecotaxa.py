@@ -194,6 +194,10 @@ class TestUniqueness:
         with pytest.raises(EcotaxaRowInvalid, match="already in the file"):
             _tsv([_row(1), _row(1)])
 
+    def test_acquisition_in_two_samples_refused(self) -> None:
+        with pytest.raises(EcotaxaRowInvalid, match="acquisition 'st1_a' is in samples 'st1' and 'st2'"):
+            _tsv([_row(1), _row(2, sample_id="st2")])
+
     def test_same_frame_names_after_cleaning_stay_unique(self) -> None:
         rows = [_row(1, frame_file_name="a b.png", rank=1), _row(2, frame_file_name="a_b.png", rank=1)]
         names = {line["object_id"] for line in _table(_tsv(rows))[1:]}

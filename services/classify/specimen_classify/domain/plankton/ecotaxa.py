@@ -70,7 +70,8 @@ class EcotaxaColumnInvalid(ClassifyError):
 
 class EcotaxaRowInvalid(ClassifyError):
     """An object cannot be written as an EcoTaxa line: an unknown annotation status, run settings
-    outside the file's columns, or a key that is already in the file (422)."""
+    outside the file's columns, a key that is already in the file, or an acquisition already
+    seen in another sample (422)."""
 
     status = 422
     title = "EcoTaxa row invalid"
@@ -472,6 +473,9 @@ class EcotaxaTsvWriter:
         self.non_ascii = False
         self.rows = 0
         self._keys: set[str] = set()
+        self._sample_of_acq: dict[str, str] = {}
+        self._sample_column = layout.columns.index("sample_id")
+        self._acq_column = layout.columns.index("acq_id")
 
     def _encoded(self, cells: Sequence[str]) -> bytes:
         data = _line(cells)
@@ -497,6 +501,13 @@ class EcotaxaTsvWriter:
             raise EcotaxaRowInvalid(
                 f"object {values[2]!r} with image {values[0]!r} is already in the file; "
                 "EcoTaxa refuses a repeated (object_id, img_file_name)",
+                object_id=row.object_pk,
+            )
+        sample, acq = values[self._sample_column], values[self._acq_column]
+        if sample and acq and self._sample_of_acq.setdefault(acq, sample) != sample:
+            raise EcotaxaRowInvalid(
+                f"acquisition {acq!r} is in samples {self._sample_of_acq[acq]!r} and {sample!r} (object "
+                f"{row.object_pk}); EcoTaxa keeps an acquisition in one sample: fix the frames' metadata",
                 object_id=row.object_pk,
             )
         self._keys.add(key)
