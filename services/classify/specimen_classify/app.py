@@ -11,11 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from redis import Redis
 
 from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
+from specimen_classify.adapters.frame_images import DecodedFrames
 from specimen_classify.adapters.jobs import job_queue_of
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
-from specimen_classify.api import classification, jobs, models, scans
+from specimen_classify.api import classification, jobs, models, projects, scans
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 from specimen_imaging.codecs import configure_decoder_limits
@@ -47,6 +48,8 @@ async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterat
         app.state.blob_store = await run_in_threadpool(FilesystemBlobStore, settings.resolved_blob_dir)
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.users_client = users
+        # The last frames decoded for tiles (a viewer asks for many tiles of one frame).
+        app.state.decoded_frames = DecodedFrames()
 
         async def database_ready() -> None:
             await run_in_threadpool(ping, engine)
@@ -104,6 +107,8 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
     app.include_router(classification.router, prefix="/api/v1")
     app.include_router(models.router, prefix="/api/v1")
     app.include_router(scans.router, prefix="/api/v1")
+    for router in projects.routers:
+        app.include_router(router, prefix="/api/v1")
     app.include_router(jobs.projects_router, prefix="/api/v1")
     app.include_router(jobs.router, prefix="/api/v1")
     return app

@@ -4,18 +4,24 @@ the scan is stored, a failure leaves no image behind)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
+import numpy.typing as npt
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from specimen_classify.adapters.frame_images import DecodedFrames, inspect_frame
 from specimen_classify.adapters.hospital_directory import UsersHospitalDirectory
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_images import read_mri
+from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_classify.adapters.scan_repository import SqlScanRepository
 from specimen_classify.config import ClassifySettings
+from specimen_classify.domain.plankton.frame_import import ImportLimits
+from specimen_classify.domain.plankton.project_records import ProjectRecords
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, MriModel, PlanktonModel
 from specimen_classify.domain.scans import ScanRecords
 from specimen_kit.storage import Blobs, DbSession
@@ -78,3 +84,34 @@ async def _active_plankton_model(models: Models) -> PlanktonModel:
 
 
 ActivePlanktonModel = Annotated[PlanktonModel, Depends(_active_plankton_model)]
+
+
+# --- plankton projects: the use-cases on the request's unit of work -------------------------
+
+
+def _project_service(request: Request, session: DbSession, blobs: Blobs,
+                     settings: Settings) -> ProjectRecords:
+    return ProjectRecords(
+        SqlProjectRepository(session), blobs, clock=utc_now,
+        inspect=partial(inspect_frame, max_pixels=settings.max_image_pixels),
+        limits=import_limits(settings), max_review_ids=settings.review_max_ids,
+        pixels_of=partial(_frame_pixels, request.app.state.decoded_frames,
+                          max_pixels=settings.max_image_pixels),
+        max_pixels=settings.max_image_pixels)
+
+
+def _frame_pixels(cache: DecodedFrames, key: str, read: Callable[[], bytes], *,
+                  max_pixels: int) -> npt.NDArray[Any]:
+    return cache.pixels(key, read, max_pixels)
+
+
+def import_limits(settings: ClassifySettings) -> ImportLimits:
+    return ImportLimits(max_files=settings.frames_max_files,
+                        max_members=settings.frames_zip_max_members,
+                        max_total_bytes=settings.frames_zip_max_total_bytes,
+                        max_member_bytes=settings.frames_zip_max_member_bytes,
+                        max_ratio=settings.frames_zip_max_ratio,
+                        max_metadata_bytes=settings.frames_metadata_max_bytes)
+
+
+ProjectService = Annotated[ProjectRecords, Depends(_project_service)]

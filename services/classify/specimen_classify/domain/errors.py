@@ -265,3 +265,88 @@ class ProjectRoleRequired(ClassifyError):
     def __init__(self, needed: str, have: str) -> None:
         super().__init__(f"this needs the {needed} role in the project; you are {have}",
                          needed=needed, role=have)
+
+
+class ArchiveRefused(ClassifyError):
+    """A ZIP of frames is refused whole (422): unreadable, too many files, too large once
+    inflated, or inflating like a zip bomb. Nothing of the request is imported."""
+
+    status = 422
+    title = "Archive refused"
+    slug = "archive-refused"
+
+    def __init__(self, archive: str, reason: str) -> None:
+        super().__init__(f"the archive {archive!r} is refused: {reason}; nothing was imported",
+                         archive=archive)
+
+
+class InvalidFrameMetadata(ClassifyError):
+    """A frame's metadata (form field or table cell) cannot be used (422); ``field`` names it."""
+
+    status = 422
+    title = "Invalid frame metadata"
+    slug = "invalid-frame-metadata"
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail, field=field)
+
+
+class NoFramesImported(ClassifyError):
+    """An upload in which no file could become a frame (422); ``rejected`` says why for each."""
+
+    status = 422
+    title = "No frames imported"
+    slug = "no-frames-imported"
+
+
+class InvalidProjectData(ClassifyError):
+    """A project, member or review field the request schema cannot judge alone (422)."""
+
+    status = 422
+    title = "Invalid project data"
+    slug = "invalid-project-data"
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail, field=field)
+
+
+class UnknownObjects(ClassifyError):
+    """A review names object ids that are not in the project (422); ``ids`` lists them and
+    nothing is changed."""
+
+    status = 422
+    title = "Unknown objects"
+    slug = "unknown-objects"
+
+    def __init__(self, ids: list[int], project_id: int) -> None:
+        shown = ", ".join(str(i) for i in ids[:20]) + (" …" if len(ids) > 20 else "")
+        super().__init__(f"objects {shown} are not in project {project_id}; nothing was changed",
+                         ids=ids)
+
+
+class TileNotFound(ClassifyError):
+    """The tile's zoom level or position is outside the frame's pyramid (404)."""
+
+    status = 404
+    title = "Tile not found"
+    slug = "tile-not-found"
+
+
+class ObjectImageMissing(ClassifyError):
+    """The object has no stored crop or mask (404): its run did not write one."""
+
+    status = 404
+    title = "Object image missing"
+    slug = "object-image-missing"
+
+
+class MemberNotFound(ClassifyError):
+    """The user is not a member of the project (404); the owner always is."""
+
+    status = 404
+    title = "Member not found"
+    slug = "member-not-found"
+
+    def __init__(self, project_id: int, user_id: int) -> None:
+        super().__init__(f"user {user_id} is not a member of project {project_id}",
+                         project_id=project_id, user_id=user_id)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,17 @@ import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from sqlalchemy import select
 
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.adapters.project_repository import replace_frame_objects
+from specimen_classify.adapters.tables import PlanktonObjectRow
+from specimen_classify.domain.plankton.projects import NewObject
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.synthetic_mri import mri_slice
+from specimen_kit.blobs import FilesystemBlobStore
+from specimen_kit.database import build_engine, build_sessionmaker
 from specimen_kit.jwk import generate_private_key_pem, public_jwk
 from specimen_kit.testing import mint_token, temporary_postgres_database
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
@@ -235,3 +242,109 @@ async def api(start_app: StartApp, auth: AuthHeaders) -> AsyncIterator[Api]:
     async with start_app() as client:
         yield Api(client, auth)
 
+
+
+# --- plankton projects (issue 12) -------------------------------------------------------------
+
+PROJECTS_ADMIN_ID = 1
+"""The user id the project tests' ``as_user`` gives the admin role; every other is a technician
+(access to a project is by membership, whatever the Specimen role)."""
+
+
+def _noise_png(height: int = 40, width: int = 60, seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 255, (height, width), dtype=np.uint8)
+    ok, data = cv2.imencode(".png", pixels)
+    assert ok
+    return bytes(data.tobytes())
+
+
+@dataclass
+class ProjectsApi:
+    """A client for the plankton project routes, with the helpers their tests share: frames
+    (``png``), archives (``zip_of``) and objects written as a run writes them (``add_objects``
+    through ``replace_frame_objects``, crop and mask blobs included)."""
+
+    http: httpx.AsyncClient
+    auth: AuthHeaders
+    database_url: str
+    blob_dir: Path
+    owner: int = 0
+    """The owner of the last project made by :meth:`project`: who uploads by default."""
+
+    png = staticmethod(_noise_png)
+
+    def as_user(self, user_id: int) -> dict[str, str]:
+        role = "admin" if user_id == PROJECTS_ADMIN_ID else "technician"
+        return self.auth(sub=str(user_id), role=role, hospital="General")
+
+    @staticmethod
+    def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression) as archive:
+            for name, data in members.items():
+                archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
+        return out.getvalue()
+
+    @staticmethod
+    def new_object(rank: int, category: str = "copepod", probability: float = 0.9) -> NewObject:
+        return NewObject(rank=rank, bbox=(1, 2, 13, 12), centroid=(6.5, 7.0),
+                         features={"area": 100.0 + rank, "eccentricity": 0.5},
+                         feature_set_version="2", category=category, probability=probability,
+                         scores={category: probability, "other": round(1 - probability, 6)},
+                         model_name="plankton-forest", model_version=1)
+
+    async def project(self, owner: int, members: dict[int, str],
+                      **fields: Any) -> dict[str, Any]:
+        response = await self.http.post("/api/v1/projects", json={"name": "Cruise", **fields},
+                                         headers=self.as_user(owner))
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        self.owner = owner
+        for user, role in members.items():
+            added = await self.http.put(f"/api/v1/projects/{body['id']}/members/{user}",
+                                        json={"role": role}, headers=self.as_user(owner))
+            assert added.status_code == 201, added.text
+        return body
+
+    async def upload(self, project_id: int, files: list[tuple[str, tuple[str, bytes]]],
+                     data: dict[str, str] | None = None, user: int | None = None,
+                     expect: int = 201) -> dict[str, Any]:
+        response = await self.http.post(f"/api/v1/projects/{project_id}/frames", files=files,
+                                         data=data or {}, headers=self.as_user(user or self.owner))
+        assert response.status_code == expect, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def add_objects(self, frame_id: int, objects: list[NewObject], job_id: int = 1) -> list[int]:
+        """Objects as a run writes them, with crop and mask blobs; returns their ids by rank."""
+        store = FilesystemBlobStore(self.blob_dir)
+        with_blobs = [replace(o, crop_key=store.put(_noise_png(12, 10, o.rank)),
+                              mask_key=store.put(_noise_png(12, 10, 100 + o.rank)))
+                      for o in objects]
+        engine = build_engine(self.database_url)
+        try:
+            with build_sessionmaker(engine)() as session:
+                replace_frame_objects(session, frame_id, job_id, with_blobs)
+                return list(session.scalars(
+                    select(PlanktonObjectRow.id).where(PlanktonObjectRow.frame_id == frame_id)
+                    .order_by(PlanktonObjectRow.rank)))
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+async def projects_api(serving_client: StartApp, database_url: str, auth: AuthHeaders,
+                       tmp_path: Path) -> AsyncIterator[ProjectsApi]:
+    """The app on the test database (no models needed) with the project helpers."""
+    async with serving_client(database_url=database_url) as http:
+        yield ProjectsApi(http, auth, database_url, tmp_path / "classify-blobs")
+
+
+@pytest.fixture
+async def small_limits_api(serving_client: StartApp, database_url: str, auth: AuthHeaders,
+                           tmp_path: Path) -> AsyncIterator[ProjectsApi]:
+    """As ``projects_api`` with tight upload limits: 3 members a ZIP, 50 kB a member, ratio 20."""
+    async with serving_client(database_url=database_url, frames_zip_max_members=3,
+                              frames_zip_max_member_bytes=50_000,
+                              frames_zip_max_ratio=20.0) as http:
+        yield ProjectsApi(http, auth, database_url, tmp_path / "classify-blobs")

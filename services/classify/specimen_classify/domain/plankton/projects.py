@@ -8,9 +8,10 @@ Pure types and rules, shared by the projects API, the run pipeline (jobs) and th
 - **Access.** :func:`project_access` gives the caller's effective role in a project, or None:
   a project the caller cannot see answers 404 (never 403), so ids cannot be probed. A caller who
   sees the project but lacks the role an action needs gets 403 (:func:`require_role`).
-- **What each role may do.** viewer: read the project, its frames, objects, counts, exports.
-  annotator: also review objects (set category / status) and upload frames. manager: also edit
-  and delete the project, manage members, delete frames and start runs.
+- **What each role may do.** viewer: read the project, its members, frames, objects, counts,
+  exports. annotator: also review objects (set category / status). manager: also edit and
+  delete the project, manage members, upload and delete frames, start runs (EcoTaxa's Manage
+  right imports too).
 - **Objects.** :class:`NewObject` is what a run stores for one object of a frame;
   ``replace_frame_objects`` (:mod:`specimen_classify.adapters.project_repository`) swaps a
   frame's objects for a new set in one transaction, so a re-run never duplicates.
@@ -24,8 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
+from specimen_classify.domain.errors import ProjectRoleRequired
 from specimen_kit.roles import Role
 
 
@@ -117,3 +119,139 @@ class NewObject:
     crop_key: str | None = None
     mask_key: str | None = None
     status: ObjectStatus = "predicted"
+
+
+def require_role(have: ProjectRole, needed: ProjectRole) -> None:
+    """Raise :class:`ProjectRoleRequired` (403) unless ``have`` is at least ``needed``."""
+    if not have.at_least(needed):
+        raise ProjectRoleRequired(needed.value, have.value)
+
+
+# --- entities ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Project:
+    """A stored project. ``settings`` are its default pipeline settings (validated JSON)."""
+
+    id: int
+    name: str
+    description: str | None
+    instrument: str | None
+    pixel_size_um: float | None
+    settings: dict[str, Any]
+    owner_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ProjectDraft:
+    name: str
+    description: str | None
+    instrument: str | None
+    pixel_size_um: float | None
+    settings: dict[str, Any]
+    owner_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FrameMetadata:
+    """What is known of where and when a frame was taken (EcoTaxa's sample / acquisition /
+    object columns); every field optional."""
+
+    sample_id: str | None = None
+    acq_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    depth_min: float | None = None
+    depth_max: float | None = None
+    taken_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FrameDraft:
+    project_id: int
+    file_name: str
+    image_key: str
+    media_type: str
+    bytes: int
+    width: int
+    height: int
+    metadata: FrameMetadata
+    created_by: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Frame(FrameDraft):
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One change of an object's category or status."""
+
+    category: str
+    status: ObjectStatus
+    user_id: int
+    user_name: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PlanktonObject:
+    """A stored object with the forest's answer and the latest review."""
+
+    id: int
+    project_id: int
+    frame_id: int
+    job_id: int | None
+    rank: int
+    bbox: tuple[int, int, int, int]
+    centroid: tuple[float, float]
+    features: dict[str, float]
+    feature_set_version: str
+    crop_key: str | None
+    mask_key: str | None
+    category: str
+    probability: float
+    scores: dict[str, float]
+    model_name: str
+    model_version: int
+    status: ObjectStatus
+    annotated_by: int | None
+    annotated_by_name: str | None
+    annotated_at: datetime | None
+    created_at: datetime
+    frame_file_name: str = ""
+    sample_id: str | None = None
+
+
+ObjectSortField = Literal["probability", "id", "category", "annotated_at", "created_at"]
+
+
+@dataclass(frozen=True)
+class ObjectFilters:
+    category: str | None = None
+    status: ObjectStatus | None = None
+    probability_min: float | None = None
+    probability_max: float | None = None
+    frame_id: int | None = None
+    sample_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A listing's order: a field, ascending unless ``descending``; ties by id the same way."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category: str
+    status: ObjectStatus
+    count: int

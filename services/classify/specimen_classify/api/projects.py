@@ -1,0 +1,419 @@
+"""``/projects``, ``/frames``, ``/objects``: plankton projects, their members, frames, objects
+and the review of the objects (issue 12).
+
+Any signed-in user may create a project (and owns it); access to a project is by membership
+(rules in :mod:`specimen_classify.domain.plankton.projects`):
+
+=================================================  ==========================================
+route                                              project role
+=================================================  ==========================================
+``GET /projects/{id}``, ``/members``, ``/frames``, viewer, annotator, manager (owner; admin)
+``/objects``, ``/objects/counts``, ``GET /frames``
+``/{id}`` (+ ``/image``, ``/tiles``), ``GET
+/objects/{id}`` (+ ``/crop.png``, ``/mask.png``)
+``POST /projects/{id}/objects/annotations``        annotator, manager
+``PATCH``/``DELETE /projects/{id}``, ``PUT``/      manager
+``DELETE /members/{user_id}``, ``POST /projects/
+{id}/frames``, ``DELETE /frames/{id}``
+=================================================  ==========================================
+
+A project the caller cannot see answers 404 on every route, its frames and objects too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from specimen_classify.api.deps import ProjectService, Settings, import_limits
+from specimen_classify.api.project_schemas import (
+    AnnotationRequest,
+    AnnotationResult,
+    CountsPublic,
+    FrameListQuery,
+    FrameMetadataFields,
+    FramePage,
+    FramePublic,
+    FrameUploadReport,
+    MemberPage,
+    MemberPublic,
+    MemberPut,
+    ObjectDetailPublic,
+    ObjectListQuery,
+    ObjectPage,
+    PageQuery,
+    ProjectCreate,
+    ProjectListQuery,
+    ProjectPage,
+    ProjectPublic,
+    ProjectSettings,
+    ProjectUpdate,
+)
+from specimen_classify.domain.plankton.frame_import import (
+    Candidate,
+    ImportLimits,
+    Rejected,
+    Upload,
+    add_archive,
+    file_name_problem,
+    is_zip,
+)
+from specimen_classify.domain.plankton.project_records import ProjectFields, Review
+from specimen_classify.domain.plankton.projects import ProjectRole
+from specimen_imaging.options import validate_params
+from specimen_kit.downloads import file_response
+from specimen_kit.errors import InvalidParameter, UnsupportedMediaType
+from specimen_kit.identifiers import RecordId
+from specimen_kit.negotiation import (
+    MEDIA_TYPES,
+    AcceptHeader,
+    Quality,
+    check_quality,
+    format_of,
+    negotiate,
+    output_query,
+)
+from specimen_kit.openapi_problems import documented_problem
+from specimen_kit.security import CurrentPrincipal
+
+_COMMON: dict[int | str, dict[str, Any]] = {
+    401: documented_problem("No valid bearer token."),
+    422: documented_problem("A parameter or field is invalid (the problem names it)."),
+}
+_PROJECT_404: dict[int | str, dict[str, Any]] = {
+    404: documented_problem("No such project among those you can see (others look the same)."),
+}
+_MANAGER: dict[int | str, dict[str, Any]] = {
+    **_PROJECT_404, 403: documented_problem("Your role in the project does not allow this "
+                                            "(project-role-required)."),
+}
+_FRAME_404: dict[int | str, dict[str, Any]] = {
+    404: documented_problem("No such frame in the projects you can see."),
+}
+_OBJECT_404: dict[int | str, dict[str, Any]] = {
+    404: documented_problem("No such object in the projects you can see, or (crop, mask) none "
+                            "stored for it."),
+}
+_PNG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "A PNG."},
+}
+
+projects_router = APIRouter(prefix="/projects", tags=["Plankton projects"], responses=_COMMON)
+frames_router = APIRouter(prefix="/frames", tags=["Plankton projects"], responses=_COMMON)
+objects_router = APIRouter(prefix="/objects", tags=["Plankton projects"], responses=_COMMON)
+routers = (projects_router, frames_router, objects_router)
+
+ProjectId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The project's id.")]
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The users service's id.")]
+
+
+def _settings_of(given: dict[str, Any] | None) -> dict[str, Any]:
+    """The default pipeline settings validated by the models of /classify/plankton, with
+    every default filled in (a 422 naming each bad field)."""
+    validated = validate_params(ProjectSettings, given or {})
+    return validated.model_dump(mode="json")
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+
+@projects_router.post("", response_model=ProjectPublic, status_code=status.HTTP_201_CREATED,
+                      summary="Create a plankton project (you own it and manage it)")
+def create_project(body: ProjectCreate, caller: CurrentPrincipal, projects: ProjectService,
+                   request: Request, response: Response) -> ProjectPublic:
+    view = projects.create(caller, ProjectFields(
+        name=body.name, description=body.description, instrument=body.instrument,
+        pixel_size_um=body.pixel_size_um, settings=_settings_of(body.settings)))
+    response.headers["Location"] = request.app.url_path_for(
+        "get_project", project_id=str(view.project.id))
+    return ProjectPublic.of(view)
+
+
+@projects_router.get("", response_model=ProjectPage,
+                     summary="Projects you own or are a member of (an admin: all)")
+def list_projects(query: Annotated[ProjectListQuery, Query()], caller: CurrentPrincipal,
+                  projects: ProjectService) -> ProjectPage:
+    return ProjectPage.of(projects.list_projects(caller, query.q, query.order(), query.limit,
+                                                 query.offset))
+
+
+@projects_router.get("/{project_id}", response_model=ProjectPublic, responses=_PROJECT_404,
+                     summary="One project, with your role in it")
+def get_project(project_id: ProjectId, caller: CurrentPrincipal,
+                projects: ProjectService) -> ProjectPublic:
+    return ProjectPublic.of(projects.get(caller, project_id))
+
+
+@projects_router.patch("/{project_id}", response_model=ProjectPublic, responses=_MANAGER,
+                       summary="Change a project's name, description, instrument, pixel size "
+                               "or default settings (manager)")
+def update_project(project_id: ProjectId, body: ProjectUpdate, caller: CurrentPrincipal,
+                   projects: ProjectService) -> ProjectPublic:
+    settings = _settings_of(body.settings) if "settings" in body.model_fields_set else None
+    return ProjectPublic.of(projects.update(caller, project_id, body.changes(settings)))
+
+
+@projects_router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT,
+                        responses=_MANAGER,
+                        summary="Delete a project with its frames, objects and members "
+                                "(manager)")
+def delete_project(project_id: ProjectId, caller: CurrentPrincipal,
+                   projects: ProjectService) -> None:
+    projects.delete(caller, project_id)
+
+
+# --- members --------------------------------------------------------------------------------------
+
+
+@projects_router.get("/{project_id}/members", response_model=MemberPage, responses=_PROJECT_404,
+                     summary="The project's members: the owner first, then by user id")
+def list_members(project_id: ProjectId, query: Annotated[PageQuery, Query()],
+                 caller: CurrentPrincipal, projects: ProjectService) -> MemberPage:
+    members = projects.members(caller, project_id)
+    page = members[query.offset:query.offset + query.limit]
+    return MemberPage(items=[MemberPublic.of(m) for m in page], total=len(members),
+                      limit=query.limit, offset=query.offset)
+
+
+@projects_router.get("/{project_id}/members/{user_id}", response_model=MemberPublic,
+                     responses={404: documented_problem("No such project, or the user is no "
+                                                        "member (member-not-found).")},
+                     summary="One member's role")
+def get_member(project_id: ProjectId, user_id: UserId, caller: CurrentPrincipal,
+               projects: ProjectService) -> MemberPublic:
+    return MemberPublic.of(projects.member(caller, project_id, user_id))
+
+
+@projects_router.put("/{project_id}/members/{user_id}", response_model=MemberPublic,
+                     responses={**_MANAGER, 201: {"description": "The user became a member."}},
+                     summary="Make a user a member with a role, or change their role (manager)")
+def put_member(project_id: ProjectId, user_id: UserId, body: MemberPut,
+               caller: CurrentPrincipal, projects: ProjectService,
+               response: Response) -> MemberPublic:
+    member, created = projects.put_member(caller, project_id, user_id, ProjectRole(body.role))
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return MemberPublic.of(member)
+
+
+@projects_router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
+                        responses=_MANAGER, summary="Remove a member (manager; not the owner)")
+def delete_member(project_id: ProjectId, user_id: UserId, caller: CurrentPrincipal,
+                  projects: ProjectService) -> None:
+    projects.remove_member(caller, project_id, user_id)
+
+
+# --- frames ---------------------------------------------------------------------------------------
+
+_UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "image": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "Frames (PNG, JPEG, TIFF, BMP, WebP, GIF), or ZIP archives of "
+                                 "them (with a metadata CSV/TSV inside if you like); repeat "
+                                 "the part."},
+        "archive": {"type": "array", "items": {"type": "string", "format": "binary"},
+                    "description": "ZIP archives of frames (the same as a ZIP `image` part)."},
+        "metadata": {"type": "string", "format": "binary",
+                     "description": "A CSV or TSV, one row per file: file_name, sample_id, "
+                                    "acq_id, lat, lon, date, time (or datetime), depth_min, "
+                                    "depth_max."},
+        **{name: {"type": "string", "description": str(field.description or name)}
+           for name, field in FrameMetadataFields.model_fields.items()},
+    }}}}}}
+
+
+async def _upload_of(request: Request, limits: ImportLimits) -> tuple[Upload, dict[str, Any]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise UnsupportedMediaType(f"content type {content_type or 'none'} is not read here; send "
+                                   "multipart/form-data with `image` parts (frames or ZIPs)")
+    form = await request.form(max_files=limits.max_files + 20, max_fields=100)
+    request.state.upload_form = form  # closed by the handler once the upload is stored
+    upload = Upload()
+    fields: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            if key in ("image", "archive", "metadata"):
+                raise InvalidParameter(f"{key} must be a file part, not a form field")
+            fields[key] = value
+            continue
+        if key not in ("image", "archive", "metadata"):
+            raise InvalidParameter(f"{key} is not a file part of this route; send frames as "
+                                   "`image`, ZIPs as `image` or `archive`, a table as `metadata`")
+        await run_in_threadpool(_sort_part, upload, key, value, limits)
+    return upload, fields
+
+
+def _sort_part(upload: Upload, key: str, part: UploadFile, limits: ImportLimits) -> None:
+    name = part.filename or ""
+    stream = part.file
+    stream.seek(0)
+    head = stream.read(4)
+    stream.seek(0)
+    if key == "metadata":
+        data = stream.read(limits.max_metadata_bytes + 1)
+        if len(data) > limits.max_metadata_bytes:
+            upload.rejected.append(Rejected(name or "metadata", None, "the metadata table is "
+                                            f"over {limits.max_metadata_bytes} bytes"))
+        else:
+            upload.tables.append((name or "metadata.csv", data))
+        return
+    if key == "archive" or is_zip(head):
+        add_archive(upload, name or "archive.zip", stream, limits)
+        return
+    problem = file_name_problem(name)
+    if problem is not None:
+        upload.rejected.append(Rejected(name or "(no name)", None, problem))
+        return
+    upload.candidates.append(Candidate(name, None, stream=stream))
+
+
+@projects_router.post(
+    "/{project_id}/frames", response_model=FrameUploadReport,
+    status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_DOC,
+    responses={**_MANAGER, 413: documented_problem("The body is over SPECIMEN_MAX_BODY_BYTES."),
+               415: documented_problem("Not multipart/form-data."),
+               422: documented_problem("A metadata field or table is unusable, an archive is "
+                                       "refused whole (archive-refused), or no file became a "
+                                       "frame (no-frames-imported, with `rejected`).")},
+    summary="Upload frames in bulk (image parts or ZIPs, metadata from fields or a CSV/TSV); "
+            "answers what was imported and what was rejected, and why (manager)")
+async def upload_frames(project_id: ProjectId, request: Request, caller: CurrentPrincipal,
+                        projects: ProjectService, settings: Settings) -> FrameUploadReport:
+    await run_in_threadpool(projects.require, caller, project_id, ProjectRole.MANAGER)
+    try:
+        upload, fields = await _upload_of(request, import_limits(settings))
+        try:
+            metadata = FrameMetadataFields.model_validate(fields)
+        except ValidationError as error:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from error
+        report = await run_in_threadpool(projects.upload_frames, caller, project_id, upload,
+                                         metadata.values())
+        return FrameUploadReport.of(report)
+    finally:
+        form = getattr(request.state, "upload_form", None)
+        if form is not None:
+            await form.close()
+
+
+@projects_router.get("/{project_id}/frames", response_model=FramePage, responses=_PROJECT_404,
+                     summary="The project's frames (by file name; filter by sample)")
+def list_frames(project_id: ProjectId, query: Annotated[FrameListQuery, Query()],
+                caller: CurrentPrincipal, projects: ProjectService) -> FramePage:
+    return FramePage.of(projects.list_frames(caller, project_id, query.sample_id, query.order(),
+                                             query.limit, query.offset))
+
+
+@frames_router.get("/{frame_id}", response_model=FramePublic, responses=_FRAME_404,
+                   summary="One frame's facts and metadata, with its image and tile links")
+def get_frame(frame_id: RecordId, caller: CurrentPrincipal,
+              projects: ProjectService) -> FramePublic:
+    return FramePublic.of(projects.frame(caller, frame_id))
+
+
+CONVERSIONS = ("png", "jpeg", "webp", "tiff")
+FrameOutput = Annotated[str | None, output_query(
+    CONVERSIONS, "png, jpeg, webp or tiff (or the format it was sent in); overrides Accept. "
+                 "Without either, the frame as sent.")]
+
+
+@frames_router.get(
+    "/{frame_id}/image", response_class=Response,
+    responses={**_FRAME_404, 200: {"content": {MEDIA_TYPES[name]: {"schema": {
+        "type": "string", "format": "binary"}} for name in CONVERSIONS},
+        "description": "The frame exactly as sent (default), or converted to `output`."},
+        406: documented_problem("The Accept header admits no format the frame can be given in.")},
+    summary="The frame's image as it was sent, or converted to `output` (or Accept)")
+def get_frame_image(frame_id: RecordId, caller: CurrentPrincipal, projects: ProjectService,
+                    output: FrameOutput = None, quality: Quality = None,
+                    accept: AcceptHeader = None) -> Response:
+    sent = projects.frame_content(caller, frame_id)
+    as_sent = format_of(sent.media_type) or "bin"
+    fmt = negotiate(output, accept, (as_sent, *(f for f in CONVERSIONS if f != as_sent)), as_sent)
+    check_quality(fmt, quality)
+    if fmt == as_sent and quality is None:
+        return file_response(sent, negotiated=True)
+    return file_response(projects.converted(sent, fmt, quality), negotiated=True)
+
+
+@frames_router.get(
+    "/{frame_id}/tiles/{z}/{x}/{y}.png", response_class=Response,
+    responses={**_PNG, 404: documented_problem("No such frame, or the tile is outside its "
+                                               "pyramid (tile-not-found).")},
+    summary="A 256-pixel PNG tile of the frame's pyramid (z=0: the whole frame in one tile)")
+def get_frame_tile(frame_id: RecordId, z: Annotated[int, Path(ge=0, le=30)],
+                   x: Annotated[int, Path(ge=0, le=2**30)], y: Annotated[int, Path(ge=0, le=2**30)],
+                   caller: CurrentPrincipal, projects: ProjectService) -> Response:
+    return Response(projects.tile(caller, frame_id, z, x, y), media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+@frames_router.delete("/{frame_id}", status_code=status.HTTP_204_NO_CONTENT,
+                      responses={**_FRAME_404, 403: documented_problem("Not a manager of the "
+                                                                       "frame's project.")},
+                      summary="Delete a frame with its objects (manager)")
+def delete_frame(frame_id: RecordId, caller: CurrentPrincipal, projects: ProjectService) -> None:
+    projects.delete_frame(caller, frame_id)
+
+
+# --- objects and review ---------------------------------------------------------------------------
+
+
+@projects_router.get("/{project_id}/objects", response_model=ObjectPage, responses=_PROJECT_404,
+                     summary="The project's objects, filtered; the least sure first by default")
+def list_objects(project_id: ProjectId, query: Annotated[ObjectListQuery, Query()],
+                 caller: CurrentPrincipal, projects: ProjectService) -> ObjectPage:
+    return ObjectPage.of(projects.list_objects(caller, project_id, query.filters(),
+                                               query.order(), query.limit, query.offset))
+
+
+@projects_router.get("/{project_id}/objects/counts", response_model=CountsPublic,
+                     responses=_PROJECT_404,
+                     summary="How many objects per category and status")
+def object_counts(project_id: ProjectId, caller: CurrentPrincipal,
+                  projects: ProjectService) -> CountsPublic:
+    return CountsPublic.of(projects.counts(caller, project_id))
+
+
+@projects_router.post("/{project_id}/objects/annotations", response_model=AnnotationResult,
+                      responses={**_MANAGER, 422: documented_problem(
+                          "An id is not an object of the project (unknown-objects, `ids`), or "
+                          "a field is invalid; nothing was changed.")},
+                      summary="Set the category and/or status of many objects (annotator)")
+def annotate_objects(project_id: ProjectId, body: AnnotationRequest, caller: CurrentPrincipal,
+                     projects: ProjectService) -> AnnotationResult:
+    updated = projects.annotate(caller, project_id, Review(
+        ids=body.ids, category=body.category, status=body.status,
+        user_name=body.annotator_name))
+    return AnnotationResult(updated=updated, category=body.category,
+                            status=body.status or "validated")
+
+
+@objects_router.get("/{object_id}", response_model=ObjectDetailPublic, responses=_OBJECT_404,
+                    summary="One object: frame, box, features, the forest's answer, its review "
+                            "history")
+def get_object(object_id: RecordId, caller: CurrentPrincipal,
+               projects: ProjectService) -> ObjectDetailPublic:
+    return ObjectDetailPublic.of_detail(projects.object(caller, object_id))
+
+
+@objects_router.get("/{object_id}/crop.png", response_class=Response,
+                    responses={**_PNG, **_OBJECT_404}, summary="The object's crop (vignette)")
+def get_object_crop(object_id: RecordId, caller: CurrentPrincipal,
+                    projects: ProjectService) -> Response:
+    return file_response(projects.object_image(caller, object_id, "crop"))
+
+
+@objects_router.get("/{object_id}/mask.png", response_class=Response,
+                    responses={**_PNG, **_OBJECT_404},
+                    summary="The object's mask (white object on black, the crop's size)")
+def get_object_mask(object_id: RecordId, caller: CurrentPrincipal,
+                    projects: ProjectService) -> Response:
+    return file_response(projects.object_image(caller, object_id, "mask"))
