@@ -79,6 +79,13 @@ ROUTES: tuple[RouteRule, ...] = (
     _rule(None, "/api/v1/images/**", SEGMENT, TECH),
     _rule(None, "/api/v1/classify/**", CLASSIFY, TECH),
     _rule(None, "/api/v1/scans/**", CLASSIFY, TECH),
+    # Plankton projects (issue 12): any signed-in user; access is by project membership,
+    # which classify decides (a project one cannot see is its 404).
+    _rule(None, "/api/v1/projects/**", CLASSIFY, TECH),
+    _rule(None, "/api/v1/frames/**", CLASSIFY, TECH),
+    _rule(None, "/api/v1/objects/**", CLASSIFY, TECH),
+    _rule(None, "/api/v1/jobs/**", CLASSIFY, TECH),
+    _rule(None, "/api/v1/exports/**", CLASSIFY, TECH),
     _rule("GET", "/api/v1/models/**", CLASSIFY, TECH),
     _rule(" ".join(sorted(_WRITE)), "/api/v1/models/**", CLASSIFY, MOD),
 )

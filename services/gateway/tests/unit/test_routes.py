@@ -40,6 +40,15 @@ class TestResolve:
         ("GET", "/api/v1/images", "segment", Role.TECHNICIAN),
         ("POST", "/api/v1/classify/tumor", "classify", Role.TECHNICIAN),
         ("PATCH", "/api/v1/scans/9", "classify", Role.TECHNICIAN),
+        ("POST", "/api/v1/projects", "classify", Role.TECHNICIAN),
+        ("DELETE", "/api/v1/projects/3/members/9", "classify", Role.TECHNICIAN),
+        ("POST", "/api/v1/projects/3/frames", "classify", Role.TECHNICIAN),
+        ("POST", "/api/v1/projects/3/objects/annotations", "classify", Role.TECHNICIAN),
+        ("GET", "/api/v1/frames/4/tiles/0/0/0.png", "classify", Role.TECHNICIAN),
+        ("DELETE", "/api/v1/frames/4", "classify", Role.TECHNICIAN),
+        ("GET", "/api/v1/objects/5/mask.png", "classify", Role.TECHNICIAN),
+        ("POST", "/api/v1/jobs/6/cancel", "classify", Role.TECHNICIAN),
+        ("GET", "/api/v1/exports/7/content", "classify", Role.TECHNICIAN),
         ("GET", "/api/v1/models/cnn", "classify", Role.TECHNICIAN),
         ("HEAD", "/api/v1/models", "classify", Role.TECHNICIAN),
         ("POST", "/api/v1/models/cnn/train", "classify", Role.MODERATOR),
@@ -54,7 +63,7 @@ class TestResolve:
     @pytest.mark.parametrize("path", [
         "/", "/api/v1", "/api/v1/segmentation", "/api/v1/users/1/extra", "/api/v1/users/",
         "/api/v1/auth", "/api/v1/imagesx/1", "/api/v1/segment/../users",
-        "/api/v1/images/./1",
+        "/api/v1/images/./1", "/api/v1/projectsx", "/api/v1/frame/1",
     ])
     def test_unlisted_paths_are_no_route(self, path: str) -> None:
         with pytest.raises(NoRoute) as caught:
