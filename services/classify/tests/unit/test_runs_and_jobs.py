@@ -83,7 +83,8 @@ class TestFanIn:
 def test_a_run_frame_goes_through_the_routes_pipeline(plankton_version: Path) -> None:
     """classify_frame (POST /classify/plankton) is classify_frame_objects without the labels."""
     model = OnnxPlanktonModel.load(plankton_version, ModelVersion(PLANKTON_MODEL, 1))
-    frame = synthetic_plankton.plankton_frame((3, 0), dict.fromkeys(synthetic_plankton.CATEGORIES, 2), 256, 256)
+    counts = dict.fromkeys(synthetic_plankton.CATEGORIES, 2)
+    frame = synthetic_plankton.plankton_frame((3, 0), counts, 256, 256)
     options = RunSettings(min_area=15).segmentation()
     labelled, found = classify_frame_objects(frame.image, model, options)
     assert found == classify_frame(frame.image, model, options) and found
