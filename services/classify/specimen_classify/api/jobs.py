@@ -14,6 +14,7 @@ the project's manager role, or being the job's creator or an admin.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 
@@ -38,7 +39,7 @@ from specimen_classify.api.job_schemas import MAX_ERRORS_SHOWN, JobPage, JobPubl
 from specimen_classify.domain.errors import ModelUnavailable, ProjectNotFound, ProjectRoleRequired
 from specimen_classify.domain.jobs import JobNotFound, JobsUnavailable, NoFramesToRun
 from specimen_classify.domain.plankton.projects import ProjectRole, project_access
-from specimen_classify.domain.plankton.runs import settings_hash
+from specimen_classify.domain.plankton.runs import RunSettings, settings_hash
 from specimen_classify.domain.predictions import PLANKTON_MODEL
 from specimen_kit.errors import InvalidParameter
 from specimen_kit.identifiers import RecordId
@@ -135,6 +136,21 @@ def _frames_to_run(session: Session, project_id: int, wanted: list[int] | None, 
     return found
 
 
+def _run_settings(session: Session, project_id: int, body: RunRequest) -> RunSettings:
+    """The project's default settings, overridden by the fields the run's body sets."""
+    stored = session.scalar(select(ProjectRow.settings).where(ProjectRow.id == project_id)) or "{}"
+    try:
+        defaults = json.loads(stored)
+    except ValueError:
+        defaults = {}
+    if not isinstance(defaults, dict):
+        defaults = {}
+    given = body.model_dump(exclude_unset=True, exclude={"frame_ids"})
+    fields = RunSettings.model_fields
+    merged = {name: value for name, value in {**defaults, **given}.items() if name in fields}
+    return RunSettings.model_validate(merged)
+
+
 def _enqueue(queue: JobQueue, task_ids: list[int]) -> None:
     try:
         queue.enqueue(task_ids, force=True)
@@ -153,7 +169,7 @@ def start_run(project_id: RecordId, body: RunRequest, caller: CurrentPrincipal, 
               queue: Queue, store: Store, settings: Settings, request: Request,
               response: Response) -> JobPublic:
     _require_manager(_project_role(session, caller, project_id))
-    run = body.settings()
+    run = _run_settings(session, project_id, body)
     version = run.model_version
     if version is None:
         version = store.active_version(PLANKTON_MODEL)

@@ -47,14 +47,15 @@ def _frame(index: int) -> bytes:
     return encode_image(frame.image, "png")
 
 
-def _project(database_url: str, blob_dir: Path, frames: int) -> tuple[int, list[int]]:
+def _project(database_url: str, blob_dir: Path, frames: int,
+             settings: str = "{}") -> tuple[int, list[int]]:
     engine = build_engine(database_url)
     blobs = FilesystemBlobStore(blob_dir)
     now = utc_now()
     try:
         with build_sessionmaker(engine)() as session, session.begin():
             project = ProjectRow(name="cruise", description=None, instrument=None, pixel_size_um=None,
-                                 settings="{}", owner_id=int(OWNER), created_at=now, updated_at=now)
+                                 settings=settings, owner_id=int(OWNER), created_at=now, updated_at=now)
             session.add(project)
             session.flush()
             session.add_all([
@@ -145,6 +146,17 @@ class TestRunThroughTheApi:
             assert cancelled.json()["status"] == "cancelled" and cancelled.json()["finished_at"]
             again = await http.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(sub=MANAGER))
             assert again.status_code == 202 and again.json()["status"] == "queued"
+
+
+    async def test_the_projects_default_settings_fill_what_the_run_leaves_out(
+            self, jobs_app: Any, auth: Any, database_url: str, tmp_path: Path) -> None:
+        project_id, _ = _project(database_url, tmp_path / "classify-blobs", 1,
+                                 settings='{"padding": 5, "min_area": 30, "contours": true}')
+        async with jobs_app() as http:
+            job = (await http.post(f"/api/v1/projects/{project_id}/runs", headers=auth(sub=OWNER),
+                                   json={"padding": 2})).json()
+        params = job["params"]
+        assert (params["padding"], params["min_area"], params["contours"]) == (2, 30, True)
 
 
 class TestAccess:
