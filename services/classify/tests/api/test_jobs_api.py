@@ -81,13 +81,14 @@ def jobs_app(start_app: Any, redis_server: RedisServer, database_url: str, tmp_p
     return start
 
 
-def _worker(tmp_path: Path, database_url: str, model_dir: Path, redis_url: str) -> subprocess.Popen[bytes]:
+def _worker(tmp_path: Path, database_url: str, model_dir: Path, redis_url: str,
+            *args: str) -> subprocess.Popen[bytes]:
     log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115
     env = {**os.environ, "SPECIMEN_DATA_DIR": str(tmp_path), "SPECIMEN_CLASSIFY_DATABASE_URL": database_url,
            "SPECIMEN_CLASSIFY_MODEL_DIR": str(model_dir), "SPECIMEN_REDIS_URL": redis_url,
            "SPECIMEN_CLASSIFY_JOBS_QUEUE": "api-test", "SPECIMEN_CLASSIFY_JOB_RECONCILE_SECONDS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "specimen_classify", "worker"], env=env, stdout=log,
-                               stderr=log, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "specimen_classify", "worker", *args], env=env,
+                               stdout=log, stderr=log, start_new_session=True)
     log.close()
     return process
 
@@ -157,6 +158,26 @@ class TestRunThroughTheApi:
                                    json={"padding": 2})).json()
         params = job["params"]
         assert (params["padding"], params["min_area"], params["contours"]) == (2, 30, True)
+
+
+    async def test_a_run_posted_while_redis_is_down_is_kept_and_run_when_it_is_back(
+            self, jobs_app: Any, auth: Any, database_url: str, tmp_path: Path, model_dir: Path,
+            redis_server: RedisServer) -> None:
+        project_id, _ = _project(database_url, tmp_path / "classify-blobs", 2)
+        async with jobs_app() as http:
+            redis_server.stop()
+            started = await http.post(f"/api/v1/projects/{project_id}/runs", headers=auth(sub=OWNER),
+                                      json={})
+            assert started.status_code == 202, started.text  # recorded; the reconciler queues it
+            redis_server.start()
+            # A pool of two forking workers (--concurrency 2) in one command.
+            worker = _worker(tmp_path, database_url, model_dir, redis_server.url, "--concurrency", "2")
+            try:
+                done = await _until_closed(http, started.headers["location"], auth(sub=OWNER))
+            finally:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(30)
+        assert done["status"] == "succeeded" and done["progress"]["done"] == 2, done
 
 
 class TestAccess:
