@@ -51,6 +51,25 @@ class ClassifySettings(ServiceSettings):
     scan_export_max_rows: int = Field(
         default=100_000, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_EXPORT_MAX_ROWS")
 
+    # Plankton projects: the bounds of one frame upload (issue 12). Files of a request and
+    # members of a ZIP are judged one by one; an archive past these bounds is refused whole.
+    frames_max_files: int = Field(default=1000, gt=0,
+                                  validation_alias="SPECIMEN_CLASSIFY_FRAMES_MAX_FILES")
+    frames_zip_max_members: int = Field(
+        default=5000, gt=0, validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_MEMBERS")
+    frames_zip_max_total_bytes: int = Field(
+        default=4 * 1024**3, gt=0, validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_TOTAL_BYTES")
+    frames_zip_max_member_bytes: int = Field(
+        default=256 * 1024**2, gt=0,
+        validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_MEMBER_BYTES")
+    frames_zip_max_ratio: float = Field(
+        default=100.0, gt=1, validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_RATIO")
+    frames_metadata_max_bytes: int = Field(
+        default=16 * 1024**2, gt=0, validation_alias="SPECIMEN_CLASSIFY_FRAMES_METADATA_MAX_BYTES")
+    # Reviews: the most object ids one bulk annotation may name (one transaction).
+    review_max_ids: int = Field(default=1000, gt=0,
+                                validation_alias="SPECIMEN_CLASSIFY_REVIEW_MAX_IDS")
+
     # Jobs (plankton runs, exports): their queue in Redis (SPECIMEN_REDIS_URL) and the workers
     # (`python -m specimen_classify worker`).
     jobs_queue: str = Field(default="specimen-classify", min_length=1, max_length=100,
@@ -80,24 +99,6 @@ class ClassifySettings(ServiceSettings):
         default=900, ge=10, le=86_400, validation_alias="SPECIMEN_CLASSIFY_JOB_TASK_TIMEOUT_SECONDS")
     # The most frames one run may take.
     run_max_frames: int = Field(default=100_000, ge=1, validation_alias="SPECIMEN_CLASSIFY_RUN_MAX_FRAMES")
-    # Plankton projects: the bounds of one frame upload (issue 12). Files of a request and
-    # members of a ZIP are judged one by one; an archive past these bounds is refused whole.
-    frames_max_files: int = Field(default=1000, gt=0,
-                                  validation_alias="SPECIMEN_CLASSIFY_FRAMES_MAX_FILES")
-    frames_zip_max_members: int = Field(
-        default=5000, gt=0, validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_MEMBERS")
-    frames_zip_max_total_bytes: int = Field(
-        default=4 * 1024**3, gt=0, validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_TOTAL_BYTES")
-    frames_zip_max_member_bytes: int = Field(
-        default=256 * 1024**2, gt=0,
-        validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_MEMBER_BYTES")
-    frames_zip_max_ratio: float = Field(
-        default=100.0, gt=1, validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_RATIO")
-    frames_metadata_max_bytes: int = Field(
-        default=16 * 1024**2, gt=0, validation_alias="SPECIMEN_CLASSIFY_FRAMES_METADATA_MAX_BYTES")
-    # Reviews: the most object ids one bulk annotation may name (one transaction).
-    review_max_ids: int = Field(default=1000, gt=0,
-                                validation_alias="SPECIMEN_CLASSIFY_REVIEW_MAX_IDS")
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,9 +15,12 @@ a restart) and what a killed worker left running are queued again.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from typing import Any, ClassVar
 
+import redis
 from redis import Redis
 from rq import Worker
 from rq.worker_pool import WorkerPool
@@ -35,6 +38,7 @@ from specimen_classify.adapters.plankton_runs import PlanktonModels
 from specimen_classify.config import ClassifySettings
 
 logger = logging.getLogger(__name__)
+REDIS_RETRY_SECONDS = 2.0
 
 
 class ReconcilingWorker(Worker):
@@ -110,6 +114,19 @@ def run_worker(settings: ClassifySettings, *, queues: list[str] | None = None, b
         pool = WorkerPool(names, connection=connection, num_workers=workers, worker_class=worker_class)
         pool.start(burst=burst, logging_level=settings.log_level)
         return 0
-    worker = worker_class(names, connection=connection)
-    worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level)
-    return 0
+    stop = threading.Event()
+    while True:
+        worker = worker_class(names, connection=connection)
+        try:
+            worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            logger.warning("the worker lost Redis", exc_info=True)
+        if burst or getattr(worker, "_shutdown_requested_date", None) is not None:
+            return 0
+        # RQ quits its loop when Redis goes away mid-task (a restart); the models stay loaded
+        # here, so work again once Redis answers instead of exiting (SIGTERM still stops).
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        logger.warning("the worker stopped on a Redis fault; starting again in %ss", REDIS_RETRY_SECONDS)
+        if stop.wait(REDIS_RETRY_SECONDS):
+            return 0

@@ -10,19 +10,20 @@ route                                        what
 ``GET /exports/{job}/content``               the file, streamed (409 until it has succeeded)
 ===========================================  ===================================================
 
-Any member of the project (viewer and up) may export; anyone else gets 404. The job's tasks are
-enqueued after the response (so after the commit); a Redis that is away then loses nothing, the
-workers' reconciler enqueues them.
+Any member of the project (viewer and up) may export; anyone else gets 404. Without Redis
+(``SPECIMEN_REDIS_URL``) the export answers 503 as a run does. The job's task is enqueued after
+the response (so after the commit); a Redis that is away then loses nothing, the workers'
+reconciler enqueues it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 from fastapi.responses import StreamingResponse
-from redis import Redis
 
 from specimen_classify.adapters.export_service import (
     ExportParams,
@@ -31,15 +32,16 @@ from specimen_classify.adapters.export_service import (
     start_export,
     visible_export,
 )
-from specimen_classify.adapters.jobs import JobQueue, job_queue_of
-from specimen_classify.api.deps import Settings
+from specimen_classify.adapters.jobs import JobQueue
 from specimen_classify.api.export_schemas import ExportCreate, ExportPublic
+from specimen_classify.api.jobs import Queue
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.downloads import content_disposition
 from specimen_kit.identifiers import RecordId
 from specimen_kit.security import CurrentPrincipal
 from specimen_kit.storage import DbSession
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["exports"])
 CHUNK = 1 << 16
 
@@ -49,36 +51,20 @@ def _problem(description: str) -> dict[str, Any]:
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
-def _job_queue(request: Request, settings: Settings) -> JobQueue | None:
-    # One Redis client per app, made on first use; None without SPECIMEN_REDIS_URL (the job is
-    # recorded and a worker's reconciler enqueues it).
-    if not settings.redis_url:
-        return None
-    queue: JobQueue | None = getattr(request.app.state, "export_job_queue", None)
-    if queue is None:
-        queue = job_queue_of(settings, Redis.from_url(settings.redis_url))
-        request.app.state.export_job_queue = queue
-    return queue
-
-
-ExportQueue = Annotated[JobQueue | None, Depends(_job_queue)]
-
-
-def _enqueue(queue: JobQueue | None, task_ids: list[int]) -> None:
-    if queue is not None:
-        try:
-            queue.enqueue(task_ids)
-        except Exception:  # the reconciler enqueues what Redis did not get
-            import logging
-
-            logging.getLogger(__name__).warning("export tasks %s not enqueued now; the reconciler will",
-                                                task_ids, exc_info=True)
+def _enqueue(queue: JobQueue, task_ids: list[int]) -> None:
+    # After the response, so after the commit. ``force``: the task is new, whatever Redis still
+    # holds under its id (RQ ids derive from task ids) is not this task.
+    try:
+        queue.enqueue(task_ids, force=True)
+    except Exception:  # recorded anyway: the workers' reconciler enqueues it when Redis is back
+        logger.warning("enqueueing export tasks %s failed; the reconciler will", task_ids, exc_info=True)
 
 
 @router.post("/projects/{project_id}/exports", status_code=status.HTTP_202_ACCEPTED,
-             response_model=ExportPublic, responses={404: _problem("No such project visible to you.")})
+             response_model=ExportPublic, responses={404: _problem("No such project visible to you."),
+                                                     503: _problem("No Redis for the jobs.")})
 def create_export(project_id: RecordId, body: ExportCreate, caller: CurrentPrincipal, session: DbSession,
-                  queue: ExportQueue, response: Response, background: BackgroundTasks) -> ExportPublic:
+                  queue: Queue, response: Response, background: BackgroundTasks) -> ExportPublic:
     """Start an export job of the project's objects (filtered as the review list)."""
     job, task_ids = start_export(session, caller, project_id,
                                  ExportParams(body.format, body.status, body.category))
