@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,16 @@ def run_settings(session: Session, job_ids: list[int]) -> dict[int, dict[str, An
     return {job_id: json.loads(params) for job_id, params in rows}
 
 
+CHECKPOINT_EVERY = 5000
+"""Rows between two cancellation checks of a running export."""
+
+
 def write_export(session: Session, blobs: FilesystemBlobStore, project_id: int, export_format: str,
-                 filters: ExportFilters, spool_dir: Path | None = None) -> dict[str, Any]:
+                 filters: ExportFilters, spool_dir: Path | None = None,
+                 checkpoint: Callable[[], None] | None = None) -> dict[str, Any]:
     """Write one export into the blob store; the job's ``result`` (key, name, type, size, count).
+
+    ``checkpoint`` is called every :data:`CHECKPOINT_EVERY` rows (a cancelled job raises there).
 
     Raises
     ------
@@ -86,7 +93,13 @@ def write_export(session: Session, blobs: FilesystemBlobStore, project_id: int, 
                            process_settings=process_fields(settings.values()))
     crops: dict[int, str | None] = {}
     with tempfile.NamedTemporaryFile(dir=spool_dir, prefix="specimen-export-") as target:
-        rows = export_rows(session, project_id, filters, settings)
+        def checked() -> Iterator[tuple[EcotaxaRow, str | None]]:
+            for index, pair in enumerate(export_rows(session, project_id, filters, settings), start=1):
+                if checkpoint is not None and index % CHECKPOINT_EVERY == 0:
+                    checkpoint()
+                yield pair
+
+        rows = checked()
         if export_format == "ecotaxa":
 
             def only_rows() -> Iterator[EcotaxaRow]:
@@ -129,7 +142,7 @@ def run_export(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOu
     blobs = FilesystemBlobStore(context.settings.resolved_blob_dir)
     with context.session() as session:
         result = write_export(session, blobs, job.project_id, params.get("format", "ecotaxa"), filters,
-                              spool_dir=context.settings.resolved_blob_dir)
+                              spool_dir=context.settings.resolved_blob_dir, checkpoint=context.checkpoint)
     return TaskOutcome(objects=int(result["objects"]), result=result)
 
 

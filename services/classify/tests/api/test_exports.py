@@ -277,3 +277,32 @@ class TestAccess:
             response = await http.post(f"/api/v1/projects/{exports.project_id}/exports", json=body,
                                        headers=exports.owner)
         assert response.status_code == 422
+
+
+class TestCancel:
+    def test_a_cancelled_export_stops_and_stores_nothing(self, database_url: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        from specimen_classify.adapters import ecotaxa_exports
+        from specimen_classify.adapters.ecotaxa_export_repository import ExportFilters
+        from specimen_classify.domain.jobs import TaskCancelled
+
+        blob_dir = tmp_path / "classify-blobs"
+        project = seed_project(database_url, blob_dir)
+        before = set(FilesystemBlobStore(blob_dir).keys())
+        monkeypatch.setattr(ecotaxa_exports, "CHECKPOINT_EVERY", 2)
+        calls = []
+
+        def checkpoint() -> None:
+            calls.append(1)
+            raise TaskCancelled("job was cancelled")
+
+        engine = build_engine(database_url)
+        try:
+            with Session(engine) as session, pytest.raises(TaskCancelled):
+                ecotaxa_exports.write_export(session, FilesystemBlobStore(blob_dir), project["id"], "ecotaxa",
+                                             ExportFilters(), spool_dir=blob_dir, checkpoint=checkpoint)
+        finally:
+            engine.dispose()
+        assert calls == [1]
+        assert set(FilesystemBlobStore(blob_dir).keys()) == before
+        assert [p.name for p in blob_dir.iterdir() if p.is_file()] == []  # no temporary file left
