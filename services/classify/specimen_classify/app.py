@@ -8,13 +8,15 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from redis import Redis
 
 from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.adapters.frame_images import DecodedFrames
+from specimen_classify.adapters.jobs import job_queue_of
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
-from specimen_classify.api import classification, models, projects, scans
+from specimen_classify.api import classification, exports, jobs, models, projects, scans
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 from specimen_imaging.codecs import configure_decoder_limits
@@ -25,6 +27,8 @@ from specimen_kit.database_problems import install_database_problems
 from specimen_kit.security import token_checks_ready
 from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
+
+JOB_QUEUE_TIMEOUT_SECONDS = 5.0
 
 
 @asynccontextmanager
@@ -51,8 +55,14 @@ async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterat
             await run_in_threadpool(ping, engine)
 
         app.state.readiness_checks["database"] = database_ready
+        # Runs and exports are queued on Redis (the workers run them); without it they answer 503.
+        app.state.job_queue = (job_queue_of(settings, Redis.from_url(
+            settings.redis_url, socket_timeout=JOB_QUEUE_TIMEOUT_SECONDS,
+            socket_connect_timeout=JOB_QUEUE_TIMEOUT_SECONDS)) if settings.redis_url else None)
         yield
     finally:
+        if getattr(app.state, "job_queue", None) is not None:
+            app.state.job_queue.connection.close()
         await run_in_threadpool(users.close)
         engine.dispose()
 
@@ -99,4 +109,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
     app.include_router(scans.router, prefix="/api/v1")
     for router in projects.routers:
         app.include_router(router, prefix="/api/v1")
+    app.include_router(jobs.projects_router, prefix="/api/v1")
+    app.include_router(jobs.router, prefix="/api/v1")
+    app.include_router(exports.router, prefix="/api/v1")
     return app

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from specimen_classify.adapters.datasets import generate_mri, generate_plankton
+from specimen_classify.adapters.ecotaxa_exports import export_blob_keys
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.project_repository import referenced_blob_keys
@@ -29,6 +30,11 @@ from specimen_kit.logs import configure_logging
 from specimen_kit.storage import STORAGE_COMMANDS, add_storage_commands, run_storage_command
 
 logger = logging.getLogger(__name__)
+
+
+def kept_blob_keys(session: Any) -> set[str]:
+    """What ``sweep-orphans`` keeps: every blob a row references, export files included."""
+    return referenced_blob_keys(session) | export_blob_keys(session)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m specimen_classify",
@@ -60,7 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     _add_heldout_commands(kinds)
     _add_train_commands(commands)
     _add_bootstrap_command(commands)
+    _add_worker_command(commands)
     return parser
+
+
+def _add_worker_command(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker", help="run RQ workers for the jobs (plankton runs, exports) until SIGTERM",
+        description="Run a forking RQ worker on the jobs queue (SPECIMEN_REDIS_URL, "
+                    "SPECIMEN_CLASSIFY_JOBS_QUEUE); SIGTERM finishes the current task first.")
+    worker.add_argument("--queue", action="append", dest="queues", default=None,
+                        help="a queue to work on (repeatable; default: SPECIMEN_CLASSIFY_JOBS_QUEUE)")
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="worker processes (default: SPECIMEN_CLASSIFY_WORKER_CONCURRENCY)")
+    worker.add_argument("--burst", action="store_true", help="quit once the queues are empty")
 
 
 def _add_heldout_commands(kinds: Any) -> None:
@@ -201,7 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = ClassifySettings()
         return run_storage_command(arguments, database_url=settings.resolved_database_url,
                                    blob_dir=settings.resolved_blob_dir, upgrade=upgrade_database,
-                                   referenced_keys=referenced_blob_keys)
+                                   referenced_keys=kept_blob_keys)
+    if arguments.command == "worker":
+        from specimen_classify.adapters.worker import run_worker
+
+        return run_worker(ClassifySettings(), queues=arguments.queues, burst=arguments.burst,
+                          concurrency=arguments.concurrency)
     try:
         if arguments.command == "train":
             _train(arguments)

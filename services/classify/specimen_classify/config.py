@@ -70,6 +70,36 @@ class ClassifySettings(ServiceSettings):
     review_max_ids: int = Field(default=1000, gt=0,
                                 validation_alias="SPECIMEN_CLASSIFY_REVIEW_MAX_IDS")
 
+    # Jobs (plankton runs, exports): their queue in Redis (SPECIMEN_REDIS_URL) and the workers
+    # (`python -m specimen_classify worker`).
+    jobs_queue: str = Field(default="specimen-classify", min_length=1, max_length=100,
+                            pattern=r"^[A-Za-z0-9_.:-]+$",
+                            validation_alias="SPECIMEN_CLASSIFY_JOBS_QUEUE")
+    # Worker processes one `worker` command runs (each works on one task at a time).
+    worker_concurrency: int = Field(default=1, ge=1, le=64,
+                                    validation_alias="SPECIMEN_CLASSIFY_WORKER_CONCURRENCY")
+    # A running task writes a heartbeat every lease/4 seconds; one silent for a lease lost its
+    # worker (killed, node gone) and is queued again by the reconciler.
+    job_lease_seconds: float = Field(default=60.0, ge=1, le=3600,
+                                     validation_alias="SPECIMEN_CLASSIFY_JOB_LEASE_SECONDS")
+    # How often a worker compares the database's queued and lost tasks with Redis and
+    # re-enqueues what Redis forgot (also once at start).
+    job_reconcile_seconds: float = Field(default=15.0, ge=1, le=3600,
+                                         validation_alias="SPECIMEN_CLASSIFY_JOB_RECONCILE_SECONDS")
+    # Transient faults (database, Redis, disk) are retried this many times with exponential
+    # backoff from job_retry_first_seconds; bad input (a frame that is not an image) never is.
+    job_retries: int = Field(default=3, ge=0, le=20, validation_alias="SPECIMEN_CLASSIFY_JOB_RETRIES")
+    job_retry_first_seconds: float = Field(
+        default=2.0, gt=0, le=3600, validation_alias="SPECIMEN_CLASSIFY_JOB_RETRY_FIRST_SECONDS")
+    # A task started this many times (lost workers, exhausted retries) fails for good.
+    job_max_attempts: int = Field(default=5, ge=1, le=100,
+                                  validation_alias="SPECIMEN_CLASSIFY_JOB_MAX_ATTEMPTS")
+    # RQ's limit on one task (one frame): past it the work horse is killed and the task retried.
+    job_task_timeout_seconds: int = Field(
+        default=900, ge=10, le=86_400, validation_alias="SPECIMEN_CLASSIFY_JOB_TASK_TIMEOUT_SECONDS")
+    # The most frames one run may take.
+    run_max_frames: int = Field(default=100_000, ge=1, validation_alias="SPECIMEN_CLASSIFY_RUN_MAX_FRAMES")
+
     @property
     def resolved_database_url(self) -> str:
         """The scans' database URL, or the SQLite file in the data directory when none is set."""

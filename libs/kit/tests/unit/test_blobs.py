@@ -23,6 +23,20 @@ class TestFilesystemBlobStore:
         with pytest.raises(BlobMissing):
             store.get(key)
 
+    def test_put_file_copies_in_chunks_and_open_streams(self, tmp_path: Path) -> None:
+        store = FilesystemBlobStore(tmp_path / "blobs")
+        source = tmp_path / "archive.zip"
+        source.write_bytes(b"z" * 2500)
+        key = store.put_file(source, chunk_size=1000)
+        assert source.read_bytes() == b"z" * 2500  # the source is left as it was
+        with store.open(key) as blob:
+            assert blob.read(10) == b"z" * 10
+            assert len(blob.read()) == 2490
+        assert [p.name for p in (tmp_path / "blobs" / key[:2]).iterdir()] == [key]
+        store.delete(key)
+        with pytest.raises(BlobMissing):
+            store.open(key)
+
     def test_keys_are_checked_so_no_path_escapes(self, tmp_path: Path) -> None:
         store = FilesystemBlobStore(tmp_path)
         with pytest.raises(ValueError, match="not a blob key"):

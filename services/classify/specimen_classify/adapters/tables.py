@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -245,5 +246,80 @@ class ObjectAnnotationRow(Base):
     __table_args__ = (
         Index("ix_object_annotations_object_id_at", "object_id", "at"),
         CheckConstraint(OBJECT_STATUS_CHECK, name="status"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+# --- jobs (issue 12; migration 0004) -----------------------------------------------------------
+
+JOB_STATUS_CHECK = "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')"
+
+
+class JobRow(Base):
+    """A long piece of work (a plankton run, an export, …) split into tasks that RQ workers run.
+
+    Recorded here as well as in Redis, so that a Redis restart loses nothing acknowledged: the
+    reconciler (:func:`specimen_classify.adapters.jobs.reconcile`) re-enqueues what Redis forgot.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # The users service's id (the token's ``sub``); another service's table, so no foreign key.
+    created_by: Mapped[int] = mapped_column(Integer)
+    hospital: Mapped[str | None] = mapped_column(String(MAX_HOSPITAL_ID_CHARS))
+    status: Mapped[str] = mapped_column(String(16))
+    # JSON: for runs, the validated settings (RunSettings) with the model version resolved.
+    params: Mapped[str] = mapped_column(Text)
+    params_hash: Mapped[str] = mapped_column(String(64))
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    objects: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_jobs_project_id_kind_id", "project_id", "kind", "id"),
+        Index("ix_jobs_status", "status"),
+        CheckConstraint(JOB_STATUS_CHECK, name="status"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class JobTaskRow(Base):
+    """One task of a job (a run: one frame), run by one RQ job whose id derives from this id."""
+
+    __tablename__ = "job_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    frame_id: Mapped[int | None] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
+    # What a task without a frame works on (an export's "export"), for the job's kind to read.
+    item: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    # Claims so far: each start counts, so a worker lost mid-task and the next one are told apart.
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    rq_job_id: Mapped[str] = mapped_column(String(64))
+    objects: Mapped[int] = mapped_column(Integer)
+    # Written by the running task every lease/4 seconds; a running task whose heartbeat is older
+    # than the lease lost its worker and is queued again by the reconciler.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "frame_id", name="uq_job_tasks_job_id_frame_id"),
+        Index("ix_job_tasks_job_id_status", "job_id", "status"),
+        Index("ix_job_tasks_status_heartbeat_at", "status", "heartbeat_at"),
+        Index("ix_job_tasks_frame_id", "frame_id"),
+        CheckConstraint(JOB_STATUS_CHECK, name="status"),
         {"sqlite_autoincrement": True},
     )

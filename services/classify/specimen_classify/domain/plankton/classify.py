@@ -26,6 +26,7 @@ from specimen_classify.domain.plankton.features import (
 from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
 from specimen_classify.domain.plankton.unclear import predictions_of
 from specimen_classify.domain.predictions import UNCLEAR, PlanktonModel, PlanktonPrediction
+from specimen_imaging.objects import Objects
 from specimen_kit.errors import InvalidParameter
 
 
@@ -163,10 +164,25 @@ def classify_frame(
     FlatImage, InvalidParameter
         From the shared pipeline (422).
     """
+    return classify_frame_objects(pixels, model, options)[1]
+
+
+def classify_frame_objects(
+    pixels: npt.NDArray[Any], model: PlanktonModel, options: PlanktonSegmentation | None = None
+) -> tuple[Objects, list[ClassifiedObject]]:
+    """:func:`classify_frame` and the frame's label image, so that a run can cut each object's
+    crop and mask (:mod:`specimen_classify.domain.plankton.vignettes`) from the same labels.
+
+    Returns
+    -------
+    (Objects, list of ClassifiedObject)
+        The label image (object ``o`` is ``labels == o.object_id``) and the objects.
+    """
     check_service_features(model)
-    _, measured = (options or PlanktonSegmentation()).extract(pixels, feature_set=model.feature_set_version)
+    objects, measured = (options or PlanktonSegmentation()).extract(
+        pixels, feature_set=model.feature_set_version)
     predictions = classify_objects(measured.features, model)
-    return [
+    return objects, [
         ClassifiedObject(
             object_id=int(measured.labels[i]),
             bbox=(int(r0), int(c0), int(r1), int(c1)),

@@ -1,0 +1,64 @@
+"""MorphoCut 0.1.2's frame pipeline, run by ``plankton_frames_vs_morphocut.py`` in its own venv.
+
+Not importable from Specimen's venv (MorphoCut pins scikit-image 0.20 and numpy < 2): the
+driver runs ``.venv-morphocut/bin/python bench/morphocut_frames.py FRAMES_DIR OUT.zip THRESHOLD
+MIN_AREA`` and reads one JSON line back: the pipeline's seconds (imports excluded) and every
+object's bbox, for the recall against the generator's truth.
+
+The pipeline is MorphoCut's documented one for a flat frame with a constant threshold: read the
+frame (``ImageReader``), ``ThresholdConst``, ``FindRegions`` (``min_area``), ``ExtractROI``
+(faded background), ``CalculateZooProcessFeatures``, ``EcotaxaWriter`` (ZIP of PNG crops +
+TSV).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from morphocut import Call, Pipeline
+from morphocut.contrib.ecotaxa import EcotaxaWriter
+from morphocut.contrib.zooprocess import CalculateZooProcessFeatures
+from morphocut.file import Find
+from morphocut.image import ExtractROI, FindRegions, ImageReader, ThresholdConst
+from morphocut.str import Format
+from skimage import img_as_ubyte
+
+
+def main() -> None:
+    frames_dir, out, threshold, min_area = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    boxes: list[tuple[str, int, int, int, int]] = []
+
+    def record(path: str, props: object) -> None:
+        # The tight box (``bbox`` includes FindRegions' padding).
+        coords = props.coords  # type: ignore[attr-defined]
+        (r0, c0), (r1, c1) = coords.min(axis=0), coords.max(axis=0) + 1
+        boxes.append((Path(path).name, int(r0), int(c0), int(r1), int(c1)))
+
+    def object_meta(path: str, props: object, features: dict) -> dict:
+        return {**features, "object_id": f"{Path(path).stem}_{props.label}"}  # type: ignore[attr-defined]
+
+    with Pipeline() as pipeline:
+        path = Find(frames_dir, [".png"])
+        image = ImageReader(path)
+        mask = ThresholdConst(image, threshold)
+        regionprops = FindRegions(mask, image, min_area=min_area, padding=10)
+        Call(record, path, regionprops)
+        roi = ExtractROI(image, mask, regionprops, bg_color=1.0)
+        crop = Call(img_as_ubyte, roi)
+        features = CalculateZooProcessFeatures(regionprops, prefix="object_")
+        meta = Call(object_meta, path, regionprops, features)
+        name = Format("{}_{}.png", Call(lambda p: Path(p).stem, path), Call(lambda r: r.label, regionprops))
+        EcotaxaWriter(out, (name, crop), meta)
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    pipeline.run()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "boxes": boxes, "numpy": np.__version__}))
+
+
+if __name__ == "__main__":
+    main()

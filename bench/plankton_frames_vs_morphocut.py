@@ -1,0 +1,228 @@
+"""Frames per second per core: Specimen's frame pipeline against MorphoCut 0.1.2, same frames.
+
+Both read the same generated 1024x1024 frames (``synthetic_plankton.plankton_frame``, 8 objects of
+each of the five categories, seeds ``(12, i)``) as PNG files from one folder, pinned to one CPU
+(``sched_setaffinity``, every BLAS/OpenMP/OpenCV pool at one thread), and write an EcoTaxa ZIP
+(PNG crops + TSV):
+
+* **Specimen**: decode, ``classify_frame`` (flat-field correction, Otsu threshold, closing,
+  border objects dropped, feature set 2 measurements, the random forest; the run defaults), a
+  PNG crop per object (10 px padding), rows streamed into ``write_ecotaxa_zip``.
+* **MorphoCut** (``bench/morphocut_frames.py`` in ``.venv-morphocut``, created here when missing):
+  ``ImageReader``, ``ThresholdConst`` (constant threshold 150: 0.03 % of the background under
+  it), ``FindRegions`` (min area 10), ``ExtractROI``, ``CalculateZooProcessFeatures``,
+  ``EcotaxaWriter``; no classification.
+
+Object recall against the generator's truth: a truth object is found when one object's box
+overlaps its box with IoU >= 0.5. Timed: the pipeline only (imports and the forest's training
+excluded), best of ``--repeats``.
+
+    .venv/bin/python bench/plankton_frames_vs_morphocut.py [--frames 8] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_pool] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import zipfile  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+
+from specimen_classify.adapters.datasets import generate_plankton  # noqa: E402
+from specimen_classify.adapters.ecotaxa_archive import write_ecotaxa_zip  # noqa: E402
+from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel  # noqa: E402
+from specimen_classify.domain.plankton.classify import classify_frame  # noqa: E402
+from specimen_classify.domain.plankton.ecotaxa import (  # noqa: E402
+    EcotaxaLayout,
+    EcotaxaProject,
+    EcotaxaRow,
+    image_name,
+)
+from specimen_classify.domain.plankton.ecotaxa_import import check_ecotaxa_tsv  # noqa: E402
+from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation  # noqa: E402
+from specimen_classify.domain.predictions import PLANKTON_MODEL, ModelVersion  # noqa: E402
+from specimen_classify.domain.synthetic_plankton import CATEGORIES, plankton_frame  # noqa: E402
+from specimen_imaging.codecs import decode_image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MORPHOCUT_VENV = ROOT / ".venv-morphocut"
+MORPHOCUT_PINS = (
+    "morphocut==0.1.2", "scikit-image==0.20.0", "numpy<2", "pandas<2.3", "opencv-python-headless<4.11",
+)
+THRESHOLD = 150
+MIN_AREA = 10
+PADDING = 10
+FRAME_SEED = 12
+Box = tuple[int, int, int, int]
+
+
+def morphocut_python() -> Path:
+    """The MorphoCut venv's interpreter, creating the venv (Python 3.11) when missing."""
+    python = MORPHOCUT_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["python3.11", "-m", "venv", str(MORPHOCUT_VENV)], check=True)
+        subprocess.run([str(MORPHOCUT_VENV / "bin" / "pip"), "install", "-q", *MORPHOCUT_PINS], check=True)
+    return python
+
+
+def iou(a: Box, b: Box) -> float:
+    rows = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    cols = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = rows * cols
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+def recall(truth: dict[str, list[Box]], found: dict[str, list[Box]]) -> tuple[int, int, int]:
+    """(truth objects found, truth objects, objects matching no truth object)."""
+    hits = total = spurious = 0
+    for frame, boxes in truth.items():
+        detected = found.get(frame, [])
+        total += len(boxes)
+        hits += sum(any(iou(t, d) >= 0.5 for d in detected) for t in boxes)
+        spurious += sum(not any(iou(t, d) >= 0.5 for t in boxes) for d in detected)
+    return hits, total, spurious
+
+
+def train_model(workdir: Path) -> OnnxPlanktonModel:
+    """The default forest (100 trees) on 6 generated training frames (seed 0: not the bench's)."""
+    from specimen_classify.training.plankton import train_plankton
+
+    generate_plankton(workdir / "train", frames=6, seed=0)
+    version_dir = workdir / "model"
+    train_plankton(workdir / "train" / "objects", version_dir, seed=0, progress=False)
+    return OnnxPlanktonModel.load(version_dir, ModelVersion(PLANKTON_MODEL, 1))
+
+
+def specimen_run(frames: Sequence[Path], model: OnnxPlanktonModel,
+                 out: Path) -> tuple[float, float, dict[str, list[Box]], float]:
+    """Wall and CPU seconds of the whole pipeline, the boxes per frame, the CPU seconds in
+    ``classify_frame``."""
+    layout = EcotaxaLayout(project=EcotaxaProject(id=1, name="bench"), feature_names=model.feature_names)
+    options = PlanktonSegmentation()
+    boxes: dict[str, list[Box]] = {}
+    crops: dict[str, bytes] = {}
+    in_classify = 0.0
+
+    def rows() -> Iterator[EcotaxaRow]:
+        nonlocal in_classify
+        pk = 0
+        for path in frames:
+            pixels = decode_image(path.read_bytes()).pixels
+            started = time.process_time()
+            found = classify_frame(pixels, model, options)
+            in_classify += time.process_time() - started
+            boxes[path.name] = [obj.bbox for obj in found]
+            for rank, obj in enumerate(found, start=1):
+                pk += 1
+                r0, c0, r1, c1 = obj.bbox
+                crop = pixels[max(0, r0 - PADDING):r1 + PADDING, max(0, c0 - PADDING):c1 + PADDING]
+                _, png = cv2.imencode(".png", crop)
+                row = EcotaxaRow(
+                    object_pk=pk, rank=rank, frame_file_name=path.name, bbox=obj.bbox, centroid=obj.centroid,
+                    features=obj.features, feature_set_version=model.feature_set_version,
+                    category=obj.category, probability=obj.probability, status="predicted",
+                    model_name=PLANKTON_MODEL, model_version="1")
+                crops[image_name(row)] = png.tobytes()
+                yield row
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    with out.open("wb") as target:
+        write_ecotaxa_zip(target, rows(), layout, lambda row: crops.pop(image_name(row)))
+    return time.perf_counter() - started, time.process_time() - cpu_started, boxes, in_classify
+
+
+def morphocut_run(python: Path, frames_dir: Path, out: Path) -> tuple[float, float, dict[str, list[Box]]]:
+    env = {**os.environ, "PYTHONPATH": ""}
+    command = [str(python), str(ROOT / "bench" / "morphocut_frames.py"), str(frames_dir), str(out),
+               str(THRESHOLD), str(MIN_AREA)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    boxes: dict[str, list[Box]] = {}
+    for name, r0, c0, r1, c1 in report["boxes"]:
+        boxes.setdefault(name, []).append((r0, c0, r1, c1))
+    return float(report["seconds"]), float(report["cpu_seconds"]), boxes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu", type=int, default=0, help="the one CPU both pipelines run on")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {args.cpu})
+    cv2.setNumThreads(1)
+    python = morphocut_python()
+
+    with tempfile.TemporaryDirectory(prefix="specimen-bench-") as tmp:
+        workdir = Path(tmp)
+        frames_dir = workdir / "frames"
+        frames_dir.mkdir()
+        truth: dict[str, list[Box]] = {}
+        paths = []
+        for index in range(args.frames):
+            frame = plankton_frame((FRAME_SEED, index), dict.fromkeys(CATEGORIES, 8))
+            path = frames_dir / f"frame_{index:03d}.png"
+            cv2.imwrite(str(path), frame.image)
+            truth[path.name] = [obj.bbox for obj in frame.objects]
+            paths.append(path)
+        model = train_model(workdir)
+
+        specimen_times, morphocut_times, classify_times, specimen_cpu, morphocut_cpu = [], [], [], [], []
+        for _ in range(args.repeats):
+            seconds, cpu, specimen_boxes, in_classify = specimen_run(paths, model, workdir / "specimen.zip")
+            specimen_times.append(seconds)
+            specimen_cpu.append(cpu)
+            classify_times.append(in_classify)
+            seconds, cpu, morphocut_boxes = morphocut_run(python, frames_dir, workdir / "morphocut.zip")
+            morphocut_times.append(seconds)
+            morphocut_cpu.append(cpu)
+
+        with zipfile.ZipFile(workdir / "specimen.zip") as archive:
+            tsv = next(n for n in archive.namelist() if n.endswith(".tsv"))
+            check = check_ecotaxa_tsv(archive.read(tsv), image_names=set(archive.namelist()))
+        s_best, m_best = min(specimen_times), min(morphocut_times)
+        s_cpu, m_cpu = min(specimen_cpu), min(morphocut_cpu)
+        s_hits, total, s_extra = recall(truth, specimen_boxes)
+        m_hits, _, m_extra = recall(truth, morphocut_boxes)
+        print(f"{args.frames} frames of 1024x1024, {total} truth objects; one CPU "
+              f"({platform.processor() or 'cpu'}, "
+              f"python {platform.python_version()}); best of {args.repeats}")
+        print("| pipeline | wall s (best) | CPU s (best) | CPU s/frame | frames/s per core (CPU) | "
+              "recall (IoU >= 0.5) | objects found | matching no truth |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, best, cpu, hits, extra, found in (
+            ("Specimen (classify_frame + crops + EcoTaxa ZIP)", s_best, s_cpu, s_hits, s_extra,
+             specimen_boxes),
+            ("MorphoCut 0.1.2 (constant threshold, ZooProcess features, EcoTaxa ZIP)", m_best, m_cpu,
+             m_hits, m_extra, morphocut_boxes),
+        ):
+            print(f"| {name} | {best:.2f} | {cpu:.2f} | {cpu / args.frames:.3f} | {args.frames / cpu:.2f} | "
+                  f"{hits}/{total} ({hits / total:.1%}) | {sum(map(len, found.values()))} | {extra} |")
+        print(f"Specimen / MorphoCut frames per CPU second: {m_cpu / s_cpu:.1f}x (wall, best: "
+              f"{m_best / s_best:.1f}x); all runs wall specimen {[round(t, 2) for t in specimen_times]} "
+              f"morphocut {[round(t, 2) for t in morphocut_times]}; CPU specimen "
+              f"{[round(t, 2) for t in specimen_cpu]} morphocut {[round(t, 2) for t in morphocut_cpu]}")
+        best = specimen_cpu.index(s_cpu)
+        print(f"Specimen's best run: {classify_times[best]:.2f} CPU s of {s_cpu:.2f} in classify_frame "
+              "(flat field, threshold, measurements, forest); the rest PNG decoding, crops and the ZIP")
+        print(f"Specimen's TSV by EcoTaxa's import rules: {'ok' if check.ok else check.errors[:3]} "
+              f"({check.rows} rows)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
