@@ -193,6 +193,16 @@ class SqlProjectRepository:
         row = self._session.get(ProjectRow, project_id)
         return None if row is None else _project(row)
 
+    def lock_project(self, project_id: int) -> bool:
+        """Take the project's row lock until the transaction ends (PostgreSQL: the row;
+        SQLite: the database's write lock), so that concurrent uploads and member changes of
+        one project run one after the other; False when the project is gone."""
+        result = self._session.execute(
+            update(ProjectRow).where(ProjectRow.id == project_id)
+            .values(updated_at=ProjectRow.updated_at)
+            .execution_options(synchronize_session=False))
+        return bool(getattr(result, "rowcount", 0))
+
     def save_project(self, project: Project) -> None:
         self._session.execute(
             update(ProjectRow).where(ProjectRow.id == project.id).values(

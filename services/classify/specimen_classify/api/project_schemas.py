@@ -437,7 +437,7 @@ class CountPublic(BaseModel):
 
 class CountsPublic(BaseModel):
     total: int
-    items: list[CountPublic] = Field(description="One row per category and status present.")
+    counts: list[CountPublic] = Field(description="One row per category and status present.")
     by_status: dict[str, int]
     by_category: dict[str, int]
 
@@ -449,5 +449,5 @@ class CountsPublic(BaseModel):
             by_status[row.status] += row.count
             by_category[row.category] = by_category.get(row.category, 0) + row.count
         return cls(total=sum(by_status.values()),
-                   items=[CountPublic(category=r.category, status=r.status, count=r.count)
+                   counts=[CountPublic(category=r.category, status=r.status, count=r.count)
                           for r in counts], by_status=by_status, by_category=by_category)

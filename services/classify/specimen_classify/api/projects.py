@@ -22,13 +22,16 @@ A project the caller cannot see answers 404 on every route, its frames and objec
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import base64
+import binascii
+import json
+import tempfile
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
 from specimen_classify.api.deps import ProjectService, Settings, import_limits
 from specimen_classify.api.project_schemas import (
@@ -60,6 +63,7 @@ from specimen_classify.domain.plankton.frame_import import (
     Rejected,
     Upload,
     add_archive,
+    content_name,
     file_name_problem,
     is_zip,
 )
@@ -67,7 +71,7 @@ from specimen_classify.domain.plankton.project_records import ProjectFields, Rev
 from specimen_classify.domain.plankton.projects import ProjectRole
 from specimen_imaging.options import validate_params
 from specimen_kit.downloads import file_response
-from specimen_kit.errors import InvalidParameter, UnsupportedMediaType
+from specimen_kit.errors import InvalidParameter, MalformedJson, UnsupportedMediaType
 from specimen_kit.identifiers import RecordId
 from specimen_kit.negotiation import (
     MEDIA_TYPES,
@@ -211,6 +215,8 @@ def delete_member(project_id: ProjectId, user_id: UserId, caller: CurrentPrincip
 
 # --- frames ---------------------------------------------------------------------------------------
 
+_METADATA_FIELDS = {name: {"type": "string", "description": str(field.description or name)}
+                    for name, field in FrameMetadataFields.model_fields.items()}
 _UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "image": {"type": "array", "items": {"type": "string", "format": "binary"},
@@ -223,16 +229,43 @@ _UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
                      "description": "A CSV or TSV, one row per file: file_name, sample_id, "
                                     "acq_id, lat, lon, date, time (or datetime), depth_min, "
                                     "depth_max."},
-        **{name: {"type": "string", "description": str(field.description or name)}
-           for name, field in FrameMetadataFields.model_fields.items()},
+        **_METADATA_FIELDS,
+    }}},
+    "image/*": {"schema": {"type": "string", "format": "binary"}},
+    "application/zip": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {"type": "object", "properties": {
+        "image": {"type": "array", "items": {"type": "string"},
+                  "description": "Frames (or ZIPs) as base64 or data URLs, named by their "
+                                 "content (sha256 prefix and extension)."},
+        "files": {"type": "array", "items": {"type": "object", "required": ["name", "data"],
+                                             "properties": {"name": {"type": "string"},
+                                                            "data": {"type": "string"}}},
+                  "description": "Frames or ZIPs: each a file name and its bytes as base64 or "
+                                 "a data URL."},
+        "metadata": {"type": "string", "description": "The metadata table as CSV or TSV text."},
+        **_METADATA_FIELDS,
     }}}}}}
 
 
 async def _upload_of(request: Request, limits: ImportLimits) -> tuple[Upload, dict[str, Any]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return await _json_upload(request, limits)
+    if content_type.startswith("image/") or content_type in ("application/zip",
+                                                             "application/octet-stream"):
+        # One frame (named by its content) or one ZIP as the raw body.
+        data = await request.body()
+        if not data:
+            raise InvalidParameter("the request body is empty; send a frame or a ZIP")
+        upload = Upload()
+        await run_in_threadpool(_sort_part, upload, "image", content_name(data),
+                                _spooled(request, data), limits)
+        return upload, {}
     if content_type != "multipart/form-data":
         raise UnsupportedMediaType(f"content type {content_type or 'none'} is not read here; send "
-                                   "multipart/form-data with `image` parts (frames or ZIPs)")
+                                   "multipart/form-data with `image` parts (frames or ZIPs), JSON "
+                                   "{\"files\": [{\"name\", \"data\"}]} or {\"image\": [...]}, or one "
+                                   "frame (image/*) or ZIP (application/zip) as the body")
     form = await request.form(max_files=limits.max_files + 20, max_fields=100)
     request.state.upload_form = form  # closed by the handler once the upload is stored
     upload = Upload()
@@ -246,13 +279,80 @@ async def _upload_of(request: Request, limits: ImportLimits) -> tuple[Upload, di
         if key not in ("image", "archive", "metadata"):
             raise InvalidParameter(f"{key} is not a file part of this route; send frames as "
                                    "`image`, ZIPs as `image` or `archive`, a table as `metadata`")
-        await run_in_threadpool(_sort_part, upload, key, value, limits)
+        await run_in_threadpool(_sort_part, upload, key, value.filename or "", value.file, limits)
     return upload, fields
 
 
-def _sort_part(upload: Upload, key: str, part: UploadFile, limits: ImportLimits) -> None:
-    name = part.filename or ""
-    stream = part.file
+async def _json_upload(request: Request, limits: ImportLimits) -> tuple[Upload, dict[str, Any]]:
+    """``{"files": [{"name", "data": base64 or data URL}], "metadata": "<CSV/TSV text>",
+    ...metadata fields}``: the multipart upload as JSON (for clients without multipart)."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedJson(f"The request body is not valid JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise InvalidParameter("the JSON body must be an object with `files`")
+    files = body.pop("files", None)
+    images = body.pop("image", None)
+    if isinstance(images, str):
+        images = [images]
+    if images is not None:
+        if not isinstance(images, list) or not images:
+            raise InvalidParameter("image must be base64 text, a data URL, or a list of them")
+        # Unnamed frames are named by their content (the same bytes, the same name).
+        unnamed = []
+        for index, text in enumerate(images):
+            data = _base64(f"image[{index}]", text)
+            unnamed.append({"name": content_name(data), "data": data})
+        files = [*(files or []), *unnamed]
+    if not isinstance(files, list) or not files:
+        raise InvalidParameter("send files (a list of {\"name\", \"data\"}) or image (base64 "
+                               "or data URLs)")
+    if len(files) > limits.max_files:
+        raise InvalidParameter(f"files holds {len(files)} entries; send at most {limits.max_files}")
+    upload = Upload()
+    table = body.pop("metadata", None)
+    if table is not None:
+        if not isinstance(table, str):
+            raise InvalidParameter("metadata must be the CSV or TSV table as text")
+        name = "metadata.tsv" if "\t" in table.split("\n", 1)[0] else "metadata.csv"
+        upload.tables.append((name, table.encode()))
+    for index, entry in enumerate(files):
+        if not isinstance(entry, dict) or set(entry) != {"name", "data"}:
+            raise InvalidParameter(f"files[{index}] must be {{\"name\", \"data\"}}")
+        name, data = entry["name"], entry["data"]
+        if not isinstance(data, bytes):
+            data = _base64(f"files[{index}].data", data)
+        await run_in_threadpool(_sort_part, upload, "image", str(name), _spooled(request, data),
+                                limits)
+    return upload, body
+
+
+def _spooled(request: Request, data: bytes) -> IO[bytes]:
+    """``data`` as a file (spilled to disk past 1 MiB), closed when the upload ends."""
+    stream = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (closed below)
+    stream.write(data)
+    request.state.json_streams = [*getattr(request.state, "json_streams", []), stream]
+    return stream
+
+
+def _base64(where: str, text: Any) -> bytes:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameter(f"{where} must be base64 text or a data URL")
+    text = text.strip()
+    if text.startswith("data:"):
+        head, _, text = text.partition(",")
+        if ";base64" not in head:
+            raise InvalidParameter(f"{where} is a data URL without ';base64'")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidParameter(f"{where} is not valid base64: {error}") from error
+
+
+def _sort_part(upload: Upload, key: str, name: str, stream: IO[bytes],
+               limits: ImportLimits) -> None:
     stream.seek(0)
     head = stream.read(4)
     stream.seek(0)
@@ -278,7 +378,7 @@ def _sort_part(upload: Upload, key: str, part: UploadFile, limits: ImportLimits)
     "/{project_id}/frames", response_model=FrameUploadReport,
     status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_DOC,
     responses={**_MANAGER, 413: documented_problem("The body is over SPECIMEN_MAX_BODY_BYTES."),
-               415: documented_problem("Not multipart/form-data."),
+               415: documented_problem("Not multipart/form-data, JSON, image/* or application/zip."),
                422: documented_problem("A metadata field or table is unusable, an archive is "
                                        "refused whole (archive-refused), or no file became a "
                                        "frame (no-frames-imported, with `rejected`).")},
@@ -301,6 +401,8 @@ async def upload_frames(project_id: ProjectId, request: Request, caller: Current
         form = getattr(request.state, "upload_form", None)
         if form is not None:
             await form.close()
+        for stream in getattr(request.state, "json_streams", []):
+            stream.close()
 
 
 @projects_router.get("/{project_id}/frames", response_model=FramePage, responses=_PROJECT_404,

@@ -89,12 +89,13 @@ class TestImageParts:
                                        headers=client.as_user(OWNER))
         assert listed.json()["total"] == 0
 
-    async def test_only_multipart_is_read(self, client: ProjectsApi) -> None:
+    async def test_a_raw_image_body_is_one_frame(self, client: ProjectsApi) -> None:
         project = await client.project(OWNER, MEMBERS)
         response = await client.http.post(f"{API}/projects/{project['id']}/frames",
                                           content=client.png(), headers={**client.as_user(OWNER),
                                                                   "Content-Type": "image/png"})
-        assert response.status_code == 415
+        assert response.status_code == 201
+        assert response.json()["imported"][0]["file_name"].endswith(".png")
 
 
 class TestZipUploads:
@@ -305,3 +306,88 @@ class TestFrames:
                                       headers=client.as_user(ADMIN))).status_code == 422
 
 
+
+
+class TestJsonUploads:
+    async def test_files_as_base64_with_a_metadata_table(self, client: ProjectsApi) -> None:
+        import base64
+
+        project = await client.project(OWNER, MEMBERS)
+        archive = client.zip_of({"z1.png": client.png(seed=1)})
+        body = {"files": [
+            {"name": "j1.png", "data": base64.b64encode(client.png(seed=2)).decode()},
+            {"name": "j2.png", "data": "data:image/png;base64,"
+                                       + base64.b64encode(client.png(seed=3)).decode()},
+            {"name": "z.zip", "data": base64.b64encode(archive).decode()}],
+            "metadata": "file_name,sample_id\nj1.png,s9\nz1.png,s8\n", "acq_id": "a"}
+        response = await client.http.post(f"{API}/projects/{project['id']}/frames", json=body,
+                                          headers=client.as_user(OWNER))
+        assert response.status_code == 201, response.text
+        frames = {f["file_name"]: f for f in response.json()["imported"]}
+        assert sorted(frames) == ["j1.png", "j2.png", "z1.png"]
+        assert (frames["j1.png"]["sample_id"], frames["z1.png"]["sample_id"]) == ("s9", "s8")
+        assert frames["j2.png"]["acq_id"] == "a"
+
+    @pytest.mark.parametrize("body", [{}, {"files": []}, {"files": [{"name": "a.png"}]},
+                                      {"files": [{"name": "a.png", "data": "%%%"}]},
+                                      {"files": [{"name": "a.png", "data": "aGk="}],
+                                       "metadata": 3},
+                                      {"files": [{"name": "a.png", "data": "aGk="}],
+                                       "colour": "red"}, []])
+    async def test_malformed_json_is_422(self, client: ProjectsApi, body: Any) -> None:
+        project = await client.project(OWNER, MEMBERS)
+        response = await client.http.post(f"{API}/projects/{project['id']}/frames", json=body,
+                                          headers=client.as_user(OWNER))
+        assert response.status_code == 422, body
+
+
+class TestConcurrentUploads:
+    async def test_the_same_name_at_once_is_stored_once_never_a_500(
+            self, client: ProjectsApi) -> None:
+        import asyncio
+
+        project = await client.project(OWNER, MEMBERS)
+
+        async def send(seed: int) -> int:
+            response = await client.http.post(
+                f"{API}/projects/{project['id']}/frames",
+                files=[("image", ("same.png", client.png(seed=seed)))],
+                headers=client.as_user(OWNER))
+            return response.status_code
+
+        statuses = await asyncio.gather(*(send(seed) for seed in range(4)))
+        # One stores it; the others find it there (422 duplicate), or, on SQLite, find the
+        # database locked by it (503, retry): never a 500 from the unique constraint.
+        assert statuses.count(201) == 1, statuses
+        assert set(statuses) <= {201, 422, 503}, statuses
+        listed = await client.http.get(f"{API}/projects/{project['id']}/frames",
+                                       headers=client.as_user(OWNER))
+        assert listed.json()["total"] == 1
+
+
+class TestUnnamedUploads:
+    async def test_json_images_and_raw_bodies_are_named_by_their_content(
+            self, client: ProjectsApi) -> None:
+        import base64
+        import hashlib
+
+        project = await client.project(OWNER, MEMBERS)
+        url = f"{API}/projects/{project['id']}/frames"
+        frame = client.png(seed=21)
+        expected = f"{hashlib.sha256(frame).hexdigest()[:16]}.png"
+        as_json = await client.http.post(url, json={"image": base64.b64encode(frame).decode()},
+                                         headers=client.as_user(OWNER))
+        assert as_json.status_code == 201, as_json.text
+        assert as_json.json()["imported"][0]["file_name"] == expected
+        again = await client.http.post(url, content=frame, headers={
+            **client.as_user(OWNER), "Content-Type": "image/png"})
+        assert again.status_code == 422  # the same bytes: the same name, a duplicate
+        assert again.json()["rejected"][0]["reason"].startswith("duplicate")
+        archive = client.zip_of({"in-zip.png": client.png(seed=22)})
+        raw_zip = await client.http.post(url, content=archive, headers={
+            **client.as_user(OWNER), "Content-Type": "application/zip"})
+        assert raw_zip.status_code == 201, raw_zip.text
+        assert raw_zip.json()["imported"][0]["file_name"] == "in-zip.png"
+        text = await client.http.post(url, content=b"a,b", headers={
+            **client.as_user(OWNER), "Content-Type": "text/csv"})
+        assert text.status_code == 415

@@ -217,7 +217,7 @@ class TestReview:
         assert response.status_code == 200
         body = response.json()
         assert body["total"] == 5
-        assert body["items"] == [
+        assert body["counts"] == [
             {"category": "copepod", "status": "predicted", "count": 3},
             {"category": "copepod", "status": "validated", "count": 1},
             {"category": "diatom", "status": "dubious", "count": 1}]

@@ -28,6 +28,7 @@ judged before anything is stored:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import re
@@ -146,6 +147,22 @@ def safe_member_name(name: str) -> str | None:
     if not base or len(base) > MAX_FILE_NAME_CHARS:
         return None
     return base
+
+
+_EXTENSIONS = ((b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpg"), (b"II*\x00", "tif"),
+               (b"MM\x00*", "tif"), (b"BM", "bmp"), (b"GIF8", "gif"), (b"RIFF", "webp"),
+               (ZIP_MAGIC, "zip"))
+
+
+def content_name(data: bytes) -> str:
+    """The name of a frame sent without one: a SHA-256 prefix of its bytes and the extension
+    of its format (the same bytes always get the same name, so a re-sent frame is a duplicate).
+
+    >>> content_name(b"GIF89a...")
+    '76b9a065d4540941.gif'
+    """
+    extension = next((ext for magic, ext in _EXTENSIONS if data.startswith(magic)), "bin")
+    return f"{hashlib.sha256(data).hexdigest()[:16]}.{extension}"
 
 
 def file_name_problem(name: str | None) -> str | None:

@@ -30,7 +30,6 @@ import numpy.typing as npt
 
 from specimen_classify.domain.errors import (
     FrameNotFound,
-    InvalidFrameMetadata,
     InvalidProjectData,
     MemberNotFound,
     NoFramesImported,
@@ -66,7 +65,7 @@ from specimen_classify.domain.plankton.projects import (
 )
 from specimen_classify.domain.plankton.tiles import render_tile, tile_window
 from specimen_imaging.codecs import decode_image, encode_image
-from specimen_kit.errors import Problem
+from specimen_kit.errors import InvalidParameter, Problem
 from specimen_kit.records import BlobStore, Content, Page
 from specimen_kit.roles import Role
 
@@ -97,6 +96,7 @@ class ProjectRepository(Protocol):
     def add_project(self, draft: ProjectDraft) -> Project: ...
     def get_project(self, project_id: int) -> Project | None: ...
     def save_project(self, project: Project) -> None: ...
+    def lock_project(self, project_id: int) -> bool: ...
     def delete_project(self, project_id: int) -> list[str]: ...
     def page_projects(self, member_id: int | None, q: str | None, sort: Sort, limit: int,
                       offset: int) -> tuple[list[tuple[Project, ProjectRole | None]], int]: ...
@@ -207,6 +207,10 @@ class ProjectRecords:
         require_role(role, needed)
         return ProjectView(project, role)
 
+    def _lock(self, project_id: int) -> None:
+        if not self._repo.lock_project(project_id):
+            raise ProjectNotFound(project_id)
+
     def _frame(self, caller: ProjectCaller, frame_id: int,
                needed: ProjectRole = ProjectRole.VIEWER) -> Frame:
         frame = self._repo.get_frame(frame_id)
@@ -293,6 +297,7 @@ class ProjectRecords:
         if user_id == project.owner_id:
             raise InvalidProjectData("user_id", f"user {user_id} owns the project and is always "
                                                 "its manager")
+        self._lock(project_id)
         now = self._clock()
         created = self._repo.put_member(ProjectMember(project_id, user_id, role, now))
         stored = next(m for m in self._repo.members(project_id) if m.user_id == user_id)
@@ -313,6 +318,9 @@ class ProjectRecords:
         """Store every acceptable candidate of ``upload``; report the others."""
         self._view(caller, project_id, ProjectRole.MANAGER)
         base = metadata_of(form_metadata)
+        # One upload of a project at a time: two uploads of the same name never race past the
+        # duplicate check, and the project cannot be deleted under the upload.
+        self._lock(project_id)
         rejected = list(upload.rejected)
         rows: dict[str, dict[str, str | None]] = {}
         for name, data in upload.tables:
@@ -321,9 +329,8 @@ class ProjectRecords:
             for file_name, values in table.rows.items():
                 rows.setdefault(file_name, values)
         if len(upload.candidates) > self._limits.max_files:
-            raise InvalidFrameMetadata("image", f"the upload holds {len(upload.candidates)} "
-                                                f"frames, more than the limit of "
-                                                f"{self._limits.max_files}; split it")
+            raise InvalidParameter(f"the upload holds {len(upload.candidates)} frames, more than "
+                                   f"the limit of {self._limits.max_files}; split it")
         existing = self._repo.frame_names(project_id, [c.file_name for c in upload.candidates])
         seen: set[str] = set()
         imported: list[Frame] = []
