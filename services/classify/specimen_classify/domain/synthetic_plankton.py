@@ -426,6 +426,22 @@ class VignetteVariety:
         Gaussian focus blur sigma, pixels.
     margin : (float, float)
         Background around the object, as a share of its size.
+    native_shapes : float
+        Probability of drawing the organism at the crop's pixel size in one of its class's
+        forms (:mod:`~specimen_classify.domain.vignette_morphology`, sizes from its
+        ``SIZE_RANGE``; translucency and spines then at the class's own rates) instead of the
+        frame's shape scaled by ``scale``.
+    opacity : (float, float)
+        Factor on the organism's darkness (a faint organism has a low contrast).
+    gamma : (float, float)
+        Exponent of the stored tone curve.
+    halo, low_resolution, sharpen : float
+        Probability of a bright ring outside the edge (phase contrast), of a coarse sensor's
+        crop scaled up for storage (1.5x-3.5x), of an unsharp mask.
+    vignetting : (float, float)
+        Illumination fall-off within the crop, a share of the background.
+    jpeg_quality : (int, int)
+        Quality range of the JPEG-stored vignettes.
     """
 
     scale: tuple[float, float] = (1.4, 5.0)
