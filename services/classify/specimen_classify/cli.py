@@ -131,6 +131,9 @@ def _add_train_commands(commands: Any) -> None:
     plankton.add_argument("data_dir", type=Path)
     _add_destination(plankton, "model.onnx")
     plankton.add_argument("--seed", type=int, default=0, help="split and forest seed (default: %(default)s)")
+    plankton.add_argument("--calibration", type=Path, default=None,
+                          help="crops laid out as DATA_DIR, never trained on, that join the validation "
+                          "split to choose the unclear threshold (e.g. another instrument's)")
     plankton.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -203,7 +206,8 @@ def _train(arguments: argparse.Namespace) -> None:
         from specimen_classify.training.plankton import train_plankton
 
         card = _trained_into(arguments, PLANKTON_MODEL, lambda out: train_plankton(
-            arguments.data_dir, out, seed=arguments.seed, progress=not arguments.quiet))
+            arguments.data_dir, out, seed=arguments.seed, progress=not arguments.quiet,
+            calibration_dir=arguments.calibration))
         logger.info("plankton model written", extra={
             "out_dir": str(arguments.out or arguments.store),
             "test_balanced_accuracy": card["metrics"]["test"]["balanced_accuracy"],

@@ -92,8 +92,27 @@ def generate_vignettes(out_dir: Path, per_category: int, seed: int,
     return per_category * len(synthetic_plankton.CATEGORIES)
 
 
-VIGNETTES_PER_FRAME = 4
-"""Vignettes of each category written per frame by :func:`generate_plankton` (by default)."""
+VIGNETTES_PER_FRAME = 15
+"""Vignettes of each category written per frame by :func:`generate_plankton` (by default): the
+vignettes, in all their variety, outnumber the frame's tight crops (40 per frame, 8 of each
+category) almost two to one, so the forest learns the organisms more than one frame's look."""
+
+CALIBRATION_PER_FRAME = 5
+"""Calibration vignettes of each category per training frame (:func:`generate_calibration`)."""
+CALIBRATION_SEED_OFFSET = 5000
+"""Calibration vignettes are drawn from seed ``seed + CALIBRATION_SEED_OFFSET``: never a training one."""
+
+
+def generate_calibration(out_dir: Path, frames: int, seed: int) -> int:
+    """Write the calibration vignettes of a set of ``frames`` training frames to ``out_dir``.
+
+    :data:`CALIBRATION_PER_FRAME` x ``frames`` vignettes of each category, of
+    :data:`~synthetic_plankton.CALIBRATION_VARIETY` (shifted settings), from seed ``seed +``
+    :data:`CALIBRATION_SEED_OFFSET`: the trainer chooses the unclear threshold on them with its
+    validation split, and never trains on them. Returns the number written.
+    """
+    return generate_vignettes(out_dir, CALIBRATION_PER_FRAME * frames, seed + CALIBRATION_SEED_OFFSET,
+                              synthetic_plankton.CALIBRATION_VARIETY, prefix="calibration")
 
 
 def generate_plankton(out_dir: Path, frames: int, seed: int,

@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from specimen_classify.domain import vignette_morphology
+
 CATEGORIES: tuple[str, ...] = (
     "phytoplankton aggregates",
     "fecal aggregates",
@@ -424,6 +426,22 @@ class VignetteVariety:
         Gaussian focus blur sigma, pixels.
     margin : (float, float)
         Background around the object, as a share of its size.
+    native_shapes : float
+        Probability of drawing the organism at the crop's pixel size in one of its class's
+        forms (:mod:`~specimen_classify.domain.vignette_morphology`, sizes from its
+        ``SIZE_RANGE``; translucency and spines then at the class's own rates) instead of the
+        frame's shape scaled by ``scale``.
+    opacity : (float, float)
+        Factor on the organism's darkness (a faint organism has a low contrast).
+    gamma : (float, float)
+        Exponent of the stored tone curve.
+    halo, low_resolution, sharpen : float
+        Probability of a bright ring outside the edge (phase contrast), of a coarse sensor's
+        crop scaled up for storage (1.5x-3.5x), of an unsharp mask.
+    vignetting : (float, float)
+        Illumination fall-off within the crop, a share of the background.
+    jpeg_quality : (int, int)
+        Quality range of the JPEG-stored vignettes.
     """
 
     scale: tuple[float, float] = (1.4, 5.0)
@@ -441,10 +459,76 @@ class VignetteVariety:
     noise: tuple[float, float] = (0.5, 6.0)
     blur: tuple[float, float] = (0.0, 1.2)
     margin: tuple[float, float] = (0.08, 0.6)
+    native_shapes: float = 0.0
+    opacity: tuple[float, float] = (1.0, 1.0)
+    gamma: tuple[float, float] = (1.0, 1.0)
+    halo: float = 0.0
+    low_resolution: float = 0.0
+    sharpen: float = 0.0
+    vignetting: tuple[float, float] = (0.0, 0.0)
+    jpeg_quality: tuple[int, int] = (60, 95)
 
 
-TRAINING_VARIETY = VignetteVariety()
+FIRST_VARIETY = VignetteVariety()
+"""The variety of the first vignette generator (the frame's shapes scaled up, one look per
+class): kept to reproduce earlier figures."""
+
+TRAINING_VARIETY = VignetteVariety(
+    scale=(1.2, 6.0),
+    light_background=(110.0, 250.0),
+    dark_background=(0.0, 70.0),
+    bright_on_dark=0.3,
+    rgb=0.5,
+    translucent=0.35,
+    spines=0.3,
+    touching_debris=0.3,
+    loose_debris=0.5,
+    scale_bar=0.3,
+    jpeg=0.6,
+    unevenness=(0.0, 35.0),
+    noise=(0.5, 8.0),
+    blur=(0.0, 2.0),
+    margin=(0.05, 0.8),
+    native_shapes=0.85,
+    opacity=(0.5, 1.0),
+    gamma=(0.65, 1.5),
+    halo=0.15,
+    low_resolution=0.25,
+    sharpen=0.15,
+    vignetting=(0.0, 0.2),
+    jpeg_quality=(35, 95),
+)
 """The variety of the default model's training vignettes."""
+
+CALIBRATION_VARIETY = VignetteVariety(
+    scale=(1.0, 7.0),
+    light_background=(90.0, 252.0),
+    dark_background=(0.0, 90.0),
+    bright_on_dark=0.45,
+    rgb=0.6,
+    translucent=0.5,
+    spines=0.45,
+    touching_debris=0.45,
+    loose_debris=0.7,
+    scale_bar=0.45,
+    jpeg=0.75,
+    unevenness=(5.0, 50.0),
+    noise=(1.0, 9.0),
+    blur=(0.2, 2.4),
+    margin=(0.03, 1.0),
+    native_shapes=0.85,
+    opacity=(0.4, 1.0),
+    gamma=(0.5, 1.8),
+    halo=0.3,
+    low_resolution=0.4,
+    sharpen=0.3,
+    vignetting=(0.0, 0.3),
+    jpeg_quality=(25, 95),
+)
+"""The variety the unclear threshold is chosen on (never trained on): the training variety's
+knobs pushed further (lower contrast, more clutter, blur, noise, compression, halos), drawn from
+its own seeds, so that the threshold is set where the forest meets crops a little unlike its
+training ones, as it will in the field."""
 
 SHIFTED_VARIETY = VignetteVariety(
     scale=(1.1, 6.5),
@@ -469,6 +553,8 @@ another seed range, it measures how a model trained on :data:`TRAINING_VARIETY` 
 look of the data moves; it is *not* an independent generator family (same shapes)."""
 
 MIN_VIGNETTE = 50
+MIN_DARKNESS = 0.25
+"""Least darkness (90th percentile over the body) of a natively drawn organism."""
 MAX_VIGNETTE = 400
 
 # Hue of each category's body in RGB vignettes (a weak cue: each crop jitters it and tints the
@@ -511,8 +597,11 @@ def _between(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
 
 
-def _spines(rng: np.random.Generator, mask: npt.NDArray[np.bool_], scale: float) -> npt.NDArray[np.float32]:
-    """Thin straight or bent spines and setae leaving the body outward (darkness map)."""
+def _spines(
+    rng: np.random.Generator, mask: npt.NDArray[np.bool_], scale: float, inside: bool = False
+) -> npt.NDArray[np.float32]:
+    """Thin straight or bent spines and setae leaving the body outward (darkness map); with
+    ``inside``, each shortened until it ends within the crop."""
     h, w = mask.shape
     out = np.zeros((h, w), np.float32)
     rows, cols = np.nonzero(mask)
@@ -529,6 +618,11 @@ def _spines(rng: np.random.Generator, mask: npt.NDArray[np.bool_], scale: float)
         bend = rng.normal(0.0, 0.25)
         middle = start + length / 2 * np.array([np.cos(angle), np.sin(angle)])
         tip = middle + length / 2 * np.array([np.cos(angle + bend), np.sin(angle + bend)])
+        if inside:  # the instrument's crop holds the whole organism, setae included
+            for _ in range(8):
+                if all(4 <= v[0] < w - 4 and 4 <= v[1] < h - 4 for v in (middle, tip)):
+                    break
+                middle, tip = start + (middle - start) * 0.7, start + (tip - start) * 0.7
         width = 1 if scale < 3 or rng.uniform() < 0.7 else 2
         shade = float(rng.uniform(0.35, 0.8))
         for a, b in pairwise((start, middle, tip)):
@@ -599,22 +693,45 @@ def plankton_vignette(
     if category not in _DRAWERS:
         raise ValueError(f"category {category!r} is unknown; use one of {list(CATEGORIES)}")
     rng = np.random.default_rng(seed)
-    body_mask, body_shade = _DRAWERS[category](rng)
-    scale = _between(rng, variety.scale)
-    size = max(body_mask.shape) * scale
-    if size > MAX_VIGNETTE * 0.85:
-        scale *= MAX_VIGNETTE * 0.85 / size
-    shade = cv2.resize(body_shade, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    # Smoothed before the cut: an upscaled pixel mask has staircase edges no organism has.
-    grown = cv2.resize(body_mask.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    mask = cv2.GaussianBlur(grown, (0, 0), 0.5 * scale) > 0.5
-    shade = np.where(mask, shade, 0.0).astype(np.float32)
-    if rng.uniform() < variety.translucent:
+    native = variety.native_shapes > 0 and rng.uniform() < variety.native_shapes
+    if native:
+        low, high = vignette_morphology.SIZE_RANGE[category]
+        size = min(float(np.exp(rng.uniform(np.log(low), np.log(high)))), MAX_VIGNETTE * 0.8)
+        mask, shade = vignette_morphology.MORPHOLOGIES[category](rng, size)
+        if max(mask.shape) > MAX_VIGNETTE * 0.85:  # horns or strands reached past the size
+            fit = MAX_VIGNETTE * 0.85 / max(mask.shape)
+            area = cv2.INTER_AREA
+            shade = np.asarray(cv2.resize(shade, None, fx=fit, fy=fit, interpolation=area), np.float32)
+            mask = cv2.resize(mask.astype(np.float32), None, fx=fit, fy=fit, interpolation=area) > 0.5
+            shade = np.where(mask, shade, 0.0).astype(np.float32)
+        scale = max(size / 30.0, 1.0)  # pixels per unit of the frame's shapes, about
+    else:
+        body_mask, body_shade = _DRAWERS[category](rng)
+        scale = _between(rng, variety.scale)
+        size = max(body_mask.shape) * scale
+        if size > MAX_VIGNETTE * 0.85:
+            scale *= MAX_VIGNETTE * 0.85 / size
+        shade = np.asarray(cv2.resize(body_shade, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR),
+                           np.float32)
+        # Smoothed before the cut: an upscaled pixel mask has staircase edges no organism has.
+        grown = cv2.resize(body_mask.astype(np.float32), None, fx=scale, fy=scale,
+                           interpolation=cv2.INTER_LINEAR)
+        mask = cv2.GaussianBlur(grown, (0, 0), 0.5 * scale) > 0.5
+        shade = np.where(mask, shade, 0.0).astype(np.float32)
+    if variety.opacity != (1.0, 1.0):
+        shade = (shade * _between(rng, variety.opacity)).astype(np.float32)
+    translucent = variety.translucent * (vignette_morphology.TRANSLUCENCY[category] if native else 1.0)
+    if rng.uniform() < translucent:
         # Light passes through the body: the rim stays dark, the inside fades towards background.
         inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
         rim = np.exp(-inside / max(1.5 * scale, 1.0))
         floor = rng.uniform(0.15, 0.5)
         shade *= (floor + (1 - floor) * rim).astype(np.float32)
+    if native and mask.any():
+        # An instrument stores what its segmentation found: the body stands out of the background.
+        dense = float(np.percentile(shade[mask], 90))
+        if dense < MIN_DARKNESS:
+            shade = (shade * (MIN_DARKNESS / max(dense, 1e-3))).astype(np.float32)
 
     ph, pw = shade.shape
     margin = _between(rng, variety.margin) * max(ph, pw)
@@ -626,9 +743,10 @@ def plankton_vignette(
     organism = np.zeros((height, width), np.float32)
     _paste(organism, np.asarray(shade, np.float32), top, left)
     placed = organism > 0
-    if rng.uniform() < variety.spines and placed.any():
-        spines = _spines(rng, placed, scale)
-        organism = np.maximum(organism, spines * float(organism[placed].mean() / 0.6))
+    spines = variety.spines * (vignette_morphology.SPINES[category] if native else 1.0)
+    if rng.uniform() < spines and placed.any():
+        drawn = _spines(rng, placed, scale, inside=variety.native_shapes > 0)
+        organism = np.maximum(organism, drawn * float(organism[placed].mean() / 0.6))
     np.maximum(darkness, organism, out=darkness)
 
     rows, cols = np.nonzero(placed)
@@ -660,23 +778,52 @@ def plankton_vignette(
     dark_mode = rng.uniform() < variety.bright_on_dark
     level = _between(rng, variety.dark_background if dark_mode else variety.light_background)
     field = _background(rng, (height, width), level, _between(rng, variety.unevenness))
+    if variety.vignetting != (0.0, 0.0):
+        # Illumination falling off from a centre somewhere in or near the crop.
+        rr, cc = np.mgrid[0:height, 0:width].astype(np.float32)
+        cr, cx = rng.uniform(-0.1, 1.1) * height, rng.uniform(-0.1, 1.1) * width
+        reach = np.hypot((rr - cr) / height, (cc - cx) / width) / np.sqrt(2.0)
+        field = field * (1.0 - _between(rng, variety.vignetting) * np.clip(reach, 0, 1) ** 2)
     if dark_mode:
         # Dark-field: the body scatters light, brighter where it is denser.
         gain = rng.uniform(120.0, 230.0)
         gray = field + darkness * gain
     else:
         gray = field * (1.0 - darkness * rng.uniform(0.6, 1.0))
+    if variety.halo > 0 and rng.uniform() < variety.halo:
+        # Phase contrast and refraction (FlowCam, microscopes): a bright ring outside the edge.
+        sigma = rng.uniform(1.0, 3.0) + 0.02 * max(height, width)
+        spread = np.asarray(cv2.GaussianBlur(darkness, (0, 0), sigma))
+        ring = np.clip(spread - darkness, 0.0, None)
+        gray = gray + (-1.0 if dark_mode else 1.0) * ring * rng.uniform(40.0, 140.0)
     noise = _between(rng, variety.noise)
     if rng.uniform() < variety.rgb:
-        tint = np.array(_BODY_TINT[category]) * rng.uniform(0.85, 1.15, 3)
+        if native and rng.uniform() < 0.5:  # a colour that says nothing of the class
+            other = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+            tint = np.array(_BODY_TINT[other]) * rng.uniform(0.8, 1.2, 3)
+        else:
+            tint = np.array(_BODY_TINT[category]) * rng.uniform(0.85, 1.15, 3)
         paper = rng.uniform(0.92, 1.08, 3)
         weight = np.clip(darkness, 0, 1)[:, :, None]
         colour = paper * (1 - weight) + tint * weight
         image = gray[:, :, None] * colour
-        image += rng.normal(0.0, noise, image.shape)
     else:
-        image = gray + rng.normal(0.0, noise, gray.shape)
+        image = gray
+    if variety.low_resolution > 0 and rng.uniform() < variety.low_resolution:
+        # A coarse sensor (UVP, in-situ cameras) whose crop was scaled up for storage.
+        factor = rng.uniform(1.5, 3.5)
+        coarse = (max(int(width / factor), 8), max(int(height / factor), 8))
+        small = cv2.resize(np.asarray(image, np.float32), coarse, interpolation=cv2.INTER_AREA)
+        back = cv2.INTER_LINEAR if rng.uniform() < 0.5 else cv2.INTER_NEAREST
+        image = np.asarray(cv2.resize(small, (width, height), interpolation=back), np.float64)
+    if variety.sharpen > 0 and rng.uniform() < variety.sharpen:
+        soft = cv2.GaussianBlur(np.asarray(image, np.float32), (0, 0), rng.uniform(1.0, 2.5))
+        image = image + rng.uniform(0.5, 1.5) * (image - soft)
+    image = image + rng.normal(0.0, noise, np.shape(image))
+    if variety.gamma != (1.0, 1.0):
+        image = 255.0 * (np.clip(image, 0, 255) / 255.0) ** _between(rng, variety.gamma)
     pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    quality = variety.jpeg_quality
     return PlanktonVignette(
         image=pixels,
         category=category,
@@ -684,5 +831,5 @@ def plankton_vignette(
         bright_on_dark=bool(dark_mode),
         has_scale_bar=bool(bar),
         jpeg=bool(rng.uniform() < variety.jpeg),
-        jpeg_quality=int(rng.integers(60, 96)),
+        jpeg_quality=int(rng.integers(quality[0], quality[1] + 1)),
     )

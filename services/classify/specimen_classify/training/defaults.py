@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from specimen_classify.adapters.datasets import generate_mri, generate_plankton
+from specimen_classify.adapters.datasets import generate_calibration, generate_mri, generate_plankton
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.domain import synthetic_mri
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
@@ -38,7 +38,7 @@ class DefaultTraining:
 
     mri_slices_per_class: int = 1200
     mri_epochs: int = 60
-    plankton_frames: int = 40
+    plankton_frames: int = 20
     seed: int = 0
 
 
@@ -96,8 +96,10 @@ def bootstrap_models(store: ModelStore, training: DefaultTraining = DefaultTrain
         if not store.versions(PLANKTON_MODEL):
             logger.info("training the default %s model on generated frames", PLANKTON_MODEL)
             generate_plankton(work / "plankton", training.plankton_frames, training.seed)
+            generate_calibration(work / "plankton-calibration", training.plankton_frames, training.seed)
             _train_into(store, PLANKTON_MODEL, lambda out: train_plankton(
-                work / "plankton" / "objects", out, seed=training.seed, progress=progress))
+                work / "plankton" / "objects", out, seed=training.seed, progress=progress,
+                calibration_dir=work / "plankton-calibration"))
     serving = {name: store.active_version(name) for name in (MRI_MODEL, PLANKTON_MODEL)}
     return {name: version for name, version in serving.items() if version is not None}
 

@@ -294,6 +294,7 @@ def train_plankton(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     progress: bool = True,
     feature_set: str = FEATURE_SET_VERSION,
+    calibration_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train, export and evaluate the plankton forest; write the artifact and card to ``out_dir``.
 
@@ -315,6 +316,12 @@ def train_plankton(
     feature_set : str
         The feature set measured (default the current one; ``"1"`` trains a model of the
         first set, which the service still serves).
+    calibration_dir : Path, optional
+        Crops laid out as ``data_dir`` (same classes), never trained on, that join the
+        validation split to choose the unclear threshold: crops a little unlike the training
+        ones (another instrument, or generated with shifted settings such as
+        :data:`~specimen_classify.domain.synthetic_plankton.CALIBRATION_VARIETY`), so that the
+        threshold holds where the forest meets such crops. Scored apart in the card.
 
     Returns
     -------
@@ -388,7 +395,20 @@ def train_plankton(
     val_p = runtime.class_probabilities(data.features[val_idx])
     exported_at = time.monotonic()
 
-    choice = choose_unclear_threshold(val_p, data.targets[val_idx])
+    calibration: PlanktonDataset | None = None
+    if calibration_dir is not None:
+        calibration = load_dataset(calibration_dir, progress=progress, feature_set=feature_set)
+        if calibration.classes != data.classes:
+            raise ValueError(
+                f"the calibration crops' classes {list(calibration.classes)} differ from the training "
+                f"crops' {list(data.classes)}; lay {calibration_dir} out with the same class folders"
+            )
+        cal_p = runtime.class_probabilities(calibration.features)
+        choice = choose_unclear_threshold(
+            np.vstack([val_p, cal_p]), np.r_[data.targets[val_idx], calibration.targets]
+        )
+    else:
+        choice = choose_unclear_threshold(val_p, data.targets[val_idx])
     names = np.asarray(data.classes, dtype=object)
     test_truth = [str(c) for c in names[data.targets[test_idx]]]
     val_truth = [str(c) for c in names[data.targets[val_idx]]]
@@ -397,6 +417,18 @@ def train_plankton(
     )
     test_unclear = _with_unclear(test_truth, test_p, data.classes, choice.threshold)
     val_plain = classification_report(val_truth, [str(c) for c in names[val_p.argmax(axis=1)]], data.classes)
+    calibration_metrics: dict[str, Any] | None = None
+    if calibration is not None:
+        cal_truth = [str(c) for c in names[calibration.targets]]
+        calibration_metrics = {
+            "path": str(calibration_dir),
+            "crops": len(calibration.files),
+            "skipped": len(calibration.skipped),
+            "most_probable": classification_report(
+                cal_truth, [str(c) for c in names[cal_p.argmax(axis=1)]], data.classes
+            ),
+            "with_unclear": _with_unclear(cal_truth, cal_p, data.classes, choice.threshold),
+        }
 
     plot_confusion_matrix(
         test_plain["confusion_matrix"],
@@ -433,11 +465,13 @@ def train_plankton(
             "precision": choice.precision,
             "coverage": choice.coverage,
             "target_reached": choice.target_reached,
+            "chosen_on": "validation split" + (" and calibration crops" if calibration is not None else ""),
         },
         "metrics": {
             "test": test_plain,
             "test_with_unclear": test_unclear,
             "validation": val_plain,
+            **({"calibration": calibration_metrics} if calibration_metrics is not None else {}),
         },
         "split": {
             "seed": seed,

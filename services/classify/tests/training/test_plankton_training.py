@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
 
-from specimen_classify.adapters.datasets import generate_plankton
+from specimen_classify.adapters.datasets import generate_calibration, generate_plankton, generate_vignettes
 from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.cli import main
 from specimen_classify.domain.plankton.classify import classify_frame
@@ -39,7 +39,8 @@ def _original(objects: Path) -> str:
 
 
 def _tiny_set(root: Path) -> Path:
-    generate_plankton(root, frames=3, seed=5, per_category=6, height=384, width=384)
+    generate_plankton(root, frames=3, seed=5, per_category=6, height=384, width=384,
+                      vignettes_per_category=12)
     objects = root / "objects"
     crop = cv2.imread(str(objects / _original(objects)), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(objects / DUPLICATE), crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -85,7 +86,7 @@ class TestTrainPlankton:
         assert card["feature_names"] == list(FEATURE_NAMES)
         assert card["feature_set_version"] == FEATURE_SET_VERSION
         assert card["features"]["segmentation"]["polarity"] == "dark-on-light"
-        # 18 frame crops (19 single cells) and 12 vignettes (VIGNETTES_PER_FRAME x 3 frames) per class.
+        # 18 frame crops (19 single cells) and 12 vignettes per class.
         assert card["data"]["counts"] == {category: 30 for category in CATEGORIES} | {"single cells": 31}
         assert sum(part["total"] for part in card["split"]["counts"].values()) == 151
         assert card["split"]["seed"] == 0 and card["split"]["fractions"] == [0.7, 0.15, 0.15]
@@ -164,6 +165,35 @@ class TestTrainPlankton:
         with pytest.raises(ExportMismatch, match="ONNX Runtime differs from scikit-learn"):
             train_plankton(data_dir, tmp_path / "out", n_estimators=2, progress=False)
         assert not (tmp_path / "out").exists()
+
+
+class TestCalibrationCrops:
+    def test_the_threshold_is_chosen_with_the_calibration_crops_and_they_are_scored_apart(
+        self, data_dir: Path, tmp_path: Path
+    ) -> None:
+        calibration = tmp_path / "calibration"
+        written = generate_calibration(calibration, frames=1, seed=5)
+        card = train_plankton(data_dir, tmp_path / "out", seed=0, n_estimators=10, progress=False,
+                              calibration_dir=calibration)
+
+        chosen = card["unclear_threshold_validation"]
+        assert chosen["chosen_on"] == "validation split and calibration crops"
+        scored = card["metrics"]["calibration"]
+        assert scored["crops"] + scored["skipped"] == written == 25
+        assert scored["with_unclear"]["threshold"] == card["unclear_threshold"]
+        assert set(scored["most_probable"]["per_class"]) == set(CATEGORIES)
+
+    def test_calibration_crops_of_other_classes_are_refused(self, data_dir: Path, tmp_path: Path) -> None:
+        calibration = tmp_path / "calibration"
+        generate_vignettes(calibration, 1, 5)
+        (calibration / "diatoms").mkdir()
+        diatom = np.full((60, 60), 215, np.uint8)
+        cv2.ellipse(diatom, (30, 30), (20, 6), 0, 0, 360, 60, -1)
+        cv2.imwrite(str(calibration / "diatoms" / "one.png"), diatom)
+
+        with pytest.raises(ValueError, match="calibration crops' classes"):
+            train_plankton(data_dir, tmp_path / "out", n_estimators=2, progress=False,
+                           calibration_dir=calibration)
 
 
 class TestClassFolders:

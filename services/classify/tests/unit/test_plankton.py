@@ -359,6 +359,28 @@ class TestCropObject:
         r0, c0, r1, c1 = found.bbox
         assert (r0, c0) == pytest.approx((45, 60), abs=2) and (r1, c1) == pytest.approx((66, 101), abs=2)
 
+    def test_a_translucent_body_is_kept_whole_not_just_its_dark_inclusion(self):
+        # Regression (issue 11): Otsu's threshold split such a crop at the inclusion and the
+        # forest measured a small dark blob instead of the cell (Otsu's box: rows 52-73).
+        from specimen_classify.domain.plankton.crops import background_threshold, crop_object
+
+        crop = np.full((120, 120), 210, np.uint8)
+        cv2.circle(crop, (60, 60), 40, 175, -1)  # a pale body, 35 gray levels below the background
+        cv2.circle(crop, (60, 60), 40, 150, 2)  # its darker wall
+        cv2.ellipse(crop, (55, 62), (14, 8), 30, 0, 360, 25, -1)  # a dark inclusion
+        found = crop_object(crop)
+
+        assert background_threshold(crop, 0) == 173.0  # 210 - 0.2 * (210 - 25)
+        assert found is not None
+        assert found.bbox == pytest.approx((19, 19, 102, 102), abs=1)
+
+    def test_a_noisy_crop_without_an_object_falls_back_to_otsu(self):
+        from specimen_classify.domain.plankton.crops import background_threshold
+
+        noise = np.random.default_rng(0).normal(128, 20, (60, 60)).clip(0, 255).astype(np.uint8)
+
+        assert background_threshold(noise, 0) is None
+
     def test_a_generated_vignette_keeps_its_organism(self):
         from specimen_classify.domain.plankton.crops import crop_object
         from specimen_classify.domain.synthetic_plankton import plankton_vignette

@@ -11,17 +11,86 @@ import pytest
 
 from specimen_classify.adapters.datasets import VIGNETTES_PER_FRAME
 from specimen_classify.cli import main
+from specimen_classify.domain import vignette_morphology
 from specimen_classify.domain.synthetic_plankton import (
+    CALIBRATION_VARIETY,
     CATEGORIES,
     CATEGORY_OF_FOLDER,
+    FIRST_VARIETY,
     FOLDER_NAMES,
+    MAX_VIGNETTE,
     MIN_GAP,
+    MIN_VIGNETTE,
+    TRAINING_VARIETY,
     object_crop,
     plankton_frame,
+    plankton_vignette,
 )
 
 COUNTS = {"phytoplankton aggregates": 3, "fecal aggregates": 2, "single cells": 4,
           "cylindrical fecal pellets": 1, "ovoid fecal pellets": 2}
+
+
+def _elongation(mask: np.ndarray) -> float:
+    points = np.argwhere(mask).astype(float)
+    eigen = np.linalg.eigvalsh(np.cov(points.T))
+    return float(np.sqrt(eigen[1] / max(eigen[0], 1e-6)))
+
+
+class TestVignetteMorphology:
+    @pytest.mark.parametrize("category", CATEGORIES)
+    def test_a_drawn_organism_is_its_mask_with_darkness_in_range(self, category: str) -> None:
+        draw = vignette_morphology.MORPHOLOGIES[category]
+        mask, shade = draw(np.random.default_rng(3), 80.0)
+        again, _ = draw(np.random.default_rng(3), 80.0)
+
+        assert mask.any() and mask.shape == shade.shape and np.array_equal(mask, again)
+        assert mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()  # cropped
+        assert shade.min() >= 0.0 and shade.max() <= 1.0 and not shade[~mask].any()
+        assert 0.5 * 80 <= max(mask.shape) <= 2.2 * 80
+
+    def test_pellets_are_opaque_rods_and_ovals_and_cells_translucent(self) -> None:
+        def drawn(category: str) -> list[tuple[np.ndarray, np.ndarray]]:
+            rng = np.random.default_rng(11)
+            return [vignette_morphology.MORPHOLOGIES[category](rng, 120.0) for _ in range(20)]
+
+        rods = [_elongation(m) for m, _ in drawn("cylindrical fecal pellets")]
+        ovals = [_elongation(m) for m, _ in drawn("ovoid fecal pellets")]
+        assert min(ovals) > 1.0 and max(ovals) < 2.8 and np.median(rods) > np.median(ovals) + 1.0
+
+        def core_over_rim(mask: np.ndarray, shade: np.ndarray) -> float:
+            depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+            return float(shade[depth > 0.5 * depth.max()].mean() / shade[(depth > 0) & (depth <= 2)].mean())
+
+        cells = [core_over_rim(m, s) for m, s in drawn("single cells")]
+        pellets = [core_over_rim(m, s) for m, s in drawn("ovoid fecal pellets")]
+        assert np.median(cells) < 0.8 < np.median(pellets)
+
+
+class TestPlanktonVignette:
+    @pytest.mark.parametrize("variety", [TRAINING_VARIETY, CALIBRATION_VARIETY, FIRST_VARIETY])
+    def test_sizes_and_determinism_of_each_variety(self, variety: object) -> None:
+        for k, category in enumerate(CATEGORIES):
+            v = plankton_vignette((1, k), category, variety)  # type: ignore[arg-type]
+            same = plankton_vignette((1, k), category, variety)  # type: ignore[arg-type]
+
+            assert min(v.image.shape[:2]) >= MIN_VIGNETTE and max(v.image.shape[:2]) <= MAX_VIGNETTE
+            assert np.array_equal(v.image, same.image) and v.mask.any()
+
+    def test_spines_of_the_new_varieties_end_inside_the_crop(self) -> None:
+        # Regression (issue 11): setae drawn past the crop's edge made the crop's segmentation
+        # take the whole crop for the organism; an instrument's crop holds the whole organism.
+        from specimen_classify.domain.synthetic_plankton import _spines
+
+        body = np.zeros((60, 80), bool)
+        body[25:35, 30:50] = True
+        for seed in range(20):
+            kept = _spines(np.random.default_rng(seed), body, 4.0, inside=True)
+            loose = _spines(np.random.default_rng(seed), body, 4.0)
+
+            assert kept.any()
+            assert not (kept[:2].any() or kept[-2:].any() or kept[:, :2].any() or kept[:, -2:].any())
+        assert loose[:2].any() or loose[-2:].any() or loose[:, :2].any() or loose[:, -2:].any()
 
 
 class TestPlanktonFrame:

@@ -14,12 +14,19 @@ import numpy.typing as npt
 
 from specimen_classify.domain.predictions import UNCLEAR, PlanktonPrediction
 
-TARGET_PRECISION = 0.98
-"""Share of the confident answers that must be right on validation data (see the threshold rule)."""
+TARGET_PRECISION = 0.9
+"""Share of the confident answers that must be right on validation data (see the threshold rule).
+
+0.98 on the training family's own validation split (the first rule) set the threshold where
+crops of that family are easy: off it the forest is less sure, and two thirds of another
+family's crops were left unclear. The threshold is now chosen on validation data that
+includes shifted crops (the trainer's ``calibration_dir``), at the precision the issue asks of
+the answers (0.90)."""
 MIN_UNCLEAR_THRESHOLD = 0.5
 """The threshold never goes below a majority of the trees' votes."""
 UNCLEAR_RULE = (
-    f"the lowest top-class probability t such that, on the validation split, the objects whose "
+    f"the lowest top-class probability t such that, on the validation split (with the calibration "
+    f"crops when given: crops unlike the training ones, never trained on), the objects whose "
     f"top probability is >= t are classified right at least {TARGET_PRECISION:.0%} of the time, "
     f"and at least {MIN_UNCLEAR_THRESHOLD} (a majority of the trees' votes); when no t reaches "
     f"the target, the t of the highest validation precision (the lowest such t)"
