@@ -1,6 +1,7 @@
 // The image library: quota, upload (several files, drag and drop), list with thumbnails,
 // search and sort, rename, delete, download in another format. All through /api/v1/images.
 import { api, apiJson, element, formatBytes, saveBlob, showProblem } from './api.js';
+import { searchSimilar } from './similar.js';
 
 const PAGE_SIZE = 24;
 const BROWSER_FORMATS = new Set(['png', 'jpeg', 'gif', 'webp', 'bmp']);
@@ -89,6 +90,11 @@ function card(image) {
     element('span', { class: 'meta', text: `${image.width}×${image.height} ${image.format.toUpperCase()}, ${formatBytes(image.bytes)}` }),
     element('div', { class: 'actions' },
       element('a', { class: 'button secondary', href: `/segment?image=${image.id}`, text: 'Segment' }),
+      element('button', {
+        type: 'button', class: 'secondary', text: 'Find similar', 'aria-describedby': nameId, 'aria-haspopup': 'dialog',
+        onclick: (event) => searchSimilar({
+          title: `Similar to ${image.name}`, request: { json: { image_id: image.id } }, opener: event.currentTarget }),
+      }),
       element('button', { type: 'button', class: 'secondary', onclick: rename, text: 'Rename', 'aria-describedby': nameId }),
       element('button', { type: 'button', class: 'danger', onclick: remove, text: 'Delete', 'aria-describedby': nameId })),
     element('div', { class: 'actions' },

@@ -4,11 +4,13 @@
 // selection (XOR), the selection shown on white beside it, computed here from the labels the
 // service sent; the mask to download is the service's own (/segment/superpixels/selection).
 import { api, apiJson, element, saveBlob, showProblem } from './api.js';
+import { searchSimilar } from './similar.js';
 
 const $ = (id) => document.getElementById(id);
 const OUTSIDE = 65535;
 const TABLE_FEATURES = ['area', 'perimeter', 'equivalent_diameter', 'eccentricity', 'solidity', 'circularity'];
 const EXTENSION = { jpeg: 'jpg', tiff: 'tif' };
+const SEARCH_PARAMS = ['n_segments', 'compactness', 'sigma', 'iterations'];
 
 const state = {
   source: null, // {blob, name, libraryId}
@@ -337,6 +339,32 @@ async function selectionPicture(result) {
 $('selection-mask').addEventListener('click', async () => {
   try {
     saveBlob(await selectionPicture('mask'), `${stem(state.source.name)}-selection-mask.png`);
+  } catch (error) { showProblem(problem, error); }
+});
+
+// Search the library for pictures like the selection: by the library image and the ids (the
+// service draws the same superpixels on it), or, for a file from this device, by the file and
+// the selection's exact mask.
+$('selection-search').addEventListener('click', async (event) => {
+  const opener = event.currentTarget;
+  const ids = [...state.selected].sort((a, b) => a - b);
+  if (!state.superpixels || !ids.length) {
+    showProblem(problem, new Error('Select at least one superpixel first.'));
+    return;
+  }
+  showProblem(problem, null);
+  const title = `Images like the selection in ${state.source.name}`;
+  if (state.source.libraryId) {
+    const params = Object.fromEntries(Object.entries(state.superpixels.params)
+      .filter(([name]) => SEARCH_PARAMS.includes(name)).map(([name, value]) => [name, Number(value)]));
+    searchSimilar({ title, opener, request: { json: { image_id: state.source.libraryId, ids, ...params } } });
+    return;
+  }
+  try {
+    const body = new FormData();
+    body.append('image', state.source.blob, state.source.name);
+    body.append('mask', await selectionPicture('mask'), 'selection-mask.png');
+    searchSimilar({ title, opener, request: { body } });
   } catch (error) { showProblem(problem, error); }
 });
 
