@@ -36,8 +36,8 @@ class DefaultTraining:
     tests use a much smaller setting to stay fast.
     """
 
-    mri_slices_per_class: int = 1200
-    mri_epochs: int = 60
+    mri_slices_per_class: int = 1500
+    mri_epochs: int = 70
     plankton_frames: int = 40
     seed: int = 0
 
