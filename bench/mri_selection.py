@@ -77,8 +77,12 @@ def main() -> None:
     augment = mri.augmented_strong if args.augmentation == "strong" else mri.augmented
     rng = np.random.default_rng(1)
 
-    def accuracy(index: np.ndarray) -> float:
-        logits = model.predict(x[index][..., None], batch_size=256, verbose=0).reshape(-1)
+    def accuracy(index: np.ndarray, flips: bool = False) -> float:
+        views = [x[index]]
+        if flips:  # the mean logit of the four flipped views
+            views += [x[index][:, :, ::-1], x[index][:, ::-1], x[index][:, ::-1, ::-1]]
+        logits = np.mean([model.predict(np.ascontiguousarray(v)[..., None], batch_size=256,
+                                        verbose=0).reshape(-1) for v in views], axis=0)
         return float(((logits > 0) == (y[index] > 0.5)).mean())
 
     best = (np.inf, 0, model.get_weights())
@@ -97,6 +101,8 @@ def main() -> None:
     model.set_weights(best[2])
     print(json.dumps({**vars(args), "best_epoch": best[1], "own_test_accuracy": accuracy(test),
                       f"held_out_{args.holdout}_accuracy": accuracy(held),
+                      "own_test_accuracy_flip_views": accuracy(test, flips=True),
+                      f"held_out_{args.holdout}_accuracy_flip_views": accuracy(held, flips=True),
                       "seconds": round(time.monotonic() - started)}))
 
 
