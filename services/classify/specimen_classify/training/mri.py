@@ -143,8 +143,6 @@ class Architecture:
     augmentation: str
     schedule: str = "constant"
     """Learning-rate schedule over the epochs (:func:`learning_rate`); the reference's is constant."""
-    flip_views: bool = False
-    """Export the mean answer of the four flipped views (:func:`with_flip_views`)."""
 
 
 def _build_reference() -> Any:
@@ -403,25 +401,6 @@ def with_features_output(model: Any) -> Any:
 
     outputs = [model.outputs[0], model.get_layer(FEATURES_LAYER).output]
     return keras.Model(inputs=model.inputs, outputs=outputs, name=f"{model.name}_with_features")
-
-
-def with_flip_views(model: Any) -> Any:
-    """A two-output model (logit, features) that answers the mean over the four flipped views.
-
-    Whether a slice holds a tumor does not depend on its orientation; averaging the logits and
-    features of the slice as it is, mirrored left-right, up-down and both, inside the exported
-    graph, steadies the answer at four times the (tiny) cost, served by LiteRT like any model.
-    """
-    import keras  # type: ignore[import-untyped,unused-ignore]
-
-    ops = keras.ops
-    image = keras.Input(shape=model.inputs[0].shape[1:], name="slice")
-    mirrored = ops.flip(image, axis=2)
-    views = [image, mirrored, ops.flip(image, axis=1), ops.flip(mirrored, axis=1)]
-    answers = [model(view) for view in views]
-    logit = keras.layers.Average(name="tumor_logit_mean")([answer[0] for answer in answers])
-    features = keras.layers.Average(name=f"{FEATURES_LAYER}_mean")([answer[1] for answer in answers])
-    return keras.Model(inputs=image, outputs=[logit, features], name=f"{model.name}_flip_views")
 
 
 def flipped_copies(inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -748,8 +727,6 @@ def train_mri(
                   epochs=epochs, batch_size=batch_size, patience=patience, augment=augment, progress=progress)
     trained_at = time.monotonic()
     exported = with_features_output(fitted.model)
-    if design.flip_views:
-        exported = with_flip_views(exported)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with _native_output_quieted(not progress):

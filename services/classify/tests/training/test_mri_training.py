@@ -234,23 +234,6 @@ class TestStandardisation:
         assert np.isfinite(out).all() and np.abs(out).max() <= mri_training.STANDARD_CLIP
 
 
-class TestFlipViews:
-    def test_the_answer_is_the_mean_of_the_four_views_and_orientation_free(self) -> None:
-        base = mri_training.with_features_output(mri_training.build_cnn("gap64"))
-        model = mri_training.with_flip_views(base)
-        x = np.random.default_rng(0).uniform(0.0, 1.0, (3, 64, 64, 1)).astype(np.float32)
-        views = [x, x[:, :, ::-1], x[:, ::-1], x[:, ::-1, ::-1]]
-
-        logit, features = (np.asarray(v) for v in model.predict(x, verbose=0))
-        expected = [np.mean([np.asarray(base.predict(np.ascontiguousarray(v), verbose=0)[k]) for v in views],
-                            axis=0) for k in (0, 1)]
-        turned = model.predict(np.ascontiguousarray(x[:, ::-1, ::-1]), verbose=0)
-
-        assert logit.shape == (3, 1) and features.shape == (3, 64)
-        assert np.allclose(logit, expected[0], atol=1e-5) and np.allclose(features, expected[1], atol=1e-5)
-        assert np.allclose(np.asarray(turned[0]), logit, atol=1e-5)
-
-
 class TestLearningRate:
     def test_cosine_decays_from_the_rate_to_near_zero(self) -> None:
         rates = [mri_training.learning_rate(e, 40, "cosine") for e in range(40)]
