@@ -191,7 +191,9 @@ class TestDefaultArchitectureLearns:
     def test_gap64_fits_randomised_slices_it_is_shown(self) -> None:
         """Regression: without batch norm, gap64 stayed near chance (0.56) on its own training
         slices of the domain-randomised generator (contrast families, windowing, skull-stripped),
-        so the default model learned nothing within the bootstrap's budget."""
+        so the default model learned nothing within the bootstrap's budget. 20 epochs: with the
+        posterior fossa drawn as it looks (folia, a full fossa, session 5) this set's low slices
+        take a few more than the 15 that sufficed before (0.725 after 15)."""
         from specimen_classify.domain import synthetic_mri
         from specimen_classify.domain.preprocessing import brain_crop, model_input
 
@@ -201,7 +203,7 @@ class TestDefaultArchitectureLearns:
         y = np.array([tumor for _, tumor in slices], np.float32)
         design = mri_training.ARCHITECTURES["gap64"]
 
-        fitted = mri_training._fit(design, x, y, x, y, seed=0, epochs=15, batch_size=16, patience=15,
+        fitted = mri_training._fit(design, x, y, x, y, seed=0, epochs=20, batch_size=16, patience=20,
                                    augment=False, progress=False)
         logits = fitted.model.predict(x[..., np.newaxis], verbose=0).reshape(-1)
 
