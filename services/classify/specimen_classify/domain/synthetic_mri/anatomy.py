@@ -1,14 +1,15 @@
 """The head of one axial slice as a map of tissue labels, in a centred, upright frame.
 
-Anterior is up (row 0), the patient's right is on the image's left (radiological view). The
-slice level ``z`` in [0, 1] runs from the posterior fossa (cerebellum with its folia, the pons
-joined to it, fourth ventricle, eyes; bone and air fill the fossa around a thin rim of CSF)
-through the midbrain (suprasellar and ambient cisterns, temporal horns, Sylvian fissures), the basal ganglia (frontal horns, third ventricle, caudate, lentiform nuclei, thalami, atria)
-and the lateral ventricles' bodies to the centrum semiovale and the vertex, where the brain is
-small and mostly cortex. The cortex is a gray ribbon that follows the surface and lines sulci:
-the zero set of a random field that varies faster along the surface than into depth, so the
-sulci run inward and meander as gyri do. Shapes, sizes, ventricle width (atrophy) and the two
-sides differ from slice to slice.
+Anterior is up (row 0), the patient's right is on the image's left (radiological view). The slice
+level ``z`` in [0, 1] runs from the posterior fossa (cerebellum with its folia, the pons joined to
+it, fourth ventricle, eyes; bone and air fill the fossa around a thin rim of CSF) through the
+midbrain (suprasellar and ambient cisterns, temporal horns, Sylvian fissures), the basal ganglia
+(frontal horns, third ventricle, caudate, lentiform nuclei, thalami, atria) and the lateral
+ventricles' bodies to the centrum semiovale and the vertex, where the brain is small and mostly
+cortex. The cortex is a gray ribbon that follows the surface and lines sulci: the zero set of a
+random field that varies faster along the surface than into depth, so the sulci run inward and
+meander as gyri do. Shapes, sizes, ventricle width (atrophy) and the two sides differ from slice
+to slice.
 """
 
 from __future__ import annotations
