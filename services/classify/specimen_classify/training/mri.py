@@ -141,6 +141,8 @@ class Architecture:
     summary: str
     build: Callable[[], Any]
     augmentation: str
+    schedule: str = "constant"
+    """Learning-rate schedule over the epochs (:func:`learning_rate`); the reference's is constant."""
 
 
 def _build_reference() -> Any:
@@ -168,7 +170,37 @@ epochs of a bootstrap-sized set, so early validation losses are read through sta
 early stopping keeps a first-epoch model; 0.9 follows the weights within an epoch."""
 
 
-def _build_gap64() -> Any:
+FOREGROUND_LEVEL = 0.1
+"""Input level (of 1) above which a pixel of the crop counts as head for the standardisation."""
+STANDARD_CLIP = 5.0
+"""Standardised values are clipped to +-this many standard deviations."""
+
+
+def _standardise_layer() -> Any:
+    """A layer that standardises each image by the mean and spread of its own head pixels.
+
+    Inside the network, so an exported LiteRT model would apply it exactly as trained: nothing to
+    keep in step in the serving preprocessing. Windowing, gain and the share of bright scalp
+    differ between scanners, sequences and exports; after this, what is left is how tissues
+    compare within the slice. Not in the default ``gap64``: ``bench/mri_selection.py`` measured
+    it no better on a contrast family held out of training (BENCHMARKS.md, issue 11).
+    """
+    import keras  # type: ignore[import-untyped,unused-ignore]
+
+    ops = keras.ops
+
+    class ForegroundStandardisation(keras.layers.Layer):  # type: ignore[misc]
+        def call(self, x: Any) -> Any:
+            mask = ops.cast(ops.greater(x, FOREGROUND_LEVEL), x.dtype)
+            count = ops.sum(mask, axis=(1, 2, 3), keepdims=True) + 1.0
+            mean = ops.sum(x * mask, axis=(1, 2, 3), keepdims=True) / count
+            variance = ops.sum(ops.square((x - mean) * mask), axis=(1, 2, 3), keepdims=True) / count
+            return ops.clip((x - mean) / ops.sqrt(variance + 1e-4), -STANDARD_CLIP, STANDARD_CLIP)
+
+    return ForegroundStandardisation(name="standardise")
+
+
+def _build_gap64(standardise: bool = False) -> Any:
     import keras  # type: ignore[import-untyped,unused-ignore]
 
     layers = keras.layers
@@ -180,7 +212,7 @@ def _build_gap64() -> Any:
         return [layers.Conv2D(filters, 3, padding="same", use_bias=False),
                 layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM), layers.ReLU()]
 
-    blocks: list[Any] = []
+    blocks: list[Any] = [_standardise_layer()] if standardise else []
     for filters in (16, 32, 48):
         blocks += [*conv(filters), layers.MaxPooling2D(2)]
     return keras.Sequential([
@@ -409,6 +441,70 @@ def augmented(inputs: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.
     return out
 
 
+def augmented_strong(inputs: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """Stronger views than :func:`augmented`: also an elastic warp, a bias field, a wider gamma
+    (0.6-1.7), resolution loss and more noise.
+
+    Not the default: compared by ``bench/mri_selection.py`` (BENCHMARKS.md, issue 11), it fitted
+    slower and scored lower within the bootstrap's epochs, on its own split and on a held-out
+    contrast family alike.
+    """
+    count, side = inputs.shape[0], inputs.shape[1]
+    out = np.empty_like(inputs)
+    centre = ((side - 1) / 2.0, (side - 1) / 2.0)
+    grid_y, grid_x = np.mgrid[0:side, 0:side].astype(np.float32)
+    axis = np.linspace(-1.0, 1.0, side, dtype=np.float32)
+    for i in range(count):
+        image = inputs[i]
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        if rng.random() < 0.5:
+            image = image[::-1]
+        matrix = cv2.getRotationMatrix2D(centre, float(rng.uniform(-20, 20)), float(rng.uniform(0.85, 1.15)))
+        matrix[:, 2] += rng.uniform(-0.05, 0.05, 2) * side
+        image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (side, side), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        if rng.random() < 0.5:  # elastic: a smooth displacement of a pixel or two
+            coarse = rng.normal(0.0, float(rng.uniform(0.5, 2.0)), (2, 5, 5)).astype(np.float32)
+            dx = cv2.resize(coarse[0], (side, side), interpolation=cv2.INTER_CUBIC)
+            dy = cv2.resize(coarse[1], (side, side), interpolation=cv2.INTER_CUBIC)
+            image = cv2.remap(image, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        if rng.random() < 0.5:  # a smooth multiplicative bias field
+            c = rng.uniform(-0.3, 0.3, 3).astype(np.float32)
+            across, down = axis[None, :], axis[:, None]
+            image = image * np.exp(c[0] * across + c[1] * down + c[2] * down * across)
+        image = np.power(np.clip(image, 0.0, 1.0), float(np.exp(rng.uniform(np.log(0.6), np.log(1.7)))))
+        image = image * float(rng.uniform(0.8, 1.2))
+        choice = rng.random()
+        if choice < 0.25:
+            image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.3, 1.2)))
+        elif choice < 0.4:
+            small = int(rng.integers(side // 3, side * 3 // 4))
+            image = cv2.resize(cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA), (side, side),
+                               interpolation=cv2.INTER_LINEAR)
+        image = image + rng.normal(0.0, float(rng.uniform(0.0, 0.05)), image.shape)
+        out[i] = np.clip(image, 0.0, 1.0)
+    return out
+
+
+LEARNING_RATE = 1e-3
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(epoch: int, epochs: int, schedule: str) -> float:
+    """Adam's learning rate in ``epoch`` (0-based) of ``epochs``: constant, or a cosine decay to 0.
+
+    >>> learning_rate(0, 10, "cosine"), learning_rate(5, 10, "cosine"), learning_rate(3, 10, "constant")
+    (0.001, 0.0005, 0.001)
+    """
+    if schedule == "constant":
+        return LEARNING_RATE
+    if schedule == "cosine":
+        return float(round(LEARNING_RATE * 0.5 * (1.0 + np.cos(np.pi * epoch / max(epochs, 1))), 12))
+    raise ValueError(f"schedule={schedule!r} is unknown; use one of {', '.join(SCHEDULES)}")
+
+
 def _balanced_accuracy(truth: npt.NDArray[np.bool_], p: npt.NDArray[np.float64], threshold: float) -> float:
     called = p >= threshold
     return float(((called & truth).sum() / truth.sum() + (~called & ~truth).sum() / (~truth).sum()) / 2.0)
@@ -437,7 +533,7 @@ def _fit(architecture: Architecture, x_train: npt.NDArray[np.float32], y_train: 
 
     keras.utils.set_random_seed(seed)
     model = architecture.build()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")])
     if architecture.name == "reference" or not augment:
@@ -455,6 +551,7 @@ def _fit(architecture: Architecture, x_train: npt.NDArray[np.float32], y_train: 
     history: dict[str, list[float]] = {}
     best_loss, best_epoch, best_weights = np.inf, 0, model.get_weights()
     for epoch in range(epochs):
+        model.optimizer.learning_rate.assign(learning_rate(epoch, epochs, architecture.schedule))
         fitted = model.fit(augmented(x_train, rng)[..., np.newaxis], y_train,
                            validation_data=(x_val[..., np.newaxis], y_val), epochs=epoch + 1,
                            initial_epoch=epoch, batch_size=batch_size, shuffle=True,
@@ -773,7 +870,8 @@ def train_mri(
             "batch_size": batch_size,
             "augmentation": design.augmentation if augment else None,
             "training_images": fitted.training_images,
-            "optimizer": {"name": "adam", "learning_rate": 1e-3},
+            "optimizer": {"name": "adam", "learning_rate": LEARNING_RATE, "schedule":
+                          design.schedule if augment and design.name != "reference" else "constant"},
             "loss": "binary_crossentropy on the logit",
             "history": fitted.history,
             "seconds": {"preprocessing": round(loaded_at - started, 2),

@@ -10,7 +10,14 @@ import pytest
 
 from specimen_classify.domain.preprocessing import brain_crop
 from specimen_classify.domain.synthetic_mri import CONTRASTS, LESIONS, LEVELS, MriSlice, mri_slice
-from specimen_classify.domain.synthetic_mri.anatomy import CSF, GRAY, WHITE
+from specimen_classify.domain.synthetic_mri.anatomy import (
+    CSF,
+    GRAY,
+    LEVEL_EDGES,
+    WHITE,
+    Anatomy,
+    draw_anatomy,
+)
 from specimen_classify.domain.synthetic_mri.contrast import draw_signals
 
 
@@ -156,3 +163,35 @@ class TestContrastFamilies:
         assert t1c.enhancing_rim > t1c.tissue[WHITE]
         assert t2.tissue[WHITE] < t2.tissue[GRAY] < t2.tissue[CSF]
         assert flair.tissue[CSF] < flair.tissue[WHITE] < flair.tissue[GRAY] < flair.edema
+
+
+@pytest.fixture(scope="module")
+def anatomies() -> list[Anatomy]:
+    """Twelve posterior-fossa anatomies across the level's range, at 256x256."""
+    low, high = LEVEL_EDGES[0], LEVEL_EDGES[1]
+    return [draw_anatomy(np.random.default_rng(seed), 256, low + (high - low) * (seed + 0.5) / 12)
+            for seed in range(12)]
+
+
+class TestPosteriorFossa:
+    """The lowest slices look as the posterior fossa does: a full fossa and cerebellar folia."""
+
+    def test_no_pool_of_csf_away_from_the_brain(self, anatomies: list[Anatomy]) -> None:
+        """Regression: the skull base around the cerebellum was all CSF (half of it more than 8 px
+        from any brain), a bright pool on T2 that no real slice shows; bone and air fill it."""
+        for anatomy in anatomies:
+            rows = np.arange(256)[:, None] - 128.0
+            behind_orbits = anatomy.intracranial & ~anatomy.brain & (rows > -0.3 * 128)
+            csf = (anatomy.labels == CSF) & behind_orbits
+            away = cv2.distanceTransform((~anatomy.brain).astype(np.uint8), cv2.DIST_L2, 3) > 8
+            assert (csf & away).sum() <= 0.02 * max(int(csf.sum()), 1)
+
+    def test_the_cerebellum_has_folia(self, anatomies: list[Anatomy]) -> None:
+        """Gray leaves and thin fissures parallel to the surface, behind the fourth ventricle."""
+        for anatomy in anatomies:
+            rows = np.arange(256)[:, None] - 128.0
+            cerebellum = anatomy.brain & (rows > 0.15 * 128)
+            labels = anatomy.labels[cerebellum]
+            assert (labels == GRAY).mean() >= 0.22
+            fissures = (anatomy.labels == CSF) & cerebellum & (anatomy.depth > 2.0)
+            assert fissures.sum() >= 20

@@ -48,7 +48,7 @@ from specimen_classify.domain.synthetic_mri.lesions import (
 __all__ = ["CONTRASTS", "DEFAULT_SIZE", "GENERATOR", "LESIONS", "LEVELS", "MAX_SIZE", "MIN_SIZE",
            "MriSlice", "mri_slice"]
 
-GENERATOR = "specimen-mri-phantom/2"
+GENERATOR = "specimen-mri-phantom/3"
 """Name and version of this generator, for model cards: a model trained on its slices says so."""
 MIN_SIZE = 32
 MAX_SIZE = 2048

@@ -1,14 +1,15 @@
 """The head of one axial slice as a map of tissue labels, in a centred, upright frame.
 
-Anterior is up (row 0), the patient's right is on the image's left (radiological view). The
-slice level ``z`` in [0, 1] runs from the posterior fossa (cerebellum, pons, fourth ventricle,
-eyes) through the midbrain (suprasellar and ambient cisterns, temporal horns, Sylvian fissures),
-the basal ganglia (frontal horns, third ventricle, caudate, lentiform nuclei, thalami, atria)
-and the lateral ventricles' bodies to the centrum semiovale and the vertex, where the brain is
-small and mostly cortex. The cortex is a gray ribbon that follows the surface and lines sulci:
-the zero set of a random field that varies faster along the surface than into depth, so the
-sulci run inward and meander as gyri do. Shapes, sizes, ventricle width (atrophy) and the two
-sides differ from slice to slice.
+Anterior is up (row 0), the patient's right is on the image's left (radiological view). The slice
+level ``z`` in [0, 1] runs from the posterior fossa (cerebellum with its folia, the pons joined to
+it, fourth ventricle, eyes; bone and air fill the fossa around a thin rim of CSF) through the
+midbrain (suprasellar and ambient cisterns, temporal horns, Sylvian fissures), the basal ganglia
+(frontal horns, third ventricle, caudate, lentiform nuclei, thalami, atria) and the lateral
+ventricles' bodies to the centrum semiovale and the vertex, where the brain is small and mostly
+cortex. The cortex is a gray ribbon that follows the surface and lines sulci: the zero set of a
+random field that varies faster along the surface than into depth, so the sulci run inward and
+meander as gyri do. Shapes, sizes, ventricle width (atrophy) and the two sides differ from slice
+to slice.
 """
 
 from __future__ import annotations
@@ -166,6 +167,12 @@ def draw_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
         labels[intracranial & (base > 0) & ~brain] = base[intracranial & (base > 0) & ~brain]
         for side in (-1, 1):
             canvas.ellipse(side * rng.uniform(0.3, 0.4), rng.uniform(-0.92, -0.8), 0.15, 0.14, 0.0, CSF)
+        # The posterior fossa is full: bone, air cells and sinuses (dark on every sequence) fill
+        # what the brain leaves of the skull base, with only a thin rim of CSF around the brain.
+        rim = max(round(unit * rng.uniform(2.0, 5.0)), 1)
+        near = cv2.dilate(brain.astype(np.uint8), cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))) > 0
+        labels[intracranial & ~near & (labels == CSF) & (y > np.float32(-0.6 * brain_v))] = BONE
         labels[brain] = WHITE
         fissure_range: tuple[float, float] | None = None
     else:
@@ -181,7 +188,13 @@ def draw_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
                  (brain_u, brain_v), level)
 
     if level == "posterior_fossa":
-        canvas.ellipse(0.0, pons_v, pons_r * 1.15, pons_r * 1.05, 0.0, CSF)
+        _draw_folia(rng, labels, brain, depth, y, unit, brain_v, pons_v + pons_r)
+        # Prepontine cistern in front of the pons only; the middle cerebellar peduncles join the
+        # pons to the hemispheres, so the pons is no isolated round mass.
+        canvas.ellipse(0.0, pons_v - pons_r * 0.25, pons_r * 1.1, pons_r * 0.85, 0.0, CSF)
+        for side in (-1, 1):
+            canvas.ellipse(side * pons_r * 1.1, pons_v + pons_r * 0.5, pons_r * 0.9, pons_r * 0.45,
+                           side * -25.0, WHITE)
         canvas.ellipse(0.0, pons_v, pons_r, pons_r * 0.9, 0.0, WHITE)
         canvas.ellipse(0.0, rng.uniform(0.08, 0.14), 0.09 * ventricle_scale, 0.06, 0.0, CSF)  # fourth
         canvas.ellipse(0.0, rng.uniform(0.8, 0.9), 0.08, 0.12, 0.0, CSF)  # cisterna magna
@@ -275,6 +288,26 @@ def _draw_cortex(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain:
     cortex = brain & ((depth < thickness) | (excess < thickness))
     labels[cortex] = GRAY
     labels[brain & (excess < 0)] = CSF
+
+
+def _draw_folia(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain: BoolArray,
+                depth: FloatArray, y: FloatArray, unit: float, brain_v: float, front: float) -> None:
+    """Cerebellar folia: thin gray leaves and fissures parallel to the surface, a white core.
+
+    Behind ``front`` (brain units, v), the cerebellar cortex is not the cerebrum's radial sulci
+    but many fine fissures that follow the outline, over a branching white matter core.
+    """
+    size = labels.shape[0]
+    behind = brain & (y > np.float32(front * brain_v))
+    period = max(unit * rng.uniform(3.0, 5.5), 1.6)
+    reach = unit * rng.uniform(14.0, 24.0)
+    # A little wobble so the leaves meander instead of forming perfect rings.
+    phase = depth / np.float32(period) + np.float32(rng.uniform(0.4, 0.9)) * smooth_noise(
+        rng, (size, size), int(rng.integers(8, 16)))
+    fraction = phase - np.floor(phase)
+    leaves = behind & (depth < reach)
+    labels[leaves & (fraction < 0.55)] = GRAY
+    labels[leaves & (fraction < 0.12) & (depth > 1.5)] = CSF
 
 
 def _draw_spots_and_vessels(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain: BoolArray,
