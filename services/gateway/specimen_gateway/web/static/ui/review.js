@@ -224,12 +224,15 @@ function knownCategories(names) {
     ...sorted.map((name) => element('option', { value: name, text: name, selected: name === current })));
 }
 
+let listed = 0; // lists asked for, so that a slow answer never replaces a newer one
 async function loadObjects() {
   const form = new FormData($('filters'));
   const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(offset) });
   for (const [key, value] of form.entries()) if (String(value).trim()) params.set(key, String(value).trim());
+  const asked = ++listed;
   try {
     const page = await apiJson(`${base}/objects?${params}`);
+    if (asked !== listed) return; // a newer list was asked for meanwhile: its answer wins
     items = page.items;
     total = page.total;
     selected.clear();
