@@ -13,6 +13,7 @@ import io
 import math
 import re
 import struct
+import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -163,6 +164,21 @@ class TestPlanktonProject:
         assert failure.locator("td.reason").inner_text().strip() != ""
         expect(page.get_by_role("button", name="Cancel the run")).to_be_hidden()
         browser.check_page(page, "project")
+        # Again for the failed frame: the same job, which fails it again with its reason.
+        runs = f"/api/v1/projects/{project_id}/runs"
+        first_end = gateway.get(runs, headers=auth).json()["items"][0]["finished_at"]
+        page.get_by_role("button", name="Run the failed frames again").click()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = gateway.get(runs, headers=auth).json()["items"][0]
+            if job["finished_at"] not in (None, first_end):
+                break
+            time.sleep(0.3)
+        assert job["status"] == "succeeded" and job["progress"]["failed"] == 1, job
+        expect(page.locator("#run-status")).to_contain_text(
+            "finished: 3 of 3 frames (2 done, 1 failed)")
+        expect(bar).to_have_attribute("aria-valuenow", "100")
+        expect(failure).to_have_count(1)
 
         # -- review by keyboard ------------------------------------------------------------
         objects = api_objects(gateway, token, project_id)
@@ -176,7 +192,6 @@ class TestPlanktonProject:
         assert shown == least_sure_first
         page.wait_for_function("() => [...document.querySelectorAll('#gallery img')]"
                                ".every(img => img.complete && img.naturalWidth > 0)")
-        browser.check_page(page, "review")
 
         gallery = page.get_by_role("listbox")
         gallery.focus()
@@ -205,6 +220,9 @@ class TestPlanktonProject:
         assert all(after[i]["status"] == "predicted" for i in least_sure_first[5:])
         expect(page.locator('#counts tfoot td[data-status="validated"]')).to_have_text("4")
         expect(page.locator('#counts tfoot td[data-status="dubious"]')).to_have_text("1")
+        page.keyboard.press("Shift+ArrowRight")  # a selection in the picture, then axe
+        browser.check_page(page, "review")
+        page.keyboard.press("Escape")
 
         page.get_by_label("Status", exact=True).select_option("dubious")
         expect(options).to_have_count(1)
