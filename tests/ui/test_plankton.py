@@ -273,3 +273,63 @@ class TestPlanktonProject:
         response = page.goto("/projects/not-a-number")
         assert response is not None and response.status == 404
         expect(page.locator("#not-found")).to_be_visible()
+
+
+def _project_with_a_run(gateway: httpx.Client, auth: dict[str, str]) -> int:
+    """A project with one frame, run to its end, all through the API (as a script would)."""
+    project_id = int(gateway.post("/api/v1/projects", headers=auth,
+                                  json={"name": "Roles cruise"}).json()["id"])
+    frame = _png(plankton_frame((14, 0), dict.fromkeys(CATEGORIES, 1), FRAME_SIDE, FRAME_SIDE).image)
+    uploaded = gateway.post(f"/api/v1/projects/{project_id}/frames", headers=auth,
+                            files=[("image", ("f.png", frame, "image/png"))])
+    assert uploaded.status_code == 201, uploaded.text
+    started = gateway.post(f"/api/v1/projects/{project_id}/runs", headers=auth, json={})
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 120
+    job = started.json()
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        job = gateway.get(started.headers["location"], headers=auth).json()
+    assert job["status"] == "succeeded", job
+    return project_id
+
+
+class TestProjectRoles:
+    def test_a_viewer_sees_no_manager_controls_and_is_told_why_a_review_is_refused(
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+        gateway: httpx.Client,
+    ) -> None:
+        owner = create_user(hospital="UI Plankton Roles")
+        reader = create_user(hospital="UI Plankton Roles")
+        auth = {"Authorization": f"Bearer {login(gateway, owner.email, PASSWORD)['access_token']}"}
+        project_id = _project_with_a_run(gateway, auth)
+        members = f"/api/v1/projects/{project_id}/members/{reader.id}"
+        assert gateway.put(members, headers=auth, json={"role": "viewer"}).status_code in (200, 201)
+
+        page = browser.new_page()
+        browser.sign_in(page, reader.email)
+        page.goto(f"/projects/{project_id}")
+        expect(page.locator("#facts")).to_contain_text("viewer")
+        for control in ("#upload", "#start-run", "#add-member"):
+            expect(page.locator(control)).to_be_hidden()
+        expect(page.locator("#members select")).to_have_count(0)
+        expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+
+        page.goto(f"/projects/{project_id}/review")
+        expect(page.locator("#relabel")).to_be_hidden()
+        first = page.locator("#gallery [role=option]").first
+        expect(first).to_be_visible()
+        page.get_by_role("listbox").focus()
+        page.keyboard.press("v")
+        expect(page.locator("#review-problem")).to_be_visible()
+        assert page.locator("#review-problem").inner_text().strip() != ""
+
+        # Made an annotator, the same key validates.
+        assert gateway.put(members, headers=auth, json={"role": "annotator"}).status_code == 200
+        page.reload()
+        object_id = int(first.get_attribute("data-id"))
+        page.get_by_role("listbox").focus()
+        page.keyboard.press("v")
+        expect(page.locator("#review-status")).to_have_text("1 object validated.")
+        detail = gateway.get(f"/api/v1/objects/{object_id}", headers=auth).json()
+        assert detail["status"] == "validated" and detail["annotated_by"] == reader.id
