@@ -23,7 +23,7 @@ from specimen_gateway.adapters.upstreams import open_upstreams
 from specimen_gateway.api.docs import ASSETS_URL, docs_router, swagger_assets
 from specimen_gateway.config import GatewaySettings
 from specimen_gateway.domain.routes import RouteTable
-from specimen_gateway.web.pages import PAGE_PATHS, pages_router, templates
+from specimen_gateway.web.pages import PAGE_PATHS, PROJECT_PREFIX, pages_router, templates
 from specimen_gateway.web.security import STATIC_URL, UiStaticFiles
 from specimen_gateway.web.session import SESSION_PATH, session_router
 from specimen_kit.openapi_problems import document_problems
@@ -36,7 +36,7 @@ from specimen_kit.tokens import JwksClient, TokenVerifier
 # every other path goes through the route table (so /metrics, served on the metrics port only,
 # is a no-route 404 here like any unknown path).
 OWN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", *PAGE_PATHS})
-OWN_PREFIXES = ("/docs/", SESSION_PATH, STATIC_URL + "/")
+OWN_PREFIXES = ("/docs/", SESSION_PATH, STATIC_URL + "/", PROJECT_PREFIX)
 # FastAPI's generated docs describe the gateway alone; the gateway serves the suite's instead.
 _FASTAPI_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 

@@ -46,6 +46,7 @@ PAGES = (
     Page("/library", "library.html", "Library", "Library"),
     Page("/segment", "segment.html", "Segment", "Segment"),
     Page("/mri", "mri.html", "MRI", "MRI"),
+    Page("/projects", "projects.html", "Plankton projects", "Projects"),
     Page("/models", "models.html", "Models", "Models"),
     Page("/users", "users.html", "Users", "Users"),
     Page("/account", "account.html", "Account", "Account"),
@@ -57,6 +58,14 @@ LOGIN_NOTICES = {
     "signed-out": "You are signed out.",
 }
 PAGE_PATHS = frozenset({LOGIN_PATH, *(page.path for page in PAGES)})
+# A project's pages: /projects/{id} (members, frames, runs, export) and /projects/{id}/review
+# (the object gallery). Anything else under the prefix is the not-found page. Whether the
+# project exists, and is the user's, is the API's answer to the page's requests (a 404 there
+# shows the same not-found page): the gateway keeps no data of its own.
+PROJECT_PREFIX = "/projects/"
+PROJECT_VIEWS = {"": ("project.html", "Plankton project"),
+                 "review": ("review.html", "Review objects")}
+NOT_FOUND_TITLE = "Not found"
 
 
 def templates() -> Jinja2Templates:
@@ -92,11 +101,7 @@ def pages_router(view: Jinja2Templates) -> APIRouter:
     def page_view(page: Page) -> Callable[..., Coroutine[Any, Any, Response]]:
         async def show(request: Request, image: Annotated[str | None, Query()] = None) -> Response:
             if not request.cookies.get(ACCESS_COOKIE):
-                # Signed out, or the access token ended: the refresh cookie (which only
-                # /ui/session sees) decides which, on the way back here or to sign in.
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(f"{SESSION_PATH}/resume?next={quote(target, safe='/')}",
-                                        status_code=303)
+                return _resume(request)
             return _render(view, request, page.template,
                            {"page": page.template.removesuffix(".html"), "title": page.title,
                             "image_id": image})
@@ -105,4 +110,33 @@ def pages_router(view: Jinja2Templates) -> APIRouter:
 
     for page in PAGES:
         router.add_api_route(page.path, page_view(page), methods=["GET"])
+
+    @router.get(PROJECT_PREFIX + "{rest:path}")
+    async def project_page(request: Request, rest: str) -> Response:
+        if not request.cookies.get(ACCESS_COOKIE):
+            return _resume(request)
+        project_id, _, view_name = rest.partition("/")
+        found = PROJECT_VIEWS.get(view_name)
+        if found is None or not _is_record_id(project_id):
+            return _render(view, request, "not_found.html",
+                           {"page": "not-found", "title": NOT_FOUND_TITLE, "image_id": None,
+                            "section": "/projects"},
+                           status=404)
+        template, title = found
+        return _render(view, request, template,
+                       {"page": template.removesuffix(".html"), "title": title,
+                        "project_id": int(project_id), "image_id": None, "section": "/projects"})
+
     return router
+
+
+def _is_record_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and not text.startswith("0") and len(text) <= 18
+
+
+def _resume(request: Request) -> Response:
+    """Signed out, or the access token ended: the refresh cookie (which only /ui/session sees)
+    decides which, on the way back here or to sign in."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{SESSION_PATH}/resume?next={quote(target, safe='/')}",
+                            status_code=303)

@@ -77,6 +77,49 @@ class TestPages:
                     or path.startswith("/ui/")]
 
 
+class TestProjectPages:
+    @pytest.mark.parametrize(("path", "script"), [
+        ("/projects", "projects.js"), ("/projects/12", "project.js"),
+        ("/projects/12/review", "review.js")])
+    def test_the_project_pages_render_with_a_session_and_the_csp(
+        self, gateway: Callable[..., httpx.Client], token_for: Callable[..., str],
+        path: str, script: str) -> None:
+        response = signed_in(gateway(), token_for()).get(path)
+        assert response.status_code == 200
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert f"/ui/static/ui/{script}" in response.text
+        assert "<script>" not in response.text and " style=" not in response.text
+        assert 'href="/projects" aria-current="page"' in response.text
+        if path != "/projects":
+            assert 'data-project-id="12"' in response.text
+
+    @pytest.mark.parametrize("path", ["/projects/abc", "/projects/0", "/projects/12/nope",
+                                      "/projects/", "/projects/1e3", "/projects/12/review/x",
+                                      "/projects/" + "9" * 30])
+    def test_any_other_path_under_projects_is_the_not_found_page(
+        self, gateway: Callable[..., httpx.Client], token_for: Callable[..., str],
+        path: str) -> None:
+        response = signed_in(gateway(), token_for()).get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "There is no such page here" in response.text
+        assert 'id="not-found" class="card" hidden' not in response.text
+
+    def test_a_project_page_without_a_session_goes_by_resume_to_sign_in(
+        self, gateway: Callable[..., httpx.Client]) -> None:
+        response = gateway().get("/projects/7/review")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/ui/session/resume?next=/projects/7/review"
+
+    def test_the_api_projects_are_still_proxied(
+        self, gateway: Callable[..., httpx.Client], token_for: Callable[..., str]) -> None:
+        # /projects/… is the UI's; /api/v1/projects/… still goes to classify.
+        response = gateway().get("/api/v1/projects/7",
+                                 headers={"Authorization": f"Bearer {token_for()}"})
+        assert "There is no such page here" not in response.text
+
+
 class TestAssets:
     def test_htmx_is_served_from_the_gateway_with_the_security_headers(
         self, gateway: Callable[..., httpx.Client]) -> None:
