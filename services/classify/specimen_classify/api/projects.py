@@ -34,7 +34,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from specimen_classify.api.deps import ProjectService, Settings, import_limits
+from specimen_classify.api.deps import ProjectService, Settings, UserNames, import_limits
 from specimen_classify.api.project_schemas import (
     AnnotationRequest,
     AnnotationResult,
@@ -509,10 +509,13 @@ def object_counts(project_id: ProjectId, caller: CurrentPrincipal,
                           "a field is invalid; nothing was changed.")},
                       summary="Set the category and/or status of many objects (annotator)")
 def annotate_objects(project_id: ProjectId, body: AnnotationRequest, caller: CurrentPrincipal,
-                     projects: ProjectService) -> AnnotationResult:
+                     projects: ProjectService, names: UserNames) -> AnnotationResult:
+    # The annotator's name is the users service's for the token's user, never the body's
+    # (annotator_name is ignored: a client could name anyone); see adapters/user_names.py.
+    projects.require(caller, project_id, ProjectRole.ANNOTATOR)
     updated = projects.annotate(caller, project_id, Review(
         ids=body.ids, category=body.category, status=body.status,
-        user_name=body.annotator_name))
+        user_name=names.name_of(caller.user_id)))
     return AnnotationResult(updated=updated, category=body.category,
                             status=body.status or "validated")
 
