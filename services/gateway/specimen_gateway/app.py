@@ -56,6 +56,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     runtime = GatewayRuntime(table=RouteTable(), rate_limit=settings.rate_limit,
                              body_budget=BodyBudget(settings.max_buffered_body_bytes),
+                             spool_budget=BodyBudget(settings.max_spooled_body_bytes),
                              max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager

@@ -46,6 +46,7 @@ SERVICE = "gateway"
 BUFFER_LIMIT = 64 * 1024
 _BEARER = b"bearer "
 DEFAULT_BODY_BUDGET = 256 * 1024 * 1024
+DEFAULT_SPOOL_BUDGET = 1536 * 1024 * 1024
 # An empty declared body is sent as one (Content-Length: 0); none declared, as none.
 # How long a client should wait before retrying a service the gateway cannot reach.
 RETRY_AFTER_SECONDS = 1
@@ -90,6 +91,8 @@ class GatewayRuntime:
     body_budget: BodyBudget = field(default_factory=lambda: BodyBudget(DEFAULT_BODY_BUDGET))
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     body_limits: BodyLimits | None = None
+    # Bytes of bulk uploads in temporary files at once (disk, not memory).
+    spool_budget: BodyBudget = field(default_factory=lambda: BodyBudget(DEFAULT_SPOOL_BUDGET))
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -220,10 +223,14 @@ class ProxyMiddleware:
         try:
             if spool:
                 # A bulk upload: read whole into a temporary file (same deadline), then streamed.
-                with self.runtime.body_budget.reserve(min(size or SPOOL_CHUNK, SPOOL_CHUNK)):
-                    spooled = await _spool_body(receive)
-                with spooled:
-                    await self._exchange(scope, send, upstream, outgoing.headers, spooled)
+                # Its disk room (declared, else the largest allowed) is held until it is sent.
+                assert limits is not None
+                room = outgoing.content_length or limits.of_scope(scope).max_bytes
+                with self.runtime.spool_budget.reserve(room):
+                    with self.runtime.body_budget.reserve(min(room, SPOOL_CHUNK)):
+                        spooled = await _spool_body(receive)
+                    with spooled:
+                        await self._exchange(scope, send, upstream, outgoing.headers, spooled)
                 return
             with self.runtime.body_budget.reserve(size):
                 # Read whole before an upstream connection is taken; the kit's deadline answers

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -72,3 +74,33 @@ def test_past_the_upload_limit_is_a_413_naming_it(
         assert problem["limit_setting"] == "SPECIMEN_MAX_UPLOAD_BYTES"
         assert "SPECIMEN_MAX_UPLOAD_BYTES" in problem["detail"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_spooled_uploads_past_the_disk_budget_are_a_503(
+    gateway: Gateway, token_for: Callable[..., str]
+) -> None:
+    # Spooled uploads are bounded on disk as buffered bodies are in memory: an upload held open
+    # (declared 4 MiB, a few bytes sent) leaves no room for another under a 5 MiB budget.
+    client = gateway(max_body_bytes=MIB, max_upload_bytes=64 * MIB,
+                     max_spooled_body_bytes=5 * MIB)
+    token = token_for()
+    host, port = client.base_url.host, client.base_url.port or 80
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"}
+    with socket.create_connection((host, port), timeout=10) as held:
+        held.sendall((f"POST {FRAMES} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}"
+                      f"\r\nContent-Type: application/zip\r\nContent-Length: {4 * MIB}\r\n\r\n"
+                      ).encode() + b"PK" * 50)
+        for _ in range(50):
+            response = client.post(FRAMES, content=b"x" * (2 * MIB), headers=headers)
+            if response.status_code == 503:
+                break
+            time.sleep(0.05)
+        assert response.status_code == 503
+        assert response.json()["type"].endswith("/gateway-buffers-full")
+        assert response.headers["retry-after"] == "1"
+    for _ in range(50):  # the held upload's room comes back once its client is gone
+        response = client.post(FRAMES, content=b"x" * (2 * MIB), headers=headers)
+        if response.status_code == 200:
+            break
+        time.sleep(0.05)
+    assert response.status_code == 200
