@@ -28,14 +28,29 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from specimen_kit.errors import Problem
+
 logger = logging.getLogger(__name__)
 
 _KEY = re.compile(r"[0-9a-f]{32}")
 _TEMPORARY_PREFIX = ".tmp-"
 
 
-class BlobMissing(LookupError):
-    """A row references a blob that is not in the store (deleted or lost outside the service)."""
+class BlobMissing(Problem, LookupError):
+    """The record is there but its stored file (image, crop, mask, archive) is gone from the
+    blob store, deleted or lost outside the service; it cannot be served again.
+
+    A 410 rather than a 500: nothing the client sends can fix it, and it is no server bug that
+    retrying would cure. The detail names the key, never the store's path on disk.
+    """
+
+    status = 410
+    title = "Stored file gone"
+    slug = "blob-missing"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"The stored file of this resource (blob {key}) is gone from the blob "
+                         "store; the record remains but its content cannot be served.", key=key)
 
 
 class FilesystemBlobStore:
@@ -93,13 +108,13 @@ class FilesystemBlobStore:
         try:
             return self._path(key).open("rb")
         except FileNotFoundError as error:
-            raise BlobMissing(f"blob {key} is missing from {self.root}") from error
+            raise BlobMissing(key) from error
 
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as error:
-            raise BlobMissing(f"blob {key} is missing from {self.root}") from error
+            raise BlobMissing(key) from error
 
     def delete(self, key: str) -> None:
         """Remove a blob; one already gone is not an error."""

@@ -135,7 +135,8 @@ class NotFound(Problem):
 
 
 class PayloadTooLarge(Problem):
-    """The request body is larger than the service's limit (``SPECIMEN_MAX_BODY_BYTES``)."""
+    """The request body is larger than the route's limit (``SPECIMEN_MAX_BODY_BYTES``, or
+    ``SPECIMEN_MAX_UPLOAD_BYTES`` on the bulk upload routes), named in ``limit_setting``."""
 
     status = 413
     title = "Payload too large"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -122,32 +125,89 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodySizeLimitMiddleware:
-    """413 for a body over ``max_bytes``: from ``Content-Length`` before reading anything,
-    and while streaming when the length is not declared."""
+def is_json_body(scope: Scope) -> bool:
+    """Whether the request declares a JSON body (``application/json`` or ``*+json``)."""
+    value = _header(scope, b"content-type")
+    if value is None:
+        return False
+    media_type = value.split(b";", 1)[0].strip().lower()
+    return bool(media_type == b"application/json" or media_type.endswith(b"+json"))
 
-    def __init__(self, app: ASGIApp, max_bytes: int, service: str) -> None:
+
+def route_pattern(template: str) -> re.Pattern[str]:
+    """``/api/v1/projects/{id}/frames`` as a pattern matching one path segment per ``{...}``."""
+    parts = re.split(r"\{[^/{}]+\}", template)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """The body limit of one request: its bytes and the setting that sets them."""
+
+    max_bytes: int
+    setting: str
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """Per-route body limits: ``max_bytes`` everywhere, ``upload_bytes`` on the bulk upload
+    routes (``(method, path template)``), unless the body is JSON (read whole, so it keeps the
+    small limit there too)."""
+
+    max_bytes: int
+    upload_bytes: int = 0
+    upload_routes: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    @classmethod
+    def of(cls, max_bytes: int, upload_bytes: int,
+           routes: Iterable[tuple[str, str]] = ()) -> BodyLimits:
+        return cls(max_bytes, upload_bytes,
+                   tuple((method.upper(), route_pattern(path)) for method, path in routes))
+
+    def is_upload(self, scope: Scope) -> bool:
+        """Whether the request is a bulk upload (a non-JSON body to an upload route)."""
+        method, path = scope.get("method", ""), scope.get("path", "")
+        return (any(method == m and pattern.fullmatch(path) for m, pattern in self.upload_routes)
+                and not is_json_body(scope))
+
+    def of_scope(self, scope: Scope) -> BodyLimit:
+        if self.upload_bytes and self.is_upload(scope):
+            return BodyLimit(self.upload_bytes, "SPECIMEN_MAX_UPLOAD_BYTES")
+        return BodyLimit(self.max_bytes, "SPECIMEN_MAX_BODY_BYTES")
+
+
+class BodySizeLimitMiddleware:
+    """413 for a body over its route's limit (``limits``; ``max_bytes`` on every route when not
+    given): from ``Content-Length`` before reading anything, and while streaming when the length
+    is not declared. The problem names the limit and the setting that sets it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, service: str,
+                 limits: BodyLimits | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.service = service
+        self.limits = limits or BodyLimits(max_bytes)
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"The request body is larger than the limit of {self.max_bytes} "
-                               "bytes.", max_bytes=self.max_bytes)
+    @staticmethod
+    def _too_large(limit: BodyLimit) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body is larger than this route's limit of "
+                               f"{limit.max_bytes} bytes ({limit.setting}).",
+                               max_bytes=limit.max_bytes, limit_setting=limit.setting)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limits.of_scope(scope)
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await send_problem(send, MalformedRequest("Content-Length is not a number."),
                                    scope["path"])
                 return
-            if int(declared) > self.max_bytes:
+            if int(declared) > limit.max_bytes:
                 REQUESTS_REJECTED.labels(self.service, "body_too_large").inc()
-                await send_problem(send, self._too_large(), scope["path"])
+                await send_problem(send, self._too_large(limit), scope["path"])
                 return
             await self.app(scope, receive, send)
             return
@@ -160,9 +220,9 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit.max_bytes:
                     REQUESTS_REJECTED.labels(self.service, "body_too_large").inc()
-                    return await early.answer(self._too_large(), scope["path"])
+                    return await early.answer(self._too_large(limit), scope["path"])
             return message
 
         await self.app(scope, counting_receive, early.send)

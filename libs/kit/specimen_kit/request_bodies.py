@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specimen_kit.errors import JsonTooDeep, RequestTimeout
 from specimen_kit.metrics import REQUESTS_REJECTED
-from specimen_kit.middleware import EarlyAnswer
+from specimen_kit.middleware import BodyLimits, EarlyAnswer
 from specimen_kit.problems import send_problem
 
 # A JSON string literal, escapes included (the unrolled form: no per-character alternation).
@@ -70,16 +70,19 @@ class BodyReadDeadlineMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, timeout_seconds: float, min_bytes_per_second: int,
-                 max_bytes: int, service: str) -> None:
+                 max_bytes: int, service: str, limits: BodyLimits | None = None) -> None:
         self.app = app
         self.timeout_seconds = timeout_seconds
         self.min_bytes_per_second = min_bytes_per_second
         self.max_bytes = max_bytes
         self.service = service
+        self.limits = limits
 
-    def seconds_allowed(self, length: int | None) -> float:
-        """How long a body of ``length`` bytes (unknown: the largest allowed) may take."""
-        expected = self.max_bytes if length is None else min(length, self.max_bytes)
+    def seconds_allowed(self, length: int | None, max_bytes: int | None = None) -> float:
+        """How long a body of ``length`` bytes (unknown: the largest allowed, ``max_bytes`` or
+        the default limit) may take."""
+        largest = self.max_bytes if max_bytes is None else max_bytes
+        expected = largest if length is None else min(length, largest)
         return self.timeout_seconds + expected / self.min_bytes_per_second
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,7 +90,9 @@ class BodyReadDeadlineMiddleware:
         if not has_body:
             await self.app(scope, receive, send)
             return
-        allowed = self.seconds_allowed(length)
+        # An upload route's body may be larger, so it may take longer; never slower than the rate.
+        allowed = self.seconds_allowed(
+            length, self.limits.of_scope(scope).max_bytes if self.limits else None)
         deadline = asyncio.get_running_loop().time() + allowed
         body_complete = False
         early = EarlyAnswer(send)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from specimen_kit.health import health_router
 from specimen_kit.inflight import InFlightLimitMiddleware
 from specimen_kit.logs import configure_logging
 from specimen_kit.metrics import metrics_server
-from specimen_kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from specimen_kit.middleware import BodyLimits, BodySizeLimitMiddleware, RequestContextMiddleware
 from specimen_kit.openapi_problems import document_problems
 from specimen_kit.problems import install_problem_handlers
 from specimen_kit.query_parameters import reject_unknown_query
@@ -31,6 +31,7 @@ def build_service_app(
     title: str,
     description: str = "",
     version: str = "0.1.0",
+    upload_routes: Iterable[tuple[str, str]] = (),
 ) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers, health and metrics.
 
@@ -63,10 +64,14 @@ def build_service_app(
     app.add_middleware(WorkLimitsMiddleware, service=name, budget=app.state.pixel_budget,
                        deadline_seconds=settings.work_deadline_seconds)
     app.add_middleware(JsonDepthLimitMiddleware, max_depth=settings.max_json_depth, service=name)
+    # The bulk upload routes (``(method, path template)``) take up to SPECIMEN_MAX_UPLOAD_BYTES.
+    limits = BodyLimits.of(settings.max_body_bytes, settings.max_upload_bytes, upload_routes)
+    app.state.body_limits = limits
     app.add_middleware(BodyReadDeadlineMiddleware, timeout_seconds=settings.body_read_timeout_seconds,
                        min_bytes_per_second=settings.min_upload_bytes_per_second,
-                       max_bytes=settings.max_body_bytes, service=name)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, service=name)
+                       max_bytes=settings.max_body_bytes, service=name, limits=limits)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, service=name,
+                       limits=limits)
     if settings.max_concurrent_requests:
         app.add_middleware(InFlightLimitMiddleware, limit=settings.max_concurrent_requests,
                            queue_seconds=settings.request_queue_seconds, service=name)

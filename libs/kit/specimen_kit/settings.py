@@ -10,6 +10,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+"""The bulk upload routes' body limit (a cruise's ZIP of frames): streamed to disk, never held."""
 DEFAULT_MAX_INFLIGHT_MEGAPIXELS = 16.0
 """Sized from bench/memory_per_pixel.py: the worst route (plankton features on a frame that is
 nearly all foreground) peaks at ~81 bytes per pixel, so 16 MP in work is ~1.3 GB, under the
@@ -37,6 +39,10 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path("./data")
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    # The bulk upload routes (ZIPs of frames: a service names its own, the gateway the same
+    # paths) take bodies up to this, streamed to disk; JSON bodies keep max_body_bytes there
+    # too, since they are read whole.
+    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
     jwt_issuer: str = "specimen-users"
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwks_cache_seconds: float = Field(default=300.0, gt=0)

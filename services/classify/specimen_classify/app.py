@@ -29,6 +29,9 @@ from specimen_kit.service import build_service_app
 from specimen_kit.tokens import remote_token_verifier
 
 JOB_QUEUE_TIMEOUT_SECONDS = 5.0
+UPLOAD_ROUTES = (("POST", "/api/v1/projects/{id}/frames"), ("POST", "/api/v1/scans/imports"))
+"""The bulk upload routes: bodies up to SPECIMEN_MAX_UPLOAD_BYTES, streamed to disk (the
+gateway's table names the same paths)."""
 
 
 @asynccontextmanager
@@ -98,7 +101,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
     configure_decoder_limits(settings.max_image_pixels)
     configure_object_limit(settings.max_objects)
     app = build_service_app(
-        "classify", settings, lifespan,
+        "classify", settings, lifespan, upload_routes=UPLOAD_ROUTES,
         title="Specimen classify",
         description="Tumor/healthy classification of brain MRI slices, plankton object "
         "categories, model versions and MRI scan records.",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from urllib.parse import urljoin
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from sqlalchemy.engine import make_url
 
 from specimen_classify.domain.scans import MAX_PATIENT_REF_CHARS
 from specimen_kit.settings import ServiceSettings
@@ -75,6 +77,13 @@ class ClassifySettings(ServiceSettings):
     jobs_queue: str = Field(default="specimen-classify", min_length=1, max_length=100,
                             pattern=r"^[A-Za-z0-9_.:-]+$",
                             validation_alias="SPECIMEN_CLASSIFY_JOBS_QUEUE")
+    # What sets this deployment's RQ queue and job ids apart from another's on the same Redis
+    # (job ids are database row ids: two databases both have a task 1). Default: derived from
+    # the database (its backend, host, port and name; no credentials), so API and workers that
+    # reach the database under the same name agree without configuration.
+    job_namespace: str | None = Field(default=None, min_length=1, max_length=24,
+                                      pattern=r"^[A-Za-z0-9_.-]+$",
+                                      validation_alias="SPECIMEN_CLASSIFY_JOB_NAMESPACE")
     # Worker processes one `worker` command runs (each works on one task at a time).
     worker_concurrency: int = Field(default=1, ge=1, le=64,
                                     validation_alias="SPECIMEN_CLASSIFY_WORKER_CONCURRENCY")
@@ -106,6 +115,25 @@ class ClassifySettings(ServiceSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'classify.sqlite3').resolve()}"
+
+    @field_validator("job_namespace", mode="before")
+    @classmethod
+    def _empty_namespace_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def resolved_job_namespace(self) -> str:
+        """``job_namespace``, or ``db-`` and 12 hex digits of the database's identity."""
+        if self.job_namespace:
+            return self.job_namespace
+        url = make_url(self.resolved_database_url)
+        identity = f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+        return "db-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+    @property
+    def resolved_jobs_queue(self) -> str:
+        """The RQ queue this deployment's API enqueues on and its workers work on."""
+        return f"{self.jobs_queue}.{self.resolved_job_namespace}"
 
     @property
     def resolved_users_url(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -27,6 +29,9 @@ class FakeUsers:
     are the ids it knows, ``status`` (when set) what it answers instead, ``down`` no answer."""
 
     hospitals: set[str] = field(default_factory=lambda: {"general", "headquarters", "st-mary"})
+    # ``GET /api/v1/auth/me``: the token's user (its unverified ``sub``) by these names, else
+    # "Person <id>".
+    names: dict[int, str] = field(default_factory=dict)
     status: int | None = None
     down: bool = False
     requests: list[httpx.Request] = field(default_factory=list)
@@ -37,6 +42,11 @@ class FakeUsers:
             raise httpx.ConnectError("connection refused", request=request)
         if self.status is not None:
             return httpx.Response(self.status)
+        if request.url.path == "/api/v1/auth/me":
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            payload = token.split(".")[1]
+            sub = int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+            return httpx.Response(200, json={"id": sub, "full_name": self.names.get(sub, f"Person {sub}")})
         hospital_id = request.url.path.rsplit("/", 1)[-1]
         if hospital_id in self.hospitals:
             return httpx.Response(200, json={"id": hospital_id, "name": hospital_id})

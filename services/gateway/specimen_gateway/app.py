@@ -22,7 +22,7 @@ from specimen_gateway.adapters.token_cache import CachingTokenVerifier
 from specimen_gateway.adapters.upstreams import open_upstreams
 from specimen_gateway.api.docs import ASSETS_URL, docs_router, swagger_assets
 from specimen_gateway.config import GatewaySettings
-from specimen_gateway.domain.routes import RouteTable
+from specimen_gateway.domain.routes import UPLOAD_ROUTES, RouteTable
 from specimen_gateway.web.pages import PAGE_PATHS, PROJECT_PREFIX, pages_router, templates
 from specimen_gateway.web.security import STATIC_URL, UiStaticFiles
 from specimen_gateway.web.session import SESSION_PATH, session_router
@@ -56,6 +56,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     runtime = GatewayRuntime(table=RouteTable(), rate_limit=settings.rate_limit,
                              body_budget=BodyBudget(settings.max_buffered_body_bytes),
+                             spool_budget=BodyBudget(settings.max_spooled_body_bytes),
                              max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
@@ -89,10 +90,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
 
     app = build_service_app(
-        "gateway", settings, lifespan, title="Specimen gateway",
+        "gateway", settings, lifespan, title="Specimen gateway", upload_routes=UPLOAD_ROUTES,
         description="Token check, routing, limits and aggregated docs for the Specimen suite.",
     )
     _without_fastapi_docs(app)
+    runtime.body_limits = app.state.body_limits
     app.include_router(docs_router())
     app.mount(ASSETS_URL, swagger_assets(), name="swagger-ui")
     view = templates()

@@ -33,6 +33,10 @@ class GatewaySettings(ServiceSettings):
     # Bodies are read whole before going upstream; this bounds the bytes held at once (503 past).
     max_buffered_body_bytes: int = Field(
         256 * 1024 * 1024, gt=0, validation_alias="SPECIMEN_GATEWAY_MAX_BUFFERED_BYTES")
+    # Bulk uploads (SPECIMEN_MAX_UPLOAD_BYTES) are spooled to temporary files; this bounds the
+    # bytes on disk at once (503 past it), under the pod's /tmp (k8s: a 2 GiB emptyDir).
+    max_spooled_body_bytes: int = Field(
+        1536 * 1024 * 1024, gt=0, validation_alias="SPECIMEN_GATEWAY_MAX_SPOOLED_BYTES")
     # The gateway only waits on upstreams and clients, so it admits far more than a service.
     max_concurrent_requests: int = Field(
         1000, ge=0, validation_alias="SPECIMEN_GATEWAY_MAX_CONCURRENT_REQUESTS")

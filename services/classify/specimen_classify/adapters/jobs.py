@@ -73,9 +73,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 MAX_ERROR_CHARS = 2000
 
 
-def rq_job_id(task_id: int) -> str:
-    """The RQ job id of a task: the same every time, so a second enqueue replaces, never adds."""
-    return f"{RQ_JOB_PREFIX}{task_id}"
+def rq_job_id(task_id: int, namespace: str = "") -> str:
+    """The RQ job id of a task: the same every time, so a second enqueue replaces, never adds.
+
+    ``namespace`` (``SPECIMEN_CLASSIFY_JOB_NAMESPACE``) keeps two databases' task 1 apart on
+    one Redis: without it the second deployment's enqueue saw the first's job and skipped.
+    """
+    return f"{RQ_JOB_PREFIX}{namespace}-{task_id}" if namespace else f"{RQ_JOB_PREFIX}{task_id}"
 
 
 # --- records --------------------------------------------------------------------------------
@@ -186,6 +190,7 @@ class JobQueue:
 
     connection: Redis
     name: str
+    namespace: str = ""
     retries: int = 3
     retry_first_seconds: float = 2.0
     task_timeout_seconds: int = 900
@@ -204,7 +209,7 @@ class JobQueue:
         intervals = retry_intervals(self.retries, self.retry_first_seconds)
         enqueued = 0
         for task_id in task_ids:
-            job_id = rq_job_id(task_id)
+            job_id = rq_job_id(task_id, self.namespace)
             if not force and self.rq_status(job_id) in _ACTIVE_RQ_STATUSES:
                 continue
             queue.enqueue_call(TASK_FUNCTION, args=(task_id,), job_id=job_id,
@@ -227,7 +232,7 @@ class JobQueue:
         """Take the tasks' RQ jobs off the queue (best effort: a task run anyway is skipped)."""
         for task_id in task_ids:
             with contextlib.suppress(NoSuchJobError, redis.exceptions.RedisError, ValueError):
-                Job.fetch(rq_job_id(task_id), connection=self.connection).cancel()
+                Job.fetch(rq_job_id(task_id, self.namespace), connection=self.connection).cancel()
 
 
 # --- creating, reading, cancelling, retrying -------------------------------------------------
@@ -402,7 +407,8 @@ class WorkerResources:
 
 
 def job_queue_of(settings: Any, connection: Redis) -> JobQueue:
-    return JobQueue(connection, settings.jobs_queue, retries=settings.job_retries,
+    return JobQueue(connection, settings.resolved_jobs_queue,
+                    namespace=settings.resolved_job_namespace, retries=settings.job_retries,
                     retry_first_seconds=settings.job_retry_first_seconds,
                     task_timeout_seconds=settings.job_task_timeout_seconds)
 

@@ -104,7 +104,7 @@ def run_worker(settings: ClassifySettings, *, queues: list[str] | None = None, b
         logger.error("the worker needs Redis: set SPECIMEN_REDIS_URL")
         return 2
     prepare_worker(settings)
-    names = queues or [settings.jobs_queue]
+    names = queues or [settings.resolved_jobs_queue]
     connection = Redis.from_url(settings.redis_url)
     attributes: dict[str, Any] = {"reconcile_seconds": settings.job_reconcile_seconds,
                                   "lease_seconds": settings.job_lease_seconds}

@@ -19,6 +19,7 @@ from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_images import read_mri
 from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_classify.adapters.scan_repository import SqlScanRepository
+from specimen_classify.adapters.user_names import UsersNameDirectory
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.plankton.frame_import import ImportLimits
 from specimen_classify.domain.plankton.project_records import ProjectRecords
@@ -115,3 +116,12 @@ def import_limits(settings: ClassifySettings) -> ImportLimits:
 
 
 ProjectService = Annotated[ProjectRecords, Depends(_project_service)]
+
+
+def _user_names(request: Request) -> UsersNameDirectory:
+    return UsersNameDirectory(request.app.state.users_client,
+                              request.headers.get("authorization", ""))
+
+
+UserNames = Annotated[UsersNameDirectory, Depends(_user_names)]
+"""The caller's name from the users service (``user <id>`` when it cannot answer)."""

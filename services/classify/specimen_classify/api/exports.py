@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -81,8 +81,8 @@ def read_export(export_id: RecordId, caller: CurrentPrincipal, session: DbSessio
     return ExportPublic.of(job, export_error(session, job))
 
 
-def _chunks(store: FilesystemBlobStore, key: str) -> Iterator[bytes]:
-    with store.open(key) as blob:
+def _chunks(blob: BinaryIO) -> Iterator[bytes]:
+    with blob:
         while chunk := blob.read(CHUNK):
             yield chunk
 
@@ -96,6 +96,9 @@ def export_content(export_id: RecordId, caller: CurrentPrincipal, session: DbSes
     """The export's file (ZIP or CSV), streamed in chunks."""
     result = export_file(session, caller, export_id)
     store: FilesystemBlobStore = request.app.state.blob_store
-    return StreamingResponse(_chunks(store, result["blob_key"]), media_type=result["media_type"],
+    # Opened before the status line goes out: a file gone from the store is a 410 problem
+    # (blob-missing), not a 200 cut off mid-stream.
+    blob = store.open(result["blob_key"])
+    return StreamingResponse(_chunks(blob), media_type=result["media_type"],
                              headers={"Content-Disposition": content_disposition(result["file_name"]),
                                       "Content-Length": str(result["bytes"])})

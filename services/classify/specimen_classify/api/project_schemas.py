@@ -406,7 +406,10 @@ class AnnotationRequest(_Request):
         default=None, description="Left out with a category: validated (a person's category).")
     annotator_name: str | None = Field(
         default=None, max_length=MAX_NAME_CHARS, pattern=NO_CONTROLS,
-        description="The name EcoTaxa's export gives as object_annotation_person_name.")
+        deprecated=True,
+        description="Ignored: the annotator's name (EcoTaxa's object_annotation_person_name) "
+                    "is the users service's full name of the token's user, `user <id>` when "
+                    "that service cannot answer; a name sent here could be anyone's.")
 
     @field_validator("ids")
     @classmethod

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import tempfile
 from typing import IO, Annotated, Any
@@ -33,7 +34,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from specimen_classify.api.deps import ProjectService, Settings, import_limits
+from specimen_classify.api.deps import ProjectService, Settings, UserNames, import_limits
 from specimen_classify.api.project_schemas import (
     AnnotationRequest,
     AnnotationResult,
@@ -253,13 +254,11 @@ async def _upload_of(request: Request, limits: ImportLimits) -> tuple[Upload, di
         return await _json_upload(request, limits)
     if content_type.startswith("image/") or content_type in ("application/zip",
                                                              "application/octet-stream"):
-        # One frame (named by its content) or one ZIP as the raw body.
-        data = await request.body()
-        if not data:
-            raise InvalidParameter("the request body is empty; send a frame or a ZIP")
+        # One frame (named by its content) or one ZIP as the raw body, streamed to disk as it
+        # arrives (up to SPECIMEN_MAX_UPLOAD_BYTES: never held whole in memory).
+        stream, name = await _spooled_body(request)
         upload = Upload()
-        await run_in_threadpool(_sort_part, upload, "image", content_name(data),
-                                _spooled(request, data), limits)
+        await run_in_threadpool(_sort_part, upload, "image", name, stream, limits)
         return upload, {}
     if content_type != "multipart/form-data":
         raise UnsupportedMediaType(f"content type {content_type or 'none'} is not read here; send "
@@ -329,6 +328,25 @@ async def _json_upload(request: Request, limits: ImportLimits) -> tuple[Upload, 
     return upload, body
 
 
+async def _spooled_body(request: Request) -> tuple[IO[bytes], str]:
+    """The raw body in a temporary file (spilled to disk past 1 MiB, closed when the upload
+    ends) and its content name (:func:`content_name` of the bytes, hashed as they stream)."""
+    stream = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (closed below)
+    request.state.json_streams = [*getattr(request.state, "json_streams", []), stream]
+    digest = hashlib.sha256()
+    head = b""
+    async for chunk in request.stream():
+        if not chunk:
+            continue
+        digest.update(chunk)
+        if len(head) < 16:
+            head += chunk[:16]
+        await run_in_threadpool(stream.write, chunk)
+    if not head:
+        raise InvalidParameter("the request body is empty; send a frame or a ZIP")
+    return stream, content_name(head, digest.hexdigest())
+
+
 def _spooled(request: Request, data: bytes) -> IO[bytes]:
     """``data`` as a file (spilled to disk past 1 MiB), closed when the upload ends."""
     stream = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (closed below)
@@ -377,7 +395,8 @@ def _sort_part(upload: Upload, key: str, name: str, stream: IO[bytes],
 @projects_router.post(
     "/{project_id}/frames", response_model=FrameUploadReport,
     status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_DOC,
-    responses={**_MANAGER, 413: documented_problem("The body is over SPECIMEN_MAX_BODY_BYTES."),
+    responses={**_MANAGER, 413: documented_problem("The body is over SPECIMEN_MAX_UPLOAD_BYTES (JSON: "
+                                            "SPECIMEN_MAX_BODY_BYTES)."),
                415: documented_problem("Not multipart/form-data, JSON, image/* or application/zip."),
                422: documented_problem("A metadata field or table is unusable, an archive is "
                                        "refused whole (archive-refused), or no file became a "
@@ -490,10 +509,13 @@ def object_counts(project_id: ProjectId, caller: CurrentPrincipal,
                           "a field is invalid; nothing was changed.")},
                       summary="Set the category and/or status of many objects (annotator)")
 def annotate_objects(project_id: ProjectId, body: AnnotationRequest, caller: CurrentPrincipal,
-                     projects: ProjectService) -> AnnotationResult:
+                     projects: ProjectService, names: UserNames) -> AnnotationResult:
+    # The annotator's name is the users service's for the token's user, never the body's
+    # (annotator_name is ignored: a client could name anyone); see adapters/user_names.py.
+    projects.require(caller, project_id, ProjectRole.ANNOTATOR)
     updated = projects.annotate(caller, project_id, Review(
         ids=body.ids, category=body.category, status=body.status,
-        user_name=body.annotator_name))
+        user_name=names.name_of(caller.user_id)))
     return AnnotationResult(updated=updated, category=body.category,
                             status=body.status or "validated")
 

@@ -348,3 +348,13 @@ async def small_limits_api(serving_client: StartApp, database_url: str, auth: Au
                               frames_zip_max_member_bytes=50_000,
                               frames_zip_max_ratio=20.0) as http:
         yield ProjectsApi(http, auth, database_url, tmp_path / "classify-blobs")
+
+
+@pytest.fixture
+async def upload_limits_api(serving_client: StartApp, database_url: str, auth: AuthHeaders,
+                            tmp_path: Path) -> AsyncIterator[ProjectsApi]:
+    """As ``projects_api`` with a 2 MiB body limit, a 64 MiB upload limit and 8 MiB frames."""
+    async with serving_client(database_url=database_url, max_body_bytes=2 * 1024 * 1024,
+                              max_upload_bytes=64 * 1024 * 1024,
+                              frames_zip_max_member_bytes=8 * 1024 * 1024) as http:
+        yield ProjectsApi(http, auth, database_url, tmp_path / "classify-blobs")

@@ -80,6 +80,7 @@ class RunBench:
     sessions: Any = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     queue_name: str = "test-jobs"
+    namespace: str = "workers-test"
 
     def __post_init__(self) -> None:
         self.engine = build_engine(self.database_url)
@@ -95,6 +96,7 @@ class RunBench:
             "SPECIMEN_CLASSIFY_MODEL_DIR": str(self.model_dir),
             "SPECIMEN_REDIS_URL": self.redis.url,
             "SPECIMEN_CLASSIFY_JOBS_QUEUE": self.queue_name,
+            "SPECIMEN_CLASSIFY_JOB_NAMESPACE": self.namespace,
             "SPECIMEN_CLASSIFY_JOB_LEASE_SECONDS": "3",
             "SPECIMEN_CLASSIFY_JOB_RECONCILE_SECONDS": "1",
             "SPECIMEN_CLASSIFY_JOB_RETRY_FIRST_SECONDS": "1",
@@ -102,7 +104,8 @@ class RunBench:
         }
 
     def queue(self) -> JobQueue:
-        return JobQueue(Redis.from_url(self.redis.url), self.queue_name, retries=3, retry_first_seconds=1)
+        return JobQueue(Redis.from_url(self.redis.url), f"{self.queue_name}.{self.namespace}",
+                        namespace=self.namespace, retries=3, retry_first_seconds=1)
 
     def project(self, files: list[bytes]) -> tuple[int, list[int]]:
         now = utc_now()

@@ -147,10 +147,14 @@ class TestReview:
         return await client.http.post(f"{API}/projects/{project}/objects/annotations",
                                       json=body, headers=client.as_user(user))
 
-    async def test_a_category_validates_and_is_recorded(self, client: ProjectsApi) -> None:
+    async def test_a_category_validates_and_is_recorded(self, client: ProjectsApi,
+                                                        fake_users: Any) -> None:
         project, _, ids = await seeded(client)
+        fake_users.names[ANNOTATOR] = "Ada Lovelace"
+        # The name is the users service's for the token's user; the body's is ignored (it
+        # could be anyone's: before, it was recorded as sent).
         response = await self.annotate(client, project, ids=[ids[1], ids[3], ids[1]],
-                                       category="copepod", annotator_name="Ada Lovelace")
+                                       category="copepod", annotator_name="Grace Hopper")
         assert response.status_code == 200, response.text
         assert response.json() == {"updated": 2, "category": "copepod", "status": "validated"}
         body = (await client.http.get(f"{API}/objects/{ids[1]}",
@@ -158,9 +162,36 @@ class TestReview:
         assert (body["category"], body["status"], body["annotated_by"]) == (
             "copepod", "validated", ANNOTATOR)
         assert body["annotated_by_name"] == "Ada Lovelace" and body["annotated_at"].endswith("Z")
+        assert [h["user_name"] for h in body["history"]] == ["Ada Lovelace"]
+        asked = [r for r in fake_users.requests if r.url.path == "/api/v1/auth/me"]
+        assert len(asked) == 1 and asked[0].headers["authorization"].startswith("Bearer ")
         assert body["probability"] == 0.4  # the forest's answer stays
         assert [(h["category"], h["status"], h["user_id"]) for h in body["history"]] == [
             ("copepod", "validated", ANNOTATOR)]
+
+    @pytest.mark.parametrize("failure", ["down", "status"])
+    async def test_without_the_users_service_the_annotator_is_named_by_id(
+            self, client: ProjectsApi, fake_users: Any, failure: str) -> None:
+        project, _, ids = await seeded(client)
+        if failure == "down":
+            fake_users.down = True
+        else:
+            fake_users.status = 503
+        response = await self.annotate(client, project, ids=[ids[0]], category="copepod",
+                                       annotator_name="Grace Hopper")
+        assert response.status_code == 200, response.text
+        body = (await client.http.get(f"{API}/objects/{ids[0]}",
+                                      headers=client.as_user(VIEWER))).json()
+        assert body["annotated_by_name"] == f"user {ANNOTATOR}"
+
+    async def test_a_stranger_is_a_404_without_asking_users(self, client: ProjectsApi,
+                                                           fake_users: Any) -> None:
+        project, _, ids = await seeded(client)
+        asked_before = len(fake_users.requests)
+        response = await self.annotate(client, project, user=STRANGER, ids=[ids[0]],
+                                       category="copepod")
+        assert response.status_code == 404
+        assert len(fake_users.requests) == asked_before
 
     async def test_a_status_alone_keeps_the_category(self, client: ProjectsApi) -> None:
         project, _, ids = await seeded(client)

@@ -6,16 +6,20 @@ request it does the least work it can: one rate-limit hit, one table match, one 
 for protected routes, then the upstream call through a pooled aiohttp session with the
 response streamed back chunk by chunk. The request body is read whole first, under the kit's
 body read deadline and within :class:`BodyBudget`: a client trickling its upload holds memory
-it was allowed, never an upstream connection.
+it was allowed, never an upstream connection. A bulk upload (``SPECIMEN_MAX_UPLOAD_BYTES``,
+hundreds of MiB of frames) is read the same way but into a temporary file, and streamed from
+there: it holds a megabyte of the budget, not its size.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +33,7 @@ from specimen_gateway.domain.routes import RouteRule, RouteTable
 from specimen_kit.errors import Forbidden, Problem, TooManyRequests, Unauthenticated
 from specimen_kit.logs import request_id_var
 from specimen_kit.metrics import REQUESTS_REJECTED
+from specimen_kit.middleware import BodyLimits
 from specimen_kit.problems import send_problem
 from specimen_kit.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter
 from specimen_kit.settings import DEFAULT_MAX_BODY_BYTES
@@ -41,10 +46,13 @@ SERVICE = "gateway"
 BUFFER_LIMIT = 64 * 1024
 _BEARER = b"bearer "
 DEFAULT_BODY_BUDGET = 256 * 1024 * 1024
+DEFAULT_SPOOL_BUDGET = 1536 * 1024 * 1024
 # An empty declared body is sent as one (Content-Length: 0); none declared, as none.
 # How long a client should wait before retrying a service the gateway cannot reach.
 RETRY_AFTER_SECONDS = 1
 _NO_BODY: dict[int | None, bytes | None] = {0: b"", None: None}
+# A bulk upload is written to its temporary file in pieces of this size (the memory it holds).
+SPOOL_CHUNK = 1024 * 1024
 
 
 class ClientGone(Exception):
@@ -82,6 +90,9 @@ class GatewayRuntime:
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     body_budget: BodyBudget = field(default_factory=lambda: BodyBudget(DEFAULT_BODY_BUDGET))
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_limits: BodyLimits | None = None
+    # Bytes of bulk uploads in temporary files at once (disk, not memory).
+    spool_budget: BodyBudget = field(default_factory=lambda: BodyBudget(DEFAULT_SPOOL_BUDGET))
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -99,6 +110,33 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _spool_body(receive: Receive) -> IO[bytes]:
+    """The body in a temporary file (rewound), written in :data:`SPOOL_CHUNK` pieces off the
+    event loop; memory holds one piece at a time, however large the upload."""
+    file = await asyncio.to_thread(tempfile.TemporaryFile)
+    try:
+        pending: list[bytes] = []
+        held = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            pending.append(chunk)
+            held += len(chunk)
+            more = message.get("more_body", False)
+            if held >= SPOOL_CHUNK or not more:
+                await asyncio.to_thread(file.write, b"".join(pending))
+                pending, held = [], 0
+            if not more:
+                break
+        await asyncio.to_thread(file.seek, 0)
+        return file
+    except BaseException:
+        file.close()
+        raise
 
 
 def _bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -180,7 +218,20 @@ class ProxyMiddleware:
         has_body = bool(outgoing.content_length) or outgoing.chunked
         # Unknown length: room for the largest body allowed (the size limit cuts it off there).
         size = outgoing.content_length or (self.runtime.max_body_bytes if has_body else 0)
+        limits = self.runtime.body_limits
+        spool = has_body and limits is not None and limits.is_upload(scope)
         try:
+            if spool:
+                # A bulk upload: read whole into a temporary file (same deadline), then streamed.
+                # Its disk room (declared, else the largest allowed) is held until it is sent.
+                assert limits is not None
+                room = outgoing.content_length or limits.of_scope(scope).max_bytes
+                with self.runtime.spool_budget.reserve(room):
+                    with self.runtime.body_budget.reserve(min(room, SPOOL_CHUNK)):
+                        spooled = await _spool_body(receive)
+                    with spooled:
+                        await self._exchange(scope, send, upstream, outgoing.headers, spooled)
+                return
             with self.runtime.body_budget.reserve(size):
                 # Read whole before an upstream connection is taken; the kit's deadline answers
                 # 408 to a client that sends too slowly and ends this read as a disconnect.
@@ -193,7 +244,7 @@ class ProxyMiddleware:
             await send_problem(send, problem, scope["path"])
 
     async def _exchange(self, scope: Scope, send: Send, upstream: Upstream,
-                        headers: list[tuple[str, str]], data: bytes | None) -> None:
+                        headers: list[tuple[str, str]], data: bytes | IO[bytes] | None) -> None:
         url = upstream.url(scope.get("raw_path") or scope["path"].encode(), scope["query_string"])
         started = time.perf_counter()
         response_started = False

@@ -92,6 +92,11 @@ ROUTES: tuple[RouteRule, ...] = (
 """The public surface of the suite. Internal services verify the token again."""
 
 
+UPLOAD_ROUTES = (("POST", "/api/v1/projects/{id}/frames"), ("POST", "/api/v1/scans/imports"))
+"""The bulk upload routes (classify's, the same list as its own): a non-JSON body there may be
+up to SPECIMEN_MAX_UPLOAD_BYTES and is spooled to disk, not held in memory."""
+
+
 def compile_pattern(pattern: str) -> re.Pattern[str]:
     """The regular expression of a table pattern.
 

@@ -17,10 +17,11 @@ DECLARED = 1024 * 1024
 
 
 @contextmanager
-def _trickling_uploads(client: httpx.Client, token: str, count: int) -> Iterator[list[socket.socket]]:
+def _trickling_uploads(client: httpx.Client, token: str, count: int,
+                       path: str = "/api/v1/segment/otsu") -> Iterator[list[socket.socket]]:
     """``count`` POSTs that declare a megabyte and send a few bytes of it, held open."""
     host, port = client.base_url.host, client.base_url.port or 80
-    head = (f"POST /api/v1/segment/otsu HTTP/1.1\r\nHost: {host}\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n"
             f"Content-Length: {DECLARED}\r\n\r\n").encode()
     with ExitStack() as stack:
@@ -64,6 +65,15 @@ class TestSlowUploads:
         assert (status, problem["status"], problem["type"]) == (
             408, 408, "https://specimen.dev/problems/request-timeout")
         assert "request_id" in problem
+
+    def test_a_bulk_upload_too_slow_is_a_408_too(
+        self, gateway: Gateway, token_for: Callable[..., str]
+    ) -> None:
+        # The upload routes take far larger bodies, never at a slower rate.
+        client = gateway(body_read_timeout_seconds=0.3, min_upload_bytes_per_second=10**9)
+        with _trickling_uploads(client, token_for(), 1, "/api/v1/projects/7/frames") as (sock,):
+            status, problem = _response_head(sock)
+        assert (status, problem["type"]) == (408, "https://specimen.dev/problems/request-timeout")
 
     def test_bodies_past_the_buffer_budget_are_a_503_with_retry_after(
         self, gateway: Gateway, token_for: Callable[..., str]

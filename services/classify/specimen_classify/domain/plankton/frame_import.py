@@ -154,15 +154,18 @@ _EXTENSIONS = ((b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpg"), (b"II*\x00", "tif"
                (ZIP_MAGIC, "zip"))
 
 
-def content_name(data: bytes) -> str:
+def content_name(data: bytes, sha256: str | None = None) -> str:
     """The name of a frame sent without one: a SHA-256 prefix of its bytes and the extension
     of its format (the same bytes always get the same name, so a re-sent frame is a duplicate).
+    A body streamed to disk passes its first bytes as ``data`` and the digest it computed.
 
     >>> content_name(b"GIF89a...")
     '76b9a065d4540941.gif'
+    >>> content_name(b"GIF89a", hashlib.sha256(b"GIF89a...").hexdigest())
+    '76b9a065d4540941.gif'
     """
     extension = next((ext for magic, ext in _EXTENSIONS if data.startswith(magic)), "bin")
-    return f"{hashlib.sha256(data).hexdigest()[:16]}.{extension}"
+    return f"{(sha256 or hashlib.sha256(data).hexdigest())[:16]}.{extension}"
 
 
 def file_name_problem(name: str | None) -> str | None:
