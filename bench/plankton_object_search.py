@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 nice -n 15 python bench/plankton_object_search.py fit
     OMP_NUM_THREADS=1 nice -n 15 python bench/plankton_object_search.py quality
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 nice -n 15 python bench/plankton_object_search.py latency
 
 ``fit``: the features part's median and spread (``object_descriptor_basis.json``) from
 vignettes of classify's *training* generator (``plankton_vignette``, ``TRAINING_VARIETY``,
@@ -11,7 +12,7 @@ concatenations, on (a) other training-generator vignettes (seeds ``(7200, catego
 as the search's uploaded-crop query is: the organism found by ``crop_object``, its mask) and
 (b) objects cut out of generated frames (``plankton_frame``, their true masks, as a run stores
 them), against the random baseline (the sum of the squared category shares). Also the cost of
-one descriptor.
+one descriptor. ``latency``: exact search over a project of 10k, 100k and 500k objects.
 """
 
 from __future__ import annotations
@@ -89,9 +90,31 @@ def evaluate(images: list[np.ndarray], feats: list[np.ndarray], labels_list: lis
     return out
 
 
+def latency() -> dict[str, Any]:
+    """CPU ms (p50/p99) of one exact search (``rank_objects``, top 10) over n generated unit
+    vectors of the object descriptor's length, without and with a filter keeping half."""
+    out: dict[str, Any] = {"dimensions": objects.DIMENSIONS}
+    rng = np.random.default_rng(0)
+    for n in (10_000, 100_000, 500_000):
+        vectors = rng.normal(size=(n, objects.DIMENSIONS)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        allowed = rng.uniform(size=n) < 0.5
+        for label, mask in (("all", None), ("filtered_half", allowed)):
+            times = []
+            for q in range(30):
+                start = time.process_time()
+                objects.rank_objects(vectors[q], vectors, mask, 10)
+                times.append(time.process_time() - start)
+            ms = np.asarray(times) * 1000
+            out[f"{n}_{label}"] = {"p50_ms": round(float(np.percentile(ms, 50)), 2),
+                                   "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+        out[f"{n}_MB"] = round(vectors.nbytes / 1e6, 1)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("fit", "quality"))
+    parser.add_argument("what", choices=("fit", "quality", "latency"))
     parser.add_argument("--per-category", type=int, default=60)
     args = parser.parse_args()
     if args.what == "fit":
@@ -99,6 +122,9 @@ def main() -> None:
         basis = objects.fit_feature_basis(np.stack(rows))
         objects.save_feature_basis(basis)
         print(json.dumps({"fitted_on": len(labels), "file": str(objects.BASIS_FILE)}))
+        return
+    if args.what == "latency":
+        print(json.dumps(latency(), indent=1))
         return
     basis = objects.default_feature_basis()
     images, feats, labels, cost = vignette_parts(7200, args.per_category, basis)
