@@ -46,8 +46,8 @@ FEATURE_NAMES: tuple[str, ...] = FEATURE_SETS[FEATURE_SET]
 IMAGE_WEIGHT = 0.4
 """Weight of the image part (the features part weighs sqrt(1 - IMAGE_WEIGHT²)). Measured
 (``bench/plankton_object_search.py quality``, 300 training-generator vignettes): precision@5 by
-category 0.555 for the image part alone, 0.697 for the features alone, 0.701 at 0.4 (the best
-weight; random 0.200); on 160 objects of generated frames 0.850, 0.965 and 0.955."""
+category 0.555 for the image part alone, 0.697 for the features alone, 0.700 at 0.4 (the best
+weight; random 0.200); on 160 objects of generated frames 0.850, 0.963 and 0.954."""
 CLIP = 4.0
 DIMENSIONS = similarity.DIMENSIONS + len(FEATURE_NAMES)
 """Length of an object descriptor."""
@@ -123,8 +123,12 @@ def region_parts(gray: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_],
     # read the edge of the region.
     r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
     r1, c1 = min(r1 + 1, mask.shape[0]), min(c1 + 1, mask.shape[1])
-    window = np.ascontiguousarray(gray[r0:r1, c0:c1])
     region = np.ascontiguousarray(mask[r0:r1, c0:c1])
+    # Outside the region is white (dark-on-light's background): some measurements of set 2
+    # read the ring around an object (local background, contrast, LBP at the edge), and what
+    # surrounds an object (a neighbour, a faded crop, another instrument's background) must
+    # not move its descriptor.
+    window = np.ascontiguousarray(np.where(region, gray[r0:r1, c0:c1], 255).astype(np.uint8))
     image = similarity.describe(np.repeat(window[:, :, None], 3, axis=2), region).astype(np.float64)
     measured = measure_objects(region.astype(np.int32), window, FEATURE_SET)
     return image, feature_part(measured.features[0], basis)
