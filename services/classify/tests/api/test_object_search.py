@@ -262,3 +262,25 @@ class TestProblems:
             engine.dispose()
         problem = await search(client, project, user=OWNER, expect=409, object_id=ids[1])
         assert problem["type"].endswith("/object-not-described") and "backfill" in problem["detail"]
+
+
+class TestMigration:
+    def test_0005_adds_object_descriptors_and_goes_back_to_0004(self, database_url: str) -> None:
+        from alembic import command
+        from sqlalchemy import inspect
+
+        from specimen_classify.adapters.migrations import MIGRATIONS_DIR
+        from specimen_kit.database import alembic_config
+
+        def tables() -> set[str]:
+            engine = build_engine(database_url)
+            try:
+                return set(inspect(engine).get_table_names())
+            finally:
+                engine.dispose()
+
+        assert "object_descriptors" in tables()  # the fixture's database is at head
+        command.downgrade(alembic_config(database_url, MIGRATIONS_DIR), "0004")
+        assert "object_descriptors" not in tables() and "plankton_objects" in tables()
+        command.upgrade(alembic_config(database_url, MIGRATIONS_DIR), "head")
+        assert "object_descriptors" in tables()
