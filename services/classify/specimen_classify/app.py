@@ -16,6 +16,7 @@ from specimen_classify.adapters.jobs import job_queue_of
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.adapters.object_descriptor_repository import ProjectVectorCache
 from specimen_classify.api import classification, exports, jobs, models, projects, scans
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
@@ -53,6 +54,8 @@ async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterat
         app.state.users_client = users
         # The last frames decoded for tiles (a viewer asks for many tiles of one frame).
         app.state.decoded_frames = DecodedFrames()
+        # Projects' object descriptors between searches (reloaded when their rows change).
+        app.state.object_vectors = ProjectVectorCache(settings.object_search_cache_vectors)
 
         async def database_ready() -> None:
             await run_in_threadpool(ping, engine)

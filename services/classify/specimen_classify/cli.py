@@ -67,7 +67,58 @@ def _parser() -> argparse.ArgumentParser:
     _add_train_commands(commands)
     _add_bootstrap_command(commands)
     _add_worker_command(commands)
+    backfill = commands.add_parser(
+        "backfill-object-descriptors",
+        help="describe the plankton objects stored without a similarity descriptor (issue 14)",
+        description="Record a descriptor-backfill job (one task per frame with undescribed "
+                    "objects) and queue it for the workers (SPECIMEN_REDIS_URL); with --inline, "
+                    "describe them in this process instead. Idempotent.")
+    backfill.add_argument("--project", type=int, default=None, help="only this project's objects")
+    backfill.add_argument("--inline", action="store_true", help="run here, not on the workers")
     return parser
+
+
+def _backfill(arguments: argparse.Namespace) -> int:
+    from redis import Redis
+
+    from specimen_classify.adapters.descriptor_backfill import describe_frame_objects, start_backfill
+    from specimen_classify.adapters.jobs import job_queue_of
+    from specimen_classify.adapters.object_descriptor_repository import SqlObjectDescriptorRepository
+    from specimen_classify.domain.plankton.object_similarity import OBJECT_DESCRIPTOR_VERSION
+    from specimen_kit.blobs import FilesystemBlobStore
+    from specimen_kit.database import build_engine, build_sessionmaker
+
+    settings = ClassifySettings()
+    engine = build_engine(settings.resolved_database_url)
+    try:
+        sessions = build_sessionmaker(engine)
+        if arguments.inline:
+            with sessions() as session:
+                frames = [frame for frame, _, _ in SqlObjectDescriptorRepository(session)
+                          .undescribed(OBJECT_DESCRIPTOR_VERSION, arguments.project)]
+            blobs = FilesystemBlobStore(settings.resolved_blob_dir)
+            described = skipped = 0
+            for frame in frames:
+                done, missed = describe_frame_objects(sessions, blobs, frame, settings.max_image_pixels)
+                described, skipped = described + done, skipped + missed
+            logger.info("object descriptors backfilled", extra={
+                "frames": len(frames), "objects": described, "skipped": skipped})
+            return 0
+        if not settings.redis_url:
+            logger.error("SPECIMEN_REDIS_URL is unset: no workers to queue the job for; "
+                         "run with --inline")
+            return 1
+        with sessions() as session, session.begin():
+            job, tasks = start_backfill(session, created_by=0, project_id=arguments.project)
+        queue = job_queue_of(settings, Redis.from_url(settings.redis_url))
+        try:
+            queue.enqueue(tasks)
+        finally:
+            queue.connection.close()
+        logger.info("descriptor backfill queued", extra={"job_id": job.id, "frames": len(tasks)})
+        return 0
+    finally:
+        engine.dispose()
 
 
 def _add_worker_command(commands: Any) -> None:
@@ -225,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_storage_command(arguments, database_url=settings.resolved_database_url,
                                    blob_dir=settings.resolved_blob_dir, upgrade=upgrade_database,
                                    referenced_keys=kept_blob_keys)
+    if arguments.command == "backfill-object-descriptors":
+        return _backfill(arguments)
     if arguments.command == "worker":
         from specimen_classify.adapters.worker import run_worker
 

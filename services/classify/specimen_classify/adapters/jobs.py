@@ -163,7 +163,8 @@ class TaskSpec:
 TaskFunction = Callable[["TaskContext", JobRecord, TaskRecord], TaskOutcome]
 _KINDS: dict[str, TaskFunction] = {}
 JOB_KIND_MODULES: tuple[str, ...] = ("specimen_classify.adapters.plankton_runs",
-                                     "specimen_classify.adapters.ecotaxa_exports")
+                                     "specimen_classify.adapters.ecotaxa_exports",
+                                     "specimen_classify.adapters.descriptor_backfill")
 """Modules that register a kind when imported (:func:`load_job_kinds`); a new kind adds its own."""
 
 

@@ -4,10 +4,13 @@ Each task loads its frame's image from the blob store, decodes it as the route d
 (:func:`specimen_imaging.codecs.decode_image`), cuts and classifies its objects with
 :func:`~specimen_classify.domain.plankton.classify.classify_frame_objects` (the route's
 :func:`~specimen_classify.domain.plankton.classify.classify_frame` is the same call), writes
-each object's crop and mask as PNG blobs and swaps the frame's objects for the new ones in one
-transaction (``replace_frame_objects``), so a retry or a worker killed mid-frame leaves no
-duplicates. The run's settings (:class:`~specimen_classify.domain.plankton.runs.RunSettings`)
-were validated and stored with the job, the forest version resolved, when the run was created.
+each object's crop and mask as PNG blobs, describes each object for the similar-object search
+(:func:`~specimen_classify.domain.plankton.object_similarity.describe_object`: the frame's
+pixels under its mask, so padding, fading and contours never move it) and swaps the frame's
+objects for the new ones in one transaction (``replace_frame_objects``), so a retry or a
+worker killed mid-frame leaves no duplicates. The run's settings
+(:class:`~specimen_classify.domain.plankton.runs.RunSettings`) were validated and stored with
+the job, the forest version resolved, when the run was created.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.project_repository import replace_frame_objects
 from specimen_classify.adapters.tables import FrameRow
 from specimen_classify.domain.plankton.classify import classify_frame_objects
+from specimen_classify.domain.plankton.object_similarity import OBJECT_DESCRIPTOR_VERSION, describe_object
 from specimen_classify.domain.plankton.projects import NewObject
 from specimen_classify.domain.plankton.runs import RunSettings, cut_vignette
 from specimen_classify.domain.predictions import PLANKTON_MODEL, ModelVersion
@@ -85,6 +89,15 @@ def _png(pixels: Any) -> bytes:
     return encode_image(pixels, "png")
 
 
+def object_descriptor(window: Any, mask: Any, bright_on_dark: bool) -> Any:
+    """The object's descriptor, or None for an object too small to describe (a 1-3 pixel speck
+    is stored, and left out of the search)."""
+    try:
+        return describe_object(window, mask, bright_on_dark=bright_on_dark)
+    except Problem:
+        return None
+
+
 def run_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOutcome:
     """Cut, classify and store one frame's objects (a ``plankton-run`` task)."""
     settings = RunSettings.model_validate(job.params)
@@ -106,8 +119,13 @@ def run_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOut
     labelled, found = classify_frame_objects(pixels, model, settings.segmentation())
     context.checkpoint()
     new: list[NewObject] = []
+    bright_on_dark = settings.polarity == "light-on-dark"
     for rank, found_object in enumerate(found, start=1):
         vignette = cut_vignette(pixels, labelled.labels, found_object.object_id, found_object.bbox, settings)
+        top, left = vignette.origin
+        height, width = vignette.mask.shape
+        descriptor = object_descriptor(pixels[top:top + height, left:left + width], vignette.mask,
+                                       bright_on_dark)
         crop_key = blobs.put(_png(vignette.crop))
         mask_key = blobs.put(_png(vignette.mask.astype(np.uint8) * 255))
         new.append(NewObject(
@@ -115,7 +133,8 @@ def run_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOut
             features=found_object.features, feature_set_version=model.feature_set_version,
             category=found_object.category, probability=found_object.probability,
             scores=found_object.scores, model_name=PLANKTON_MODEL, model_version=model.version.version,
-            crop_key=crop_key, mask_key=mask_key))
+            crop_key=crop_key, mask_key=mask_key, descriptor=descriptor,
+            descriptor_version=OBJECT_DESCRIPTOR_VERSION))
     context.checkpoint()
     with context.session() as session:
         stored = replace_frame_objects(session, task.frame_id, job.id, new)

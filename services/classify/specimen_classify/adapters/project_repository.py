@@ -15,10 +15,12 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from specimen_classify.adapters.object_descriptor_repository import vector_bytes
 from specimen_classify.adapters.scan_repository import referenced_blob_keys as scan_blob_keys
 from specimen_classify.adapters.tables import (
     FrameRow,
     ObjectAnnotationRow,
+    ObjectDescriptorRow,
     PlanktonObjectRow,
     ProjectMemberRow,
     ProjectRow,
@@ -81,9 +83,18 @@ def replace_frame_objects(session: Session, frame_id: int, job_id: int | None,
         old = select(PlanktonObjectRow.id).where(PlanktonObjectRow.frame_id == frame_id)
         # Explicit rather than trusting ON DELETE CASCADE: SQLite honours it only per connection.
         session.execute(delete(ObjectAnnotationRow).where(ObjectAnnotationRow.object_id.in_(old)))
+        session.execute(delete(ObjectDescriptorRow).where(ObjectDescriptorRow.object_id.in_(old)))
         session.execute(delete(PlanktonObjectRow).where(PlanktonObjectRow.frame_id == frame_id))
         now = utc_now()
-        session.add_all([_object_row(project_id, frame_id, job_id, new, now) for new in objects])
+        rows = [_object_row(project_id, frame_id, job_id, new, now) for new in objects]
+        session.add_all(rows)
+        session.flush()
+        session.add_all([
+            ObjectDescriptorRow(object_id=row.id, project_id=project_id,
+                                descriptor_set_version=new.descriptor_version,
+                                vector=vector_bytes(new.descriptor))
+            for row, new in zip(rows, objects, strict=True)
+            if new.descriptor is not None and new.descriptor_version is not None])
         session.flush()
         if own_transaction:
             session.commit()
@@ -220,6 +231,8 @@ class SqlProjectRepository:
         # Explicit rather than trusting ON DELETE CASCADE alone.
         self._session.execute(delete(ObjectAnnotationRow)
                               .where(ObjectAnnotationRow.object_id.in_(objects)))
+        self._session.execute(delete(ObjectDescriptorRow)
+                              .where(ObjectDescriptorRow.project_id == project_id))
         self._session.execute(delete(PlanktonObjectRow)
                               .where(PlanktonObjectRow.project_id == project_id))
         self._session.execute(delete(FrameRow).where(FrameRow.project_id == project_id))
@@ -330,6 +343,8 @@ class SqlProjectRepository:
         objects = select(PlanktonObjectRow.id).where(PlanktonObjectRow.frame_id == frame_id)
         self._session.execute(delete(ObjectAnnotationRow)
                               .where(ObjectAnnotationRow.object_id.in_(objects)))
+        self._session.execute(delete(ObjectDescriptorRow)
+                              .where(ObjectDescriptorRow.object_id.in_(objects)))
         self._session.execute(delete(PlanktonObjectRow)
                               .where(PlanktonObjectRow.frame_id == frame_id))
         self._session.execute(delete(FrameRow).where(FrameRow.id == frame_id))

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -321,5 +322,29 @@ class JobTaskRow(Base):
         Index("ix_job_tasks_status_heartbeat_at", "status", "heartbeat_at"),
         Index("ix_job_tasks_frame_id", "frame_id"),
         CheckConstraint(JOB_STATUS_CHECK, name="status"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+# --- object descriptors (issue 14; migration 0005) -----------------------------------------------
+
+
+class ObjectDescriptorRow(Base):
+    """An object's similarity descriptor (``domain.plankton.object_similarity``), one per object:
+    little-endian float32 bytes, scoped by project so a search loads one project's rows only."""
+
+    __tablename__ = "object_descriptors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    object_id: Mapped[int] = mapped_column(ForeignKey("plankton_objects.id", ondelete="CASCADE"),
+                                           unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    descriptor_set_version: Mapped[str] = mapped_column(String(16))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        # The search's scope (and its cache stamp: count and largest id of a project's rows).
+        Index("ix_object_descriptors_project_id_descriptor_set_version", "project_id",
+              "descriptor_set_version", "id"),
         {"sqlite_autoincrement": True},
     )

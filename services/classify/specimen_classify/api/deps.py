@@ -17,11 +17,13 @@ from specimen_classify.adapters.hospital_directory import UsersHospitalDirectory
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_images import read_mri
+from specimen_classify.adapters.object_descriptor_repository import SqlObjectDescriptorRepository
 from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_classify.adapters.scan_repository import SqlScanRepository
 from specimen_classify.adapters.user_names import UsersNameDirectory
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.plankton.frame_import import ImportLimits
+from specimen_classify.domain.plankton.object_search import ObjectSearch
 from specimen_classify.domain.plankton.project_records import ProjectRecords
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, MriModel, PlanktonModel
 from specimen_classify.domain.scans import ScanRecords
@@ -125,3 +127,11 @@ def _user_names(request: Request) -> UsersNameDirectory:
 
 UserNames = Annotated[UsersNameDirectory, Depends(_user_names)]
 """The caller's name from the users service (``user <id>`` when it cannot answer)."""
+
+
+def _object_search(request: Request, session: DbSession, projects: ProjectService) -> ObjectSearch:
+    return ObjectSearch(projects, SqlProjectRepository(session), SqlObjectDescriptorRepository(session),
+                        request.app.state.object_vectors)
+
+
+ObjectSearchService = Annotated[ObjectSearch, Depends(_object_search)]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from specimen_classify.api.classification_schemas import Box, ModelRef
+from specimen_classify.domain.plankton.object_search import ObjectHit, ObjectSearchAnswer
 from specimen_classify.domain.plankton.project_records import (
     UNSET,
     ImportReport,
@@ -27,6 +28,7 @@ from specimen_classify.domain.plankton.projects import (
 )
 from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
 from specimen_classify.domain.plankton.tiles import TILE_SIZE, max_zoom
+from specimen_imaging.options import Params
 from specimen_kit.identifiers import MAX_RECORD_ID
 from specimen_kit.paging import DEFAULT_LIMIT, LimitField, OffsetField
 from specimen_kit.records import Page
@@ -454,3 +456,73 @@ class CountsPublic(BaseModel):
         return cls(total=sum(by_status.values()),
                    counts=[CountPublic(category=r.category, status=r.status, count=r.count)
                           for r in counts], by_status=by_status, by_category=by_category)
+
+
+# --- similar-object search (issue 14) --------------------------------------------------------
+
+
+class ObjectSearchParams(Params):
+    """The search's fields besides the file ``image`` (an uploaded crop): ``object_id`` (an object
+    of the project) or the crop, the review list's filters, and ``limit``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [
+        {"object_id": 12, "limit": 10}, {"object_id": 12, "status": "predicted", "limit": 20}]})
+
+    object_id: int | None = Field(None, ge=1, le=MAX_RECORD_ID,
+                                  description="An object of this project to search by (left out "
+                                              "of the answer).")
+    category: str | None = Field(default=None, max_length=MAX_CATEGORY_CHARS, pattern=NO_CONTROLS)
+    status: ObjectStatus | None = None
+    probability_min: float | None = Field(default=None, ge=0, le=1)
+    probability_max: float | None = Field(default=None, ge=0, le=1)
+    frame_id: int | None = Field(default=None, ge=1, le=MAX_RECORD_ID)
+    sample_id: str | None = Field(default=None, max_length=100, pattern=NO_CONTROLS)
+    limit: int = Field(10, ge=1, description="How many objects to answer, best first (at most "
+                                             "SPECIMEN_CLASSIFY_OBJECT_SEARCH_MAX_LIMIT).")
+
+    @model_validator(mode="after")
+    def _range(self) -> ObjectSearchParams:
+        if (self.probability_min is not None and self.probability_max is not None
+                and self.probability_min > self.probability_max):
+            raise ValueError("probability_min is above probability_max")
+        return self
+
+    def filters(self) -> ObjectFilters:
+        return ObjectFilters(category=self.category, status=self.status,
+                             probability_min=self.probability_min,
+                             probability_max=self.probability_max, frame_id=self.frame_id,
+                             sample_id=self.sample_id)
+
+
+class SimilarObject(BaseModel):
+    object_id: int
+    similarity: float = Field(description="Cosine of the descriptors, -1 to 1; 1 is identical.")
+    category: str
+    probability: float
+    status: ObjectStatus
+    frame_id: int
+    file_name: str = Field(description="The frame's file name.")
+    rank: int
+    url: str
+    crop_url: str
+
+    @classmethod
+    def of(cls, hit: ObjectHit) -> SimilarObject:
+        obj = hit.object
+        return cls(object_id=obj.id, similarity=hit.similarity, category=obj.category,
+                   probability=obj.probability, status=obj.status, frame_id=obj.frame_id,
+                   file_name=obj.frame_file_name, rank=obj.rank, url=f"{API}/objects/{obj.id}",
+                   crop_url=f"{API}/objects/{obj.id}/crop.png")
+
+
+class ObjectSearchResults(BaseModel):
+    items: list[SimilarObject]
+    candidates: int = Field(description="The project's described objects that passed the "
+                                        "filters (all were ranked).")
+    descriptor_set_version: str = Field(description="The object descriptors compared.")
+
+    @classmethod
+    def of(cls, answer: ObjectSearchAnswer) -> ObjectSearchResults:
+        return cls(items=[SimilarObject.of(hit) for hit in answer.hits],
+                   candidates=answer.candidates,
+                   descriptor_set_version=answer.descriptor_set_version)

@@ -11,6 +11,7 @@ route                                              project role
 ``/objects``, ``/objects/counts``, ``GET /frames``
 ``/{id}`` (+ ``/image``, ``/tiles``), ``GET
 /objects/{id}`` (+ ``/crop.png``, ``/mask.png``)
+``POST /projects/{id}/objects/search``             viewer, annotator, manager
 ``POST /projects/{id}/objects/annotations``        annotator, manager
 ``PATCH``/``DELETE /projects/{id}``, ``PUT``/      manager
 ``DELETE /members/{user_id}``, ``POST /projects/
@@ -29,12 +30,18 @@ import json
 import tempfile
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from specimen_classify.api.deps import ProjectService, Settings, UserNames, import_limits
+from specimen_classify.api.deps import (
+    ObjectSearchService,
+    ProjectService,
+    Settings,
+    UserNames,
+    import_limits,
+)
 from specimen_classify.api.project_schemas import (
     AnnotationRequest,
     AnnotationResult,
@@ -50,6 +57,8 @@ from specimen_classify.api.project_schemas import (
     ObjectDetailPublic,
     ObjectListQuery,
     ObjectPage,
+    ObjectSearchParams,
+    ObjectSearchResults,
     PageQuery,
     ProjectCreate,
     ProjectListQuery,
@@ -68,8 +77,10 @@ from specimen_classify.domain.plankton.frame_import import (
     file_name_problem,
     is_zip,
 )
+from specimen_classify.domain.plankton.object_search import ObjectQuery
 from specimen_classify.domain.plankton.project_records import ProjectFields, Review
 from specimen_classify.domain.plankton.projects import ProjectRole
+from specimen_imaging.codecs import decode_image
 from specimen_imaging.options import validate_params
 from specimen_kit.downloads import file_response
 from specimen_kit.errors import InvalidParameter, MalformedJson, UnsupportedMediaType
@@ -85,6 +96,7 @@ from specimen_kit.negotiation import (
 )
 from specimen_kit.openapi_problems import documented_problem
 from specimen_kit.security import CurrentPrincipal
+from specimen_kit.uploads import FileFields, read_payload, request_body_doc
 
 _COMMON: dict[int | str, dict[str, Any]] = {
     401: documented_problem("No valid bearer token."),
@@ -518,6 +530,42 @@ def annotate_objects(project_id: ProjectId, body: AnnotationRequest, caller: Cur
         user_name=names.name_of(caller.user_id)))
     return AnnotationResult(updated=updated, category=body.category,
                             status=body.status or "validated")
+
+
+SEARCH_FILES = FileFields(single=("image",), raw="image")
+"""The object search's file: an uploaded crop (optional: or an object_id)."""
+
+
+async def _object_query(request: Request, settings: Settings) -> ObjectQuery:
+    """The search's crop and fields, sent the three ways every image route reads them."""
+    payload = await read_payload(request, SEARCH_FILES)
+    params = validate_params(ObjectSearchParams, payload.fields)
+    if params.limit > settings.object_search_max_limit:
+        raise InvalidParameter(f"limit is {params.limit}; at most "
+                               f"{settings.object_search_max_limit} objects are answered")
+    data = payload.first("image")
+    crop = None if data is None else await run_in_threadpool(
+        lambda: decode_image(data, max_pixels=settings.max_image_pixels).pixels)
+    return ObjectQuery(limit=params.limit, object_id=params.object_id, crop=crop,
+                       filters=params.filters())
+
+
+@projects_router.post(
+    "/{project_id}/objects/search", response_model=ObjectSearchResults,
+    openapi_extra=request_body_doc(ObjectSearchParams.model_json_schema(), SEARCH_FILES),
+    responses={**_PROJECT_404,
+               409: documented_problem("The query object has no descriptor yet "
+                                       "(object-not-described): run the descriptor backfill."),
+               413: documented_problem("The body or the crop's pixel count is over the limit."),
+               415: documented_problem("Not multipart, JSON or an image body, or not an image."),
+               422: documented_problem("Nothing (or two things) to search by, an object_id not "
+                                       "of the project, a crop without an object, a filter or "
+                                       "limit out of range.")},
+    summary="The project's objects most like one of its objects or an uploaded crop, best "
+            "first; the review list's filters narrow the candidates before ranking (viewer)")
+def search_objects(project_id: ProjectId, query: Annotated[ObjectQuery, Depends(_object_query)],
+                   caller: CurrentPrincipal, search: ObjectSearchService) -> ObjectSearchResults:
+    return ObjectSearchResults.of(search.search(caller, project_id, query))
 
 
 @objects_router.get("/{object_id}", response_model=ObjectDetailPublic, responses=_OBJECT_404,

@@ -350,3 +350,17 @@ class MemberNotFound(ClassifyError):
     def __init__(self, project_id: int, user_id: int) -> None:
         super().__init__(f"user {user_id} is not a member of project {project_id}",
                          project_id=project_id, user_id=user_id)
+
+
+class ObjectNotDescribed(ClassifyError):
+    """The query object has no descriptor yet (409): it was stored before the similar-object
+    search; ``python -m specimen_classify backfill-object-descriptors`` describes it."""
+
+    status = 409
+    title = "Object not described"
+    slug = "object-not-described"
+
+    def __init__(self, object_id: int) -> None:
+        super().__init__(f"object {object_id} has no similarity descriptor yet; run the "
+                         "descriptor backfill (`python -m specimen_classify "
+                         "backfill-object-descriptors`), or search by its crop", object_id=object_id)

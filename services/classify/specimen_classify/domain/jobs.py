@@ -13,8 +13,10 @@ from typing import Literal
 
 from specimen_kit.errors import Problem
 
-JobKind = Literal["plankton-run", "scan-import", "plankton-training", "ecotaxa-export"]
-JOB_KINDS: tuple[JobKind, ...] = ("plankton-run", "scan-import", "plankton-training", "ecotaxa-export")
+JobKind = Literal["plankton-run", "scan-import", "plankton-training", "ecotaxa-export",
+                  "descriptor-backfill"]
+JOB_KINDS: tuple[JobKind, ...] = ("plankton-run", "scan-import", "plankton-training", "ecotaxa-export",
+                                  "descriptor-backfill")
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 OPEN_STATUSES: tuple[str, ...] = ("queued", "running")

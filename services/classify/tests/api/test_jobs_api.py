@@ -135,6 +135,65 @@ class TestRunThroughTheApi:
             retry = await http.post(f"/api/v1/jobs/{job['id']}/retry", headers=auth(sub=OWNER))
             assert retry.status_code == 409 and retry.json()["type"].endswith("/job-not-retryable")
 
+    async def test_a_run_describes_its_objects_and_the_backfill_redescribes_them_alike(
+            self, jobs_app: Any, auth: Any, database_url: str, tmp_path: Path, model_dir: Path,
+            redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 14: every object a run stores gets its descriptor; objects without one (stored
+        before the search existed) get the same vector from a descriptor-backfill job run by a
+        worker process, and from the CLI's --inline backfill."""
+        from redis import Redis
+        from sqlalchemy import delete, func, select
+
+        from specimen_classify.adapters.descriptor_backfill import start_backfill
+        from specimen_classify.adapters.jobs import JobQueue
+        from specimen_classify.adapters.tables import ObjectDescriptorRow, PlanktonObjectRow
+        from specimen_classify.cli import main as cli
+
+        project_id, _ = _project(database_url, tmp_path / "classify-blobs", 2)
+        engine = build_engine(database_url)
+        sessions = build_sessionmaker(engine)
+
+        def vectors() -> dict[int, bytes]:
+            with sessions() as session:
+                return dict(session.execute(select(ObjectDescriptorRow.object_id,
+                                                   ObjectDescriptorRow.vector)).all())
+
+        def forget() -> None:
+            with sessions() as session, session.begin():
+                session.execute(delete(ObjectDescriptorRow))
+
+        async with jobs_app() as http:
+            answer = await http.post(f"/api/v1/projects/{project_id}/runs", headers=auth(sub=MANAGER),
+                                     json={"padding": 4, "fade_background": 1.0, "contours": True})
+            assert answer.status_code == 202, answer.text
+            worker = _worker(tmp_path, database_url, model_dir, redis_server.url)
+            try:
+                done = await _until_closed(http, answer.headers["location"], auth(sub=VIEWER))
+                assert done["status"] == "succeeded", (tmp_path / "worker.log").read_text()[-3000:]
+                with sessions() as session:
+                    objects = session.scalar(select(func.count(PlanktonObjectRow.id)))
+                stored = vectors()
+                assert objects and len(stored) == objects
+                forget()
+                with sessions() as session, session.begin():
+                    job, tasks = start_backfill(session, created_by=int(OWNER), project_id=project_id)
+                assert job.kind == "descriptor-backfill" and len(tasks) == 2
+                JobQueue(Redis.from_url(redis_server.url), "api-test").enqueue(tasks)
+                backfilled = await _until_closed(http, f"/api/v1/jobs/{job.id}", auth(sub=OWNER))
+            finally:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(30)
+            assert backfilled["status"] == "succeeded", backfilled
+            assert backfilled["progress"]["objects"] == objects
+            # The crops were faded and contoured: the descriptor reads the frame under the mask.
+            assert vectors() == stored
+            forget()
+            monkeypatch.setenv("SPECIMEN_CLASSIFY_DATABASE_URL", database_url)
+            monkeypatch.setenv("SPECIMEN_DATA_DIR", str(tmp_path))
+            assert cli(["backfill-object-descriptors", "--inline"]) == 0
+            assert vectors() == stored
+        engine.dispose()
+
     async def test_cancel_before_any_worker_takes_it(self, jobs_app: Any, auth: Any, database_url: str,
                                                      tmp_path: Path) -> None:
         project_id, frame_ids = _project(database_url, tmp_path / "classify-blobs", 2)

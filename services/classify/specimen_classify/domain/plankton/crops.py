@@ -215,12 +215,15 @@ class CropObject:
         ``(row, col)`` in the crop.
     bright_on_dark : bool
         Whether the crop was inverted first (:func:`dark_on_light`).
+    mask : ndarray of bool, (h, w), optional
+        The organism's pixels in the crop (what the object search describes).
     """
 
     features: npt.NDArray[np.float64]
     bbox: tuple[int, int, int, int]
     centroid: tuple[float, float]
     bright_on_dark: bool
+    mask: npt.NDArray[np.bool_] | None = None
 
 
 def crop_object(
@@ -297,7 +300,8 @@ def crop_object(
     row = measure_objects(alone, framed, feature_set).features[0]
     r0, c0, r1, c1 = (int(v) for v in boxes[pick])
     cr, cc = (float(v) - margin for v in measured.centroids[pick])
-    return CropObject(row, (r0, c0, r1, c1), (cr, cc), inverted)
+    mask = alone[margin : margin + h, margin : margin + w] > 0
+    return CropObject(row, (r0, c0, r1, c1), (cr, cc), inverted, mask)
 
 
 def crop_features(

@@ -103,7 +103,9 @@ class NewObject:
     ``img_rank`` is per image file, and the crops are named by it); ``bbox`` is
     ``(min_row, min_col, max_row, max_col)``, max exclusive; ``crop_key`` / ``mask_key`` are the
     blob keys of the crop and mask PNGs (None when not written). ``status`` is ``predicted``
-    for a machine's answer.
+    for a machine's answer. ``descriptor`` is the object's similarity vector
+    (:func:`~specimen_classify.domain.plankton.object_similarity.describe_object`, float32) of
+    ``descriptor_version``; None stores none (the backfill describes it later).
     """
 
     rank: int
@@ -119,6 +121,8 @@ class NewObject:
     crop_key: str | None = None
     mask_key: str | None = None
     status: ObjectStatus = "predicted"
+    descriptor: Any = None
+    descriptor_version: str | None = None
 
 
 def require_role(have: ProjectRole, needed: ProjectRole) -> None:

@@ -1,0 +1,187 @@
+"""Object descriptors over a SQLAlchemy session (flushes, never commits), and the in-process cache.
+
+The vectors live in ``object_descriptors`` (SQLite or PostgreSQL, which has no pgvector here),
+one row per object with its project; a search ranks one project's rows exactly, in memory.
+:class:`ProjectVectorCache` keeps recently searched projects' matrices between requests and
+reloads one when its ``(row count, largest id)`` stamp in the database moved: a re-run frame
+(``replace_frame_objects``) deletes and inserts rows (new, never reused ids), a deleted frame
+or object lowers the count, so every replica sees every write on its next search (as segment's
+``OwnerVectorCache``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.orm import Session
+
+from specimen_classify.adapters.tables import FrameRow, ObjectDescriptorRow, PlanktonObjectRow
+from specimen_classify.domain.plankton.projects import ObjectFilters
+
+_VECTOR_DTYPE = np.dtype("<f4")
+
+
+def vector_bytes(vector: npt.NDArray[np.float32]) -> bytes:
+    return np.asarray(vector, _VECTOR_DTYPE).tobytes()
+
+
+@dataclass(frozen=True)
+class ProjectVectors:
+    """One project's descriptors of one version: ``object_ids`` (n,) and ``vectors`` (n, d)."""
+
+    object_ids: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+
+    @classmethod
+    def empty(cls, dimensions: int) -> ProjectVectors:
+        return cls(np.zeros(0, np.int64), np.zeros((0, dimensions), np.float32))
+
+
+def filter_conditions(project_id: int, filters: ObjectFilters) -> list[ColumnElement[bool]]:
+    """The review list's filters as SQL conditions (the listing and the search share them)."""
+    conditions: list[ColumnElement[bool]] = [PlanktonObjectRow.project_id == project_id]
+    if filters.category is not None:
+        conditions.append(PlanktonObjectRow.category == filters.category)
+    if filters.status is not None:
+        conditions.append(PlanktonObjectRow.status == filters.status)
+    if filters.probability_min is not None:
+        conditions.append(PlanktonObjectRow.probability >= filters.probability_min)
+    if filters.probability_max is not None:
+        conditions.append(PlanktonObjectRow.probability <= filters.probability_max)
+    if filters.frame_id is not None:
+        conditions.append(PlanktonObjectRow.frame_id == filters.frame_id)
+    if filters.sample_id is not None:
+        conditions.append(FrameRow.sample_id == filters.sample_id)
+    return conditions
+
+
+class SqlObjectDescriptorRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def put(self, object_id: int, project_id: int, version: str,
+            vector: npt.NDArray[np.float32]) -> None:
+        """Store an object's descriptor, replacing the one it had."""
+        self._session.execute(delete(ObjectDescriptorRow)
+                              .where(ObjectDescriptorRow.object_id == object_id))
+        self._session.add(ObjectDescriptorRow(object_id=object_id, project_id=project_id,
+                                              descriptor_set_version=version,
+                                              vector=vector_bytes(vector)))
+        self._session.flush()
+
+    def vector_of(self, object_id: int, version: str) -> npt.NDArray[np.float32] | None:
+        data = self._session.scalar(select(ObjectDescriptorRow.vector).where(
+            ObjectDescriptorRow.object_id == object_id,
+            ObjectDescriptorRow.descriptor_set_version == version))
+        return None if data is None else np.frombuffer(data, _VECTOR_DTYPE).astype(np.float32)
+
+    def scope_stamp(self, project_id: int, version: str) -> tuple[int, int]:
+        count, largest = self._session.execute(
+            select(func.count(ObjectDescriptorRow.id),
+                   func.coalesce(func.max(ObjectDescriptorRow.id), 0))
+            .where(ObjectDescriptorRow.project_id == project_id,
+                   ObjectDescriptorRow.descriptor_set_version == version)).one()
+        return int(count), int(largest)
+
+    def load_scope(self, project_id: int, version: str, dimensions: int) -> ProjectVectors:
+        rows = self._session.execute(
+            select(ObjectDescriptorRow.object_id, ObjectDescriptorRow.vector)
+            .where(ObjectDescriptorRow.project_id == project_id,
+                   ObjectDescriptorRow.descriptor_set_version == version)
+            .order_by(ObjectDescriptorRow.id)).all()
+        if not rows:
+            return ProjectVectors.empty(dimensions)
+        ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+        vectors = np.frombuffer(b"".join(row[1] for row in rows), _VECTOR_DTYPE)
+        return ProjectVectors(ids, vectors.reshape(len(rows), dimensions).astype(np.float32))
+
+    def matching_ids(self, project_id: int, filters: ObjectFilters) -> npt.NDArray[np.int64]:
+        """Ids of the project's objects that pass ``filters`` (the candidates of a search)."""
+        query = select(PlanktonObjectRow.id).where(*filter_conditions(project_id, filters))
+        if filters.sample_id is not None:
+            query = query.join(FrameRow, FrameRow.id == PlanktonObjectRow.frame_id)
+        return np.fromiter(self._session.scalars(query), np.int64)
+
+    def undescribed(self, version: str, project_id: int | None = None
+                    ) -> Iterator[tuple[int, int, str]]:
+        """``(frame id, project id, frame image key)`` of every frame with an object lacking a
+        descriptor of ``version`` (the backfill works frame by frame: one decode each)."""
+        described = select(ObjectDescriptorRow.id).where(
+            ObjectDescriptorRow.object_id == PlanktonObjectRow.id,
+            ObjectDescriptorRow.descriptor_set_version == version).exists()
+        query = (select(FrameRow.id, FrameRow.project_id, FrameRow.image_key)
+                 .where(select(PlanktonObjectRow.id).where(
+                     PlanktonObjectRow.frame_id == FrameRow.id, ~described).exists())
+                 .order_by(FrameRow.id))
+        if project_id is not None:
+            query = query.where(FrameRow.project_id == project_id)
+        for row in self._session.execute(query):
+            yield row[0], row[1], row[2]
+
+    def frame_objects(self, frame_id: int, version: str
+                      ) -> list[tuple[int, tuple[int, int, int, int], str | None]]:
+        """``(object id, bbox, mask blob key)`` of the frame's objects lacking ``version``."""
+        described = select(ObjectDescriptorRow.id).where(
+            ObjectDescriptorRow.object_id == PlanktonObjectRow.id,
+            ObjectDescriptorRow.descriptor_set_version == version).exists()
+        rows = self._session.execute(
+            select(PlanktonObjectRow.id, PlanktonObjectRow.min_row, PlanktonObjectRow.min_col,
+                   PlanktonObjectRow.max_row, PlanktonObjectRow.max_col, PlanktonObjectRow.mask_key)
+            .where(PlanktonObjectRow.frame_id == frame_id, ~described)
+            .order_by(PlanktonObjectRow.id))
+        return [(row[0], (row[1], row[2], row[3], row[4]), row[5]) for row in rows]
+
+    def delete_other_versions(self, version: str) -> int:
+        result = self._session.execute(delete(ObjectDescriptorRow).where(
+            ObjectDescriptorRow.descriptor_set_version != version))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def count_missing(self, version: str, object_ids: Sequence[int]) -> int:
+        if not object_ids:
+            return 0
+        found = self._session.scalar(select(func.count(ObjectDescriptorRow.id)).where(
+            ObjectDescriptorRow.object_id.in_(list(object_ids)),
+            ObjectDescriptorRow.descriptor_set_version == version)) or 0
+        return len(object_ids) - int(found)
+
+
+class ProjectVectorCache:
+    """Projects' descriptor matrices between requests; at most ``max_vectors`` rows in all (the
+    least recently searched projects go first); an entry is used only while its stamp in the
+    database is unchanged. Thread-safe."""
+
+    def __init__(self, max_vectors: int) -> None:
+        self._max_vectors = max_vectors
+        self._entries: OrderedDict[tuple[int, str], tuple[tuple[int, int], ProjectVectors]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.loads = 0
+        """How many times a project's rows were read from the database (tests watch it)."""
+
+    def vectors(self, project_id: int, version: str, dimensions: int,
+                rows: SqlObjectDescriptorRepository) -> ProjectVectors:
+        key = (project_id, version)
+        stamp = rows.scope_stamp(project_id, version)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None and cached[0] == stamp:
+                self._entries.move_to_end(key)
+                return cached[1]
+        scope = rows.load_scope(project_id, version, dimensions)
+        with self._lock:
+            self.loads += 1
+            self._entries[key] = (stamp, scope)
+            self._entries.move_to_end(key)
+            total = sum(entry[1].vectors.shape[0] for entry in self._entries.values())
+            while total > self._max_vectors and len(self._entries) > 1:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                total -= dropped.vectors.shape[0]
+        return scope
+
+    def __len__(self) -> int:
+        return len(self._entries)
