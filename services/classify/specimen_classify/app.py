@@ -16,7 +16,16 @@ from specimen_classify.adapters.jobs import job_queue_of
 from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
-from specimen_classify.api import classification, exports, jobs, models, projects, scans
+from specimen_classify.api import (
+    classification,
+    exports,
+    jobs,
+    models,
+    projects,
+    scan_imports,
+    scans,
+    trainings,
+)
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 from specimen_imaging.codecs import configure_decoder_limits
@@ -105,7 +114,9 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
     )
     install_database_problems(app)
     app.include_router(classification.router, prefix="/api/v1")
+    app.include_router(trainings.router, prefix="/api/v1")
     app.include_router(models.router, prefix="/api/v1")
+    app.include_router(scan_imports.router, prefix="/api/v1")
     app.include_router(scans.router, prefix="/api/v1")
     for router in projects.routers:
         app.include_router(router, prefix="/api/v1")

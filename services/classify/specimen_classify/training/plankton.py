@@ -213,6 +213,16 @@ def load_dataset(
     )
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """The measured rows a forest is fitted on."""
+
+    classes: tuple[str, ...]
+    files: list[str]
+    features: npt.NDArray[np.float64]
+    targets: npt.NDArray[np.int64]
+
+
 def export_onnx(forest: Any, classes: Sequence[str], feature_set: str = FEATURE_SET_VERSION) -> bytes:
     """A fitted forest as ONNX bytes, as :class:`OnnxPlanktonModel` loads them.
 
@@ -338,12 +348,62 @@ def train_plankton(
         )
     if len(fractions) != 3:
         raise ValueError(f"fractions={tuple(fractions)!r} must be three shares: train, validation, test")
-    feature_names = feature_names_of(feature_set)
     started = time.monotonic()
     data = load_dataset(data_dir, progress=progress, feature_set=feature_set)
-    measured_at = time.monotonic()
-
     groups = crop_groups(data.hashes, data.sizes)
+    return fit_forest_version(
+        data.features, data.targets, data.classes, groups, data.files, out_dir,
+        seed=seed, n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, max_depth=max_depth,
+        fractions=fractions, feature_set=feature_set, started=started,
+        groups_method=f"{dedup.HASH_METHOD} among crops of the same height and width",
+        data_section={
+            "path": str(data_dir),
+            "layout": "one folder of crops per class",
+            "folders": data.folders,
+            "counts": {label: int((data.targets == i).sum()) for i, label in enumerate(data.classes)},
+            "skipped": {"count": len(data.skipped), "files": data.skipped},
+        },
+    )
+
+
+def fit_forest_version(
+    features: npt.NDArray[np.float64],
+    targets: npt.NDArray[np.int64],
+    classes: Sequence[str],
+    groups: npt.NDArray[np.int64],
+    files: Sequence[str],
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    n_estimators: int = DEFAULT_TREES,
+    min_samples_leaf: int = DEFAULT_MIN_SAMPLES_LEAF,
+    max_depth: int | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    feature_set: str = FEATURE_SET_VERSION,
+    started: float | None = None,
+    groups_method: str,
+    data_section: dict[str, Any],
+    extra_card: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Split, fit, export, check and evaluate a forest on measured objects; write the version
+    (``model.onnx``, ``card.json``, plots, ``split.csv``) to ``out_dir`` and return the card.
+
+    ``features`` are rows of ``feature_set``'s columns, ``targets`` indices into ``classes``,
+    ``groups`` keep related rows in one split (near-duplicate crops, or one frame's objects),
+    ``files`` name the rows in ``split.csv``; ``data_section`` is the card's ``data`` and
+    ``extra_card`` more card fields (a training from projects: its ``training_data``). Raises as
+    :func:`train_plankton` does.
+    """
+    if n_estimators < 1 or min_samples_leaf < 1 or (max_depth is not None and max_depth < 1):
+        raise ValueError(
+            f"n_estimators={n_estimators}, min_samples_leaf={min_samples_leaf} and "
+            f"max_depth={max_depth} must be >= 1 (max_depth may be None)"
+        )
+    feature_names = feature_names_of(feature_set)
+    started = time.monotonic() if started is None else started
+    measured_at = time.monotonic()
+    classes = tuple(classes)
+    data = _Rows(classes, list(files), features, targets)
     train_idx, val_idx, test_idx = dedup.split_groups(groups, data.targets, fractions, seed)
     parts = {"train": train_idx, "validation": val_idx, "test": test_idx}
     for name, idx in parts.items():
@@ -445,19 +505,13 @@ def train_plankton(
             "stratified_by": "class",
             "counts": split_counts(data.targets, data.classes, parts),
             "dedup": {
-                "method": f"{dedup.HASH_METHOD} among crops of the same height and width",
+                "method": groups_method,
                 "max_distance": CROP_MAX_DISTANCE,
                 **dedup.group_summary(groups),
             },
             "file": "split.csv",
         },
-        "data": {
-            "path": str(data_dir),
-            "layout": "one folder of crops per class",
-            "folders": data.folders,
-            "counts": {label: int((data.targets == i).sum()) for i, label in enumerate(data.classes)},
-            "skipped": {"count": len(data.skipped), "files": data.skipped},
-        },
+        "data": data_section,
         "forest": {
             "estimator": "sklearn.ensemble.RandomForestClassifier",
             "params": forest_params,
@@ -497,6 +551,7 @@ def train_plankton(
             "confusion_matrix_unclear": "confusion_matrix_unclear.png",
         },
         "created_at": rfc3339(utc_now()),
+        **(extra_card or {}),
     }
     write_card(out_dir, card)
     logger.info(
