@@ -7,6 +7,7 @@ On SQLite and PostgreSQL (``database_url``).
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import os
@@ -187,6 +188,25 @@ class TestImport:
                 assert key in import_blob_keys(session)  # x.txt failed: a retry would need it
 
 
+class TestBodies:
+    async def test_json_with_a_base64_zip_and_a_raw_zip_are_read_as_the_multipart_form(
+            self, bench: Bench, slices: Any) -> None:
+        archive = zip_of({"a.png": slices.file(seed=0), "b.png": slices.file(seed=1)})
+        async with bench.app as http:
+            as_json = await http.post(IMPORTS, json={
+                "archive": "data:application/zip;base64," + base64.b64encode(archive).decode(),
+                "metadata": "file_name,patient_ref\nb.png,P-7\n", "patient_gender": "female"},
+                headers=bench.technician)
+            raw = await http.post(IMPORTS, content=archive, headers={
+                **bench.technician, "content-type": "application/zip"})
+            bad = await http.post(IMPORTS, json={"archive": "not base64!"}, headers=bench.technician)
+        assert as_json.status_code == 202, as_json.text
+        assert as_json.json()["params"]["fields"] == {"b.png": {"patient_ref": "P-7"}}
+        assert as_json.json()["params"]["defaults"] == {"patient_gender": "female"}
+        assert raw.status_code == 202 and raw.json()["progress"]["total"] == 2
+        assert bad.status_code == 422
+
+
 class TestVisibility:
     async def test_creator_hospital_moderators_and_admins_see_the_job_others_404(
             self, bench: Bench, slices: Any) -> None:
@@ -219,8 +239,8 @@ class TestRefused:
                 headers=bench.technician)
             no_archive = await http.post(IMPORTS, files={"metadata": ("m.csv", b"file_name\n")},
                                          data={"patient_gender": "male"}, headers=bench.technician)
-            wrong_type = await http.post(IMPORTS, content=b"{}", headers={
-                **bench.technician, "content-type": "application/json"})
+            wrong_type = await http.post(IMPORTS, content=b"a,b", headers={
+                **bench.technician, "content-type": "text/csv"})
             bad_gender = await http.post(IMPORTS, files={"archive": ("a.zip", zip_of({"a.png": b"x"}))},
                                          data={"patient_gender": "robot"}, headers=bench.technician)
         assert not_zip.status_code == 422 and not_zip.json()["type"].endswith("/archive-refused")
