@@ -123,8 +123,10 @@ class TestImport:
                    "study/readme.txt": b"not an image",
                    "../escape.png": slices.file(seed=4),
                    "scans.csv": table([
-                       {"file_name": "slice_0.png", "patient_ref": "P-1", "true_label": "tumor", "notes": "a"},
-                       {"file_name": "study/slice_1.png", "patient_ref": "P-2", "true_label": "", "notes": ""},
+                       {"file_name": "slice_0.png", "patient_ref": "P-1", "true_label": "tumor",
+                        "notes": "a"},
+                       {"file_name": "study/slice_1.png", "patient_ref": "P-2", "true_label": "",
+                        "notes": ""},
                        {"file_name": "missing.png", "patient_ref": "P-9", "true_label": "", "notes": ""}])}
         async with bench.app as http:
             job = await _start(http, zip_of(members), bench.technician, patient_gender="female")
@@ -227,7 +229,8 @@ class TestVisibility:
 
 
 class TestRefused:
-    async def test_bad_archives_and_tables_are_422_and_record_nothing(self, bench: Bench, slices: Any) -> None:
+    async def test_bad_archives_and_tables_are_422_and_record_nothing(self, bench: Bench,
+                                                                      slices: Any) -> None:
         async with bench.app as http:
             not_zip = await http.post(IMPORTS, files={"archive": ("a.zip", b"PK\x03\x04 broken")},
                                       headers=bench.technician)
@@ -257,9 +260,10 @@ class TestRefused:
             auth: Callable[..., dict[str, str]], start_app: Callable[..., Any], slices: Any) -> None:
         app = start_app(redis_url=redis_server.url, jobs_queue=QUEUE, blob_dir=tmp_path / "b",
                         scan_import_max_members=2)
+        archive = zip_of({f"{i}.png": slices.file(seed=i) for i in range(3)})
         async with app as http:
             refused = await http.post(
-                IMPORTS, files={"archive": ("a.zip", zip_of({f"{i}.png": slices.file(seed=i) for i in range(3)}))},
+                IMPORTS, files={"archive": ("a.zip", archive)},
                 headers=auth(sub="7", role="technician", hospital="General"))
         assert refused.status_code == 422 and "more than the limit of 2" in refused.json()["detail"]
 

@@ -76,7 +76,7 @@ def seed_project(database_url: str, owner: int, validated: dict[str, int], predi
                     annotated_by=owner if status == "validated" else None, annotated_by_name=None,
                     annotated_at=T0 if status == "validated" else None, created_at=T0))
             session.commit()
-            return project.id
+            return int(project.id)
     finally:
         engine.dispose()
 
@@ -110,7 +110,8 @@ def bench(database_url: str, tmp_path: Path, model_dir: Path, redis_server: Redi
 
 
 class TestTraining:
-    async def test_a_moderator_trains_a_version_from_validated_objects_left_inactive(self, bench: Bench) -> None:
+    async def test_a_moderator_trains_a_version_from_validated_objects_left_inactive(
+            self, bench: Bench) -> None:
         first = seed_project(bench.database_url, MODERATOR, {"copepod": 9, "diatom": 8, "egg": 2}, seed=1)
         second = seed_project(bench.database_url, MODERATOR, {"copepod": 7, "diatom": 8}, seed=2)
         async with bench.app as http:
