@@ -17,7 +17,16 @@ from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
 from specimen_classify.adapters.object_descriptor_repository import ProjectVectorCache
-from specimen_classify.api import classification, exports, jobs, models, projects, scans
+from specimen_classify.api import (
+    classification,
+    exports,
+    jobs,
+    models,
+    projects,
+    scan_imports,
+    scans,
+    trainings,
+)
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
 from specimen_imaging.codecs import configure_decoder_limits
@@ -111,7 +120,9 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
     )
     install_database_problems(app)
     app.include_router(classification.router, prefix="/api/v1")
+    app.include_router(trainings.router, prefix="/api/v1")
     app.include_router(models.router, prefix="/api/v1")
+    app.include_router(scan_imports.router, prefix="/api/v1")
     app.include_router(scans.router, prefix="/api/v1")
     for router in projects.routers:
         app.include_router(router, prefix="/api/v1")

@@ -22,6 +22,7 @@ from specimen_classify.adapters.ecotaxa_exports import export_blob_keys
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.project_repository import referenced_blob_keys
+from specimen_classify.adapters.scan_imports import import_blob_keys
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain import synthetic_mri, synthetic_plankton
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
@@ -33,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 
 def kept_blob_keys(session: Any) -> set[str]:
-    """What ``sweep-orphans`` keeps: every blob a row references, export files included."""
-    return referenced_blob_keys(session) | export_blob_keys(session)
+    """What ``sweep-orphans`` keeps: every blob a row references, export files and the archives
+    of scan imports that may still run a member included."""
+    return referenced_blob_keys(session) | export_blob_keys(session) | import_blob_keys(session)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m specimen_classify",

@@ -68,6 +68,22 @@ class ClassifySettings(ServiceSettings):
         default=100.0, gt=1, validation_alias="SPECIMEN_CLASSIFY_FRAMES_ZIP_MAX_RATIO")
     frames_metadata_max_bytes: int = Field(
         default=16 * 1024**2, gt=0, validation_alias="SPECIMEN_CLASSIFY_FRAMES_METADATA_MAX_BYTES")
+    # Scan imports (POST /scans/imports): the bounds of one ZIP of MRI slices, judged as the
+    # frames' archives are (an archive past them is refused whole, a member past them rejected).
+    scan_import_max_members: int = Field(
+        default=2000, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_IMPORT_MAX_MEMBERS")
+    scan_import_max_total_bytes: int = Field(
+        default=2 * 1024**3, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_IMPORT_MAX_TOTAL_BYTES")
+    scan_import_max_member_bytes: int = Field(
+        default=64 * 1024**2, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_IMPORT_MAX_MEMBER_BYTES")
+    scan_import_max_ratio: float = Field(
+        default=100.0, gt=1, validation_alias="SPECIMEN_CLASSIFY_SCAN_IMPORT_MAX_RATIO")
+    scan_import_metadata_max_bytes: int = Field(
+        default=4 * 1024**2, gt=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_IMPORT_METADATA_MAX_BYTES")
+    # Plankton trainings (POST /models/plankton/trainings): a category takes part with at least
+    # this many validated objects, and a training needs two such categories.
+    training_min_per_class: int = Field(
+        default=10, ge=3, validation_alias="SPECIMEN_CLASSIFY_TRAINING_MIN_PER_CLASS")
     # Reviews: the most object ids one bulk annotation may name (one transaction).
     review_max_ids: int = Field(default=1000, gt=0,
                                 validation_alias="SPECIMEN_CLASSIFY_REVIEW_MAX_IDS")

@@ -151,10 +151,15 @@ class TaskOutcome:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task to create: a frame, or an item for kinds that work on something else."""
+    """One task to create: a frame, or an item for kinds that work on something else.
+
+    ``error``: a task already judged bad when the job is created (a scan import's archive member
+    with an unsafe path) is recorded failed with this reason and never enqueued; a retry of the
+    job runs it, and its kind's function fails it again with the same reason."""
 
     frame_id: int | None = None
     item: str | None = None
+    error: str | None = None
 
 
 # --- the kinds of job -----------------------------------------------------------------------
@@ -164,7 +169,9 @@ TaskFunction = Callable[["TaskContext", JobRecord, TaskRecord], TaskOutcome]
 _KINDS: dict[str, TaskFunction] = {}
 JOB_KIND_MODULES: tuple[str, ...] = ("specimen_classify.adapters.plankton_runs",
                                      "specimen_classify.adapters.ecotaxa_exports",
-                                     "specimen_classify.adapters.descriptor_backfill")
+                                     "specimen_classify.adapters.descriptor_backfill",
+                                     "specimen_classify.adapters.scan_imports",
+                                     "specimen_classify.training.project_training")
 """Modules that register a kind when imported (:func:`load_job_kinds`); a new kind adds its own."""
 
 
@@ -251,17 +258,21 @@ def create_job(session: Session, *, kind: JobKind, project_id: int | None, creat
                  cancel_requested=False, created_at=now, started_at=None, finished_at=None)
     session.add(job)
     session.flush()
-    rows = [JobTaskRow(job_id=job.id, frame_id=spec.frame_id, item=spec.item, status="queued",
-                       attempts=0, error=None, rq_job_id="", objects=0, heartbeat_at=None,
-                       started_at=None, finished_at=None) for spec in tasks]
+    rows = [JobTaskRow(job_id=job.id, frame_id=spec.frame_id, item=spec.item,
+                       status="queued" if spec.error is None else "failed", attempts=0,
+                       error=_clip(spec.error), rq_job_id="", objects=0, heartbeat_at=None,
+                       started_at=None, finished_at=None if spec.error is None else now)
+            for spec in tasks]
     session.add_all(rows)
     session.flush()
     for row in rows:
         row.rq_job_id = rq_job_id(row.id)
-    if not rows:
+    if not rows or any(spec.error is not None for spec in tasks):
         _refresh_job(session, job)
+        if job.status == "running":  # failed from the start is not started: nothing ran yet
+            job.status, job.started_at = "queued", None
     session.flush()
-    return JobRecord.of(job), [row.id for row in rows]
+    return JobRecord.of(job), [row.id for row in rows if row.status == "queued"]
 
 
 def get_job(session: Session, job_id: int) -> JobRecord | None:

@@ -106,7 +106,8 @@ class SqlScanRepository:
             true_label=draft.true_label, notes=draft.notes, created_by=draft.created_by,
             created_at=draft.created_at, updated_at=draft.created_at,
             image_key=draft.image.key, image_media_type=draft.image.media_type,
-            image_bytes=draft.image.bytes, **_classification_columns(draft.classification))
+            image_bytes=draft.image.bytes, import_task_id=draft.import_task_id,
+            **_classification_columns(draft.classification))
         self._session.add(row)
         self._session.flush()
         return _scan(row)
@@ -116,6 +117,10 @@ class SqlScanRepository:
         if scope is not None:
             conditions.append(ScanRow.hospital == scope)
         row = self._session.scalar(select(ScanRow).where(*conditions))
+        return None if row is None else _scan(row)
+
+    def by_import_task(self, task_id: int) -> Scan | None:
+        row = self._session.scalar(select(ScanRow).where(ScanRow.import_task_id == task_id))
         return None if row is None else _scan(row)
 
     def page(self, scope: str | None, filters: ScanFilters, sort: ScanSort, limit: int,

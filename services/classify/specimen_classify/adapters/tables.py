@@ -67,8 +67,13 @@ class ScanRow(Base):
     image_key: Mapped[str] = mapped_column(String(BLOB_KEY_CHARS), unique=True)
     image_media_type: Mapped[str] = mapped_column(String(64))
     image_bytes: Mapped[int] = mapped_column(BigInteger)
+    # The scan-import task that filed this scan (POST /scans/imports), unique: a task retried
+    # after its scan was committed finds it instead of filing a second one. A plain column, as
+    # plankton_objects.job_id: SQLite cannot add a foreign key to an existing table.
+    import_task_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
+        Index("uq_scans_import_task_id", "import_task_id", unique=True),
         # The hospital-scoped, newest-first listing; and the admin's, across hospitals.
         Index("ix_scans_hospital_created_at", "hospital", "created_at"),
         Index("ix_scans_created_at", "created_at"),

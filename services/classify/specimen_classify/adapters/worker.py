@@ -35,6 +35,7 @@ from specimen_classify.adapters.jobs import (
 )
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.plankton_runs import PlanktonModels
+from specimen_classify.adapters.scan_imports import MriModels
 from specimen_classify.config import ClassifySettings
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ class ReconcilingWorker(Worker):
 
 
 def prepare_worker(settings: ClassifySettings) -> WorkerResources:
-    """Load what every task needs once, before forking: the job kinds and the active forest."""
+    """Load what every task needs once, before forking: the job kinds, the active forest and
+    the active MRI model."""
     load_job_kinds()
     models = PlanktonModels(ModelStore(settings.resolved_model_dir))
     try:
@@ -91,8 +93,14 @@ def prepare_worker(settings: ClassifySettings) -> WorkerResources:
     except Exception:  # a task names its version; it fails with the reason if that one won't load
         logger.exception("the active plankton model did not load")
         version = None
-    logger.info("worker ready", extra={"plankton_model_version": version})
-    prepared = WorkerResources(settings, extras={"plankton_models": models})
+    mri = MriModels(ModelStore(settings.resolved_model_dir))
+    try:
+        mri_version = mri.preload_active()
+    except Exception:  # an import names its version; its slices fail with the reason if it won't load
+        logger.exception("the active MRI model did not load")
+        mri_version = None
+    logger.info("worker ready", extra={"plankton_model_version": version, "mri_model_version": mri_version})
+    prepared = WorkerResources(settings, extras={"plankton_models": models, "mri_models": mri})
     install_resources(prepared)
     return prepared
 

@@ -8,8 +8,9 @@ enqueues the recorded tasks when it is back).
 
 Who may do what: a project's runs are started by its managers (the owner, manager members,
 admins) and listed by anyone who sees the project. A job is visible to whoever sees its
-project, to its creator and to admins (anyone else: 404, as for no job); cancel and retry need
-the project's manager role, or being the job's creator or an admin.
+project, to its creator and to admins, and a scan import to its hospital's moderators too
+(anyone else: 404, as for no job); cancel and retry need the project's manager role, or being
+the job's creator, an admin, or (a scan import) a moderator of its hospital.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ from specimen_classify.adapters.tables import FrameRow, ProjectMemberRow, Projec
 from specimen_classify.api.deps import Settings, Store
 from specimen_classify.api.job_schemas import MAX_ERRORS_SHOWN, JobPage, JobPublic, RunListQuery, RunRequest
 from specimen_classify.domain.errors import ModelUnavailable, ProjectNotFound, ProjectRoleRequired
-from specimen_classify.domain.jobs import JobNotFound, JobsUnavailable, NoFramesToRun
+from specimen_classify.domain.jobs import JobNotFound, JobsUnavailable, NoFramesToRun, hospital_job_visible
 from specimen_classify.domain.plankton.projects import ProjectRole, project_access
 from specimen_classify.domain.plankton.runs import RunSettings, settings_hash
 from specimen_classify.domain.predictions import PLANKTON_MODEL
+from specimen_classify.domain.scans import own_hospital
 from specimen_kit.errors import InvalidParameter
 from specimen_kit.identifiers import RecordId
 from specimen_kit.roles import Role
@@ -97,6 +99,8 @@ def _visible_job(session: Session, caller: Principal, job_id: int, *, to_change:
     if job is None:
         raise JobNotFound(f"there is no job {job_id} among the jobs you can see", job_id=job_id)
     if caller.role is Role.ADMIN or job.created_by == caller.user_id:
+        return job
+    if hospital_job_visible(job.kind, job.hospital, caller.role, own_hospital(caller)):
         return job
     role: ProjectRole | None = None
     if job.project_id is not None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from specimen_kit.identifiers import MAX_RECORD_ID
 from specimen_kit.timestamps import Timestamp
 
 
@@ -46,3 +47,15 @@ class ModelVersionCard(BaseModel):
                                               "(`/api/v1/models/…/roc.png`): confusion matrix, ROC.")
     card: dict[str, Any] = Field(description="The model card as the trainer wrote it: metrics on the "
                                              "held-out test split, split, data, libraries, export.")
+
+
+class TrainingRequest(BaseModel):
+    """A plankton training: the projects whose validated objects it learns from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_ids: list[Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]] = Field(
+        min_length=1, max_length=100, description="Projects you can see; their validated objects are "
+                                                  "the training data.")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seeds the split and the forest.")
+    n_estimators: int = Field(default=100, ge=1, le=1000, description="Trees of the forest.")

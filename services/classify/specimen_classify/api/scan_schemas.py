@@ -71,6 +71,28 @@ class ScanCreateFields(_Request):
         return None if value == "" else value
 
 
+class ScanImportFields(_Request):
+    """The form fields of a scan import: defaults of every slice, which the table's cells
+    override (``patient_gender`` is required per slice, from either)."""
+
+    patient_gender: PatientGender | None = Field(
+        default=None, description="Each slice's gender unless its table row gives one.")
+    hospital: str | None = Field(
+        default=None, max_length=MAX_HOSPITAL_NAME_CHARS, description=_HOSPITAL_HELP)
+    patient_ref: str | None = Field(default=None, max_length=MAX_PATIENT_REF_CHARS,
+                                    description=_PATIENT_REF_HELP)
+    true_label: MriLabelField | None = Field(default=None, description="The diagnosis when known.")
+    notes: str | None = Field(default=None, max_length=_MAX_TEXT_FIELD, description="Free text.")
+
+    @field_validator("patient_gender", "hospital", "patient_ref", "true_label", "notes", mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    def values(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
 class ScanUpdate(_Request):
     """A partial update (JSON merge semantics): a field left out keeps its value; ``null`` clears
     ``true_label``, ``notes`` and ``patient_ref``. Moving to another ``hospital`` is for admins."""

@@ -364,3 +364,39 @@ class ObjectNotDescribed(ClassifyError):
         super().__init__(f"object {object_id} has no similarity descriptor yet; run the "
                          "descriptor backfill (`python -m specimen_classify "
                          "backfill-object-descriptors`), or search by its crop", object_id=object_id)
+
+
+class NoScansToImport(ClassifyError):
+    """A scan import whose archive holds no slice to import (422); ``rejected`` says why for
+    each member that was left out. No job is created."""
+
+    status = 422
+    title = "No scans to import"
+    slug = "no-scans-to-import"
+
+
+class InvalidScanTable(ClassifyError):
+    """The metadata table beside a scan import's slices is unusable (422): not UTF-8 text, no
+    ``file_name`` column, an unknown column. No job is created."""
+
+    status = 422
+    title = "Invalid scan table"
+    slug = "invalid-scan-table"
+
+
+class ImportMemberRejected(ClassifyError):
+    """A member of a scan import that is not imported (a task's error, never a response):
+    an unsafe path, over the size limits, inflating like a zip bomb, or encrypted."""
+
+    status = 422
+    title = "Import member rejected"
+    slug = "import-member-rejected"
+
+
+class TrainingDataInsufficient(ClassifyError):
+    """A plankton training's projects hold too few validated objects (422): fewer than two
+    categories with at least the configured number of validated objects each."""
+
+    status = 422
+    title = "Not enough validated objects"
+    slug = "training-data-insufficient"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from specimen_kit.errors import Problem
+from specimen_kit.roles import Role
 
 JobKind = Literal["plankton-run", "scan-import", "plankton-training", "ecotaxa-export",
                   "descriptor-backfill"]
@@ -82,6 +83,27 @@ def retry_intervals(retries: int, first_seconds: float, factor: float = 4.0) -> 
     []
     """
     return [max(1, round(first_seconds * factor ** i)) for i in range(retries)]
+
+
+HOSPITAL_KINDS: tuple[JobKind, ...] = ("scan-import",)
+"""Kinds of job that belong to a hospital (their ``hospital``), not to a project."""
+
+
+def hospital_job_visible(kind: str, job_hospital: str | None, role: Role, caller_hospital: str) -> bool:
+    """Whether a moderator of ``caller_hospital`` sees (and may cancel or retry) a job: a scan
+    import of their own hospital. Creators and admins see their jobs whatever this says.
+
+    Examples
+    --------
+    >>> hospital_job_visible("scan-import", "general", Role.MODERATOR, "general")
+    True
+    >>> hospital_job_visible("scan-import", "general", Role.TECHNICIAN, "general")
+    False
+    >>> hospital_job_visible("plankton-run", "general", Role.MODERATOR, "general")
+    False
+    """
+    return (kind in HOSPITAL_KINDS and job_hospital is not None and job_hospital == caller_hospital
+            and role.at_least(Role.MODERATOR))
 
 
 class JobNotFound(Problem):

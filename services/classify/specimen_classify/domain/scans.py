@@ -185,6 +185,7 @@ class ScanDraft:
     classification: Classification
     image: ScanImage
     patient_ref: str | None = None
+    import_task_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,8 @@ class ScanUpload:
     true_label: MriLabel | None = None
     notes: str | None = None
     patient_ref: str | None = None
+    import_task_id: int | None = None
+    """The scan-import task filing it (``POST /scans/imports``): a retried task files once."""
 
 
 class _Unset(Enum):
@@ -289,6 +292,10 @@ class ScanRepository(Protocol):
         ...
 
     def get(self, scan_id: int, scope: str | None) -> Scan | None: ...
+
+    def by_import_task(self, task_id: int) -> Scan | None:
+        """The scan an import task filed, if it did."""
+        ...
 
     def page(self, scope: str | None, filters: ScanFilters, sort: ScanSort, limit: int,
              offset: int) -> tuple[list[Scan], int]:
@@ -540,6 +547,11 @@ class ScanRecords:
     def create(self, caller: Caller, upload: ScanUpload, model: MriModel) -> Scan:
         """Check, decode and classify the slice, then keep the image, the record and its first
         classification."""
+        if upload.import_task_id is not None:
+            # A retried import task (its worker lost after the commit) files nothing twice.
+            filed = self._rows.by_import_task(upload.import_task_id)
+            if filed is not None:
+                return filed
         hospital = self._hospital_for(caller, upload.hospital)
         notes = normalize_notes(upload.notes, self._notes_max_chars)
         patient_ref = normalize_patient_ref(upload.patient_ref, self._patient_ref_max_chars)
@@ -552,6 +564,7 @@ class ScanRecords:
             hospital=hospital, patient_gender=upload.patient_gender,
             true_label=upload.true_label, notes=notes, created_by=caller.user_id, created_at=now,
             classification=classification, patient_ref=patient_ref,
+            import_task_id=upload.import_task_id,
             image=ScanImage(key=key, media_type=media_type, bytes=len(upload.data))))
         self._rows.record_classification(scan.id, classification)
         return scan

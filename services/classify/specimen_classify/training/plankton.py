@@ -213,6 +213,16 @@ def load_dataset(
     )
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """The measured rows a forest is fitted on."""
+
+    classes: tuple[str, ...]
+    files: list[str]
+    features: npt.NDArray[np.float64]
+    targets: npt.NDArray[np.int64]
+
+
 def export_onnx(forest: Any, classes: Sequence[str], feature_set: str = FEATURE_SET_VERSION) -> bytes:
     """A fitted forest as ONNX bytes, as :class:`OnnxPlanktonModel` loads them.
 
@@ -345,12 +355,76 @@ def train_plankton(
         )
     if len(fractions) != 3:
         raise ValueError(f"fractions={tuple(fractions)!r} must be three shares: train, validation, test")
-    feature_names = feature_names_of(feature_set)
     started = time.monotonic()
     data = load_dataset(data_dir, progress=progress, feature_set=feature_set)
-    measured_at = time.monotonic()
-
+    calibration: PlanktonDataset | None = None
+    if calibration_dir is not None:
+        calibration = load_dataset(calibration_dir, progress=progress, feature_set=feature_set)
+        if calibration.classes != data.classes:
+            raise ValueError(
+                f"the calibration crops' classes {list(calibration.classes)} differ from the training "
+                f"crops' {list(data.classes)}; lay {calibration_dir} out with the same class folders"
+            )
     groups = crop_groups(data.hashes, data.sizes)
+    return fit_forest_version(
+        data.features, data.targets, data.classes, groups, data.files, out_dir,
+        seed=seed, n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, max_depth=max_depth,
+        fractions=fractions, feature_set=feature_set, started=started,
+        groups_method=f"{dedup.HASH_METHOD} among crops of the same height and width",
+        data_section={
+            "path": str(data_dir),
+            "layout": "one folder of crops per class",
+            "folders": data.folders,
+            "counts": {label: int((data.targets == i).sum()) for i, label in enumerate(data.classes)},
+            "skipped": {"count": len(data.skipped), "files": data.skipped},
+        },
+        calibration=calibration,
+        calibration_source=None if calibration_dir is None else str(calibration_dir),
+    )
+
+
+def fit_forest_version(
+    features: npt.NDArray[np.float64],
+    targets: npt.NDArray[np.int64],
+    classes: Sequence[str],
+    groups: npt.NDArray[np.int64],
+    files: Sequence[str],
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    n_estimators: int = DEFAULT_TREES,
+    min_samples_leaf: int = DEFAULT_MIN_SAMPLES_LEAF,
+    max_depth: int | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    feature_set: str = FEATURE_SET_VERSION,
+    started: float | None = None,
+    groups_method: str,
+    data_section: dict[str, Any],
+    extra_card: dict[str, Any] | None = None,
+    calibration: PlanktonDataset | None = None,
+    calibration_source: str | None = None,
+) -> dict[str, Any]:
+    """Split, fit, export, check and evaluate a forest on measured objects; write the version
+    (``model.onnx``, ``card.json``, plots, ``split.csv``) to ``out_dir`` and return the card.
+
+    ``features`` are rows of ``feature_set``'s columns, ``targets`` indices into ``classes``,
+    ``groups`` keep related rows in one split (near-duplicate crops, or one frame's objects),
+    ``files`` name the rows in ``split.csv``; ``data_section`` is the card's ``data`` and
+    ``extra_card`` more card fields (a training from projects: its ``training_data``);
+    ``calibration`` crops join the validation split to choose the unclear threshold and are
+    scored apart in the card (``calibration_source`` names where they came from). Raises as
+    :func:`train_plankton` does.
+    """
+    if n_estimators < 1 or min_samples_leaf < 1 or (max_depth is not None and max_depth < 1):
+        raise ValueError(
+            f"n_estimators={n_estimators}, min_samples_leaf={min_samples_leaf} and "
+            f"max_depth={max_depth} must be >= 1 (max_depth may be None)"
+        )
+    feature_names = feature_names_of(feature_set)
+    started = time.monotonic() if started is None else started
+    measured_at = time.monotonic()
+    classes = tuple(classes)
+    data = _Rows(classes, list(files), features, targets)
     train_idx, val_idx, test_idx = dedup.split_groups(groups, data.targets, fractions, seed)
     parts = {"train": train_idx, "validation": val_idx, "test": test_idx}
     for name, idx in parts.items():
@@ -395,14 +469,7 @@ def train_plankton(
     val_p = runtime.class_probabilities(data.features[val_idx])
     exported_at = time.monotonic()
 
-    calibration: PlanktonDataset | None = None
-    if calibration_dir is not None:
-        calibration = load_dataset(calibration_dir, progress=progress, feature_set=feature_set)
-        if calibration.classes != data.classes:
-            raise ValueError(
-                f"the calibration crops' classes {list(calibration.classes)} differ from the training "
-                f"crops' {list(data.classes)}; lay {calibration_dir} out with the same class folders"
-            )
+    if calibration is not None:
         cal_p = runtime.class_probabilities(calibration.features)
         choice = choose_unclear_threshold(
             np.vstack([val_p, cal_p]), np.r_[data.targets[val_idx], calibration.targets]
@@ -421,7 +488,7 @@ def train_plankton(
     if calibration is not None:
         cal_truth = [str(c) for c in names[calibration.targets]]
         calibration_metrics = {
-            "path": str(calibration_dir),
+            "path": calibration_source,
             "crops": len(calibration.files),
             "skipped": len(calibration.skipped),
             "most_probable": classification_report(
@@ -479,19 +546,13 @@ def train_plankton(
             "stratified_by": "class",
             "counts": split_counts(data.targets, data.classes, parts),
             "dedup": {
-                "method": f"{dedup.HASH_METHOD} among crops of the same height and width",
+                "method": groups_method,
                 "max_distance": CROP_MAX_DISTANCE,
                 **dedup.group_summary(groups),
             },
             "file": "split.csv",
         },
-        "data": {
-            "path": str(data_dir),
-            "layout": "one folder of crops per class",
-            "folders": data.folders,
-            "counts": {label: int((data.targets == i).sum()) for i, label in enumerate(data.classes)},
-            "skipped": {"count": len(data.skipped), "files": data.skipped},
-        },
+        "data": data_section,
         "forest": {
             "estimator": "sklearn.ensemble.RandomForestClassifier",
             "params": forest_params,
@@ -531,6 +592,7 @@ def train_plankton(
             "confusion_matrix_unclear": "confusion_matrix_unclear.png",
         },
         "created_at": rfc3339(utc_now()),
+        **(extra_card or {}),
     }
     write_card(out_dir, card)
     logger.info(
