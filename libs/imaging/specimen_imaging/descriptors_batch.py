@@ -25,6 +25,9 @@ import numpy.typing as npt
 
 from specimen_imaging import descriptors as ref
 
+MOSAIC_PIXELS = 1 << 22
+"""Most box pixels copied into one mosaic; more objects are described a mosaic at a time."""
+
 GAP = 2
 """Zero pixels between two boxes of the mosaic and around it: LBP reads 1 pixel around a box
 (zeros outside, as the reference pads), thinning and its 3x3 neighbour counts 1 more."""
@@ -133,7 +136,7 @@ def describe_objects_batch(
     h, w = labels.shape
     scale = ref.full_scale(gray.dtype)
     pad = ref.PATCH_PADDING
-    boxes = []  # (index, r0, c0, r1, c1) of the objects read whole
+    boxes: list[tuple[int, int, int, int, int, int]] = []  # (index, label, grown box), read whole
     for i, (label, (r0, c0, r1, c1)) in enumerate(zip(ids.tolist(), bboxes.tolist(), strict=True)):
         r0, c0 = max(r0 - pad, 0), max(c0 - pad, 0)
         r1, c1 = min(r1 + pad, h), min(c1 + pad, w)
@@ -143,6 +146,31 @@ def describe_objects_batch(
             boxes.append((i, label, r0, c0, r1, c1))
     if not boxes:
         return out
+    # A chunk of boxes at a time, so the mosaic's temporaries stay bounded like the reference's
+    # one box at a time (many large overlapping boxes would otherwise make a huge mosaic).
+    chunk: list[tuple[int, int, int, int, int, int]] = []
+    pixels = 0
+    for item in boxes:
+        area = (item[4] - item[2]) * (item[5] - item[3])
+        if chunk and pixels + area > MOSAIC_PIXELS:
+            _describe_chunk(out, chunk, labels, gray, color, scale)
+            chunk, pixels = [], 0
+        chunk.append(item)
+        pixels += area
+    if chunk:
+        _describe_chunk(out, chunk, labels, gray, color, scale)
+    return out
+
+
+def _describe_chunk(
+    out: npt.NDArray[np.float64],
+    boxes: list[tuple[int, int, int, int, int, int]],
+    labels: npt.NDArray[Any],
+    gray: npt.NDArray[Any],
+    color: npt.NDArray[Any] | None,
+    scale: float,
+) -> None:
+    """The rows of ``boxes`` (index, label, grown box) into ``out``, from one mosaic."""
     index = np.array([b[0] for b in boxes], np.int64)
     heights = [b[4] - b[2] for b in boxes]
     widths = [b[5] - b[3] for b in boxes]
@@ -360,4 +388,3 @@ def describe_objects_batch(
             colour,
         ]
     )
-    return out

@@ -105,3 +105,12 @@ def test_a_changed_reference_group_falls_back_to_the_reference(monkeypatch):
     measured = measure_objects(objects.labels, gray.astype(np.uint8), "1")
     describe_objects_batch(objects.labels, measured.labels, measured.bboxes, gray.astype(np.uint8), None)
     assert calls == [1]
+
+
+def test_objects_split_over_several_mosaics_give_the_same_rows(monkeypatch):
+    """Many large boxes are described a bounded mosaic at a time (memory like the reference's)."""
+    from specimen_imaging import descriptors_batch
+
+    monkeypatch.setattr(descriptors_batch, "MOSAIC_PIXELS", 600)
+    mask, gray = random_scene(11)
+    assert assert_same_rows(find_objects(mask).labels, gray.astype(np.uint8)) > 10
