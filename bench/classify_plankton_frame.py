@@ -47,7 +47,9 @@ from specimen_classify.adapters.datasets import generate_plankton
 from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.domain import dedup
-from specimen_classify.domain.plankton import PlanktonSegmentation, classify_frame, crop_groups
+from specimen_classify.domain.plankton.classify import classify_frame
+from specimen_classify.domain.plankton.crops import crop_groups
+from specimen_classify.domain.plankton.segmentation import PlanktonSegmentation
 from specimen_classify.domain.predictions import PLANKTON_MODEL, ModelVersion
 from specimen_classify.domain.synthetic_plankton import CATEGORIES, plankton_frame
 from specimen_imaging.codecs import decode_image

@@ -17,7 +17,12 @@ Object recall against the generator's truth: a truth object is found when one ob
 overlaps its box with IoU >= 0.5. Timed: the pipeline only (imports and the forest's training
 excluded), best of ``--repeats``.
 
-    .venv/bin/python bench/plankton_frames_vs_morphocut.py [--frames 8] [--repeats 3]
+``--before DIR`` also times Specimen's pipeline from another source tree (``DIR/libs/*``,
+``DIR/services/*``: e.g. ``git archive <commit> libs services | tar -x -C DIR``) in a child
+process on the same frames, model and CPU, after each repeat of this tree's, so that a speed-up
+is measured before/after in one run; its boxes are checked against this tree's.
+
+    .venv/bin/python bench/plankton_frames_vs_morphocut.py [--frames 8] [--repeats 3] [--before DIR]
 """
 
 from __future__ import annotations
@@ -156,12 +161,46 @@ def morphocut_run(python: Path, frames_dir: Path, out: Path) -> tuple[float, flo
     return float(report["seconds"]), float(report["cpu_seconds"]), boxes
 
 
+def source_path(tree: Path) -> str:
+    """PYTHONPATH of a source tree's packages (as ``/work/wt/env.sh`` sets it for a worktree)."""
+    roots = sorted(p for p in [*(tree / "libs").glob("*"), *(tree / "services").glob("*")] if p.is_dir())
+    return os.pathsep.join(str(p) for p in roots)
+
+
+def before_run(tree: Path, frames: Sequence[Path], model_dir: Path, out: Path,
+               cpu: int) -> tuple[float, float, dict[str, list[Box]], float]:
+    """``specimen_run`` of the code in ``tree``, in a child process on the same CPU."""
+    env = {**os.environ, "PYTHONPATH": source_path(tree)}
+    command = [sys.executable, str(Path(__file__).resolve()), "--specimen-only", str(model_dir), str(out),
+               "--cpu", str(cpu), *map(str, frames)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    boxes = {name: [tuple(b) for b in found] for name, found in report["boxes"].items()}
+    return report["seconds"], report["cpu_seconds"], boxes, report["in_classify"]  # type: ignore[return-value]
+
+
+def specimen_only(argv: list[str]) -> None:
+    """The child of ``--before``: ``specimen_run`` with the code on PYTHONPATH, one JSON line."""
+    model_dir, out, _, cpu, *frames = argv
+    os.sched_setaffinity(0, {int(cpu)})
+    cv2.setNumThreads(1)
+    model = OnnxPlanktonModel.load(Path(model_dir), ModelVersion(PLANKTON_MODEL, 1))
+    seconds, cpu_seconds, boxes, in_classify = specimen_run([Path(f) for f in frames], model, Path(out))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "boxes": boxes,
+                      "in_classify": in_classify}))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--specimen-only"]:
+        specimen_only(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=0, help="the one CPU both pipelines run on")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="also time Specimen's pipeline from this source tree (libs/, services/)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.cpu})
     cv2.setNumThreads(1)
@@ -182,11 +221,21 @@ def main() -> None:
         model = train_model(workdir)
 
         specimen_times, morphocut_times, classify_times, specimen_cpu, morphocut_cpu = [], [], [], [], []
+        before_times: list[float] = []
+        before_cpu: list[float] = []
+        before_classify: list[float] = []
+        before_boxes: dict[str, list[Box]] = {}
         for _ in range(args.repeats):
             seconds, cpu, specimen_boxes, in_classify = specimen_run(paths, model, workdir / "specimen.zip")
             specimen_times.append(seconds)
             specimen_cpu.append(cpu)
             classify_times.append(in_classify)
+            if args.before is not None:
+                seconds, cpu, before_boxes, in_classify = before_run(
+                    args.before, paths, workdir / "model", workdir / "before.zip", args.cpu)
+                before_times.append(seconds)
+                before_cpu.append(cpu)
+                before_classify.append(in_classify)
             seconds, cpu, morphocut_boxes = morphocut_run(python, frames_dir, workdir / "morphocut.zip")
             morphocut_times.append(seconds)
             morphocut_cpu.append(cpu)
@@ -204,7 +253,13 @@ def main() -> None:
         print("| pipeline | wall s (best) | CPU s (best) | CPU s/frame | frames/s per core (CPU) | "
               "recall (IoU >= 0.5) | objects found | matching no truth |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        before_rows = []
+        if before_cpu:
+            b_hits, _, b_extra = recall(truth, before_boxes)
+            before_rows.append((f"Specimen before ({args.before.name}; same pipeline)", min(before_times),
+                                min(before_cpu), b_hits, b_extra, before_boxes))
         for name, best, cpu, hits, extra, found in (
+            *before_rows,
             ("Specimen (classify_frame + crops + EcoTaxa ZIP)", s_best, s_cpu, s_hits, s_extra,
              specimen_boxes),
             ("MorphoCut 0.1.2 (constant threshold, ZooProcess features, EcoTaxa ZIP)", m_best, m_cpu,
@@ -216,6 +271,14 @@ def main() -> None:
               f"{m_best / s_best:.1f}x); all runs wall specimen {[round(t, 2) for t in specimen_times]} "
               f"morphocut {[round(t, 2) for t in morphocut_times]}; CPU specimen "
               f"{[round(t, 2) for t in specimen_cpu]} morphocut {[round(t, 2) for t in morphocut_cpu]}")
+        if before_cpu:
+            same = ({k: sorted(v) for k, v in before_boxes.items()}
+                    == {k: sorted(v) for k, v in specimen_boxes.items()})
+            b_best = before_cpu.index(min(before_cpu))
+            print(f"Before / after CPU s: {min(before_cpu) / s_cpu:.2f}x faster (classify_frame "
+                  f"{before_classify[b_best]:.2f} -> {classify_times[specimen_cpu.index(s_cpu)]:.2f} CPU s); "
+                  f"before's MorphoCut ratio {m_cpu / min(before_cpu):.1f}x; all CPU before "
+                  f"{[round(t, 2) for t in before_cpu]}; same boxes before and after: {same}")
         best = specimen_cpu.index(s_cpu)
         print(f"Specimen's best run: {classify_times[best]:.2f} CPU s of {s_cpu:.2f} in classify_frame "
               "(flat field, threshold, measurements, forest); the rest PNG decoding, crops and the ZIP")

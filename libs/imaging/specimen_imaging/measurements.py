@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from specimen_imaging.arrays import to_gray
-from specimen_imaging.descriptors import DESCRIPTOR_NAMES, describe_objects
+from specimen_imaging.descriptors import DESCRIPTOR_NAMES
+from specimen_imaging.descriptors_batch import describe_objects_batch
 from specimen_kit.errors import InvalidParameter
 
 FEATURE_SET_VERSION = "2"
@@ -406,8 +407,8 @@ def measure_objects(
         group reads the RGB values of a colour image.
     feature_set : str
         A key of :data:`FEATURE_SETS` (default :data:`FEATURE_SET_VERSION`): set 1 is the
-        all-at-once measurements alone, set 2 adds :mod:`specimen_imaging.descriptors`' groups,
-        measured object by object (about a millisecond each).
+        all-at-once measurements alone, set 2 adds :mod:`specimen_imaging.descriptors`' groups
+        (computed for all objects together by :mod:`specimen_imaging.descriptors_batch`).
 
     Returns
     -------
@@ -568,7 +569,7 @@ def measure_objects(
         ]
     )
     if len(names) > features.shape[1]:
-        features = np.column_stack([features, describe_objects(labels, ids, bboxes, intensity, color)])
+        features = np.column_stack([features, describe_objects_batch(labels, ids, bboxes, intensity, color)])
     return ObjectMeasurements(ids, bboxes, np.stack([cr, cc], axis=1), features, str(feature_set))
 
 

@@ -93,8 +93,11 @@ def find_objects(
     if max_area is not None and (not isinstance(max_area, int) or max_area < max(min_area, 1)):
         raise InvalidParameter(f"max_area={max_area!r} is out of range; use an integer >= max(min_area, 1)")
     h, w = m.shape
-    n, found, stats, _ = cv2.connectedComponentsWithStats(
-        fill_holes(m).view(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    # Block-based labelling with its statistics is ~3x faster than the default's (whose stats
+    # pass dominated a frame's labelling); its numbering follows 2x2 blocks, so the objects are
+    # renumbered below in raster order of their first pixel, as documented.
+    n, found, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        fill_holes(m).view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA
     )
     x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
@@ -112,10 +115,15 @@ def find_objects(
         raise TooManyObjects(
             f"the image holds {count} objects, more than the limit of {_max_objects}; raise "
             "min_area, open the mask (opening_radius) or send a smaller image")
+    kept = np.flatnonzero(keep)
+    # Each object's first pixel in raster order: the leftmost of its label on its top row.
+    first = np.array([int(np.argmax(labels[top] == k)) for k, top in zip(kept.tolist(), y[kept].tolist(),
+                                                                           strict=True)], np.int64)
+    kept = kept[np.lexsort((first, y[kept]))]
     lut = np.zeros(n, np.int32)
-    lut[keep] = np.arange(1, count + 1, dtype=np.int32)
-    bboxes = np.stack([y, x, y + bh, x + bw], axis=1)[keep].astype(np.int64)
-    if not keep[1:].all():
+    lut[kept] = np.arange(1, count + 1, dtype=np.int32)
+    bboxes = np.stack([y, x, y + bh, x + bw], axis=1)[kept].astype(np.int64)
+    if not keep[1:].all() or not np.array_equal(kept, np.arange(1, n)):
         # Renumbered in place, a band of rows at a time: ``lut[labels]`` at once was a second
         # full-size int32 image at the pipeline's peak (issue 9, finding 6).
         rows = max(1, _RENUMBER_BAND_PIXELS // max(w, 1))

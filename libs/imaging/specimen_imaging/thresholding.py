@@ -190,6 +190,12 @@ def filter_by_area(
     >>> filter_by_area(m, min_area=2)[1]
     1
     """
+    if min_area <= 1 and max_area is None:
+        # Nothing to drop (every object has at least one pixel): count, keep the mask as it is.
+        # The extraction pipeline always asks this, and the filter was a second labelling and a
+        # full-size gather per frame (issue 12's frames-per-core figure).
+        count = cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)[0] - 1
+        return mask.copy(), int(count)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     areas = stats[:, cv2.CC_STAT_AREA]
     keep = areas >= min_area

@@ -68,6 +68,24 @@ class PlanktonModels:
             self.get(version)
         return version
 
+    def warm_up(self, version: int) -> None:
+        """Run one small generated frame through a task's pipeline, results thrown away.
+
+        The worker calls it before forking: the libraries' one-off set-up (OpenCV's Lab tables,
+        the ONNX session's first run, lazy imports) then happens once in the parent instead of in
+        every work horse, where it cost ~0.2 CPU s per frame, more than a small frame's own work
+        (issue 12's worker figures).
+        """
+        from specimen_classify.domain.synthetic_plankton import CATEGORIES, plankton_frame
+
+        settings = RunSettings(model_version=version, fade_background=0.5, contours=True)
+        pixels = plankton_frame((0, 0), dict.fromkeys(CATEGORIES, 1), 192, 192).image
+        labelled, found = classify_frame_objects(pixels, self.get(version), settings.segmentation())
+        for item in found:
+            vignette = cut_vignette(pixels, labelled.labels, item.object_id, item.bbox, settings)
+            _png(vignette.crop)
+            _png(vignette.mask.astype(np.uint8) * 255)
+
 
 def _models(context: TaskContext) -> PlanktonModels:
     extras = context.resources.extras

@@ -84,7 +84,8 @@ class ReconcilingWorker(Worker):
 
 
 def prepare_worker(settings: ClassifySettings) -> WorkerResources:
-    """Load what every task needs once, before forking: the job kinds, the active forest and
+    """Load what every task needs once, before forking: the job kinds, the active forest (with
+    one small frame run through the pipeline so that every work horse inherits its set-up) and
     the active MRI model."""
     load_job_kinds()
     models = PlanktonModels(ModelStore(settings.resolved_model_dir))
@@ -93,6 +94,11 @@ def prepare_worker(settings: ClassifySettings) -> WorkerResources:
     except Exception:  # a task names its version; it fails with the reason if that one won't load
         logger.exception("the active plankton model did not load")
         version = None
+    if version is not None:
+        try:
+            models.warm_up(version)
+        except Exception:  # only a speed-up: the tasks still run (and report their own errors)
+            logger.warning("warming up the plankton pipeline failed", exc_info=True)
     mri = MriModels(ModelStore(settings.resolved_model_dir))
     try:
         mri_version = mri.preload_active()

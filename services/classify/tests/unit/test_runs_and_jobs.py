@@ -91,3 +91,22 @@ def test_a_run_frame_goes_through_the_routes_pipeline(plankton_version: Path) ->
     for item in found:
         r0, c0, r1, c1 = item.bbox
         assert (labelled.labels[r0:r1, c0:c1] == item.object_id).any()
+
+
+def test_the_worker_warms_the_pipeline_up_before_forking(plankton_version: Path, tmp_path: Path) -> None:
+    """``prepare_worker`` runs one small frame through the task's pipeline in the parent, so that
+    the libraries' one-off set-up (~0.2 CPU s) is not paid again in every forked work horse; a
+    store without a plankton model still gives a worker (the warm-up is skipped)."""
+    import shutil
+
+    from specimen_classify.adapters.model_store import ModelStore
+    from specimen_classify.adapters.plankton_runs import PlanktonModels
+
+    store = ModelStore(tmp_path / "models")
+    staged = store.staging_dir()
+    shutil.copytree(plankton_version, staged, dirs_exist_ok=True)
+    version = store.register(PLANKTON_MODEL, staged, activate=True, by="test")
+    models = PlanktonModels(store)
+    assert models.preload_active() == version
+    models.warm_up(version)  # raises on a broken pipeline: prepare_worker would only log it
+    assert PlanktonModels(ModelStore(tmp_path / "empty")).preload_active() is None
