@@ -365,20 +365,18 @@ class ObjectPage(BaseModel):
                    limit=page.limit, offset=page.offset)
 
 
-class ObjectListQuery(PageQuery):
+class _ObjectFilterFields(BaseModel):
+    """The review list's filters, the same on the object list and the similar-object search."""
+
     category: str | None = Field(default=None, max_length=MAX_CATEGORY_CHARS, pattern=NO_CONTROLS)
     status: ObjectStatus | None = None
     probability_min: float | None = Field(default=None, ge=0, le=1)
     probability_max: float | None = Field(default=None, ge=0, le=1)
     frame_id: int | None = Field(default=None, ge=1, le=MAX_RECORD_ID)
     sample_id: str | None = Field(default=None, max_length=100, pattern=NO_CONTROLS)
-    sort: Literal["probability", "-probability", "id", "-id", "category", "-category",
-                  "annotated_at", "-annotated_at", "created_at", "-created_at"] = Field(
-        default="probability",
-        description="Default `probability`: the least sure first, to review the doubtful first.")
 
     @model_validator(mode="after")
-    def _range(self) -> ObjectListQuery:
+    def _range(self) -> _ObjectFilterFields:
         if (self.probability_min is not None and self.probability_max is not None
                 and self.probability_min > self.probability_max):
             raise ValueError("probability_min is above probability_max")
@@ -389,6 +387,14 @@ class ObjectListQuery(PageQuery):
                              probability_min=self.probability_min,
                              probability_max=self.probability_max, frame_id=self.frame_id,
                              sample_id=self.sample_id)
+
+
+class ObjectListQuery(_ObjectFilterFields, PageQuery):
+    sort: Literal["probability", "-probability", "id", "-id", "category", "-category",
+                  "annotated_at", "-annotated_at", "created_at", "-created_at"] = Field(
+        default="probability",
+        description="Default `probability`: the least sure first, to review the doubtful first.")
+
 
     def order(self) -> Sort:
         return _sort(self.sort)
@@ -461,7 +467,7 @@ class CountsPublic(BaseModel):
 # --- similar-object search (issue 14) --------------------------------------------------------
 
 
-class ObjectSearchParams(Params):
+class ObjectSearchParams(_ObjectFilterFields, Params):
     """The search's fields besides the file ``image`` (an uploaded crop): ``object_id`` (an object
     of the project) or the crop, the review list's filters, and ``limit``."""
 
@@ -471,27 +477,8 @@ class ObjectSearchParams(Params):
     object_id: int | None = Field(None, ge=1, le=MAX_RECORD_ID,
                                   description="An object of this project to search by (left out "
                                               "of the answer).")
-    category: str | None = Field(default=None, max_length=MAX_CATEGORY_CHARS, pattern=NO_CONTROLS)
-    status: ObjectStatus | None = None
-    probability_min: float | None = Field(default=None, ge=0, le=1)
-    probability_max: float | None = Field(default=None, ge=0, le=1)
-    frame_id: int | None = Field(default=None, ge=1, le=MAX_RECORD_ID)
-    sample_id: str | None = Field(default=None, max_length=100, pattern=NO_CONTROLS)
     limit: int = Field(10, ge=1, description="How many objects to answer, best first (at most "
                                              "SPECIMEN_CLASSIFY_OBJECT_SEARCH_MAX_LIMIT).")
-
-    @model_validator(mode="after")
-    def _range(self) -> ObjectSearchParams:
-        if (self.probability_min is not None and self.probability_max is not None
-                and self.probability_min > self.probability_max):
-            raise ValueError("probability_min is above probability_max")
-        return self
-
-    def filters(self) -> ObjectFilters:
-        return ObjectFilters(category=self.category, status=self.status,
-                             probability_min=self.probability_min,
-                             probability_max=self.probability_max, frame_id=self.frame_id,
-                             sample_id=self.sample_id)
 
 
 class SimilarObject(BaseModel):

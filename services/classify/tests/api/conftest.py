@@ -38,6 +38,7 @@ from specimen_classify.domain.synthetic_mri import mri_slice
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker
 from specimen_kit.jwk import generate_private_key_pem, public_jwk
+from specimen_kit.launch import RedisServer, free_port
 from specimen_kit.testing import mint_token, temporary_postgres_database
 from specimen_kit.tokens import StaticKeySource, TokenVerifier
 
@@ -358,3 +359,14 @@ async def upload_limits_api(serving_client: StartApp, database_url: str, auth: A
                               max_upload_bytes=64 * 1024 * 1024,
                               frames_zip_max_member_bytes=8 * 1024 * 1024) as http:
         yield ProjectsApi(http, auth, database_url, tmp_path / "classify-blobs")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private ``redis-server`` on a free port for one test (the shared Redis is never touched)."""
+    server = RedisServer(free_port(), log_path=tmp_path / "redis.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +21,13 @@ from specimen_classify.domain import synthetic_plankton
 from specimen_imaging.codecs import encode_image
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker
-from specimen_kit.launch import RedisServer, free_port, redis_server_binary
+from specimen_kit.launch import RedisServer, redis_server_binary
 from specimen_kit.timestamps import utc_now
 
 pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason="no redis-server binary")
 
 OWNER, VIEWER, MANAGER, STRANGER, ADMIN = "7", "8", "9", "10", "11"
 SIDE = 256
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), log_path=tmp_path / "redis.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _frame(index: int) -> bytes:

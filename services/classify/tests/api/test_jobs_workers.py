@@ -39,7 +39,7 @@ from specimen_classify.domain.predictions import PLANKTON_MODEL, ModelVersion
 from specimen_imaging.codecs import decode_image, encode_image
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker
-from specimen_kit.launch import RedisServer, free_port, redis_server_binary
+from specimen_kit.launch import RedisServer, redis_server_binary
 from specimen_kit.timestamps import utc_now
 
 pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason="no redis-server binary")
@@ -57,16 +57,6 @@ def _frame_png(index: int) -> bytes:
 @pytest.fixture(scope="module")
 def frame_files() -> list[bytes]:
     return [_frame_png(i) for i in range(14)]
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), log_path=tmp_path / "redis.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass

@@ -28,21 +28,11 @@ from specimen_classify.adapters.scan_imports import import_blob_keys
 from specimen_classify.adapters.tables import JobTaskRow, ScanRow
 from specimen_classify.cli import kept_blob_keys
 from specimen_kit.database import build_engine, build_sessionmaker
-from specimen_kit.launch import RedisServer, free_port, redis_server_binary
+from specimen_kit.launch import RedisServer, redis_server_binary
 
 pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason="no redis-server binary")
 IMPORTS = "/api/v1/scans/imports"
 QUEUE = "test-scan-imports"
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), log_path=tmp_path / "redis.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def zip_of(members: dict[str, bytes]) -> bytes:

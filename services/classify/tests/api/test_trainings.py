@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,23 +26,13 @@ from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.tables import FrameRow, PlanktonObjectRow, ProjectRow
 from specimen_imaging.measurements import FEATURE_SET_VERSION, feature_names_of
 from specimen_kit.database import build_engine
-from specimen_kit.launch import RedisServer, free_port, redis_server_binary
+from specimen_kit.launch import RedisServer, redis_server_binary
 
 pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason="no redis-server binary")
 TRAININGS = "/api/v1/models/plankton/trainings"
 QUEUE = "test-trainings"
 T0 = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 MODERATOR, OTHER_MODERATOR, TECHNICIAN = 8, 9, 7
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), log_path=tmp_path / "redis.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def seed_project(database_url: str, owner: int, validated: dict[str, int], predicted: int = 5,
