@@ -72,6 +72,22 @@ class FileFields:
                 "or the image bytes with an image/* content type")
 
 
+def decode_base64(where: str, text: Any) -> bytes:
+    """The bytes of a base64 text or a ``data:…;base64,`` URL of any type (an archive, a table);
+    :func:`decode_base64_image` is the one for images."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameter(f"{where} must be base64 text or a data URL")
+    text = text.strip()
+    if text.startswith("data:"):
+        head, _, text = text.partition(",")
+        if ";base64" not in head:
+            raise InvalidParameter(f"{where} is a data URL without ';base64'")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidParameter(f"{where} is not valid base64: {error}") from error
+
+
 def decode_base64_image(name: str, text: Any) -> bytes:
     """The bytes of field ``name``: plain (or URL-safe) base64, or an ``image/*`` data URL."""
     if not isinstance(text, str):

@@ -23,8 +23,6 @@ A project the caller cannot see answers 404 on every route, its frames and objec
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import tempfile
@@ -96,7 +94,7 @@ from specimen_kit.negotiation import (
 )
 from specimen_kit.openapi_problems import documented_problem
 from specimen_kit.security import CurrentPrincipal
-from specimen_kit.uploads import FileFields, read_payload, request_body_doc
+from specimen_kit.uploads import FileFields, decode_base64, read_payload, request_body_doc
 
 _COMMON: dict[int | str, dict[str, Any]] = {
     401: documented_problem("No valid bearer token."),
@@ -314,7 +312,7 @@ async def _json_upload(request: Request, limits: ImportLimits) -> tuple[Upload, 
         # Unnamed frames are named by their content (the same bytes, the same name).
         unnamed = []
         for index, text in enumerate(images):
-            data = _base64(f"image[{index}]", text)
+            data = decode_base64(f"image[{index}]", text)
             unnamed.append({"name": content_name(data), "data": data})
         files = [*(files or []), *unnamed]
     if not isinstance(files, list) or not files:
@@ -334,7 +332,7 @@ async def _json_upload(request: Request, limits: ImportLimits) -> tuple[Upload, 
             raise InvalidParameter(f"files[{index}] must be {{\"name\", \"data\"}}")
         name, data = entry["name"], entry["data"]
         if not isinstance(data, bytes):
-            data = _base64(f"files[{index}].data", data)
+            data = decode_base64(f"files[{index}].data", data)
         await run_in_threadpool(_sort_part, upload, "image", str(name), _spooled(request, data),
                                 limits)
     return upload, body
@@ -365,20 +363,6 @@ def _spooled(request: Request, data: bytes) -> IO[bytes]:
     stream.write(data)
     request.state.json_streams = [*getattr(request.state, "json_streams", []), stream]
     return stream
-
-
-def _base64(where: str, text: Any) -> bytes:
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidParameter(f"{where} must be base64 text or a data URL")
-    text = text.strip()
-    if text.startswith("data:"):
-        head, _, text = text.partition(",")
-        if ";base64" not in head:
-            raise InvalidParameter(f"{where} is a data URL without ';base64'")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidParameter(f"{where} is not valid base64: {error}") from error
 
 
 def _sort_part(upload: Upload, key: str, name: str, stream: IO[bytes],

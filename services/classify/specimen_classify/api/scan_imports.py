@@ -9,8 +9,6 @@ import; the job is visible to its creator, their hospital's moderators and admin
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import tempfile
@@ -37,6 +35,7 @@ from specimen_kit.errors import InvalidParameter, MalformedJson, UnsupportedMedi
 from specimen_kit.openapi_problems import documented_problem
 from specimen_kit.security import CurrentPrincipal
 from specimen_kit.storage import Blobs, DbSession
+from specimen_kit.uploads import decode_base64
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/scans", tags=["MRI scans"])
@@ -84,20 +83,6 @@ class _ImportBody:
     closers: list[Any] = field(default_factory=list)
 
 
-def _base64(where: str, text: Any) -> bytes:
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidParameter(f"{where} must be base64 text or a data URL")
-    text = text.strip()
-    if text.startswith("data:"):
-        head, _, text = text.partition(",")
-        if ";base64" not in head:
-            raise InvalidParameter(f"{where} is a data URL without ';base64'")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidParameter(f"{where} is not valid base64: {error}") from error
-
-
 def _spooled(body: _ImportBody, data: bytes) -> IO[bytes]:
     stream = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed by the handler)
     stream.write(data)
@@ -119,7 +104,7 @@ async def _read_body(request: Request, limits: ImportLimits) -> _ImportBody:
         if not isinstance(document, dict) or "archive" not in document:
             raise InvalidParameter("the JSON body must be an object with `archive` (the ZIP as base64 "
                                    "or a data URL)")
-        body.archive = _spooled(body, _base64("archive", document.pop("archive")))
+        body.archive = _spooled(body, decode_base64("archive", document.pop("archive")))
         table = document.pop("metadata", None)
         if table is not None:
             if not isinstance(table, str):
