@@ -4,7 +4,8 @@ generated frames with a metadata CSV (the per-file report), start a run and foll
 bar to 100 % (a frame that cannot be decoded shows as failed with its reason), review the
 objects by keyboard (validate, dubious, re-label several at once) and check the statuses through
 the API, export to EcoTaxa and download the ZIP; a user outside the project gets the not-found
-page."""
+page. *More like this* (M) on the review page pulls the objects most like the one in focus into
+the gallery, in the search's order, and reviews them at once."""
 
 from __future__ import annotations
 
@@ -333,3 +334,72 @@ class TestProjectRoles:
         expect(page.locator("#review-status")).to_have_text("1 object validated.")
         detail = gateway.get(f"/api/v1/objects/{object_id}", headers=auth).json()
         assert detail["status"] == "validated" and detail["annotated_by"] == reader.id
+
+
+class TestMoreLikeThis:
+    def test_m_shows_the_search_answer_in_order_and_the_bulk_actions_review_it(
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+        gateway: httpx.Client,
+    ) -> None:
+        owner = create_user(hospital="UI Plankton Similar")
+        token = login(gateway, owner.email, PASSWORD)["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        project_id = _project_with_a_run(gateway, auth)
+        objects = [o["id"] for o in api_objects(gateway, token, project_id)]
+        assert len(objects) >= 4, objects
+        # One object validated beforehand: the status filter "predicted" leaves it out of the
+        # list and, passed on to the search, out of its answer too.
+        already = objects[-1]
+        done = gateway.post(f"/api/v1/projects/{project_id}/objects/annotations", headers=auth,
+                            json={"ids": [already], "status": "validated"})
+        assert done.status_code == 200, done.text
+        predicted = [i for i in objects if i != already]
+        ids_of = "nodes => nodes.map(n => Number(n.dataset.id))"
+
+        page = browser.new_page()
+        browser.sign_in(page, owner.email)
+        page.goto(f"/projects/{project_id}/review")
+        options = page.locator("#gallery [role=option]")
+        expect(options).to_have_count(len(objects))
+        page.get_by_label("Status", exact=True).select_option("predicted")
+        expect(options).to_have_count(len(predicted))
+        assert options.evaluate_all(ids_of) == predicted
+        more = page.get_by_role("button", name="More like this (M)")
+        expect(more).to_have_attribute("aria-keyshortcuts", "M")
+        expect(page.locator("#keys-help")).to_contain_text("M shows the objects most like")
+        expect(page.locator("#similar-mode")).to_be_hidden()
+
+        page.get_by_role("listbox").focus()
+        page.keyboard.press("ArrowRight")  # the second object in focus
+        focused = predicted[1]
+        expect(page.locator("#gallery .active")).to_have_attribute("data-id", str(focused))
+        page.keyboard.press("m")
+        expect(page.locator("#similar-mode")).to_be_visible()
+        expect(page.locator("#similar-of")).to_have_text(f"object {focused}")
+
+        search = gateway.post(f"/api/v1/projects/{project_id}/objects/search", headers=auth,
+                              json={"object_id": focused, "status": "predicted", "limit": 60})
+        assert search.status_code == 200, search.text
+        similar = [item["object_id"] for item in search.json()["items"]]
+        assert similar and focused not in similar and already not in similar, similar
+        plural = "" if len(similar) == 1 else "s"
+        expect(page.locator("#gallery-status")).to_have_text(
+            f"{len(similar)} object{plural} most like object {focused}, best first.")
+        expect(options).to_have_count(len(similar))
+        assert options.evaluate_all(ids_of) == similar
+        expect(page.get_by_role("listbox")).to_be_focused()
+        browser.check_page(page, "review-similar")
+
+        page.keyboard.press("Control+a")
+        expect(page.locator("#review-status")).to_have_text(f"{len(similar)} selected.")
+        page.keyboard.press("v")
+        expect(page.locator("#review-status")).to_have_text(f"{len(similar)} object{plural} validated.")
+        after = {o["id"]: o["status"] for o in api_objects(gateway, token, project_id)}
+        assert all(after[i] == "validated" for i in similar), after
+        assert after[focused] == "predicted"
+        left = [i for i in predicted if i not in similar]
+
+        page.get_by_role("button", name="Back to the list").click()
+        expect(page.locator("#similar-mode")).to_be_hidden()
+        expect(options).to_have_count(len(left))
+        assert options.evaluate_all(ids_of) == left

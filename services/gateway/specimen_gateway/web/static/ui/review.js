@@ -1,7 +1,9 @@
 // Review a plankton project's objects: the gallery (crop, category, probability, status) with
 // filters and the least sure first; by keyboard: arrows move, Space selects, V validates,
 // D marks dubious, C re-labels — the selected objects or the one in focus, through the bulk
-// POST /projects/{id}/objects/annotations; counts per category and status.
+// POST /projects/{id}/objects/annotations; counts per category and status. M ("More like
+// this") puts the objects most like the one in focus (POST /projects/{id}/objects/search, within
+// the current filters) in the gallery, best first, to review them at once; "Back to the list".
 import { apiJson, element, showProblem } from './api.js';
 import { showNotFound } from './jobs.js';
 
@@ -19,6 +21,7 @@ const selected = new Set(); // object ids
 let offset = 0;
 let total = 0;
 let role = 'viewer';
+let similarTo = null; // the object whose most similar objects are shown, or null: the list
 
 const percent = (p) => `${Math.round(p * 100)} %`;
 
@@ -31,7 +34,9 @@ function optionOf(object, index) {
   element('img', { src: object.crop_url, alt: `object ${object.id}`, loading: 'lazy', width: '96', height: '96' }),
   element('span', { class: 'category', text: object.category }),
   element('span', { class: 'probability', text: percent(object.probability) }),
-  element('span', { class: 'status', text: object.status }));
+  element('span', { class: 'status', text: object.status }),
+  ...(object.similarity === undefined ? []
+    : [element('span', { class: 'similarity', text: `similarity ${object.similarity.toFixed(2)}` })]));
   node.addEventListener('click', (event) => clickOn(index, event));
   return node;
 }
@@ -39,6 +44,16 @@ function optionOf(object, index) {
 function render() {
   gallery.replaceChildren(...items.map(optionOf));
   setActive(items.length ? Math.min(Math.max(active, 0), items.length - 1) : -1, false);
+  $('similar-mode').hidden = similarTo === null;
+  if (similarTo !== null) {
+    $('similar-of').textContent = `object ${similarTo}`;
+    $('previous-page').disabled = true;
+    $('next-page').disabled = true;
+    $('gallery-status').textContent = items.length
+      ? `${items.length} object${items.length === 1 ? '' : 's'} most like object ${similarTo}, best first.`
+      : `No other object like object ${similarTo} matches the filters.`;
+    return;
+  }
   $('previous-page').disabled = offset === 0;
   $('next-page').disabled = offset + items.length >= total;
   $('gallery-status').textContent = total
@@ -177,6 +192,9 @@ gallery.addEventListener('keydown', (event) => {
     event.preventDefault();
     $('relabel-category').focus();
     $('relabel-category').select();
+  } else if (key === 'm' || key === 'M') {
+    event.preventDefault();
+    moreLikeThis();
   } else if (key === 'Escape') {
     items.forEach((_, i) => setSelected(i, false));
     showSelection();
@@ -195,6 +213,8 @@ $('relabel-category').addEventListener('keydown', (event) => {
 $('validate').addEventListener('click', () => annotate({ status: 'validated' }));
 $('dubious').addEventListener('click', () => annotate({ status: 'dubious' }));
 $('select-all').addEventListener('click', () => { items.forEach((_, i) => setSelected(i, true)); showSelection(); });
+$('more-like').addEventListener('click', () => moreLikeThis());
+$('back-to-list').addEventListener('click', () => { loadObjects(); gallery.focus(); });
 $('select-none').addEventListener('click', () => { items.forEach((_, i) => setSelected(i, false)); showSelection(); });
 
 async function loadCounts() {
@@ -224,15 +244,23 @@ function knownCategories(names) {
     ...sorted.map((name) => element('option', { value: name, text: name, selected: name === current })));
 }
 
+/** The filter form's non-empty fields (sort included). */
+function filterValues() {
+  const values = {};
+  for (const [key, value] of new FormData($('filters')).entries()) {
+    if (String(value).trim()) values[key] = String(value).trim();
+  }
+  return values;
+}
+
 let listed = 0; // lists asked for, so that a slow answer never replaces a newer one
 async function loadObjects() {
-  const form = new FormData($('filters'));
-  const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(offset) });
-  for (const [key, value] of form.entries()) if (String(value).trim()) params.set(key, String(value).trim());
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(offset), ...filterValues() });
   const asked = ++listed;
   try {
     const page = await apiJson(`${base}/objects?${params}`);
     if (asked !== listed) return; // a newer list was asked for meanwhile: its answer wins
+    similarTo = null;
     items = page.items;
     total = page.total;
     selected.clear();
@@ -272,3 +300,28 @@ async function start() {
 }
 
 start();
+
+/** "More like this": the objects most like the one in focus, within the current filters (the
+ * search ranks only the objects they keep), best first, in place of the list. */
+async function moreLikeThis() {
+  const object = items[active];
+  if (!object) { $('review-status').textContent = 'Nothing in focus: the gallery is empty.'; return; }
+  const { sort: _sort, ...filters } = filterValues();
+  for (const key of ['probability_min', 'probability_max']) if (key in filters) filters[key] = Number(filters[key]);
+  const asked = ++listed;
+  try {
+    const answer = await apiJson(`${base}/objects/search`, {
+      method: 'POST', json: { object_id: object.id, ...filters, limit: PAGE_SIZE } });
+    if (asked !== listed) return;
+    similarTo = object.id;
+    items = answer.items.map((found) => ({ ...found, id: found.object_id }));
+    total = items.length;
+    selected.clear();
+    anchor = -1;
+    active = items.length ? 0 : -1;
+    showProblem(problem, null);
+    render();
+    showSelection();
+    gallery.focus();
+  } catch (error) { showProblem(problem, error); }
+}
