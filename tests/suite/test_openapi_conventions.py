@@ -88,11 +88,16 @@ def _bounds(document: dict[str, Any], parameter: dict[str, Any] | None) -> tuple
 
 # --- the conventions: each returns what is wrong with one operation -------------------------
 
+# File fields that are not an image: a ZIP of slices (scan imports) and the table beside it.
+NOT_IMAGE_FILES = frozenset({"archive", "metadata"})
+
+
 def takes_an_image(document: dict[str, Any], operation: dict[str, Any]) -> bool:
     content = (operation.get("requestBody") or {}).get("content") or {}
     form = content.get("multipart/form-data", {}).get("schema")
     return "image/*" in content or any(
-        _is_binary(document, prop) for prop in _properties(document, form).values())
+        _is_binary(document, prop) for name, prop in _properties(document, form).items()
+        if name not in NOT_IMAGE_FILES)
 
 
 def image_input(document: dict[str, Any], operation: dict[str, Any]) -> list[str]:

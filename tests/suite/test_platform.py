@@ -176,8 +176,15 @@ class TestOperations:
                                                            "X-Request-ID": request_id})
         assert response.headers["x-request-id"] == request_id
         for service in ("gateway", "users"):
-            lines = [json.loads(line) for line in running_suite.log(service).splitlines()
-                     if request_id in line]
+            # A service writes its access line as the answer leaves, so the file may not hold it
+            # yet when the client has the answer: read until it does (or give up after a while).
+            give_up = time.monotonic() + 10
+            while True:
+                lines = [json.loads(line) for line in running_suite.log(service).splitlines()
+                         if request_id in line]
+                if lines or time.monotonic() > give_up:
+                    break
+                time.sleep(0.05)
             assert lines and all(line["request_id"] == request_id for line in lines)
 
     def test_metrics_on_every_service_on_its_metrics_port_only(

@@ -436,6 +436,8 @@ def get_frame(frame_id: RecordId, caller: CurrentPrincipal,
 
 
 CONVERSIONS = ("png", "jpeg", "webp", "tiff")
+# What a frame may be stored as (adapters/frame_images.py takes these), so what "as sent" answers.
+SENT_FORMATS = (*CONVERSIONS, "bmp", "gif")
 FrameOutput = Annotated[str | None, output_query(
     CONVERSIONS, "png, jpeg, webp or tiff (or the format it was sent in); overrides Accept. "
                  "Without either, the frame as sent.")]
@@ -444,7 +446,7 @@ FrameOutput = Annotated[str | None, output_query(
 @frames_router.get(
     "/{frame_id}/image", response_class=Response,
     responses={**_FRAME_404, 200: {"content": {MEDIA_TYPES[name]: {"schema": {
-        "type": "string", "format": "binary"}} for name in CONVERSIONS},
+        "type": "string", "format": "binary"}} for name in SENT_FORMATS},
         "description": "The frame exactly as sent (default), or converted to `output`."},
         406: documented_problem("The Accept header admits no format the frame can be given in.")},
     summary="The frame's image as it was sent, or converted to `output` (or Accept)")
