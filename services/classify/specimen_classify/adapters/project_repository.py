@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from specimen_classify.adapters.object_descriptor_repository import vector_bytes
+from specimen_classify.adapters.object_descriptor_repository import filter_conditions, vector_bytes
 from specimen_classify.adapters.scan_repository import referenced_blob_keys as scan_blob_keys
 from specimen_classify.adapters.tables import (
     FrameRow,
@@ -361,19 +361,7 @@ class SqlProjectRepository:
 
     def page_objects(self, project_id: int, filters: ObjectFilters, sort: Sort, limit: int,
                      offset: int) -> tuple[list[PlanktonObject], int]:
-        conditions: list[ColumnElement[bool]] = [PlanktonObjectRow.project_id == project_id]
-        if filters.category is not None:
-            conditions.append(PlanktonObjectRow.category == filters.category)
-        if filters.status is not None:
-            conditions.append(PlanktonObjectRow.status == filters.status)
-        if filters.probability_min is not None:
-            conditions.append(PlanktonObjectRow.probability >= filters.probability_min)
-        if filters.probability_max is not None:
-            conditions.append(PlanktonObjectRow.probability <= filters.probability_max)
-        if filters.frame_id is not None:
-            conditions.append(PlanktonObjectRow.frame_id == filters.frame_id)
-        if filters.sample_id is not None:
-            conditions.append(FrameRow.sample_id == filters.sample_id)
+        conditions = filter_conditions(project_id, filters)
         joined = (select(func.count(PlanktonObjectRow.id))
                   .join(FrameRow, FrameRow.id == PlanktonObjectRow.frame_id).where(*conditions))
         total = self._session.scalar(joined) or 0
