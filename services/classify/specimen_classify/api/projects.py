@@ -65,6 +65,7 @@ from specimen_classify.api.project_schemas import (
     ProjectSettings,
     ProjectUpdate,
 )
+from specimen_classify.api.stored_images import sent_or_converted
 from specimen_classify.domain.plankton.frame_import import (
     Candidate,
     ImportLimits,
@@ -87,9 +88,6 @@ from specimen_kit.negotiation import (
     MEDIA_TYPES,
     AcceptHeader,
     Quality,
-    check_quality,
-    format_of,
-    negotiate,
     output_query,
 )
 from specimen_kit.openapi_problems import documented_problem
@@ -454,12 +452,7 @@ def get_frame_image(frame_id: RecordId, caller: CurrentPrincipal, projects: Proj
                     output: FrameOutput = None, quality: Quality = None,
                     accept: AcceptHeader = None) -> Response:
     sent = projects.frame_content(caller, frame_id)
-    as_sent = format_of(sent.media_type) or "bin"
-    fmt = negotiate(output, accept, (as_sent, *(f for f in CONVERSIONS if f != as_sent)), as_sent)
-    check_quality(fmt, quality)
-    if fmt == as_sent and quality is None:
-        return file_response(sent, negotiated=True)
-    return file_response(projects.converted(sent, fmt, quality), negotiated=True)
+    return sent_or_converted(sent, CONVERSIONS, output, accept, quality, projects.converted)
 
 
 @frames_router.get(

@@ -36,17 +36,15 @@ from specimen_classify.api.scan_schemas import (
     ScanPublic,
     ScanUpdate,
 )
+from specimen_classify.api.stored_images import sent_or_converted
 from specimen_classify.domain.predictions import MRI_MODEL
 from specimen_classify.domain.scans import ScanUpload
-from specimen_kit.downloads import content_disposition, file_response
+from specimen_kit.downloads import content_disposition
 from specimen_kit.identifiers import RecordId
 from specimen_kit.negotiation import (
     MEDIA_TYPES,
     AcceptHeader,
     Quality,
-    check_quality,
-    format_of,
-    negotiate,
     output_query,
 )
 from specimen_kit.security import CurrentPrincipal, ModeratorOrAbove
@@ -169,12 +167,7 @@ def get_scan_image(scan_id: RecordId, caller: CurrentPrincipal, scans: ScanServi
                    output: ImageOutput = None, quality: Quality = None,
                    accept: AcceptHeader = None) -> Response:
     sent = scans.image(caller, scan_id)
-    as_sent = format_of(sent.media_type) or "bin"
-    fmt = negotiate(output, accept, (as_sent, *(f for f in CONVERSIONS if f != as_sent)), as_sent)
-    check_quality(fmt, quality)
-    if fmt == as_sent and quality is None:
-        return file_response(sent, negotiated=True)
-    return file_response(scans.converted(sent, fmt, quality), negotiated=True)
+    return sent_or_converted(sent, CONVERSIONS, output, accept, quality, scans.converted)
 
 
 @router.patch("/{scan_id}", response_model=ScanPublic,
