@@ -65,6 +65,8 @@ DIMENSIONS = 48
 """Length of a descriptor (after the PCA)."""
 MIN_REGION_PIXELS = 4
 """A region smaller than this (in the original image) has too few pixels to describe."""
+WORK_SIDE = 256
+"""Pictures are described on a copy whose longer side is at most this (``INTER_AREA``)."""
 
 GROUPS: dict[str, int] = {
     "colour": 3 * COLOUR_BINS + 6,
@@ -368,3 +370,54 @@ def describe(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None = None,
     ((48,), True)
     """
     return project(raw_descriptor(image, mask), basis)
+
+
+def working_copy(pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_] | None = None,
+                 side: int = WORK_SIDE) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+    """8-bit RGB(A) pixels (and the mask) resampled so that the longer side is at most ``side``.
+
+    What a whole picture or a selection is described on, wherever it is stored (segment's
+    library, classify's scans): the same pixels give the same working copy, hence the same
+    vector, in every service. Gray is repeated to RGB; 16-bit keeps its high byte. A thin mask
+    that would vanish keeps every working pixel it touched.
+    """
+    image: npt.NDArray[Any] = pixels
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    h, w = image.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    if scale >= 1.0:
+        return np.ascontiguousarray(image, dtype=np.uint8), mask
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA),
+                       np.uint8)
+    if mask is None:
+        return small, None
+    share = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    small_mask = share >= 0.5
+    if small_mask.sum() < MIN_REGION_PIXELS:
+        small_mask = share > 0
+    return small, small_mask
+
+
+def describe_working_copy(pixels: npt.NDArray[Any],
+                          mask: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.float32]:
+    """:func:`describe` of the :func:`working_copy` of ``pixels`` (and of the region ``mask``).
+
+    The one vector of a whole picture (``mask`` None) or of a selection, as every service
+    computes it: a library image, a scan slice, a search's query.
+
+    Examples
+    --------
+    >>> gray = np.zeros((300, 200), np.uint8); gray[100:200, 50:150] = 200
+    >>> a = describe_working_copy(gray)
+    >>> b = describe_working_copy(np.repeat(gray[:, :, None], 3, axis=2))
+    >>> bool(np.array_equal(a, b))
+    True
+    """
+    rgba, region = working_copy(pixels, mask)
+    return describe(np.ascontiguousarray(rgba[:, :, :3]), region)

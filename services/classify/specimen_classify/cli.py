@@ -71,11 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_worker_command(commands)
     backfill = commands.add_parser(
         "backfill-object-descriptors",
-        help="describe the plankton objects stored without a similarity descriptor (issue 14)",
+        help="describe the plankton objects and MRI scans stored without a similarity "
+             "descriptor (issue 14)",
         description="Record a descriptor-backfill job (one task per frame with undescribed "
-                    "objects) and queue it for the workers (SPECIMEN_REDIS_URL); with --inline, "
-                    "describe them in this process instead. Idempotent.")
-    backfill.add_argument("--project", type=int, default=None, help="only this project's objects")
+                    "objects, one per 100 undescribed scans) and queue it for the workers "
+                    "(SPECIMEN_REDIS_URL); with --inline, describe them in this process instead. "
+                    "Idempotent.")
+    backfill.add_argument("--project", type=int, default=None,
+                          help="only this project's objects (and no scans)")
     backfill.add_argument("--inline", action="store_true", help="run here, not on the workers")
     return parser
 
@@ -83,10 +86,16 @@ def _parser() -> argparse.ArgumentParser:
 def _backfill(arguments: argparse.Namespace) -> int:
     from redis import Redis
 
-    from specimen_classify.adapters.descriptor_backfill import describe_frame_objects, start_backfill
+    from specimen_classify.adapters.descriptor_backfill import (
+        describe_frame_objects,
+        describe_scans,
+        start_backfill,
+    )
     from specimen_classify.adapters.jobs import job_queue_of
     from specimen_classify.adapters.object_descriptor_repository import SqlObjectDescriptorRepository
+    from specimen_classify.adapters.scan_descriptor_repository import SqlScanDescriptorRepository
     from specimen_classify.domain.plankton.object_similarity import OBJECT_DESCRIPTOR_VERSION
+    from specimen_classify.domain.search_vectors import SCAN_DESCRIPTOR_SET_VERSION
     from specimen_kit.blobs import FilesystemBlobStore
     from specimen_kit.database import build_engine, build_sessionmaker
 
@@ -103,8 +112,17 @@ def _backfill(arguments: argparse.Namespace) -> int:
             for frame in frames:
                 done, missed = describe_frame_objects(sessions, blobs, frame, settings.max_image_pixels)
                 described, skipped = described + done, skipped + missed
+            scans = scans_skipped = 0
+            if arguments.project is None:
+                with sessions() as session:
+                    ids = list(SqlScanDescriptorRepository(session)
+                               .undescribed(SCAN_DESCRIPTOR_SET_VERSION))
+                if ids:
+                    scans, scans_skipped = describe_scans(sessions, blobs, ids[0], ids[-1],
+                                                          settings.max_image_pixels)
             logger.info("object descriptors backfilled", extra={
-                "frames": len(frames), "objects": described, "skipped": skipped})
+                "frames": len(frames), "objects": described, "skipped": skipped,
+                "scans": scans, "scans_skipped": scans_skipped})
             return 0
         if not settings.redis_url:
             logger.error("SPECIMEN_REDIS_URL is unset: no workers to queue the job for; "
@@ -117,7 +135,7 @@ def _backfill(arguments: argparse.Namespace) -> int:
             queue.enqueue(tasks)
         finally:
             queue.connection.close()
-        logger.info("descriptor backfill queued", extra={"job_id": job.id, "frames": len(tasks)})
+        logger.info("descriptor backfill queued", extra={"job_id": job.id, "tasks": len(tasks)})
         return 0
     finally:
         engine.dispose()

@@ -92,6 +92,8 @@ class ClassifySettings(ServiceSettings):
     # projects' descriptors (rows in all) a replica keeps in memory between searches.
     object_search_max_limit: int = Field(
         default=100, ge=1, le=10_000, validation_alias="SPECIMEN_CLASSIFY_OBJECT_SEARCH_MAX_LIMIT")
+    scan_search_max_limit: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="SPECIMEN_CLASSIFY_SCAN_SEARCH_MAX_LIMIT")
     object_search_cache_vectors: int = Field(
         default=1_000_000, ge=0, validation_alias="SPECIMEN_CLASSIFY_OBJECT_SEARCH_CACHE_VECTORS")
 

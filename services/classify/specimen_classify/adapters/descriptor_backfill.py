@@ -1,4 +1,4 @@
-"""The ``descriptor-backfill`` job kind: describe the objects stored without a descriptor.
+"""The ``descriptor-backfill`` job kind: describe the objects and scans stored without a descriptor.
 
 Objects a run stored before the similar-object search (migration 0005), or described by an
 older :data:`~specimen_classify.domain.plankton.object_similarity.OBJECT_DESCRIPTOR_VERSION`,
@@ -9,8 +9,17 @@ which places it in the frame), inverted when its run cut bright objects. Each fr
 descriptors are written in one transaction, so an interrupted job keeps what it did; a second
 job finds only what is left (idempotent). Objects without a stored mask are counted as skipped.
 
-``python -m specimen_classify backfill-object-descriptors`` records such a job (all projects,
-or ``--project``) and queues it on the workers, or with ``--inline`` runs it in the command.
+Scans filed before the scan search (migration 0007), or described by an older
+:data:`~specimen_classify.domain.search_vectors.SCAN_DESCRIPTOR_SET_VERSION`, are the same job's
+other tasks: one per :data:`SCANS_PER_TASK` undescribed scans (item ``scans:<first id>-<last
+id>``), each scan's slice read as the classifier reads it and described as filing describes it
+(:func:`~specimen_classify.domain.search_vectors.describe_slice`); a task writes in one
+transaction and describes only what still lacks a row (idempotent). A job limited to one
+project (``--project``) has no scan tasks: scans belong to hospitals, not projects.
+
+``python -m specimen_classify backfill-object-descriptors`` records such a job (all projects
+and every scan, or ``--project``) and queues it on the workers, or with ``--inline`` runs it in
+the command.
 """
 
 from __future__ import annotations
@@ -33,10 +42,13 @@ from specimen_classify.adapters.jobs import (
     create_job,
     register_job_kind,
 )
+from specimen_classify.adapters.mri_images import read_mri
 from specimen_classify.adapters.object_descriptor_repository import SqlObjectDescriptorRepository
-from specimen_classify.adapters.tables import FrameRow, JobRow, PlanktonObjectRow
+from specimen_classify.adapters.scan_descriptor_repository import SqlScanDescriptorRepository
+from specimen_classify.adapters.tables import FrameRow, JobRow, PlanktonObjectRow, ScanRow
 from specimen_classify.domain.jobs import JobKind
 from specimen_classify.domain.plankton.object_similarity import OBJECT_DESCRIPTOR_VERSION, describe_object
+from specimen_classify.domain.search_vectors import SCAN_DESCRIPTOR_SET_VERSION, describe_slice
 from specimen_imaging.arrays import to_gray
 from specimen_imaging.codecs import decode_image
 from specimen_kit.blobs import BlobMissing, FilesystemBlobStore
@@ -45,6 +57,15 @@ from specimen_kit.errors import Problem
 logger = logging.getLogger(__name__)
 
 BACKFILL_KIND: JobKind = "descriptor-backfill"
+SCANS_PER_TASK = 100
+_SCANS_ITEM = "scans:"
+
+
+def scan_tasks(session: Session) -> list[TaskSpec]:
+    """One task per :data:`SCANS_PER_TASK` scans lacking a descriptor of the current set."""
+    ids = list(SqlScanDescriptorRepository(session).undescribed(SCAN_DESCRIPTOR_SET_VERSION))
+    return [TaskSpec(item=f"{_SCANS_ITEM}{chunk[0]}-{chunk[-1]}")
+            for chunk in (ids[i:i + SCANS_PER_TASK] for i in range(0, len(ids), SCANS_PER_TASK))]
 
 
 def start_backfill(session: Session, *, created_by: int,
@@ -53,11 +74,13 @@ def start_backfill(session: Session, *, created_by: int,
     committed); the job and the task ids to enqueue once committed."""
     frames = [frame_id for frame_id, _, _ in SqlObjectDescriptorRepository(session)
               .undescribed(OBJECT_DESCRIPTOR_VERSION, project_id)]
-    params = {"descriptor_set_version": OBJECT_DESCRIPTOR_VERSION, "project_id": project_id}
+    scans = scan_tasks(session) if project_id is None else []
+    params = {"descriptor_set_version": OBJECT_DESCRIPTOR_VERSION, "project_id": project_id,
+              "scan_descriptor_set_version": SCAN_DESCRIPTOR_SET_VERSION}
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
     return create_job(session, kind=BACKFILL_KIND, project_id=project_id, created_by=created_by,
                       hospital=None, params=params, params_hash=digest,
-                      tasks=[TaskSpec(frame_id=frame_id) for frame_id in frames])
+                      tasks=[*(TaskSpec(frame_id=frame_id) for frame_id in frames), *scans])
 
 
 def _bright_on_dark(session: Session, job_ids: set[int | None]) -> dict[int | None, bool]:
@@ -114,10 +137,43 @@ def describe_frame_objects(session_of: Any, blobs: FilesystemBlobStore, frame_id
     return len(vectors), skipped
 
 
+def describe_scans(session_of: Any, blobs: FilesystemBlobStore, first: int, last: int,
+                   max_pixels: int) -> tuple[int, int]:
+    """Describe the scans ``first``..``last`` (ids) lacking a descriptor; ``(described, skipped)``."""
+    with session_of() as session:
+        undescribed = set(SqlScanDescriptorRepository(session).undescribed(SCAN_DESCRIPTOR_SET_VERSION))
+        rows = session.execute(select(ScanRow.id, ScanRow.image_key).where(
+            ScanRow.id >= first, ScanRow.id <= last).order_by(ScanRow.id)).all()
+    vectors: list[tuple[int, Any]] = []
+    skipped = 0
+    for scan_id, image_key in rows:
+        if scan_id not in undescribed:
+            continue
+        try:
+            vectors.append((scan_id, describe_slice(read_mri(blobs.get(image_key), max_pixels=max_pixels))))
+        except (Problem, BlobMissing) as error:
+            skipped += 1
+            logger.info("scan not described", extra={"scan_id": scan_id, "reason": str(error)})
+    with session_of() as session, session.begin():
+        repository = SqlScanDescriptorRepository(session)
+        alive = set(session.scalars(select(ScanRow.id).where(
+            ScanRow.id.in_([scan_id for scan_id, _ in vectors]))))
+        for scan_id, rows_of_scan in vectors:
+            if scan_id in alive:  # deleted meanwhile
+                repository.put(scan_id, SCAN_DESCRIPTOR_SET_VERSION, rows_of_scan)
+    return len(vectors), skipped
+
+
 def backfill_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOutcome:
-    """One ``descriptor-backfill`` task: the objects of one frame."""
+    """One ``descriptor-backfill`` task: the objects of one frame, or a range of scans."""
     if task.frame_id is None:
-        return TaskOutcome()
+        if task.item is None or not task.item.startswith(_SCANS_ITEM):
+            return TaskOutcome()
+        first, last = (int(part) for part in task.item[len(_SCANS_ITEM):].split("-"))
+        blobs = FilesystemBlobStore(context.settings.resolved_blob_dir)
+        described, skipped = describe_scans(context.session, blobs, first, last,
+                                            context.settings.max_image_pixels)
+        return TaskOutcome(objects=described)
     blobs = FilesystemBlobStore(context.settings.resolved_blob_dir)
     described, skipped = describe_frame_objects(context.session, blobs, task.frame_id,
                                                 context.settings.max_image_pixels)

@@ -18,10 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from specimen_classify.adapters.tables import FrameRow, ObjectDescriptorRow, PlanktonObjectRow
+from specimen_classify.adapters.tables import (
+    FrameRow,
+    ObjectDescriptorRow,
+    PlanktonObjectRow,
+    ProjectMemberRow,
+    ProjectRow,
+)
 from specimen_classify.domain.plankton.projects import ObjectFilters
 
 _VECTOR_DTYPE = np.dtype("<f4")
@@ -95,6 +101,26 @@ class SqlObjectDescriptorRepository:
             .where(ObjectDescriptorRow.project_id == project_id,
                    ObjectDescriptorRow.descriptor_set_version == version)
             .order_by(ObjectDescriptorRow.id)).all()
+        if not rows:
+            return ProjectVectors.empty(dimensions)
+        ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+        vectors = np.frombuffer(b"".join(row[1] for row in rows), _VECTOR_DTYPE)
+        return ProjectVectors(ids, vectors.reshape(len(rows), dimensions).astype(np.float32))
+
+    def load_member_scope(self, member_id: int | None, version: str,
+                          dimensions: int) -> ProjectVectors:
+        """The rows of ``version`` of every project ``member_id`` owns or has a member row in
+        (None: every project): the membership is a condition of the query that reads them."""
+        query = (select(ObjectDescriptorRow.object_id, ObjectDescriptorRow.vector)
+                 .where(ObjectDescriptorRow.descriptor_set_version == version)
+                 .order_by(ObjectDescriptorRow.id))
+        if member_id is not None:
+            member_of = select(ProjectMemberRow.project_id).where(
+                ProjectMemberRow.user_id == member_id)
+            owned = select(ProjectRow.id).where(ProjectRow.owner_id == member_id)
+            query = query.where(or_(ObjectDescriptorRow.project_id.in_(member_of),
+                                    ObjectDescriptorRow.project_id.in_(owned)))
+        rows = self._session.execute(query).all()
         if not rows:
             return ProjectVectors.empty(dimensions)
         ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))

@@ -47,6 +47,7 @@ from specimen_classify.adapters.jobs import (
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_images import read_mri
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.adapters.scan_descriptor_repository import SqlScanDescriptorRepository
 from specimen_classify.adapters.scan_repository import SqlScanRepository
 from specimen_classify.adapters.tables import JobRow
 from specimen_classify.domain.errors import ImportMemberRejected, NoScansToImport
@@ -239,6 +240,7 @@ def run_scan_import(context: TaskContext, job: JobRecord, task: TaskRecord) -> T
             SqlScanRepository(session), staged,
             read_image=partial(read_mri, max_pixels=settings.max_image_pixels), clock=utc_now,
             hospitals=KnownHospitals(params.get("hospitals", [])),
+            descriptors=SqlScanDescriptorRepository(session),
             notes_max_chars=settings.scan_notes_max_chars,
             patient_ref_max_chars=settings.scan_patient_ref_max_chars,
             export_max_rows=settings.scan_export_max_rows)

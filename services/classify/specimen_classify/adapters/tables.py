@@ -353,3 +353,30 @@ class ObjectDescriptorRow(Base):
               "descriptor_set_version", "id"),
         {"sqlite_autoincrement": True},
     )
+
+
+# --- scan descriptors (issue 14; migration 0007) -------------------------------------------------
+
+
+class ScanDescriptorRow(Base):
+    """A scan's similarity descriptor (:mod:`specimen_imaging.similarity`, the set segment's
+    library uses): little-endian float32 bytes, ``region`` 0 the whole slice. No hospital column:
+    the search joins ``scans`` for it, so a scan moved to another hospital is searched there at
+    once."""
+
+    __tablename__ = "scan_descriptors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"))
+    region: Mapped[int] = mapped_column(Integer)
+    descriptor_set_version: Mapped[str] = mapped_column(String(16))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        UniqueConstraint("scan_id", "region", "descriptor_set_version",
+                         name="uq_scan_descriptors_scan_id_region_version"),
+        # The search's rows of one version, joined to their scans by id.
+        Index("ix_scan_descriptors_descriptor_set_version_scan_id", "descriptor_set_version",
+              "scan_id"),
+        {"sqlite_autoincrement": True},
+    )

@@ -19,13 +19,15 @@ from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_images import read_mri
 from specimen_classify.adapters.object_descriptor_repository import SqlObjectDescriptorRepository
 from specimen_classify.adapters.project_repository import SqlProjectRepository
+from specimen_classify.adapters.scan_descriptor_repository import SqlScanDescriptorRepository
 from specimen_classify.adapters.scan_repository import SqlScanRepository
 from specimen_classify.adapters.user_names import UsersNameDirectory
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.plankton.frame_import import ImportLimits
-from specimen_classify.domain.plankton.object_search import ObjectSearch
+from specimen_classify.domain.plankton.object_search import MemberObjectSearch, ObjectSearch
 from specimen_classify.domain.plankton.project_records import ProjectRecords
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, MriModel, PlanktonModel
+from specimen_classify.domain.scan_search import ScanSearch
 from specimen_classify.domain.scans import ScanRecords
 from specimen_kit.storage import Blobs, DbSession
 from specimen_kit.timestamps import utc_now
@@ -73,12 +75,22 @@ def _scan_service(request: Request, session: DbSession, blobs: Blobs,
     return ScanRecords(
         SqlScanRepository(session), blobs,
         read_image=partial(read_mri, max_pixels=settings.max_image_pixels), clock=utc_now,
-        hospitals=hospitals, notes_max_chars=settings.scan_notes_max_chars,
+        hospitals=hospitals, descriptors=SqlScanDescriptorRepository(session),
+        notes_max_chars=settings.scan_notes_max_chars,
         patient_ref_max_chars=settings.scan_patient_ref_max_chars,
         export_max_rows=settings.scan_export_max_rows)
 
 
 ScanService = Annotated[ScanRecords, Depends(_scan_service)]
+
+
+def _scan_search(session: DbSession, scans: ScanService, settings: Settings) -> ScanSearch:
+    return ScanSearch(scans, SqlScanDescriptorRepository(session),
+                      read_image=partial(read_mri, max_pixels=settings.max_image_pixels),
+                      max_limit=settings.scan_search_max_limit)
+
+
+ScanSearchService = Annotated[ScanSearch, Depends(_scan_search)]
 
 
 async def _active_plankton_model(models: Models) -> PlanktonModel:
@@ -135,3 +147,14 @@ def _object_search(request: Request, session: DbSession, projects: ProjectServic
 
 
 ObjectSearchService = Annotated[ObjectSearch, Depends(_object_search)]
+
+
+def _member_object_search(session: DbSession, projects: ProjectService,
+                          settings: Settings) -> MemberObjectSearch:
+    return MemberObjectSearch(projects, SqlProjectRepository(session),
+                              SqlObjectDescriptorRepository(session),
+                              max_limit=settings.object_search_max_limit)
+
+
+MemberObjectSearchService = Annotated[MemberObjectSearch, Depends(_member_object_search)]
+"""``POST /objects/search``: across the projects the caller belongs to."""

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from specimen_classify.api.classification_schemas import Box, ModelRef
+from specimen_classify.api.scan_schemas import MAX_DESCRIPTOR_NUMBERS, comma_separated_numbers
 from specimen_classify.domain.plankton.object_search import ObjectHit, ObjectSearchAnswer
 from specimen_classify.domain.plankton.project_records import (
     UNSET,
@@ -511,5 +512,55 @@ class ObjectSearchResults(BaseModel):
     @classmethod
     def of(cls, answer: ObjectSearchAnswer) -> ObjectSearchResults:
         return cls(items=[SimilarObject.of(hit) for hit in answer.hits],
+                   candidates=answer.candidates,
+                   descriptor_set_version=answer.descriptor_set_version)
+
+
+class MemberObjectSearchParams(Params):
+    """``POST /objects/search``'s fields besides the file ``image`` (an uploaded crop): exactly
+    one of the crop, an ``object_id``, or a ``descriptor`` with its ``descriptor_set_version``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [
+        {"object_id": 12, "limit": 10}]})
+
+    object_id: int | None = Field(None, ge=1, le=MAX_RECORD_ID,
+                                  description="An object you can see to search by (left out of "
+                                              "the answer).")
+    descriptor: list[float] | None = Field(
+        None, min_length=1, max_length=MAX_DESCRIPTOR_NUMBERS,
+        description="A similarity descriptor of the image descriptor set (as segment computes "
+                    "one for an image or a selection); with descriptor_set_version.")
+    descriptor_set_version: str | None = Field(
+        None, min_length=1, max_length=16,
+        description="The descriptor set the descriptor was made with; another than the one "
+                    "objects are searched by is a 422.")
+    limit: int = Field(10, ge=1, description="How many objects to answer, best first (at most "
+                                             "SPECIMEN_CLASSIFY_OBJECT_SEARCH_MAX_LIMIT).")
+
+    _numbers = field_validator("descriptor", mode="before")(comma_separated_numbers)
+
+
+class MemberSimilarObject(SimilarObject):
+    project_id: int = Field(description="The object's project (one you belong to).")
+    thumbnail_url: str = Field(description="A small picture of it (its crop).")
+
+    @classmethod
+    def of(cls, hit: ObjectHit) -> MemberSimilarObject:
+        base = SimilarObject.of(hit)
+        return cls(**base.model_dump(), project_id=hit.object.project_id,
+                   thumbnail_url=base.crop_url)
+
+
+class MemberObjectSearchResults(BaseModel):
+    items: list[MemberSimilarObject]
+    candidates: int = Field(description="The described objects of your projects that were "
+                                        "ranked.")
+    descriptor_set_version: str = Field(description="The descriptor set compared: the image "
+                                                    "part of the object descriptors, the set "
+                                                    "segment's library uses.")
+
+    @classmethod
+    def of(cls, answer: ObjectSearchAnswer) -> MemberObjectSearchResults:
+        return cls(items=[MemberSimilarObject.of(hit) for hit in answer.hits],
                    candidates=answer.candidates,
                    descriptor_set_version=answer.descriptor_set_version)

@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from specimen_classify.api.deps import (
+    MemberObjectSearchService,
     ObjectSearchService,
     ProjectService,
     Settings,
@@ -49,6 +50,8 @@ from specimen_classify.api.project_schemas import (
     FramePage,
     FramePublic,
     FrameUploadReport,
+    MemberObjectSearchParams,
+    MemberObjectSearchResults,
     MemberPage,
     MemberPublic,
     MemberPut,
@@ -76,7 +79,7 @@ from specimen_classify.domain.plankton.frame_import import (
     file_name_problem,
     is_zip,
 )
-from specimen_classify.domain.plankton.object_search import ObjectQuery
+from specimen_classify.domain.plankton.object_search import MemberObjectQuery, ObjectQuery
 from specimen_classify.domain.plankton.project_records import ProjectFields, Review
 from specimen_classify.domain.plankton.projects import ProjectRole
 from specimen_imaging.codecs import decode_image
@@ -545,6 +548,38 @@ async def _object_query(request: Request, settings: Settings) -> ObjectQuery:
 def search_objects(project_id: ProjectId, query: Annotated[ObjectQuery, Depends(_object_query)],
                    caller: CurrentPrincipal, search: ObjectSearchService) -> ObjectSearchResults:
     return ObjectSearchResults.of(search.search(caller, project_id, query))
+
+
+async def _member_object_query(request: Request, settings: Settings) -> MemberObjectQuery:
+    """``POST /objects/search``'s crop and fields, sent the three ways every image route reads them."""
+    payload = await read_payload(request, SEARCH_FILES)
+    params = validate_params(MemberObjectSearchParams, payload.fields)
+    data = payload.first("image")
+    crop = None if data is None else await run_in_threadpool(
+        lambda: decode_image(data, max_pixels=settings.max_image_pixels).pixels)
+    return MemberObjectQuery(limit=params.limit, object_id=params.object_id, crop=crop,
+                             descriptor=None if params.descriptor is None else tuple(params.descriptor),
+                             descriptor_set_version=params.descriptor_set_version)
+
+
+@objects_router.post(
+    "/search", response_model=MemberObjectSearchResults,
+    openapi_extra=request_body_doc(MemberObjectSearchParams.model_json_schema(), SEARCH_FILES),
+    responses={**_OBJECT_404,
+               409: documented_problem("The query object has no descriptor yet "
+                                       "(object-not-described): run the descriptor backfill."),
+               413: documented_problem("The body or the crop's pixel count is over the limit."),
+               415: documented_problem("Not multipart, JSON or an image body, or not an image."),
+               422: documented_problem("Nothing (or two things) to search by, a descriptor of "
+                                       "another set version or length, a crop without an "
+                                       "object, a limit out of range.")},
+    summary="The objects of every project you belong to (admin: all) most like one of them, "
+            "an uploaded crop or a descriptor, best first (by the image part of their "
+            "descriptors, comparable with library pictures and scans)")
+def search_member_objects(query: Annotated[MemberObjectQuery, Depends(_member_object_query)],
+                          caller: CurrentPrincipal,
+                          search: MemberObjectSearchService) -> MemberObjectSearchResults:
+    return MemberObjectSearchResults.of(search.search(caller, query))
 
 
 @objects_router.get("/{object_id}", response_model=ObjectDetailPublic, responses=_OBJECT_404,

@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from specimen_classify.api.classification_schemas import Box, ModelRef
+from specimen_classify.domain.scan_search import ScanHit, ScanSearchAnswer
 from specimen_classify.domain.scans import (
     MAX_PATIENT_REF_CHARS,
     UNSET,
@@ -20,6 +21,7 @@ from specimen_classify.domain.scans import (
     ScanSort,
     ScanSortField,
 )
+from specimen_imaging.options import Params
 from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.identifiers import MAX_RECORD_ID
 from specimen_kit.paging import DEFAULT_LIMIT, LimitField, OffsetField
@@ -253,3 +255,90 @@ class ScanPage(BaseModel):
     def of(cls, page: Page[Scan]) -> ScanPage:
         return cls(items=[ScanPublic.of(scan) for scan in page.items], total=page.total,
                    limit=page.limit, offset=page.offset)
+
+
+# --- similar-scan search (issue 14) ------------------------------------------------------------
+
+MAX_DESCRIPTOR_NUMBERS = 1024
+"""A loose cap on a sent descriptor's length (the domain names the set's own length)."""
+
+
+def comma_separated_numbers(value: Any) -> Any:
+    """A descriptor sent as a form field or query string: ``"0.1,0.2,…"``."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
+        return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
+    return value
+
+
+class ScanSearchParams(Params):
+    """The search's fields besides the file ``image``: exactly one of an uploaded ``image``, a
+    ``scan_id``, or a ``descriptor`` with its ``descriptor_set_version``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [
+        {"scan_id": 12, "limit": 10}]})
+
+    scan_id: int | None = Field(None, ge=1, le=MAX_RECORD_ID,
+                                description="A scan you can see to search by (left out of the "
+                                            "answer).")
+    descriptor: list[float] | None = Field(
+        None, min_length=1, max_length=MAX_DESCRIPTOR_NUMBERS,
+        description="A similarity descriptor (as segment computes one for an image or a "
+                    "selection); with descriptor_set_version.")
+    descriptor_set_version: str | None = Field(
+        None, min_length=1, max_length=16,
+        description="The descriptor set the descriptor was made with; another than the stored "
+                    "scans' is a 422 (vectors of two versions are never compared).")
+    hospital: str | None = Field(
+        None, max_length=MAX_HOSPITAL_NAME_CHARS,
+        description="Narrow to one hospital (an admin's filter; anyone else sees their own "
+                    "hospital's scans only, and naming another answers nothing).")
+    limit: int = Field(10, ge=1, description="How many scans to answer, best first (at most "
+                                             "SPECIMEN_CLASSIFY_SCAN_SEARCH_MAX_LIMIT).")
+
+    _numbers = field_validator("descriptor", mode="before")(comma_separated_numbers)
+
+    @field_validator("hospital", "descriptor_set_version", mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class SimilarScan(BaseModel):
+    scan_id: int
+    similarity: float = Field(description="Cosine of the descriptors, -1 to 1; 1 is identical.")
+    hospital: str
+    patient_ref: str | None
+    label: MriLabelField = Field(description="The latest classification's label.")
+    probability: float
+    true_label: MriLabelField | None
+    media_type: str
+    created_at: Timestamp
+    url: str = Field(description="The scan record.")
+    content_url: str = Field(description="Its image as it was sent.")
+    thumbnail_url: str = Field(description="The slice as a PNG a browser shows (scans have no "
+                                           "smaller thumbnail).")
+
+    @classmethod
+    def of(cls, hit: ScanHit) -> SimilarScan:
+        scan = hit.scan
+        url = f"/api/v1/scans/{scan.id}"
+        return cls(scan_id=scan.id, similarity=hit.similarity, hospital=scan.hospital,
+                   patient_ref=scan.patient_ref, label=scan.classification.label,
+                   probability=scan.classification.probability, true_label=scan.true_label,
+                   media_type=scan.image.media_type, created_at=scan.created_at, url=url,
+                   content_url=f"{url}/image", thumbnail_url=f"{url}/image?output=png")
+
+
+class ScanSearchResults(BaseModel):
+    items: list[SimilarScan]
+    candidates: int = Field(description="The described scans in your scope that were ranked.")
+    descriptor_set_version: str = Field(description="The descriptors compared (segment's "
+                                                    "library uses the same set).")
+
+    @classmethod
+    def of(cls, answer: ScanSearchAnswer) -> ScanSearchResults:
+        return cls(items=[SimilarScan.of(hit) for hit in answer.hits],
+                   candidates=answer.candidates,
+                   descriptor_set_version=answer.descriptor_set_version)

@@ -8,6 +8,8 @@ route                                         roles
 ``POST /scans``, ``GET /scans``, ``GET``       technician, moderator, admin (technicians
 ``/scans/{id}``, ``/image``, ``export.csv``,   and moderators within their hospital)
 ``/classifications``
+``POST /scans/search``                         technician, moderator, admin (their hospital's
+                                              scans; an admin all, or ``hospital``)
 ``PATCH``, ``DELETE /scans/{id}``, ``POST``    moderator (their hospital), admin
 ``/scans/{id}/classification``
 ============================================  =========================================
@@ -25,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from specimen_classify.adapters.model_metrics import count_predictions
-from specimen_classify.api.deps import ActiveMriModel, ScanService
+from specimen_classify.api.deps import ActiveMriModel, ScanSearchService, ScanService
 from specimen_classify.api.scan_schemas import (
     ClassificationPage,
     PageQuery,
@@ -34,11 +36,15 @@ from specimen_classify.api.scan_schemas import (
     ScanListQuery,
     ScanPage,
     ScanPublic,
+    ScanSearchParams,
+    ScanSearchResults,
     ScanUpdate,
 )
 from specimen_classify.api.stored_images import sent_or_converted
 from specimen_classify.domain.predictions import MRI_MODEL
+from specimen_classify.domain.scan_search import ScanQuery
 from specimen_classify.domain.scans import ScanUpload
+from specimen_imaging.options import validate_params
 from specimen_kit.downloads import content_disposition
 from specimen_kit.identifiers import RecordId
 from specimen_kit.negotiation import (
@@ -144,6 +150,39 @@ def list_scans(query: Annotated[ScanListQuery, Query()], caller: CurrentPrincipa
                scans: ScanService) -> ScanPage:
     return ScanPage.of(scans.list_scans(caller, query.filters(), query.order(), query.limit,
                                         query.offset))
+
+
+SEARCH_FILE = FileFields(single=("image",), raw="image")
+"""The scan search's file: an uploaded slice (optional: or a scan_id, or a descriptor)."""
+
+
+async def _scan_query(request: Request) -> ScanQuery:
+    """The search's image and fields, sent the three ways every image route reads them."""
+    payload = await read_payload(request, SEARCH_FILE)
+    params = validate_params(ScanSearchParams, payload.fields)
+    return ScanQuery(limit=params.limit, upload=payload.first("image"), scan_id=params.scan_id,
+                     descriptor=None if params.descriptor is None else tuple(params.descriptor),
+                     descriptor_set_version=params.descriptor_set_version,
+                     hospital=params.hospital)
+
+
+@router.post("/search", response_model=ScanSearchResults,
+             openapi_extra=request_body_doc(ScanSearchParams.model_json_schema(), SEARCH_FILE),
+             responses={
+                 404: _problem("scan_id names no scan you can see (other hospitals' look the "
+                               "same)."),
+                 409: _problem("The query scan has no descriptor yet (scan-not-described): run "
+                               "the descriptor backfill."),
+                 413: _problem("The body or the image's pixel count is over the limit."),
+                 415: _problem("Not multipart, JSON or an image body, or not an image."),
+                 422: _problem("Nothing (or two things) to search by, a descriptor of another "
+                               "set version or length, a limit out of range, or an unreadable "
+                               "image.")},
+             summary="The scans of your hospital (admin: all, or `hospital`) most like an "
+                     "uploaded slice, a scan or a descriptor, best first")
+def search_scans(query: Annotated[ScanQuery, Depends(_scan_query)], caller: CurrentPrincipal,
+                 search: ScanSearchService) -> ScanSearchResults:
+    return ScanSearchResults.of(search.search(caller, query))
 
 
 # Before /{scan_id}: "export.csv" is not an id.

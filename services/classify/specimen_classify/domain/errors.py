@@ -400,3 +400,17 @@ class TrainingDataInsufficient(ClassifyError):
     status = 422
     title = "Not enough validated objects"
     slug = "training-data-insufficient"
+
+
+class ScanNotDescribed(ClassifyError):
+    """The query scan has no descriptor yet (409): it was filed before the scan search; a
+    ``descriptor-backfill`` job describes it."""
+
+    status = 409
+    title = "Scan not described"
+    slug = "scan-not-described"
+
+    def __init__(self, scan_id: int) -> None:
+        super().__init__(f"scan {scan_id} has no similarity descriptor yet; run the descriptor "
+                         "backfill (`python -m specimen_classify backfill-object-descriptors`), "
+                         "or search by its image", scan_id=scan_id)

@@ -39,6 +39,9 @@ enforced by the use-cases (:class:`ScanRecords`), whatever calls them:
   fails, and a deleted scan's blob is removed only after the deletion committed (the
   :class:`BlobStore` port; :mod:`specimen_kit.blobs`). ``python -m specimen_classify
   sweep-orphans`` removes what a crash leaves.
+- **Described.** Filing a scan (one at a time or by an import) stores its slice's similarity
+  descriptor in the same transaction (:mod:`~specimen_classify.domain.search_vectors`), so
+  ``POST /scans/search`` finds it as soon as it exists.
 - **Patient gender** is one of ``female``, ``male``, ``other``, ``unknown`` and is required:
   ``unknown`` says so explicitly rather than a silent default (DICOM's PatientSex has the
   same M/F/O plus none).
@@ -74,6 +77,7 @@ from specimen_classify.domain.predictions import (
     confident,
 )
 from specimen_classify.domain.preprocessing import BBox
+from specimen_classify.domain.search_vectors import SCAN_DESCRIPTOR_SET_VERSION, describe_slice
 from specimen_imaging.codecs import encode_image
 from specimen_kit.errors import UnsupportedFormat
 from specimen_kit.hospitals import hospital_slug, legacy_hospital_id
@@ -326,6 +330,14 @@ class ScanRepository(Protocol):
         ...
 
 
+class ScanDescriptorWriter(Protocol):
+    """Where a filed scan's descriptor rows go. Flushes, never commits."""
+
+    def put(self, scan_id: int, version: str, rows: npt.NDArray[np.float32]) -> None:
+        """Store the scan's rows (row ``i`` is region ``i``), replacing those it had."""
+        ...
+
+
 class HospitalDirectory(Protocol):
     """The list of hospitals, which the users service keeps."""
 
@@ -533,9 +545,10 @@ class ScanRecords:
     """The scan use-cases of one request."""
 
     def __init__(self, repository: ScanRepository, blobs: BlobStore, *, read_image: ImageReader,
-                 clock: Clock, hospitals: HospitalDirectory, notes_max_chars: int,
-                 patient_ref_max_chars: int, export_max_rows: int) -> None:
+                 clock: Clock, hospitals: HospitalDirectory, descriptors: ScanDescriptorWriter,
+                 notes_max_chars: int, patient_ref_max_chars: int, export_max_rows: int) -> None:
         self._rows = repository
+        self._descriptors = descriptors
         self._blobs = blobs
         self._read_image = read_image
         self._clock = clock
@@ -555,7 +568,8 @@ class ScanRecords:
         hospital = self._hospital_for(caller, upload.hospital)
         notes = normalize_notes(upload.notes, self._notes_max_chars)
         patient_ref = normalize_patient_ref(upload.patient_ref, self._patient_ref_max_chars)
-        prediction = self._classify(upload.data, model)
+        pixels = self._read_image(upload.data)
+        prediction = self._classify_pixels(pixels, model)
         media_type = media_type_of(upload.data)
         key = self._blobs.put(upload.data)
         now = self._clock()
@@ -567,6 +581,7 @@ class ScanRecords:
             import_task_id=upload.import_task_id,
             image=ScanImage(key=key, media_type=media_type, bytes=len(upload.data))))
         self._rows.record_classification(scan.id, classification)
+        self._descriptors.put(scan.id, SCAN_DESCRIPTOR_SET_VERSION, describe_slice(pixels))
         return scan
 
     def list_scans(self, caller: Caller, filters: ScanFilters, sort: ScanSort, limit: int,
@@ -587,6 +602,10 @@ class ScanRecords:
         if scan is None:
             raise ScanNotFound(scan_id)
         return scan
+
+    def find(self, caller: Caller, scan_id: int) -> Scan | None:
+        """The scan if ``caller`` may see it, else None (no error: a search's candidate)."""
+        return self._rows.get(scan_id, visible_hospital(caller))
 
     def image(self, caller: Caller, scan_id: int) -> Content:
         """The slice's bytes as they were sent."""
@@ -653,7 +672,10 @@ class ScanRecords:
         return hospital
 
     def _classify(self, data: bytes, model: MriModel) -> MriPrediction:
-        prediction = classify_slices([self._read_image(data)], model)[0]
+        return self._classify_pixels(self._read_image(data), model)
+
+    def _classify_pixels(self, pixels: npt.NDArray[np.uint8], model: MriModel) -> MriPrediction:
+        prediction = classify_slices([pixels], model)[0]
         # An out-of-distribution slice has no label to record: refused (422 not-a-brain-mri)
         # before its image is stored.
         confident(prediction)

@@ -41,6 +41,11 @@ from specimen_kit.errors import InvalidParameter
 
 OBJECT_DESCRIPTOR_VERSION = "1"
 """Version of the object descriptor (image part: descriptor set 1; features: set 2, basis 1)."""
+IMAGE_PART_SET_VERSION = similarity.DESCRIPTOR_SET_VERSION
+"""The descriptor set of the image part (the first :data:`similarity.DIMENSIONS` numbers, over
+``IMAGE_WEIGHT``): the set segment's library and classify's scans are described with, so that a
+search across kinds ranks objects by their image part (:func:`image_parts`). A new set is a new
+:data:`OBJECT_DESCRIPTOR_VERSION` too."""
 FEATURE_SET = "2"
 FEATURE_NAMES: tuple[str, ...] = FEATURE_SETS[FEATURE_SET]
 IMAGE_WEIGHT = 0.4
@@ -183,6 +188,30 @@ def describe_object(pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_], *,
                                f"{similarity.MIN_REGION_PIXELS} are needed to describe it")
     image, features = region_parts(dark_on_light_gray(pixels, bright_on_dark), mask)
     return combine(image, features)
+
+
+def image_parts(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The unit image parts (set :data:`IMAGE_PART_SET_VERSION`) of object descriptors ``(n, d)``.
+
+    Examples
+    --------
+    >>> part = np.zeros(similarity.DIMENSIONS); part[0] = 1.0
+    >>> v = combine(part, np.ones(len(FEATURE_NAMES)) / np.sqrt(len(FEATURE_NAMES)))
+    >>> float(image_parts(v[None, :])[0, 0])
+    1.0
+    """
+    head = np.asarray(vectors, np.float64)[:, :similarity.DIMENSIONS]
+    norms = np.linalg.norm(head, axis=1, keepdims=True)
+    out: npt.NDArray[np.float32] = (head / np.where(norms > 1e-12, norms, 1.0)).astype(np.float32)
+    return out
+
+
+def describe_object_image(pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_], *,
+                          bright_on_dark: bool = False) -> npt.NDArray[np.float32]:
+    """The image part alone of :func:`describe_object` (set :data:`IMAGE_PART_SET_VERSION`)."""
+    part: npt.NDArray[np.float32] = image_parts(
+        describe_object(pixels, mask, bright_on_dark=bright_on_dark)[None, :])[0]
+    return part
 
 
 def rank_objects(query: npt.NDArray[np.float32], vectors: npt.NDArray[np.float32],

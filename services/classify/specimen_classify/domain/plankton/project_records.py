@@ -222,6 +222,10 @@ class ProjectRecords:
             raise FrameNotFound(frame_id) from None
         return frame
 
+    def visible_object(self, caller: ProjectCaller, object_id: int) -> PlanktonObject:
+        """The object if ``caller`` may see its project; else its 404."""
+        return self._object(caller, object_id)
+
     def _object(self, caller: ProjectCaller, object_id: int) -> PlanktonObject:
         found = self._repo.get_object(object_id)
         if found is None:

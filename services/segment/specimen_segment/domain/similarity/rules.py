@@ -15,8 +15,8 @@ from specimen_segment.domain.similarity.entities import ScopeVectors
 from specimen_segment.domain.superpixels import SlicParams, slic_labels
 
 DESCRIPTOR_SET_VERSION = similarity.DESCRIPTOR_SET_VERSION
-WORK_SIDE = 256
-"""Pictures are described on a copy whose longer side is at most this (``INTER_AREA``)."""
+WORK_SIDE = similarity.WORK_SIDE
+working_copy = similarity.working_copy
 MAX_REGIONS = 8
 PROPOSAL_SEGMENTS = 100
 MIN_REGION_FRACTION = 0.02
@@ -35,35 +35,6 @@ def is_picture(operation: str, params: Mapping[str, Any]) -> bool:
     if operation not in defaults:
         return True
     return str(params.get("result", defaults[operation])) not in ("mask", "labels")
-
-
-def working_copy(pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_] | None = None,
-                 side: int = WORK_SIDE) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
-    """8-bit RGB(A) pixels (and the mask) resampled so that the longer side is at most ``side``.
-
-    A thin mask that would vanish keeps every working pixel it touched.
-    """
-    image: npt.NDArray[Any] = pixels
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    h, w = image.shape[:2]
-    scale = min(1.0, side / max(h, w))
-    if scale >= 1.0:
-        return np.ascontiguousarray(image, dtype=np.uint8), mask
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA),
-                       np.uint8)
-    if mask is None:
-        return small, None
-    share = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    small_mask = share >= 0.5
-    if small_mask.sum() < similarity.MIN_REGION_PIXELS:
-        small_mask = share > 0
-    return small, small_mask
 
 
 def region_proposals(rgb: npt.NDArray[np.uint8],
@@ -131,8 +102,7 @@ def describe_region(pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_] | None
     if mask is not None and not mask.any():
         raise InvalidParameter("the selection is empty: the mask has no pixel inside; "
                                "mark the region to search by (white on black)")
-    rgba, region = working_copy(pixels, mask)
-    return similarity.describe(np.ascontiguousarray(rgba[:, :, :3]), region)
+    return similarity.describe_working_copy(pixels, mask)
 
 
 def rank_pictures(query: npt.NDArray[np.float32], scope: ScopeVectors, limit: int,
