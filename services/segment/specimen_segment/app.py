@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
@@ -31,7 +32,12 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
         engine = build_engine(settings.resolved_database_url,
                               pool_size=settings.resolved_database_pool_size,
                               pool_timeout=settings.database_pool_timeout_seconds)
+        # Searches with sources scans/objects ask classify (sync: the handler runs in the threadpool).
+        classify = (httpx.Client(base_url=settings.classify_url,
+                                 timeout=settings.classify_timeout_seconds)
+                    if settings.classify_url else None)
         try:
+            app.state.classify_client = classify
             app.state.blob_store = await run_in_threadpool(
                 FilesystemBlobStore, settings.resolved_blob_dir)
             app.state.sessionmaker = build_sessionmaker(engine)
@@ -46,6 +52,8 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
                 app.state.readiness_checks["token_revocations"] = token_checks_ready(app)
                 yield
         finally:
+            if classify is not None:
+                classify.close()
             engine.dispose()
 
     configure_decoder_limits(settings.max_image_pixels)

@@ -35,6 +35,10 @@ class SegmentSettings(ServiceSettings):
                                   validation_alias="SPECIMEN_SEGMENT_SEARCH_MAX_LIMIT")
     search_cache_vectors: int = Field(default=500_000, ge=0,
                                       validation_alias="SPECIMEN_SEGMENT_SEARCH_CACHE_VECTORS")
+    # Searches of scans and plankton objects (POST /images/search sources) ask classify.
+    classify_url: str | None = Field(default=None, validation_alias="SPECIMEN_SEGMENT_CLASSIFY_URL")
+    classify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, validation_alias="SPECIMEN_SEGMENT_CLASSIFY_TIMEOUT_SECONDS")
 
     @property
     def resolved_database_url(self) -> str:

@@ -122,6 +122,7 @@ class TestScanBackfill:
                                      descriptor_set_version="1")
             with sessions() as session, session.begin():
                 job, tasks = start_backfill(session, created_by=1)
+            assert len(tasks) == 1  # one task for the two scans
             blobs = FilesystemBlobStore(ClassifySettings(data_dir=tmp_path).resolved_blob_dir)
             done = describe_scans(sessions, blobs, ids[0], ids[1], 50_000_000)
             again = describe_scans(sessions, blobs, ids[0], ids[1], 50_000_000)

@@ -16,6 +16,7 @@ from specimen_imaging.codecs import decode_image, encode_image
 from specimen_kit.security import CurrentPrincipal
 from specimen_kit.storage import Blobs, DbSession
 from specimen_kit.timestamps import utc_now
+from specimen_segment.adapters.classify_search import HttpClassifySearch
 from specimen_segment.adapters.descriptor_repository import SqlDescriptorRepository
 from specimen_segment.adapters.repository import SqlLibraryRepository
 from specimen_segment.config import SegmentSettings
@@ -51,8 +52,10 @@ Library = Annotated[ImageLibrary, Depends(_library)]
 
 def _search(session: DbSession, library: Library, request: Request,
             settings: Annotated[SegmentSettings, Depends(_settings)]) -> SimilarImages:
+    classify = HttpClassifySearch(request.app.state.classify_client,
+                                  request.headers.get("authorization", ""))
     return SimilarImages(
-        library, SqlDescriptorRepository(session), request.app.state.vector_cache,
+        library, SqlDescriptorRepository(session), request.app.state.vector_cache, classify,
         decode=partial(decode_image, max_pixels=settings.max_image_pixels),
         max_limit=settings.search_max_limit)
 

@@ -1,7 +1,9 @@
-"""``POST /images/search``: the caller's library pictures most like an image or a selection.
+"""``POST /images/search``: the caller's library pictures most like an image or a selection,
+and with ``sources`` the scans of their hospital and the objects of their projects.
 
 Only the caller's own pictures are searched, whatever their role (the library is owner-only);
-the query image, when it is a library image, is left out of its own answer.
+the query image, when it is a library image, is left out of its own answer. Scans and objects
+are ranked by the classify service in the caller's scope (the caller's token is passed on).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ router = APIRouter(prefix="/images", tags=["similar-image search"], responses={
     415: _problem("Not multipart, JSON or an image body."),
     422: _problem("Nothing (or two things) to search by, unknown or no superpixel ids, a mask "
                   "of another size than the image or with nothing inside, a limit out of "
-                  "range, or an unreadable image."),
+                  "range, an unknown source, or an unreadable image."),
+    503: _problem("sources names scans or objects and the classify service did not answer "
+                  "(classify-unavailable); see Retry-After."),
 })
 
 
@@ -42,7 +46,8 @@ async def _search_query(request: Request) -> SearchQuery:
                                "image_id); leave them out otherwise")
     selection = None if params.ids is None else Selection(params.slic_params(), params.ids)
     return SearchQuery(limit=params.limit, upload=payload.first("image"), image_id=params.image_id,
-                       selection=selection, mask=payload.first("mask"))
+                       selection=selection, mask=payload.first("mask"),
+                       sources=tuple(dict.fromkeys(params.sources)))
 
 
 Query = Annotated[SearchQuery, Depends(_search_query)]
@@ -50,7 +55,8 @@ _BODY: dict[str, Any] = request_body_doc(SearchParams.model_json_schema(), SEARC
 
 
 @router.post("/search", response_model=SearchResults, openapi_extra=_BODY,
-             summary="Your pictures most like an uploaded image, a library image, or a selection "
-                     "of one (superpixel ids or a mask), best first")
+             summary="Your pictures (and with `sources`, your hospital's scans and your projects' "
+                     "objects) most like an uploaded image, a library image, or a selection of "
+                     "one (superpixel ids or a mask), best first")
 def search_images(query: Query, owner: Owner, search: Search) -> SearchResults:
     return SearchResults.of(search.search(owner, query))

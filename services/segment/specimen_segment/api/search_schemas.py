@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -11,7 +11,7 @@ from specimen_kit.timestamps import Timestamp
 from specimen_segment.api.library_schemas import API_PREFIX
 from specimen_segment.domain.library import MEDIA_TYPES
 from specimen_segment.domain.operation_params import MAX_SEGMENTS, SuperpixelOptions
-from specimen_segment.domain.similarity import Hit, SearchAnswer
+from specimen_segment.domain.similarity import ForeignHit, Hit, SearchAnswer, Source
 
 SUPERPIXEL_FIELDS = ("n_segments", "compactness", "sigma", "iterations")
 
@@ -32,6 +32,22 @@ class SearchParams(SuperpixelOptions):
                     "that image with the same n_segments, compactness, sigma, iterations).")
     limit: int = Field(10, ge=1, description="How many pictures to answer, best first "
                                              "(at most SPECIMEN_SEGMENT_SEARCH_MAX_LIMIT).")
+    sources: list[Source] = Field(
+        default_factory=lambda: list[Source](("library",)), min_length=1, max_length=3,
+        description="What to rank, merged into one top-k by similarity: `library` (your "
+                    "pictures, the default), `scans` (MRI scans of your hospital; an admin's: "
+                    "all), `objects` (plankton objects of the projects you belong to). Scans "
+                    "and objects are the classify service's; it not answering is a 503 "
+                    "`classify-unavailable`.")
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _comma_separated_sources(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
+            return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
+        return value
 
     @field_validator("ids", mode="before")
     @classmethod
@@ -46,6 +62,7 @@ class SearchParams(SuperpixelOptions):
 class SimilarPicture(BaseModel):
     """One picture of the answer: a library image, or a kept result of one."""
 
+    kind: Literal["library"] = "library"
     image_id: uuid.UUID
     segmentation_id: uuid.UUID | None = Field(
         description="Set when the picture is a kept segmentation result of the image.")
@@ -73,12 +90,60 @@ class SimilarPicture(BaseModel):
                    created_at=kept.created_at if kept is not None else image.created_at)
 
 
+class SimilarScan(BaseModel):
+    """An MRI scan of the answer (``sources`` scans), as the classify service answered it."""
+
+    kind: Literal["scan"] = "scan"
+    scan_id: int
+    similarity: float = Field(description="Cosine of the descriptors, -1 to 1; 1 is identical.")
+    hospital: str
+    patient_ref: str | None = None
+    label: str = Field(description="The scan's latest classification.")
+    probability: float
+    true_label: str | None = None
+    media_type: str
+    created_at: str
+    url: str = Field(description="The scan record (`/api/v1/scans/{id}`).")
+    content_url: str = Field(description="Its image as it was sent.")
+    thumbnail_url: str = Field(description="The slice as a PNG.")
+
+
+class SimilarObject(BaseModel):
+    """A plankton object of the answer (``sources`` objects), as the classify service answered it."""
+
+    kind: Literal["object"] = "object"
+    object_id: int
+    project_id: int
+    similarity: float = Field(description="Cosine of the descriptors' image parts, -1 to 1.")
+    frame_id: int
+    category: str
+    probability: float
+    status: str
+    file_name: str
+    rank: int
+    url: str = Field(description="The object (`/api/v1/objects/{id}`).")
+    crop_url: str
+    thumbnail_url: str = Field(description="Its crop.")
+
+
+SimilarItem = Annotated[SimilarPicture | SimilarScan | SimilarObject, Field(discriminator="kind")]
+
+
+def _item(hit: Hit | ForeignHit) -> SimilarPicture | SimilarScan | SimilarObject:
+    if isinstance(hit, Hit):
+        return SimilarPicture.of(hit)
+    if hit.kind == "scan":
+        return SimilarScan.model_validate({**hit.fields, "similarity": hit.similarity})
+    return SimilarObject.model_validate({**hit.fields, "similarity": hit.similarity})
+
+
 class SearchResults(BaseModel):
-    items: list[SimilarPicture]
+    items: list[SimilarItem] = Field(description="Best first; each with its `kind` (`library`, "
+                                                 "`scan`, `object`), its ids and its links.")
     descriptor_set_version: str = Field(description="The descriptors compared (as "
                                                     "feature_set_version for objects).")
 
     @classmethod
     def of(cls, answer: SearchAnswer) -> SearchResults:
-        return cls(items=[SimilarPicture.of(hit) for hit in answer.hits],
+        return cls(items=[_item(hit) for hit in answer.hits],
                    descriptor_set_version=answer.descriptor_set_version)

@@ -49,3 +49,32 @@ class InvalidImageName(Problem):
     status = 422
     title = "Invalid image name"
     slug = "invalid-image-name"
+
+
+class ClassifyUnavailable(Problem):
+    """A search with ``sources`` scans or objects could not ask the classify service (503): not
+    set up (``SPECIMEN_SEGMENT_CLASSIFY_URL``), unreachable, too slow, or failing. Never a silent
+    answer from the library alone."""
+
+    status = 503
+    title = "Classify service unavailable"
+    slug = "classify-unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class ClassifyRefused(Problem):
+    """The classify service refused the part of a search it answers with a 4xx other than 401
+    and 403 (which pass on as themselves): 422, with classify's status and reason (a limit over
+    its own, say)."""
+
+    status = 422
+    title = "Classify refused the search"
+    slug = "classify-refused"
+
+    def __init__(self, source: str, upstream_status: int, reason: str) -> None:
+        super().__init__(f"the classify service refused the {source} part of the search "
+                         f"({upstream_status}): {reason}", source=source,
+                         upstream_status=upstream_status)

@@ -90,7 +90,7 @@ class TestAnswer:
         item = answer["items"][0]
         url = f"{IMAGES}/{stored['id']}"
         assert item == {
-            "image_id": stored["id"], "segmentation_id": None, "name": "rings.png",
+            "kind": "library", "image_id": stored["id"], "segmentation_id": None, "name": "rings.png",
             "similarity": item["similarity"], "url": url, "content_url": f"{url}/content",
             "thumbnail_url": f"{url}/thumbnail.png", "media_type": "image/png", "width": 128,
             "height": 128, "created_at": stored["created_at"]}

@@ -19,6 +19,10 @@ Rules, whatever the storage:
 - **Exact.** The ranking is exact (inner products over all of the owner's rows): a library
   is bounded by the quota (1000 images by default), and BENCHMARKS.md "Similar-image search"
   measures exact search at 10k rows well under a millisecond.
+- **Other sources.** ``sources`` adds the scans of the caller's hospital and the plankton
+  objects of their projects, which classify ranks in the caller's scope (its queries, with the
+  caller's token) with the same query vector and descriptor set; the lists are merged by
+  similarity into one top-k. Classify not answering fails the search (503).
 - **The query is not its own answer.** A query by a library image (whole or a selection of
   it) leaves that image and its kept results out of the answer.
 """
@@ -26,14 +30,18 @@ Rules, whatever the storage:
 from __future__ import annotations
 
 from specimen_segment.domain.similarity.entities import (
+    SOURCES,
+    ForeignHit,
     Hit,
     PictureKey,
     ScopeVectors,
     SearchAnswer,
     SearchQuery,
     Selection,
+    Source,
 )
 from specimen_segment.domain.similarity.ports import (
+    ClassifySearch,
     DescriptorRepository,
     Pictures,
     ScopeIndex,
@@ -63,9 +71,12 @@ __all__ = [
     "MAX_REGION_FRACTION",
     "MIN_REGION_FRACTION",
     "PROPOSAL_SEGMENTS",
+    "SOURCES",
     "WORK_SIDE",
+    "ClassifySearch",
     "DescriptorIndexer",
     "DescriptorRepository",
+    "ForeignHit",
     "Hit",
     "PictureKey",
     "Pictures",
@@ -75,6 +86,7 @@ __all__ = [
     "SearchQuery",
     "Selection",
     "SimilarImages",
+    "Source",
     "describe_picture",
     "describe_region",
     "is_picture",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +14,12 @@ from specimen_imaging import similarity
 from specimen_kit.errors import InvalidParameter
 from specimen_segment.domain.library import StoredImage, StoredSegmentation
 from specimen_segment.domain.superpixels import SlicParams
+
+Source = Literal["library", "scans", "objects"]
+SOURCES: tuple[str, ...] = get_args(Source)
+"""What a search may rank: the caller's library (the default), the scans of their hospital
+(admin: all), the plankton objects of the projects they belong to (admin: all); the last two
+are classify's, asked over HTTP with the caller's token."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,18 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class ForeignHit:
+    """A scan or a plankton object of the answer, as the classify service described it:
+    ``kind`` (``scan`` or ``object``), the score, and its fields (ids, links, label)."""
+
+    kind: Literal["scan", "object"]
+    similarity: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SearchAnswer:
-    hits: list[Hit]
+    hits: list[Hit | ForeignHit]
     descriptor_set_version: str
 
 
@@ -76,6 +93,7 @@ class SearchQuery:
     image_id: uuid.UUID | None = None
     selection: Selection | None = None
     mask: bytes | None = None
+    sources: tuple[Source, ...] = ("library",)
 
     def check(self) -> None:
         """A 422 naming the fix when the fields do not make one query."""
@@ -90,3 +108,5 @@ class SearchQuery:
                                    "with them (or send a mask with an uploaded image)")
         if self.selection is not None and self.mask is not None:
             raise InvalidParameter("send the selection once: superpixel ids or a mask, not both")
+        if not self.sources:
+            raise InvalidParameter(f"sources is empty; name one or more of {', '.join(SOURCES)}")

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from specimen_segment.domain.library import StoredImage, StoredSegmentation
-from specimen_segment.domain.similarity.entities import PictureKey, ScopeVectors
+from specimen_segment.domain.similarity.entities import ForeignHit, PictureKey, ScopeVectors
 
 
 class DescriptorRepository(Protocol):
@@ -42,3 +42,16 @@ class Pictures(Protocol):
                          segmentation_id: uuid.UUID) -> StoredSegmentation: ...
 
     def image_pixels(self, image: StoredImage) -> npt.NDArray[Any]: ...
+
+
+class ClassifySearch(Protocol):
+    """The classify service's searches, asked as the caller (their token). Each answers the
+    ``limit`` best of the caller's scope for a unit ``vector`` of descriptor set ``version``;
+    raises :class:`~specimen_segment.domain.errors.ClassifyUnavailable` (no answer) or
+    :class:`~specimen_segment.domain.errors.ClassifyRefused` (its 4xx)."""
+
+    def scans(self, vector: npt.NDArray[np.float32], version: str,
+              limit: int) -> list[ForeignHit]: ...
+
+    def objects(self, vector: npt.NDArray[np.float32], version: str,
+                limit: int) -> list[ForeignHit]: ...

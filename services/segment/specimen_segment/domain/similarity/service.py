@@ -13,8 +13,19 @@ from specimen_imaging.arrays import to_gray
 from specimen_kit.errors import InvalidParameter, UnreadableImage, UnsupportedFormat
 from specimen_segment.domain.errors import ImageNotFound, SegmentationNotFound
 from specimen_segment.domain.library import Decoder, StoredImage, StoredSegmentation
-from specimen_segment.domain.similarity.entities import Hit, PictureKey, SearchAnswer, SearchQuery
-from specimen_segment.domain.similarity.ports import DescriptorRepository, Pictures, ScopeIndex
+from specimen_segment.domain.similarity.entities import (
+    ForeignHit,
+    Hit,
+    PictureKey,
+    SearchAnswer,
+    SearchQuery,
+)
+from specimen_segment.domain.similarity.ports import (
+    ClassifySearch,
+    DescriptorRepository,
+    Pictures,
+    ScopeIndex,
+)
 from specimen_segment.domain.similarity.rules import (
     DESCRIPTOR_SET_VERSION,
     describe_picture,
@@ -51,10 +62,11 @@ class SimilarImages:
     """``POST /images/search``: the caller's pictures most like a query, best first."""
 
     def __init__(self, pictures: Pictures, rows: DescriptorRepository, index: ScopeIndex,
-                 *, decode: Decoder, max_limit: int) -> None:
+                 classify: ClassifySearch, *, decode: Decoder, max_limit: int) -> None:
         self._pictures = pictures
         self._rows = rows
         self._index = index
+        self._classify = classify
         self._decode = decode
         self._max_limit = max_limit
 
@@ -63,7 +75,14 @@ class SimilarImages:
             raise InvalidParameter(f"limit={limit} is out of range; use 1 to {self._max_limit}")
 
     def search(self, owner_id: int, query: SearchQuery) -> SearchAnswer:
-        """The owner's pictures most like ``query``, best first (see the module's rules)."""
+        """The pictures, scans and objects (``query.sources``) most like ``query``, best first.
+
+        One query vector (the whole picture, or the selected region only) is ranked in every
+        source: the library here, scans and objects by the classify service, each in the
+        caller's scope and in the same descriptor set. The lists are merged by similarity
+        (ties: library, scans, objects, each in its own order) and cut to ``limit``. A source
+        that cannot answer fails the whole search (503), never a partial answer.
+        """
         query.check()
         self._check_limit(query.limit)
         exclude = None
@@ -77,7 +96,16 @@ class SimilarImages:
         if query.selection is not None:
             labels = slic_labels(pixels, query.selection.params)
             _, mask = select_superpixels(pixels, labels, list(query.selection.ids))
-        return self._search(owner_id, describe_region(pixels, mask), query.limit, exclude)
+        vector = describe_region(pixels, mask)
+        hits: list[Hit | ForeignHit] = []
+        if "library" in query.sources:
+            hits += self._search(owner_id, vector, query.limit, exclude).hits
+        if "scans" in query.sources:
+            hits += self._classify.scans(vector, DESCRIPTOR_SET_VERSION, query.limit)
+        if "objects" in query.sources:
+            hits += self._classify.objects(vector, DESCRIPTOR_SET_VERSION, query.limit)
+        merged = sorted(enumerate(hits), key=lambda item: (-item[1].similarity, item[0]))
+        return SearchAnswer([hit for _, hit in merged[:query.limit]], DESCRIPTOR_SET_VERSION)
 
     def _mask(self, data: bytes) -> npt.NDArray[np.bool_]:
         """A mask image: pixels brighter than half-scale are inside."""
@@ -93,7 +121,7 @@ class SimilarImages:
                 exclude_image: uuid.UUID | None) -> SearchAnswer:
         scope = self._index.vectors(owner_id, DESCRIPTOR_SET_VERSION, self._rows)
         exclude = frozenset(i for i, key in enumerate(scope.pictures) if key.image_id == exclude_image)
-        hits = []
+        hits: list[Hit | ForeignHit] = []
         for index, score in rank_pictures(query, scope, limit, exclude):
             key = scope.pictures[index]
             try:
