@@ -80,6 +80,8 @@ class LocalSuite:
             "SPECIMEN_USERS_URL": self.url("users"),
             "SPECIMEN_SEGMENT_URL": self.url("segment"),
             "SPECIMEN_CLASSIFY_URL": self.url("classify"),
+            # segment's POST /images/search asks classify for scans and objects (sources).
+            "SPECIMEN_SEGMENT_CLASSIFY_URL": self.url("classify"),
             "SPECIMEN_JWKS_URL": self.url("users") + "/.well-known/jwks.json",
             **self.env,
         }

@@ -102,7 +102,7 @@ class SimilarScan(BaseModel):
     probability: float
     true_label: str | None = None
     media_type: str
-    created_at: str
+    created_at: Timestamp
     url: str = Field(description="The scan record (`/api/v1/scans/{id}`).")
     content_url: str = Field(description="Its image as it was sent.")
     thumbnail_url: str = Field(description="The slice as a PNG.")
