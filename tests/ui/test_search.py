@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from specimen_classify.domain.synthetic_mri import mri_slice
 from specimen_imaging.scenes import scene
 from suite_support import PASSWORD, Actor, login
 
@@ -114,7 +115,7 @@ class TestSearchSimilar:
         assert set(items[:3]) == library["same_object"], items
         assert set(items) == library["same_object"] | library["same_background"]
         assert library["query"] not in items and not set(items) & library["foreign"]
-        scores = [float(s.removeprefix("similarity ")) for s in
+        scores = [float(s.rsplit("similarity ", 1)[1]) for s in
                   drawer.locator(".similar-text .meta").all_inner_texts()]
         assert scores == sorted(scores, reverse=True)
         thumbnails = drawer.locator(".similar-open img")
@@ -214,3 +215,50 @@ class TestSearchSimilar:
         drawer.get_by_role("button", name="Close").click()
         expect(drawer).to_be_hidden()
         expect(button).to_be_focused()
+
+
+class TestOtherSources:
+    """The drawer's "Also search" boxes (issue 14): scans of the caller's hospital join the
+    library's answer, each result says its kind and links to its page; another hospital's
+    identical scan never appears."""
+
+    def test_scans_of_my_hospital_join_the_answer_and_another_hospital_s_never(
+        self, expect: Any, browser: Any, library: dict[str, Any], gateway: httpx.Client,
+        create_user: Callable[..., Actor],
+    ) -> None:
+        slice_png = png(mri_slice(7, True, 128).image)
+        stranger = create_user(hospital="UI Other Clinic")
+        theirs = {"Authorization":
+                  f"Bearer {login(gateway, stranger.email, PASSWORD)['access_token']}"}
+
+        def file_scan(headers: dict[str, str]) -> int:
+            filed = gateway.post("/api/v1/scans", headers=headers, data={"patient_gender": "female"},
+                                 files={"image": ("slice.png", slice_png, "image/png")})
+            assert filed.status_code == 201, filed.text
+            return int(filed.json()["id"])
+
+        mine, foreign = file_scan(library["headers"]), file_scan(theirs)
+        gateway.post("/api/v1/images", headers=library["headers"],
+                     files={"image": ("slice.png", slice_png, "image/png")}).raise_for_status()
+        page = browser.new_page()
+        browser.sign_in(page, library["user"].email)
+        page.goto("/library")
+        card = page.locator('li[data-image-id]', has_text="slice.png").first
+        card.get_by_role("button", name="Find similar").click()
+        drawer = page.get_by_role("dialog", name="Similar to slice.png")
+        expect(drawer.locator("#similar-status")).to_contain_text("the most similar first")
+        expect(drawer.locator('li[data-kind="scan"]')).to_have_count(0)
+        drawer.get_by_label("scans of my hospital").check()
+        expect(drawer.locator("#similar-status")).to_contain_text("results, the most similar first")
+        scan_item = drawer.locator(f'li[data-kind="scan"][data-scan-id="{mine}"]')
+        expect(scan_item).to_have_count(1)
+        expect(drawer.locator(f'li[data-scan-id="{foreign}"]')).to_have_count(0)
+        # The same slice as a scan: the best of the answer, and it says what it is.
+        expect(drawer.locator("#similar-results li").first).to_have_attribute("data-kind", "scan")
+        expect(scan_item).to_contain_text("scan · similarity 1.000")
+        scan_item.locator(".similar-open").click()
+        popup = page.locator("#similar-details")
+        expect(popup.locator("#similar-details-facts")).to_contain_text("MRI scan of your hospital")
+        expect(popup.get_by_role("link", name="Open its page")).to_have_attribute("href", "/mri")
+        expect(popup.get_by_role("link", name="Open in the workbench")).to_be_hidden()
+        browser.check_page(page, "search-scans")
