@@ -22,6 +22,8 @@ async function showCard(name, version) {
     $('card-plots').replaceChildren(...Object.entries(card.plots).map(([plot, url]) => element('figure', { class: 'pane' },
       element('img', { src: url, alt: `${plot.replaceAll('-', ' ')} of ${name} version ${version}` }),
       element('figcaption', { text: plot.replaceAll('-', ' ') }))));
+    $('card').dataset.model = name;
+    $('card').dataset.version = String(version);
     $('card').hidden = false;
     $('card').scrollIntoView({ block: 'start' });
   } catch (error) { showProblem(problem, error); }
@@ -30,8 +32,11 @@ async function showCard(name, version) {
 async function activate(name, version) {
   try {
     await api(`/api/v1/models/${encodeURIComponent(name)}/versions/${version}/activate`, { method: 'POST' });
+    showProblem(problem, null);
     $('models-status').textContent = `${name} now serves version ${version}.`;
     await load();
+    // An open card of this model says which version is active now.
+    if (!$('card').hidden && $('card').dataset.model === name) await showCard(name, Number($('card').dataset.version));
   } catch (error) { showProblem(problem, error); }
 }
 
@@ -62,6 +67,7 @@ async function load() {
   try {
     const [list, me] = await Promise.all([apiJson('/api/v1/models'), whoAmI()]);
     const canActivate = me.role !== 'technician';
+    $('activate-note').hidden = canActivate;
     $('models').replaceChildren(...list.models.map((model) => modelSection(model, canActivate)));
     if (!list.models.length) $('models-status').textContent = 'No models yet.';
   } catch (error) { showProblem(problem, error); }
