@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -93,6 +94,23 @@ class TestMri:
         page.get_by_label("Patient reference", exact=True).fill("P-UI-0001")
         page.get_by_role("button", name="Filter").click()
         expect(page.locator("#scans-status")).to_have_text("1 scan.")
+        filters = page.locator("#scan-filters")
+        today = datetime.now(UTC).date()
+        for label, value, count in (
+            ("Gender", "male", "0 scans."), ("Gender", "female", "1 scan."),
+            ("Diagnosis", "tumor", "0 scans."), ("Diagnosis", "", "1 scan."),
+            ("Filed until (UTC, that day included)", str(today - timedelta(days=1)), "0 scans."),
+            ("Filed until (UTC, that day included)", str(today), "1 scan."),
+            ("Filed from (UTC)", str(today + timedelta(days=1)), "0 scans."),
+            ("Filed from (UTC)", str(today), "1 scan."),
+        ):
+            control = filters.get_by_label(label, exact=True)
+            if value and label.startswith("Filed"):
+                control.fill(value)
+            else:
+                control.select_option(value)
+            page.get_by_role("button", name="Filter").click()
+            expect(page.locator("#scans-status")).to_have_text(count)
         with page.expect_download() as info:
             page.get_by_role("button", name="Export CSV").click()
         exported = info.value.path().read_text()

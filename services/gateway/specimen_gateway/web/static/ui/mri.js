@@ -129,7 +129,15 @@ $('file-form').addEventListener('submit', async (event) => {
 
 function filters() {
   const query = new URLSearchParams();
-  for (const [name, value] of new FormData($('scan-filters'))) if (value.trim()) query.set(name, value.trim());
+  for (const [name, value] of new FormData($('scan-filters'))) {
+    if (!value.trim()) continue;
+    if (name === 'filed_until') {
+      // The API's created_before is exclusive: the day after the last one asked for.
+      const next = new Date(`${value}T00:00:00Z`);
+      next.setUTCDate(next.getUTCDate() + 1);
+      query.set('created_before', next.toISOString().slice(0, 10));
+    } else query.set(name, value.trim());
+  }
   return query;
 }
 
