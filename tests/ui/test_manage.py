@@ -95,7 +95,8 @@ class TestUsers:
 
 class TestModels:
     def test_versions_cards_and_plots(
-        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor], admin: Actor,
+        gateway: httpx.Client,
     ) -> None:
         moderator = create_user("moderator")
         page = browser.new_page()
@@ -105,6 +106,16 @@ class TestModels:
         expect(section).to_contain_text("Serving version")
         section.get_by_role("button", name="Card of version 1").click()
         expect(page.locator("#card-title")).to_have_text("Model card: mri-tumor version 1")
+        # The card's metrics, per split (the cards nest them: {"test": {...}, ...}).
+        metrics = page.locator("#card-metrics")
+        expect(metrics.locator("thead th", has_text="test")).to_have_count(1)
+        accuracy = metrics.locator("tbody tr", has=page.locator('th:text-is("accuracy")'))
+        expect(accuracy).to_have_count(1)
+        card = gateway.get("/api/v1/models/mri-tumor/versions/1", headers=admin.headers).json()
+        test_column = metrics.locator("thead th").evaluate_all(
+            "cells => cells.map(c => c.textContent)").index("test")
+        shown = accuracy.locator("th, td").nth(test_column).inner_text()
+        assert float(shown) == pytest.approx(card["card"]["metrics"]["test"]["accuracy"], abs=5e-4)
         page.wait_for_function("() => [...document.querySelectorAll('#card-plots img')]"
                                ".every(img => img.complete && img.naturalWidth > 0)")
         expect(page.locator("#card-plots img")).not_to_have_count(0)
