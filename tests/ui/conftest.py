@@ -151,7 +151,13 @@ class Browser:
         page.set_viewport_size(PHONE)
         try:
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 1, f"{label} scrolls sideways by {overflow} px at phone width"
+            if overflow > 1:
+                wide = page.evaluate(
+                    "() => [...document.querySelectorAll('body *')]"
+                    ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+                    ".slice(-5).map(e => e.tagName + '#' + e.id + '.' + e.className)")
+                raise AssertionError(
+                    f"{label} scrolls sideways by {overflow} px at phone width: {wide}")
             page.screenshot(path=SCREENSHOTS / f"{self.name}-{label}-phone.png", full_page=True)
         finally:
             page.set_viewport_size(viewport)

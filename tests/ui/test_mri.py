@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.filewriter import dcmwrite
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from specimen_classify.domain.synthetic_mri import mri_slice
-from suite_support import Actor
+from suite_support import PASSWORD, Actor, login
 
 pytestmark = [pytest.mark.suite, pytest.mark.ui]
 
@@ -20,6 +26,41 @@ def png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def dicom(pixels: np.ndarray) -> bytes:
+    """A 16-bit MONOCHROME2 DICOM file whose rescale and window the reader must apply."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("slice.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = MRImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "MR"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleSlope, ds.RescaleIntercept = "1", "-100"
+    ds.WindowCenter, ds.WindowWidth = ["1500", "900"], ["2800", "1200"]
+    ds.PixelData = (pixels.astype("<u2") * 12 + 100).tobytes()
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def canvas_pixels(page: Any) -> np.ndarray:
+    shown = page.locator("#slice-canvas").evaluate("canvas => canvas.toDataURL('image/png')")
+    with Image.open(io.BytesIO(base64.b64decode(shown.split(",", 1)[1]))) as picture:
+        return np.asarray(picture.convert("RGB")).astype(np.int16)
+
+
+def orange(rgb: np.ndarray) -> np.ndarray:
+    """Where the crop box is drawn (#f0a500; every slice pixel is gray)."""
+    return (rgb[..., 0] - rgb[..., 2]) > 100
 
 
 class TestMri:
@@ -37,6 +78,9 @@ class TestMri:
         expect(facts).to_contain_text("mri-tumor version")
         assert page.locator('[data-fact="label"]').inner_text() in {"tumor", "healthy", "uncertain"}
         expect(page.locator("#crop-text")).to_contain_text("Brain found in rows")
+        expect(page.locator("#slice-canvas")).to_be_visible()
+        drawn = canvas_pixels(page)
+        assert drawn.shape[:2] == (128, 128) and orange(drawn).any()  # the crop box
         # The default model learned from generated slices, and the page says what that means.
         expect(page.locator("#warnings")).to_contain_text("not a diagnostic device")
 
@@ -50,6 +94,23 @@ class TestMri:
         page.get_by_label("Patient reference", exact=True).fill("P-UI-0001")
         page.get_by_role("button", name="Filter").click()
         expect(page.locator("#scans-status")).to_have_text("1 scan.")
+        filters = page.locator("#scan-filters")
+        today = datetime.now(UTC).date()
+        for label, value, count in (
+            ("Gender", "male", "0 scans."), ("Gender", "female", "1 scan."),
+            ("Diagnosis", "tumor", "0 scans."), ("Diagnosis", "", "1 scan."),
+            ("Filed until (UTC, that day included)", str(today - timedelta(days=1)), "0 scans."),
+            ("Filed until (UTC, that day included)", str(today), "1 scan."),
+            ("Filed from (UTC)", str(today + timedelta(days=1)), "0 scans."),
+            ("Filed from (UTC)", str(today), "1 scan."),
+        ):
+            control = filters.get_by_label(label, exact=True)
+            if value and label.startswith("Filed"):
+                control.fill(value)
+            else:
+                control.select_option(value)
+            page.get_by_role("button", name="Filter").click()
+            expect(page.locator("#scans-status")).to_have_text(count)
         with page.expect_download() as info:
             page.get_by_role("button", name="Export CSV").click()
         exported = info.value.path().read_text()
@@ -122,3 +183,42 @@ class TestMri:
         shown = page.locator("#classify-problem:visible, #warnings:visible")
         expect(shown).to_have_count(1)
         assert shown.inner_text().strip()
+
+    def test_a_dicom_slice_is_drawn_as_the_classifier_reads_it_with_its_crop_box(
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+        gateway: httpx.Client,
+    ) -> None:
+        user = create_user("technician", hospital="UI MRI DICOM")
+        page = browser.new_page()
+        browser.sign_in(page, user.email)
+        page.goto("/mri")
+        page.set_input_files("#slice", [{"name": "slice.dcm", "mimeType": "application/dicom",
+                                         "buffer": dicom(mri_slice(5, True, 128).image)}])
+        page.get_by_role("button", name="Classify").click()
+        expect(page.locator("#prediction-facts")).to_contain_text("mri-tumor version")
+        expect(page.locator("#crop-text")).to_contain_text("Brain found in rows")
+        expect(page.locator("#crop-text")).to_contain_text("(the orange box)")
+        expect(page.locator("#slice-canvas")).to_be_visible()
+        expect(page.locator("#warnings")).to_be_visible()  # the model and its warnings
+        browser.check_page(page, "mri-dicom")
+
+        page.get_by_role("button", name="File scan").click()
+        expect(page.locator("#file-status")).to_contain_text("Filed as scan")
+        scan_id = page.locator("#file-status").inner_text().split("scan ")[1].split(":")[0]
+        auth = {"Authorization": f"Bearer {login(gateway, user.email, PASSWORD)['access_token']}"}
+        # The slice as the classifier read it (the window applied), served by the API as PNG.
+        served = gateway.get(f"/api/v1/scans/{scan_id}/image", headers=auth, params={"output": "png"})
+        assert served.status_code == 200, served.text
+        with Image.open(io.BytesIO(served.content)) as picture:
+            theirs = np.asarray(picture.convert("L")).astype(np.int16)
+        box = gateway.get(f"/api/v1/scans/{scan_id}", headers=auth).json()["classification"]["crop_box"]
+        ours = canvas_pixels(page)
+        assert ours.shape[:2] == theirs.shape == (128, 128)
+        line = orange(ours)
+        assert line.any(), "no crop box drawn"
+        rows, cols = np.nonzero(line)
+        assert abs(int(rows.min()) - box["min_row"]) <= 2 and abs(int(cols.max()) - box["max_col"]) <= 2
+        gray = ~line & (ours[..., 0] == ours[..., 1]) & (ours[..., 1] == ours[..., 2])
+        assert gray.mean() > 0.8
+        assert np.array_equal(ours[..., 0][gray], theirs[gray]), \
+            f"{int((ours[..., 0][gray] != theirs[gray]).sum())} pixels differ"

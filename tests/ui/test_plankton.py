@@ -336,6 +336,54 @@ class TestProjectRoles:
         assert detail["status"] == "validated" and detail["annotated_by"] == reader.id
 
 
+class TestCancelAndRetry:
+    def test_cancel_a_run_then_run_what_it_left_again(
+        self, expect: Any, browser: Any, create_user: Callable[..., Actor],
+        gateway: httpx.Client,
+    ) -> None:
+        owner = create_user(hospital="UI Plankton Cancel")
+        auth = {"Authorization": f"Bearer {login(gateway, owner.email, PASSWORD)['access_token']}"}
+        project_id = int(gateway.post("/api/v1/projects", headers=auth,
+                                      json={"name": "Long cruise"}).json()["id"])
+        frames = 60  # enough that the run is still going when Cancel is pressed
+        for batch in range(frames // 3):
+            files = [("image", (f"f{batch}-{i}.png", _png(plankton_frame(
+                (31, batch, i), {CATEGORIES[0]: 1, CATEGORIES[2]: 1}, FRAME_SIDE, FRAME_SIDE).image),
+                "image/png")) for i in range(3)]
+            uploaded = gateway.post(f"/api/v1/projects/{project_id}/frames", headers=auth, files=files)
+            assert uploaded.status_code == 201, uploaded.text
+
+        page = browser.new_page()
+        browser.sign_in(page, owner.email)
+        page.goto(f"/projects/{project_id}")
+        expect(page.locator("#frames-count")).to_have_text(f"{frames} frames.")
+        page.get_by_role("button", name="Start a run").click()
+        cancel = page.get_by_role("button", name="Cancel the run")
+        cancel.click()
+        status = page.locator("#run-status")
+        expect(status).to_contain_text("cancelled", timeout=120_000)
+        bar = page.get_by_role("progressbar")
+        expect(bar).to_have_attribute("data-status", "cancelled")
+        expect(cancel).to_be_hidden()
+        runs = f"/api/v1/projects/{project_id}/runs"
+        job = gateway.get(runs, headers=auth).json()["items"][0]
+        assert job["status"] == "cancelled", job
+        finished = job["progress"]["done"] + job["progress"]["failed"]
+        assert finished < frames, job
+        expect(status).to_contain_text(f"cancelled: {finished} of {frames} frames")
+        assert int(bar.get_attribute("aria-valuenow") or 0) < 100
+        browser.check_page(page, "project-cancelled")
+
+        # What the cancel left is run again by the same job, to its end.
+        retry = page.get_by_role("button", name="Run the cancelled and failed frames")
+        retry.click()
+        expect(bar).to_have_attribute("aria-valuenow", "100", timeout=180_000)
+        expect(status).to_contain_text(f"finished: {frames} of {frames} frames ({frames} done, 0 failed)")
+        expect(page.locator("#retry-run")).to_be_hidden()
+        job = gateway.get(runs, headers=auth).json()["items"][0]
+        assert (job["status"], job["progress"]["done"]) == ("succeeded", frames), job
+
+
 class TestMoreLikeThis:
     def test_m_shows_the_search_answer_in_order_and_the_bulk_actions_review_it(
         self, expect: Any, browser: Any, create_user: Callable[..., Actor],

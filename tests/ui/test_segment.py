@@ -175,6 +175,23 @@ class TestSuperpixels:
         assert ours.shape == theirs.shape == (HEIGHT, WIDTH, 3)
         assert np.array_equal(ours, theirs), f"{int((ours != theirs).any(axis=2).sum())} pixels differ"
 
+        # On transparent: the unselected pixels are (0, 0, 0, 0), as the service writes them.
+        page.get_by_label("Shown on").select_option("transparent")
+        expect(page.locator("#result-caption")).to_have_text("Selection on transparent")
+        shown = page.locator("#selection-canvas").evaluate("canvas => canvas.toDataURL('image/png')")
+        with Image.open(io.BytesIO(base64.b64decode(shown.split(",", 1)[1]))) as picture:
+            ours_rgba = np.asarray(picture.convert("RGBA"))
+        service = gateway.post("/api/v1/segment/superpixels/selection", headers=headers, data={
+            **SUPERPIXELS, "ids": ",".join(map(str, expected)), "result": "cutout",
+            "background": "transparent", "output": "png"},
+            files={"image": ("discs.png", specimen_picture(), "image/png")})
+        with Image.open(io.BytesIO(service.content)) as picture:
+            assert picture.mode == "RGBA"
+            theirs_rgba = np.asarray(picture)
+        assert np.array_equal(ours_rgba, theirs_rgba), \
+            f"{int((ours_rgba != theirs_rgba).any(axis=2).sum())} pixels differ on transparent"
+        browser.check_page(page, "segment-superpixels-transparent")
+
         with page.expect_download() as info:
             page.get_by_role("button", name="Download mask (PNG)").click()
         with open(info.value.path(), "rb") as handle:
@@ -184,6 +201,11 @@ class TestSuperpixels:
         page.get_by_role("button", name="Save selection to library").click()
         expect(page.locator("#selection-status")).to_have_text(
             "Saved to your library as discs-selection.png.")
+        kept = next(item for item in gateway.get("/api/v1/images", headers=headers).json()["items"]
+                    if item["name"] == "discs-selection.png")
+        content = gateway.get(f"/api/v1/images/{kept['id']}/content", headers=headers)
+        with Image.open(io.BytesIO(content.content)) as picture:  # kept as shown: on transparent
+            assert np.array_equal(np.asarray(picture.convert("RGBA")), theirs_rgba)
 
     def test_typed_ids_select_too_and_unknown_ones_are_named(
         self, expect: Any, signed_in: tuple[Any, dict[str, str], str],

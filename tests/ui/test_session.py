@@ -123,6 +123,9 @@ class TestSessionLifetime:
         browser.sign_in(page, user.email)
         page.reload()
         expect(page.locator("#whoami")).to_contain_text("Technician Tester")
+        expect(page.locator("#home-name")).to_have_text("Technician Tester")  # the home page
+        expect(page.locator('.tiles [data-nav="/users"]')).to_be_hidden()  # not a technician's tile
+        browser.check_page(page, "home")
         first_refresh = browser.cookie("specimen_refresh")["value"]
         # The access token's cookie ends with the token: the page refreshes the session.
         browser.context.clear_cookies(name="specimen_access")

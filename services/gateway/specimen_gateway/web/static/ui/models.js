@@ -15,13 +15,23 @@ async function showCard(name, version) {
     if (data && typeof data === 'object' && data.summary) facts['trained on'] = data.summary;
     $('card-facts').replaceChildren(...Object.entries(facts).flatMap(([key, value]) => [
       element('dt', { text: key }), element('dd', { text: String(value) })]));
+    // Cards keep their metrics per split ({test: {accuracy: …}, validation: {…}}); an older,
+    // flat card is one column. Numbers only: per-class tables and matrices are the plots.
     const metrics = card.card.metrics || {};
-    const rows = Object.entries(metrics).filter(([, value]) => typeof value === 'number');
-    $('card-metrics').tBodies[0].replaceChildren(...rows.map(([key, value]) => element('tr', {},
-      element('th', { scope: 'row', text: key.replaceAll('_', ' ') }), element('td', { text: number(value) }))));
+    const nested = Object.entries(metrics).filter(([, value]) => value && typeof value === 'object' && !Array.isArray(value));
+    const splits = nested.length ? nested : [['value', metrics]];
+    const names = [...new Set(splits.flatMap(([, values]) => Object.keys(values)
+      .filter((key) => typeof values[key] === 'number')))];
+    $('card-metrics').tHead.replaceChildren(element('tr', {}, element('th', { scope: 'col', text: 'metric' }),
+      ...splits.map(([split]) => element('th', { scope: 'col', text: split.replaceAll('_', ' ') }))));
+    $('card-metrics').tBodies[0].replaceChildren(...names.map((key) => element('tr', {},
+      element('th', { scope: 'row', text: key.replaceAll('_', ' ') }),
+      ...splits.map(([, values]) => element('td', { text: number(values[key]) })))));
     $('card-plots').replaceChildren(...Object.entries(card.plots).map(([plot, url]) => element('figure', { class: 'pane' },
       element('img', { src: url, alt: `${plot.replaceAll('-', ' ')} of ${name} version ${version}` }),
       element('figcaption', { text: plot.replaceAll('-', ' ') }))));
+    $('card').dataset.model = name;
+    $('card').dataset.version = String(version);
     $('card').hidden = false;
     $('card').scrollIntoView({ block: 'start' });
   } catch (error) { showProblem(problem, error); }
@@ -30,8 +40,11 @@ async function showCard(name, version) {
 async function activate(name, version) {
   try {
     await api(`/api/v1/models/${encodeURIComponent(name)}/versions/${version}/activate`, { method: 'POST' });
+    showProblem(problem, null);
     $('models-status').textContent = `${name} now serves version ${version}.`;
     await load();
+    // An open card of this model says which version is active now.
+    if (!$('card').hidden && $('card').dataset.model === name) await showCard(name, Number($('card').dataset.version));
   } catch (error) { showProblem(problem, error); }
 }
 
@@ -62,6 +75,7 @@ async function load() {
   try {
     const [list, me] = await Promise.all([apiJson('/api/v1/models'), whoAmI()]);
     const canActivate = me.role !== 'technician';
+    $('activate-note').hidden = canActivate;
     $('models').replaceChildren(...list.models.map((model) => modelSection(model, canActivate)));
     if (!list.models.length) $('models-status').textContent = 'No models yet.';
   } catch (error) { showProblem(problem, error); }

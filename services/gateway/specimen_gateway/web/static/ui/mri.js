@@ -2,32 +2,51 @@
 // warnings when the model abstains or learned from generated slices), file it as a scan, and
 // list, filter and export the hospital's scans; moderators re-classify with the active model.
 import { api, apiJson, element, saveBlob, showProblem, whoAmI } from './api.js';
+import { decodeDicom } from './dicom.js';
 
 const $ = (id) => document.getElementById(id);
 let slice = null;
 
 function percent(value) { return value === null || value === undefined ? '—' : `${(value * 100).toFixed(1)} %`; }
 
-async function drawSlice(file, box) {
-  const canvas = $('slice-canvas');
+/** The slice's pixels on the canvas: a picture as the browser decodes it, a DICOM as the
+ * classifier reads it (dicom.js). Answers why it cannot be drawn, or null. */
+async function paint(canvas, file) {
   try {
     const bitmap = await createImageBitmap(file);
     canvas.width = bitmap.width;
     canvas.height = bitmap.height;
-    const context = canvas.getContext('2d');
-    context.drawImage(bitmap, 0, 0);
-    if (box) {
-      context.lineWidth = Math.max(2, Math.round(bitmap.width / 128));
-      context.strokeStyle = '#f0a500';
-      context.strokeRect(box.min_col, box.min_row, box.max_col - box.min_col, box.max_row - box.min_row);
+    canvas.getContext('2d').drawImage(bitmap, 0, 0);
+    return null;
+  } catch { /* not a picture this browser decodes: a DICOM? */ }
+  try {
+    const { width, height, gray } = decodeDicom(await file.arrayBuffer());
+    const picture = new ImageData(width, height);
+    for (let i = 0; i < gray.length; i += 1) {
+      picture.data.fill(gray[i], 4 * i, 4 * i + 3);
+      picture.data[4 * i + 3] = 255;
     }
-    canvas.hidden = false;
-  } catch {
-    canvas.hidden = true; // DICOM: this browser cannot draw it; the facts say the box
+    canvas.width = width;
+    canvas.height = height;
+    canvas.getContext('2d').putImageData(picture, 0, 0);
+    return null;
+  } catch (error) { return `This page cannot draw ${file.name}: ${error.message}.`; }
+}
+
+async function drawSlice(file, box) {
+  const canvas = $('slice-canvas');
+  const why = await paint(canvas, file);
+  if (!why && box) {
+    const context = canvas.getContext('2d');
+    context.lineWidth = Math.max(2, Math.round(canvas.width / 128));
+    context.strokeStyle = '#f0a500';
+    context.strokeRect(box.min_col, box.min_row, box.max_col - box.min_col, box.max_row - box.min_row);
   }
-  $('crop-text').textContent = box
-    ? `Brain found in rows ${box.min_row}–${box.max_row}, columns ${box.min_col}–${box.max_col}.`
+  canvas.hidden = Boolean(why);
+  const where = box
+    ? `Brain found in rows ${box.min_row}–${box.max_row}, columns ${box.min_col}–${box.max_col}${why ? '' : ' (the orange box)'}.`
     : 'No crop box.';
+  $('crop-text').textContent = why ? `${where} ${why}` : where;
 }
 
 function showPrediction(answer) {
@@ -110,7 +129,15 @@ $('file-form').addEventListener('submit', async (event) => {
 
 function filters() {
   const query = new URLSearchParams();
-  for (const [name, value] of new FormData($('scan-filters'))) if (value.trim()) query.set(name, value.trim());
+  for (const [name, value] of new FormData($('scan-filters'))) {
+    if (!value.trim()) continue;
+    if (name === 'filed_until') {
+      // The API's created_before is exclusive: the day after the last one asked for.
+      const next = new Date(`${value}T00:00:00Z`);
+      next.setUTCDate(next.getUTCDate() + 1);
+      query.set('created_before', next.toISOString().slice(0, 10));
+    } else query.set(name, value.trim());
+  }
   return query;
 }
 

@@ -202,7 +202,11 @@ function showRun(job) {
     + ` (${done} done, ${failed} failed), ${objects} objects${job.cancel_requested && job.status === 'running' ? '; cancelling…' : ''}.`;
   const active = ['queued', 'running'].includes(job.status);
   $('cancel-run').hidden = !active || project.role !== 'manager';
-  $('retry-run').hidden = active || project.role !== 'manager' || !job.errors.some((e) => ['failed', 'cancelled'].includes(e.status));
+  // The job's errors list its failed frames only: a cancel shows as frames left unfinished.
+  const left = total - finished;
+  const cancelled = job.status === 'cancelled' && left > 0;
+  $('retry-run').hidden = active || project.role !== 'manager' || (failed === 0 && !cancelled);
+  $('retry-run').textContent = cancelled ? 'Run the cancelled and failed frames' : 'Run the failed frames again';
   const failures = job.errors.filter((e) => e.status === 'failed');
   $('run-errors').tBodies[0].replaceChildren(...failures.map((task) => element('tr', {},
     element('th', { scope: 'row', text: frameNames.get(task.frame_id) ?? (task.item || `frame ${task.frame_id}`) }),

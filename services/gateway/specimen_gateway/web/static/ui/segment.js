@@ -263,12 +263,19 @@ async function runSuperpixels(fields) {
   $('result-tools').hidden = true;
   $('selection-tools').hidden = false;
   $('original-caption').textContent = `${answer.segment_count} superpixels: click one to select it, again to let it go`;
-  $('result-caption').textContent = 'Selection on white';
   drawSelection();
 }
 
+// The selection is shown, downloaded and kept on white or on transparent (RGBA, the unselected
+// pixels (0, 0, 0, 0) as the service writes them).
+const selectionBackground = () => $('selection-background').value;
+
 function drawSelection() {
   const sp = state.superpixels;
+  const transparent = selectionBackground() === 'transparent';
+  const behind = transparent ? 0 : 255;
+  $('result-caption').textContent = `Selection on ${selectionBackground()}`;
+  $('selection-canvas').setAttribute('aria-label', `The selected superpixels on ${selectionBackground()}`);
   const { labels, overlay, width, height } = sp;
   const picked = new ImageData(width, height);
   const marked = new ImageData(new Uint8ClampedArray(overlay.data), width, height);
@@ -284,11 +291,11 @@ function drawSelection() {
       marked.data[p + 1] = (marked.data[p + 1] + 200) >> 1;
       marked.data[p + 2] >>= 1;
     } else {
-      picked.data[p] = 255;
-      picked.data[p + 1] = 255;
-      picked.data[p + 2] = 255;
+      picked.data[p] = behind;
+      picked.data[p + 1] = behind;
+      picked.data[p + 2] = behind;
     }
-    picked.data[p + 3] = 255;
+    picked.data[p + 3] = state.selected.has(labels[i]) || !transparent ? 255 : 0;
   }
   $('superpixel-canvas').getContext('2d').putImageData(marked, 0, 0);
   $('selection-canvas').getContext('2d').putImageData(picked, 0, 0);
@@ -327,12 +334,13 @@ $('selection-form').addEventListener('submit', (event) => {
   drawSelection();
 });
 $('selection-clear').addEventListener('click', () => { state.selected.clear(); drawSelection(); });
+$('selection-background').addEventListener('change', () => { if (state.superpixels) drawSelection(); });
 
 async function selectionPicture(result) {
   const ids = [...state.selected].sort((a, b) => a - b);
   if (!ids.length) throw new Error('Select at least one superpixel first.');
   const response = await post('superpixels/selection',
-    { ...state.superpixels.params, ids: ids.join(','), result, background: 'white', output: 'png' }, 'image/png');
+    { ...state.superpixels.params, ids: ids.join(','), result, background: selectionBackground(), output: 'png' }, 'image/png');
   return response.blob();
 }
 

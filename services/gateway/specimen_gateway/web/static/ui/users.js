@@ -17,7 +17,8 @@ async function update(user, change, status) {
 
 function row(user, me) {
   const roleId = `role-${user.id}`;
-  const role = element('select', { id: roleId, disabled: user.id === me.id },
+  // Roles are the admins' to change (the users service's rule), never one's own.
+  const role = element('select', { id: roleId, disabled: user.id === me.id || me.role !== 'admin' },
     ...ROLES.map((name) => element('option', { value: name, text: name, selected: name === user.role })));
   role.addEventListener('change', () => update(user, { role: role.value }, `${user.email} is now ${role.value}.`));
   return element('tr', { 'data-user-id': user.id },
@@ -38,6 +39,7 @@ async function load() {
   try {
     const [page, me] = await Promise.all([apiJson('/api/v1/users?limit=500&sort=email'), whoAmI()]);
     $('users').tBodies[0].replaceChildren(...page.items.map((user) => row(user, me)));
+    $('roles-note').hidden = me.role === 'admin';
   } catch (error) { showProblem(problem, error); }
 }
 
