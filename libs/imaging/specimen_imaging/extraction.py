@@ -86,6 +86,6 @@ def extract_objects(
         mask = threshold_mask(pixels, threshold, deadline=deadline).mask
     objects = find_objects(mask, min_area=min_area, max_area=max_area, keep_border=keep_border)
     checkpoint("find objects", deadline)
-    measured = measure_objects(objects.labels, pixels, feature_set)
+    measured = measure_objects(objects.labels, pixels, feature_set, bboxes=objects.bboxes)
     checkpoint("measure objects", deadline)
     return objects, measured

@@ -1,0 +1,67 @@
+"""measure_objects given find_objects' boxes (issue 12's frames per core): the boxes are copied
+into one mosaic and only it is read, and every value is the full frame's, bit for bit."""
+
+import cv2
+import numpy as np
+import pytest
+
+from specimen_imaging.measurements import measure_objects
+from specimen_imaging.objects import find_objects
+
+
+def _frame(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(20, 260, 2))
+    mask = rng.random((h, w)) > rng.uniform(0.55, 0.97)
+    mask = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    mask &= rng.random((h, w)) > 0.15  # ragged edges, holes, diagonal-only contacts
+    dtype = rng.choice([np.uint8, np.uint16])
+    top = np.iinfo(dtype).max
+    gray = rng.integers(0, top, (h, w), endpoint=True).astype(dtype)
+    return mask, gray
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("feature_set", ["1", "2"])
+def test_box_mosaic_gives_the_frames_values_bit_for_bit(seed, feature_set):
+    mask, gray = _frame(seed)
+    objects = find_objects(mask, keep_border=bool(seed % 2))
+    whole = measure_objects(objects.labels, gray, feature_set)
+    boxed = measure_objects(objects.labels, gray, feature_set, bboxes=objects.bboxes)
+    assert boxed.labels.tolist() == whole.labels.tolist()
+    assert np.array_equal(boxed.bboxes, whole.bboxes)
+    assert np.array_equal(boxed.centroids, whole.centroids)
+    assert np.array_equal(boxed.features, whole.features, equal_nan=True)
+
+
+def test_colour_frame_and_objects_at_every_edge():
+    rng = np.random.default_rng(7)
+    mask = np.zeros((40, 50), bool)
+    mask[0:5, 0:7] = True  # corner
+    mask[10:30, 45:50] = True  # right edge
+    mask[35:40, 20:30] = True  # bottom edge
+    mask[12:20, 12:20] = True
+    mask[14:18, 14:18] = False  # a hole (filled by find_objects)
+    mask[20, 20] = True  # touches the square diagonally: the same 8-connected object
+    rgb = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    objects = find_objects(mask)
+    whole = measure_objects(objects.labels, rgb, "2")
+    boxed = measure_objects(objects.labels, rgb, "2", bboxes=objects.bboxes)
+    assert objects.count == 4
+    assert np.array_equal(boxed.features, whole.features)
+    assert np.array_equal(boxed.centroids, whole.centroids)
+
+
+def test_boxes_larger_than_the_frame_read_the_frame():
+    # An L around a square: the boxes overlap, together larger than the frame (36 + 9 pixels),
+    # where the mosaic would cost more than the frame: the frame is read, with the same values.
+    labels = np.zeros((6, 6), np.int32)
+    labels[0, :] = 1
+    labels[:, 0] = 1
+    labels[2:5, 2:5] = 2
+    boxes = np.array([[0, 0, 6, 6], [2, 2, 5, 5]])
+    gray = np.arange(36, dtype=np.uint8).reshape(6, 6)
+    boxed = measure_objects(labels, gray, "2", bboxes=boxes)
+    assert np.array_equal(boxed.features, measure_objects(labels, gray, "2").features)
+    assert boxed.column("area").tolist() == [11.0, 9.0]
+    assert boxed.bboxes.tolist() == boxes.tolist()
