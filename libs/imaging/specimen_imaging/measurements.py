@@ -508,13 +508,15 @@ def measure_objects(
             source, values_of, shift = _box_mosaic(labels, intensity, boxes)
     rows = max(1, BAND_PIXELS // max(source.shape[1], 1))
     bands = [(r0, min(r0 + rows, source.shape[0])) for r0 in range(0, source.shape[0], rows)]
+    position: Callable[[npt.NDArray[Any]], npt.NDArray[Any]]
     if shift is not None:
         ids = np.arange(1, shift[0].size + 1, dtype=np.int64)
 
-        def position(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        def by_mosaic_label(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
             found: npt.NDArray[Any] = values.astype(np.intp) - 1
             return found
 
+        position = by_mosaic_label
     else:
         ids, position = _label_positions(labels, bands)
     n = ids.size
