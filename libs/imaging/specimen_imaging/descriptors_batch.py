@@ -194,11 +194,11 @@ def fourier_rows(contours: list[npt.NDArray[Any] | None]) -> npt.NDArray[np.floa
     ok = first > 1e-12
     rows_ok, spectrum, first = rows[ok], spectrum[ok], first[ok][:, None]
     out[rows_ok, 0] = np.minimum(spectrum[:, 1], spectrum[:, -1]) / first[:, 0]
-    k = np.arange(2, 8)
+    orders = np.arange(2, 8)
     # math.hypot as the reference (NumPy's hypot may differ from it in the last bit).
-    pairs = zip(spectrum[:, k].ravel().tolist(), spectrum[:, -k].ravel().tolist(), strict=True)
-    norms = np.fromiter(itertools.starmap(math.hypot, pairs), np.float64, k.size * rows_ok.size)
-    out[rows_ok, 1:] = norms.reshape(-1, k.size) / first
+    pairs = zip(spectrum[:, orders].ravel().tolist(), spectrum[:, -orders].ravel().tolist(), strict=True)
+    norms = np.fromiter(itertools.starmap(math.hypot, pairs), np.float64, orders.size * rows_ok.size)
+    out[rows_ok, 1:] = norms.reshape(-1, orders.size) / first
     return out
 
 
