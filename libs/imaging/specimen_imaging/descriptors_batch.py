@@ -120,6 +120,34 @@ def _lab_values(
     return result
 
 
+def local_binary_pattern_at(gray: npt.NDArray[Any], at: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """:func:`~specimen_imaging.descriptors.local_binary_pattern`'s codes at the flat indices
+    ``at`` only (pixels at least 1 px inside ``gray``): the same samples and float64 sums, read
+    at those pixels instead of computed for the whole image."""
+    width = gray.shape[1]
+    flat = gray.ravel()
+    read: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+
+    def value(dy: int, dx: int) -> npt.NDArray[np.float64]:
+        if (dy, dx) not in read:
+            read[dy, dx] = flat[at + (dy * width + dx)].astype(np.float64)
+        return read[dy, dx]
+
+    centre = value(0, 0)
+    signs = []
+    for rp, cp in ref._LBP_OFFSETS:
+        min_r, max_r = math.floor(rp), math.ceil(rp)
+        min_c, max_c = math.floor(cp), math.ceil(cp)
+        dr, dc = rp - min_r, cp - min_c
+        top = (1 - dc) * value(min_r, min_c) + dc * value(min_r, max_c)
+        bottom = (1 - dc) * value(max_r, min_c) + dc * value(max_r, max_c)
+        signs.append(((1 - dr) * top + dr * bottom) - centre >= 0)
+    stack = np.stack(signs)
+    changes = (stack[1:] != stack[:-1]).sum(axis=0)
+    out: npt.NDArray[np.intp] = np.where(changes <= 2, stack.sum(axis=0), len(ref._LBP_OFFSETS) + 1)
+    return out
+
+
 def fourier_rows(contours: list[npt.NDArray[Any] | None]) -> npt.NDArray[np.float64]:
     """:func:`~specimen_imaging.descriptors.fourier_descriptors` of many contours at once.
 
@@ -386,7 +414,7 @@ def _describe_chunk(
     glcm = np.where(valid[..., None], props, 0.0).sum(axis=0) / np.maximum(used, 1)[:, None]
     glcm[used == 0] = 0.0
 
-    lbp_codes = ref.local_binary_pattern(mgray).ravel()[flat_own]
+    lbp_codes = local_binary_pattern_at(mgray, flat_own)
     lbp_bins = ref.LBP_BINS
     wide = lbp_bins + 1
     lbp_counts = np.bincount(obj * wide + np.minimum(lbp_codes, lbp_bins), minlength=n * wide)
@@ -406,7 +434,15 @@ def _describe_chunk(
     contour_rows[:, :7] = fourier_rows(contours)
 
     # Skeleton: thinning of the whole mosaic (objects GAP apart thin independently).
-    skeleton = cv2.ximgproc.thinning(own_u8 * 255, thinningType=cv2.ximgproc.THINNING_ZHANGSUEN) > 0
+    # Each object's box alone (with 1 px of the gap's zeros around it): the thinning repeats
+    # until nothing changes, so one thick object made every other box of a shared mosaic go
+    # through its many passes (the same skeletons either way: the objects are apart).
+    thinned = np.zeros((mh, mw), np.uint8)
+    for (_, _, r0, c0, r1, c1), (y, x) in zip(boxes, corners, strict=True):
+        rows_k, cols_k = slice(y - 1, y + r1 - r0 + 1), slice(x - 1, x + c1 - c0 + 1)
+        thinned[rows_k, cols_k] = cv2.ximgproc.thinning(
+            own_u8[rows_k, cols_k] * np.uint8(255), thinningType=cv2.ximgproc.THINNING_ZHANGSUEN)
+    skeleton = thinned > 0
     around = cv2.filter2D(
         skeleton.astype(np.float32), -1, ref._NEIGHBOURS, borderType=cv2.BORDER_CONSTANT
     ) - 1
@@ -433,12 +469,15 @@ def _describe_chunk(
     far = np.full(n, -np.inf)
     np.maximum.at(far, obj, distance)
     rho = distance / (far + 0.5)[obj]
-    theta = np.arctan2(dr, dcol)
+    # e^{i theta} of each pixel about its centroid (theta = arctan2(dr, dcol), 0 at the centroid),
+    # its powers by multiplication: no cos/sin per pixel and order (within 1e-15 of them).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.where(distance > 0, (dcol + 1j * dr) / distance, 1.0 + 0.0j)
+    turns: dict[int, npt.NDArray[Any]] = {1: unit}
     powers: dict[int, npt.NDArray[np.float64]] = {0: np.ones_like(rho)}
     for e in range(1, 7):
         powers[e] = rho**e
     zernike = np.empty((n, len(ref.ZERNIKE_ORDERS)))
-    trig: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
     for z_i, (zn, zm) in enumerate(ref.ZERNIKE_ORDERS):
         radial = np.zeros_like(rho)
         for t in range((zn - zm) // 2 + 1):
@@ -448,11 +487,15 @@ def _describe_chunk(
                    * math.factorial((zn - zm) // 2 - t))
             )
             radial += coef * powers[zn - 2 * t]
-        if zm not in trig:
-            trig[zm] = (np.cos(zm * theta), np.sin(zm * theta))
-        cos_m, sin_m = trig[zm]
-        re = np.bincount(obj, radial * cos_m, n)
-        im = np.bincount(obj, radial * sin_m, n)
+        if zm == 0:
+            re: npt.NDArray[Any] = np.bincount(obj, radial, n)
+            im: npt.NDArray[Any] = np.zeros(n)
+        else:
+            if zm not in turns:
+                turns[zm] = turns[zm - 1] * unit if zm - 1 in turns else unit**zm
+            turn = turns[zm]
+            re = np.bincount(obj, radial * turn.real, n)
+            im = np.bincount(obj, radial * turn.imag, n)
         zernike[:, z_i] = (zn + 1) * np.hypot(re, im) / area
 
     # Colour.

@@ -18,6 +18,7 @@ from specimen_imaging.descriptors_batch import (
     batch_supported,
     describe_objects_batch,
     fourier_rows,
+    local_binary_pattern_at,
 )
 from specimen_imaging.measurements import measure_objects
 from specimen_imaging.objects import find_objects
@@ -147,3 +148,15 @@ def test_fourier_rows_are_the_reference_bit_for_bit(seed):
     assert np.array_equal(got, expected)
     assert fourier_rows([]).shape == (0, 7)
     assert fourier_rows([None, None]).tolist() == [[0.0] * 7] * 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+def test_lbp_at_some_pixels_is_the_whole_images_bit_for_bit(dtype):
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 256, (40, 50)).astype(dtype)
+    gray[10:20, 10:30] = 7  # flat patches: ties between a sample and its centre
+    inside = np.zeros(gray.shape, bool)
+    inside[1:-1, 1:-1] = rng.random((38, 48)) < 0.4
+    at = np.flatnonzero(inside)
+    expected = descriptors.local_binary_pattern(gray).ravel()[at]
+    assert np.array_equal(local_binary_pattern_at(gray, at), expected)
