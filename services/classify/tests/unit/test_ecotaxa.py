@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from specimen_classify.adapters.ecotaxa_archive import tsv_name_of, write_ecotaxa_zip
+from specimen_classify.adapters.ecotaxa_archive import TSV_COMPRESS_LEVEL, tsv_name_of, write_ecotaxa_zip
 from specimen_classify.domain.plankton.ecotaxa import (
     BOM,
     MAX_COLUMN_NAME,
@@ -290,6 +291,20 @@ class TestArchive:
         assert report.ok, report.errors
         assert report.rows == 3
         assert tsv == _tsv(rows)
+
+    def test_tsv_is_deflated_at_the_fast_level_and_crops_stored(self) -> None:
+        buffer = io.BytesIO()
+        rows = [_row(k) for k in range(1, 30)]
+        summary = write_ecotaxa_zip(buffer, rows, _layout(), lambda r: b"png" * 50)
+        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
+            info = archive.getinfo(summary.tsv_name)
+            assert info.compress_type == zipfile.ZIP_DEFLATED
+            tsv = archive.read(summary.tsv_name)
+            assert tsv == _tsv(rows)
+            fast = zlib.compressobj(TSV_COMPRESS_LEVEL, zlib.DEFLATED, -15)
+            assert info.compress_size == len(fast.compress(tsv) + fast.flush()) < info.file_size
+            crop = archive.getinfo(image_name(rows[0]))
+            assert crop.compress_type == zipfile.ZIP_STORED
 
     def test_ascii_archive_has_no_bom(self) -> None:
         buffer = io.BytesIO()
