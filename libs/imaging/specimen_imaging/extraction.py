@@ -15,7 +15,7 @@ from specimen_imaging.arrays import check_image
 from specimen_imaging.flatfield import flat_field_correct
 from specimen_imaging.measurements import FEATURE_SET_VERSION, ObjectMeasurements, measure_objects
 from specimen_imaging.objects import Objects, find_objects
-from specimen_imaging.thresholding import ThresholdParams, threshold_mask
+from specimen_imaging.thresholding import ThresholdParams, threshold_mask, threshold_only
 from specimen_kit.deadlines import Deadline, checkpoint
 
 
@@ -83,7 +83,11 @@ def extract_objects(
         pixels = flat_field_correct(pixels, flat_field_sigma)
         checkpoint("flat-field correction", deadline)
     if mask is None:
-        mask = threshold_mask(pixels, threshold, deadline=deadline).mask
+        params = threshold if threshold is not None else ThresholdParams()
+        if params.min_area <= 1 and params.max_area is None:  # no area filter: nothing to drop
+            mask = threshold_only(pixels, params, deadline=deadline)[0]
+        else:
+            mask = threshold_mask(pixels, params, deadline=deadline).mask
     objects = find_objects(mask, min_area=min_area, max_area=max_area, keep_border=keep_border)
     checkpoint("find objects", deadline)
     measured = measure_objects(objects.labels, pixels, feature_set, bboxes=objects.bboxes)

@@ -243,6 +243,23 @@ def threshold_mask(
     (0.0, 1, 0.25)
     """
     params = params if params is not None else ThresholdParams()
+    result, t = threshold_only(image, params, deadline=deadline)
+    result, count = filter_by_area(result, params.min_area, params.max_area)
+    return MaskResult(result, t, float(result.mean()), count)
+
+
+def threshold_only(
+    image: npt.NDArray[Any], params: ThresholdParams, *, deadline: Deadline | None = None
+) -> tuple[npt.NDArray[np.bool_], float]:
+    """:func:`threshold_mask`'s mask before its area filter, and the threshold: what the object
+    pipeline needs (it labels the mask itself), without the count and the copy (a labelling
+    and a full-frame pass, 3-4 ms of a 1024² frame).
+
+    Raises
+    ------
+    FlatImage, InvalidParameter, WorkDeadlineExceeded, WorkCancelled
+        As :func:`threshold_mask`.
+    """
     gray = to_gray(check_image(image))
     top = float(np.iinfo(gray.dtype).max)
     if params.method == "otsu":
@@ -267,12 +284,10 @@ def threshold_mask(
         # The frame counts as background, which keeps closing from gluing objects to its edge.
         mask = morphology.closing(mask, params.closing_radius)
         checkpoint("closing", deadline)
-    result = mask
     if params.fill_holes:
-        result = fill_holes(result)
+        mask = fill_holes(mask)
         checkpoint("fill holes", deadline)
-    result, count = filter_by_area(result, params.min_area, params.max_area)
-    return MaskResult(result, t, float(result.mean()), count)
+    return mask, t
 
 
 def _as_rgb8(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:

@@ -1,10 +1,12 @@
-"""measure_objects given find_objects' boxes (issue 12's frames per core): the boxes are copied
-into one mosaic and only it is read, and every value is the full frame's, bit for bit."""
+"""Reading the objects' boxes instead of the frame (issue 12's frames per core): measure_objects
+given find_objects' boxes (copied into one mosaic) and find_objects' box-by-box renumbering give
+the full frame's values, bit for bit."""
 
 import cv2
 import numpy as np
 import pytest
 
+from specimen_imaging import objects as objects_module
 from specimen_imaging.measurements import measure_objects
 from specimen_imaging.objects import find_objects
 
@@ -65,3 +67,28 @@ def test_boxes_larger_than_the_frame_read_the_frame():
     assert np.array_equal(boxed.features, measure_objects(labels, gray, "2").features)
     assert boxed.column("area").tolist() == [11.0, 9.0]
     assert boxed.bboxes.tolist() == boxes.tolist()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_find_objects_renumbers_box_by_box_as_through_the_table(seed, monkeypatch):
+    mask, _ = _frame(seed)
+    kwargs = {"min_area": int(seed % 4) * 3, "keep_border": bool(seed % 2)}
+    monkeypatch.setattr(objects_module, "_BOXES_PER_FRAME_PASS", 0)  # always the table
+    table = find_objects(mask, **kwargs)
+    monkeypatch.setattr(objects_module, "_BOXES_PER_FRAME_PASS", 10**9)  # always box by box
+    boxes = find_objects(mask, **kwargs)
+    assert table.labels.dtype == boxes.labels.dtype == np.int32
+    assert np.array_equal(table.labels, boxes.labels)
+    assert np.array_equal(table.bboxes, boxes.bboxes)
+
+
+def test_a_sparse_frame_goes_box_by_box_and_drops_what_it_should():
+    mask = np.zeros((200, 200), bool)
+    mask[0:3, 50:60] = True  # on the border: dropped
+    mask[100, 100] = True  # a speck: dropped
+    mask[20:30, 20:30] = True
+    mask[150:160, 40:45] = True
+    found = find_objects(mask, min_area=5, keep_border=False)
+    assert found.bboxes.tolist() == [[20, 20, 30, 30], [150, 40, 160, 45]]
+    assert sorted(np.unique(found.labels).tolist()) == [0, 1, 2]
+    assert int((found.labels == 1).sum()) == 100 and int((found.labels == 2).sum()) == 50
