@@ -69,17 +69,42 @@ def test_boxes_larger_than_the_frame_read_the_frame():
     assert boxed.bboxes.tolist() == boxes.tolist()
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_find_objects_renumbers_box_by_box_as_through_the_table(seed, monkeypatch):
+@pytest.mark.parametrize("seed", range(40))
+def test_find_objects_paths_agree_label_for_label(seed, monkeypatch):
+    """The outer contours drawn filled, the labelling renumbered through a table and the
+    labelling renumbered box by box: the same labels, numbering and boxes."""
     mask, _ = _frame(seed)
-    kwargs = {"min_area": int(seed % 4) * 3, "keep_border": bool(seed % 2)}
-    monkeypatch.setattr(objects_module, "_BOXES_PER_FRAME_PASS", 0)  # always the table
+    rng = np.random.default_rng(seed)
+    if seed % 5 == 0:
+        mask[:] = True
+    seeds = rng.random(mask.shape) > 0.98 if seed % 3 == 0 else None
+    kwargs = {"min_area": int(seed % 4) * 3, "keep_border": bool(seed % 2), "seeds": seeds,
+              "max_area": 60 if seed % 7 == 0 else None}
+    outlines = find_objects(mask, **kwargs)
+    monkeypatch.setattr(objects_module, "CONTOUR_OBJECTS", -1)  # always the labelling
+    monkeypatch.setattr(objects_module, "_BOXES_PER_FRAME_PASS", 0)  # renumbered through the table
     table = find_objects(mask, **kwargs)
-    monkeypatch.setattr(objects_module, "_BOXES_PER_FRAME_PASS", 10**9)  # always box by box
+    monkeypatch.setattr(objects_module, "_BOXES_PER_FRAME_PASS", 10**9)  # box by box
     boxes = find_objects(mask, **kwargs)
-    assert table.labels.dtype == boxes.labels.dtype == np.int32
-    assert np.array_equal(table.labels, boxes.labels)
-    assert np.array_equal(table.bboxes, boxes.bboxes)
+    for other in (table, boxes):
+        assert other.labels.dtype == outlines.labels.dtype == np.int32
+        assert np.array_equal(other.labels, outlines.labels)
+        assert np.array_equal(other.bboxes, outlines.bboxes)
+
+
+def test_seeds_keep_only_the_objects_holding_one():
+    mask = np.zeros((30, 30), bool)
+    mask[2:8, 2:8] = True
+    mask[12:20, 12:20] = True
+    mask[14:18, 14:18] = False  # a hole...
+    mask[15, 15] = True  # ...holding a speck: part of the outer object once filled
+    mask[24:28, 3:9] = True
+    seeds = np.zeros((30, 30), bool)
+    seeds[15, 15] = True  # the speck's seed keeps the object around it
+    seeds[25, 4] = True
+    found = find_objects(mask, seeds=seeds)
+    assert found.bboxes.tolist() == [[12, 12, 20, 20], [24, 3, 28, 9]]
+    assert int((found.labels == 1).sum()) == 64
 
 
 def test_a_sparse_frame_goes_box_by_box_and_drops_what_it_should():
