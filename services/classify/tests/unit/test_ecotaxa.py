@@ -327,3 +327,17 @@ class TestPlainCsv:
         assert lines[0]["object_annotation_category"] == 'odd, "quoted"'
         assert lines[1]["object_area"] == "80.0"
         assert list(lines[0]) == list(_layout().columns)
+
+
+def test_a_row_of_measurements_is_written_as_number_writes_each() -> None:
+    from specimen_classify.domain.plankton.ecotaxa import _numbers, number
+
+    rows = [
+        [1.5, -0.0, 2.5e-300, 1e308, 0.1 + 0.2],
+        [1.5, float("nan"), 3.0],
+        [1.5, float("inf"), float("-inf")],
+        [1.5, None, 2, True, 4.0],
+    ]
+    for values in rows:
+        assert list(_numbers(values)) == [number(v) for v in values]
+    assert list(_numbers([1e308, 1e308])) == ["1e+308", "1e+308"]

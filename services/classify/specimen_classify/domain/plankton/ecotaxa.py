@@ -327,6 +327,13 @@ def number(value: float | int | None) -> str:
     return repr(as_float)
 
 
+def _numbers(values: list[Any]) -> Iterable[str]:
+    """:func:`number` of each value; a row of finite floats (the measurements) in one pass."""
+    if all(type(v) is float and v - v == 0 for v in values):  # x - x is nan for inf and nan
+        return map(repr, values)
+    return map(number, values)
+
+
 def ecotaxa_date(moment: datetime | None) -> str:
     """``YYYYMMDD`` in UTC, empty when unknown."""
     return "" if moment is None else as_utc(moment).strftime("%Y%m%d")
@@ -419,7 +426,7 @@ def row_values(row: EcotaxaRow, layout: EcotaxaLayout) -> list[str]:
         *(number(v) for v in row.bbox),
         *(number(v) for v in row.centroid),
     ]
-    values.extend(map(number, map(row.features.get, layout.feature_names)))
+    values.extend(_numbers(list(map(row.features.get, layout.feature_names))))
     values.extend(
         (
             clean_text(row.sample_id),
