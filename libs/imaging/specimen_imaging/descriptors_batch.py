@@ -474,6 +474,7 @@ def _describe_chunk(
     with np.errstate(invalid="ignore", divide="ignore"):
         unit = np.where(distance > 0, (dcol + 1j * dr) / distance, 1.0 + 0.0j)
     turns: dict[int, npt.NDArray[Any]] = {1: unit}
+    parts = {1: (np.ascontiguousarray(unit.real), np.ascontiguousarray(unit.imag))}
     powers: dict[int, npt.NDArray[np.float64]] = {0: np.ones_like(rho)}
     for e in range(1, 7):
         powers[e] = rho**e
@@ -493,9 +494,10 @@ def _describe_chunk(
         else:
             if zm not in turns:
                 turns[zm] = turns[zm - 1] * unit if zm - 1 in turns else unit**zm
-            turn = turns[zm]
-            re = np.bincount(obj, radial * turn.real, n)
-            im = np.bincount(obj, radial * turn.imag, n)
+                parts[zm] = (np.ascontiguousarray(turns[zm].real), np.ascontiguousarray(turns[zm].imag))
+            cos_m, sin_m = parts[zm]
+            re = np.bincount(obj, radial * cos_m, n)
+            im = np.bincount(obj, radial * sin_m, n)
         zernike[:, z_i] = (zn + 1) * np.hypot(re, im) / area
 
     # Colour.
