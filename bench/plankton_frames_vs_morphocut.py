@@ -101,6 +101,20 @@ def recall(truth: dict[str, list[Box]], found: dict[str, list[Box]]) -> tuple[in
     return hits, total, spurious
 
 
+def categories_right(truth: dict[str, list[tuple[Box, str]]],
+                     found: dict[str, list[tuple[Box, str]]]) -> tuple[int, int]:
+    """(truth objects found whose best-overlapping object got their category, truth objects found)."""
+    right = hits = 0
+    for frame, objects in truth.items():
+        detected = found.get(frame, [])
+        for box, category in objects:
+            overlaps = [iou(box, d) for d, _ in detected]
+            if overlaps and max(overlaps) >= 0.5:
+                hits += 1
+                right += detected[overlaps.index(max(overlaps))][1] == category
+    return right, hits
+
+
 def train_model(workdir: Path) -> OnnxPlanktonModel:
     """The default forest (100 trees) on 6 generated training frames (seed 0: not the bench's)."""
     from specimen_classify.training.plankton import train_plankton
@@ -112,12 +126,13 @@ def train_model(workdir: Path) -> OnnxPlanktonModel:
 
 
 def specimen_run(frames: Sequence[Path], model: OnnxPlanktonModel,
-                 out: Path) -> tuple[float, float, dict[str, list[Box]], float]:
+                 out: Path) -> tuple[float, float, dict[str, list[Box]], float, dict[str, list[str]]]:
     """Wall and CPU seconds of the whole pipeline, the boxes per frame, the CPU seconds in
-    ``classify_frame``."""
+    ``classify_frame``, the categories per frame (in the boxes' order)."""
     layout = EcotaxaLayout(project=EcotaxaProject(id=1, name="bench"), feature_names=model.feature_names)
     options = PlanktonSegmentation()
     boxes: dict[str, list[Box]] = {}
+    categories: dict[str, list[str]] = {}
     crops: dict[str, bytes] = {}
     in_classify = 0.0
 
@@ -130,6 +145,7 @@ def specimen_run(frames: Sequence[Path], model: OnnxPlanktonModel,
             found = classify_frame(pixels, model, options)
             in_classify += time.process_time() - started
             boxes[path.name] = [obj.bbox for obj in found]
+            categories[path.name] = [obj.category for obj in found]
             for rank, obj in enumerate(found, start=1):
                 pk += 1
                 r0, c0, r1, c1 = obj.bbox
@@ -146,7 +162,7 @@ def specimen_run(frames: Sequence[Path], model: OnnxPlanktonModel,
     started, cpu_started = time.perf_counter(), time.process_time()
     with out.open("wb") as target:
         write_ecotaxa_zip(target, rows(), layout, lambda row: crops.pop(image_name(row)))
-    return time.perf_counter() - started, time.process_time() - cpu_started, boxes, in_classify
+    return time.perf_counter() - started, time.process_time() - cpu_started, boxes, in_classify, categories
 
 
 def morphocut_run(python: Path, frames_dir: Path, out: Path) -> tuple[float, float, dict[str, list[Box]]]:
@@ -168,7 +184,7 @@ def source_path(tree: Path) -> str:
 
 
 def before_run(tree: Path, frames: Sequence[Path], model_dir: Path, out: Path,
-               cpu: int) -> tuple[float, float, dict[str, list[Box]], float]:
+               cpu: int) -> tuple[float, float, dict[str, list[Box]], float, dict[str, list[str]]]:
     """``specimen_run`` of the code in ``tree``, in a child process on the same CPU."""
     env = {**os.environ, "PYTHONPATH": source_path(tree)}
     command = [sys.executable, str(Path(__file__).resolve()), "--specimen-only", str(model_dir), str(out),
@@ -176,7 +192,8 @@ def before_run(tree: Path, frames: Sequence[Path], model_dir: Path, out: Path,
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     boxes = {name: [tuple(b) for b in found] for name, found in report["boxes"].items()}
-    return report["seconds"], report["cpu_seconds"], boxes, report["in_classify"]  # type: ignore[return-value]
+    return (report["seconds"], report["cpu_seconds"], boxes,
+            report["in_classify"], report["categories"])
 
 
 def specimen_only(argv: list[str]) -> None:
@@ -185,9 +202,10 @@ def specimen_only(argv: list[str]) -> None:
     os.sched_setaffinity(0, {int(cpu)})
     cv2.setNumThreads(1)
     model = OnnxPlanktonModel.load(Path(model_dir), ModelVersion(PLANKTON_MODEL, 1))
-    seconds, cpu_seconds, boxes, in_classify = specimen_run([Path(f) for f in frames], model, Path(out))
+    seconds, cpu_seconds, boxes, in_classify, categories = specimen_run(
+        [Path(f) for f in frames], model, Path(out))
     print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "boxes": boxes,
-                      "in_classify": in_classify}))
+                      "in_classify": in_classify, "categories": categories}))
 
 
 def main() -> None:
@@ -211,12 +229,14 @@ def main() -> None:
         frames_dir = workdir / "frames"
         frames_dir.mkdir()
         truth: dict[str, list[Box]] = {}
+        truth_categories: dict[str, list[tuple[Box, str]]] = {}
         paths = []
         for index in range(args.frames):
             frame = plankton_frame((FRAME_SEED, index), dict.fromkeys(CATEGORIES, 8))
             path = frames_dir / f"frame_{index:03d}.png"
             cv2.imwrite(str(path), frame.image)
             truth[path.name] = [obj.bbox for obj in frame.objects]
+            truth_categories[path.name] = [(obj.bbox, obj.category) for obj in frame.objects]
             paths.append(path)
         model = train_model(workdir)
 
@@ -225,13 +245,15 @@ def main() -> None:
         before_cpu: list[float] = []
         before_classify: list[float] = []
         before_boxes: dict[str, list[Box]] = {}
+        before_categories: dict[str, list[str]] = {}
         for _ in range(args.repeats):
-            seconds, cpu, specimen_boxes, in_classify = specimen_run(paths, model, workdir / "specimen.zip")
+            seconds, cpu, specimen_boxes, in_classify, specimen_categories = specimen_run(
+                paths, model, workdir / "specimen.zip")
             specimen_times.append(seconds)
             specimen_cpu.append(cpu)
             classify_times.append(in_classify)
             if args.before is not None:
-                seconds, cpu, before_boxes, in_classify = before_run(
+                seconds, cpu, before_boxes, in_classify, before_categories = before_run(
                     args.before, paths, workdir / "model", workdir / "before.zip", args.cpu)
                 before_times.append(seconds)
                 before_cpu.append(cpu)
@@ -279,6 +301,14 @@ def main() -> None:
                   f"{before_classify[b_best]:.2f} -> {classify_times[specimen_cpu.index(s_cpu)]:.2f} CPU s); "
                   f"before's MorphoCut ratio {m_cpu / min(before_cpu):.1f}x; all CPU before "
                   f"{[round(t, 2) for t in before_cpu]}; same boxes before and after: {same}")
+        for name, found_boxes, found_categories in (
+            ("before", before_boxes, before_categories), ("now", specimen_boxes, specimen_categories)
+        ):
+            if found_boxes:
+                pairs = {k: list(zip(v, found_categories[k], strict=True)) for k, v in found_boxes.items()}
+                right, hits = categories_right(truth_categories, pairs)
+                print(f"Specimen {name}: the forest's category right for {right} of the {hits} truth objects "
+                      f"found ({right / hits:.1%})")
         best = specimen_cpu.index(s_cpu)
         print(f"Specimen's best run: {classify_times[best]:.2f} CPU s of {s_cpu:.2f} in classify_frame "
               "(flat field, threshold, measurements, forest); the rest PNG decoding, crops and the ZIP")

@@ -15,8 +15,9 @@ from specimen_imaging.arrays import check_image
 from specimen_imaging.flatfield import flat_field_correct
 from specimen_imaging.measurements import FEATURE_SET_VERSION, ObjectMeasurements, measure_objects
 from specimen_imaging.objects import Objects, find_objects
-from specimen_imaging.thresholding import ThresholdParams, threshold_mask
+from specimen_imaging.thresholding import ThresholdParams, threshold_mask, threshold_only
 from specimen_kit.deadlines import Deadline, checkpoint
+from specimen_kit.errors import InvalidParameter
 
 
 def extract_objects(
@@ -30,6 +31,7 @@ def extract_objects(
     flat_field_sigma: float | None = None,
     deadline: Deadline | None = None,
     feature_set: str = FEATURE_SET_VERSION,
+    hysteresis_sigmas: float | None = None,
 ) -> tuple[Objects, ObjectMeasurements]:
     """Find the objects of ``pixels`` and measure them.
 
@@ -57,6 +59,12 @@ def extract_objects(
         Checked between the steps (default: the current request's).
     feature_set : str
         The feature set measured (:data:`specimen_imaging.measurements.FEATURE_SETS`).
+    hysteresis_sigmas : float, optional
+        Hysteresis thresholding (when ``mask`` is None): the mask is taken this many noise
+        deviations from the background's median towards the objects (never past the
+        threshold, :func:`~specimen_imaging.thresholding.hysteresis_level`), and only its
+        objects that hold a pixel past the threshold itself are kept. None (default): the
+        threshold alone.
 
     Returns
     -------
@@ -82,10 +90,22 @@ def extract_objects(
     if flat_field_sigma is not None:
         pixels = flat_field_correct(pixels, flat_field_sigma)
         checkpoint("flat-field correction", deadline)
+    seeds = None
     if mask is None:
-        mask = threshold_mask(pixels, threshold, deadline=deadline).mask
-    objects = find_objects(mask, min_area=min_area, max_area=max_area, keep_border=keep_border)
+        params = threshold if threshold is not None else ThresholdParams()
+        if hysteresis_sigmas is not None:
+            if params.min_area > 1 or params.max_area is not None:
+                raise InvalidParameter(
+                    "hysteresis thresholding selects objects by their seeds; filter them by area "
+                    "with min_area and max_area of the extraction, not of the threshold")
+            mask, _, seeds = threshold_only(
+                pixels, params, hysteresis_sigmas=hysteresis_sigmas, deadline=deadline)
+        elif params.min_area <= 1 and params.max_area is None:  # no area filter: nothing to drop
+            mask = threshold_only(pixels, params, deadline=deadline)[0]
+        else:
+            mask = threshold_mask(pixels, params, deadline=deadline).mask
+    objects = find_objects(mask, min_area=min_area, max_area=max_area, keep_border=keep_border, seeds=seeds)
     checkpoint("find objects", deadline)
-    measured = measure_objects(objects.labels, pixels, feature_set)
+    measured = measure_objects(objects.labels, pixels, feature_set, bboxes=objects.bboxes)
     checkpoint("measure objects", deadline)
     return objects, measured

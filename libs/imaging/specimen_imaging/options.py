@@ -24,6 +24,7 @@ from specimen_kit.errors import InvalidParameter
 
 MAX_AREA = 1_000_000_000
 MAX_PIXEL_VALUE = 65535.0
+MAX_HYSTERESIS_SIGMAS = 100.0
 
 
 class Params(BaseModel):
@@ -138,6 +139,14 @@ class ExtractionOptions(ThresholdOptions):
         description="Correct vignetting first (divide by a Gaussian background of this blur, pixels, "
         "larger than the objects); objects are found and measured in the corrected image. Off by default.",
     )
+    hysteresis_sigmas: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_HYSTERESIS_SIGMAS,
+        description="Hysteresis thresholding: the mask is taken this many noise deviations (1.4826 MAD) "
+        "from the background's median towards the objects, never past the threshold, and only its objects "
+        "holding a pixel past the threshold are kept (faint strands stay attached). Off by default.",
+    )
 
     def extract(
         self,
@@ -155,4 +164,5 @@ class ExtractionOptions(ThresholdOptions):
             mask=mask,
             flat_field_sigma=self.flat_field_sigma,
             feature_set=feature_set,
+            hysteresis_sigmas=None if mask is not None else self.hysteresis_sigmas,
         )

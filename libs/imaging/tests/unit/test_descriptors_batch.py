@@ -12,8 +12,14 @@ import skimage.data
 
 from specimen_imaging import descriptors
 from specimen_imaging.arrays import to_gray
-from specimen_imaging.descriptors import DESCRIPTOR_NAMES, describe_objects
-from specimen_imaging.descriptors_batch import BATCHED_GROUPS, batch_supported, describe_objects_batch
+from specimen_imaging.descriptors import DESCRIPTOR_NAMES, describe_objects, fourier_descriptors
+from specimen_imaging.descriptors_batch import (
+    BATCHED_GROUPS,
+    batch_supported,
+    describe_objects_batch,
+    fourier_rows,
+    local_binary_pattern_at,
+)
 from specimen_imaging.measurements import measure_objects
 from specimen_imaging.objects import find_objects
 
@@ -114,3 +120,43 @@ def test_objects_split_over_several_mosaics_give_the_same_rows(monkeypatch):
     monkeypatch.setattr(descriptors_batch, "MOSAIC_PIXELS", 600)
     mask, gray = random_scene(11)
     assert assert_same_rows(find_objects(mask).labels, gray.astype(np.uint8)) > 10
+
+
+def _contours_of_random_masks(seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    contours: list = [None]
+    for _ in range(120):
+        size = int(rng.integers(1, 70))
+        mask = (rng.random((size, size)) > rng.uniform(0.2, 0.97)).astype(np.uint8)
+        if rng.random() < 0.6:
+            mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+        found, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        contours.extend(np.asarray(c, np.int32) for c in found[:3])
+    # Short ones, a line (there and back), a repeated point (np.interp's ambiguous case).
+    contours += [np.array([[[0, 0]]], np.int32), np.array([[[0, 0]], [[1, 0]]], np.int32),
+                 np.array([[[0, 0]], [[1, 0]], [[2, 0]], [[1, 0]]], np.int32),
+                 np.array([[[0, 0]], [[1, 0]], [[1, 0]], [[1, 1]], [[0, 1]]], np.int32),
+                 np.array([[[3, 3]], [[3, 3]], [[3, 3]]], np.int32)]
+    return contours
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fourier_rows_are_the_reference_bit_for_bit(seed):
+    contours = _contours_of_random_masks(seed)
+    got = fourier_rows(contours)
+    expected = np.array([fourier_descriptors(c) for c in contours])
+    assert np.array_equal(got, expected)
+    assert fourier_rows([]).shape == (0, 7)
+    assert fourier_rows([None, None]).tolist() == [[0.0] * 7] * 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+def test_lbp_at_some_pixels_is_the_whole_images_bit_for_bit(dtype):
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 256, (40, 50)).astype(dtype)
+    gray[10:20, 10:30] = 7  # flat patches: ties between a sample and its centre
+    inside = np.zeros(gray.shape, bool)
+    inside[1:-1, 1:-1] = rng.random((38, 48)) < 0.4
+    at = np.flatnonzero(inside)
+    expected = descriptors.local_binary_pattern(gray).ravel()[at]
+    assert np.array_equal(local_binary_pattern_at(gray, at), expected)

@@ -66,3 +66,21 @@ def test_the_in_place_correction_equals_the_formula_bit_for_bit() -> None:
         top = float(np.iinfo(image.dtype).max)
         expected = np.clip(np.rint(expected), 0, top).astype(image.dtype)
         assert np.array_equal(flat_field_correct(image, 20.0), expected)
+
+
+def test_8_bit_frames_round_half_to_even_and_saturate_as_numpy() -> None:
+    """The uint8 path's one OpenCV conversion (issue 12's frames per core) is np.rint, clip and
+    astype: ties go to the even neighbour, and above 255 saturates."""
+    values = np.array([[0.0, 0.5, 1.5, 2.5, 127.5, 128.49999, 254.5, 255.0, 255.5, 300.0, 1e9, 1e-30]],
+                      np.float32)
+    expected = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    assert np.array_equal(cv2.convertScaleAbs(values), expected)
+    gray = np.random.default_rng(5).integers(0, 256, (70, 80), dtype=np.uint8)
+    gray[:20] = 255
+    gray[50:] = 0
+    pixels = gray.astype(np.float32)
+    from specimen_imaging.flatfield import _background
+
+    background = _background(pixels, 9.0)
+    formula = pixels / np.maximum(background, np.float32(1e-6)) * np.float32(background.mean())
+    assert np.array_equal(flat_field_correct(gray, 9.0), np.clip(np.rint(formula), 0, 255).astype(np.uint8))

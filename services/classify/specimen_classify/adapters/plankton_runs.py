@@ -28,7 +28,7 @@ from specimen_classify.adapters.tables import FrameRow
 from specimen_classify.domain.plankton.classify import classify_frame_objects
 from specimen_classify.domain.plankton.object_similarity import OBJECT_DESCRIPTOR_VERSION, describe_object
 from specimen_classify.domain.plankton.projects import NewObject
-from specimen_classify.domain.plankton.runs import RunSettings, cut_vignette
+from specimen_classify.domain.plankton.runs import RunSettings, cut_vignette, stored_run_settings
 from specimen_classify.domain.predictions import PLANKTON_MODEL, ModelVersion
 from specimen_imaging.codecs import decode_image, encode_image
 from specimen_kit.blobs import BlobMissing, FilesystemBlobStore
@@ -118,7 +118,7 @@ def object_descriptor(window: Any, mask: Any, bright_on_dark: bool) -> Any:
 
 def run_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOutcome:
     """Cut, classify and store one frame's objects (a ``plankton-run`` task)."""
-    settings = RunSettings.model_validate(job.params)
+    settings = stored_run_settings(job.params)
     if task.frame_id is None or settings.model_version is None:
         raise FrameUnavailable(f"task {task.id} names no frame or its run no model version")
     with context.session() as session:

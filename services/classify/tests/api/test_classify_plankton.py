@@ -229,7 +229,7 @@ class TestClassifyPlanktonFeatures:
 
 SEGMENT_OBJECTS = "/api/v1/segment/objects"
 PLANKTON_OPTIONS = {"polarity": "dark-on-light", "closing_radius": "3", "min_area": "10",
-                    "flat_field_sigma": "32", "keep_border": "false"}
+                    "flat_field_sigma": "32", "hysteresis_sigmas": "5", "keep_border": "false"}
 
 
 @pytest.fixture

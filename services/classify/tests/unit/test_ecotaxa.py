@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from specimen_classify.adapters.ecotaxa_archive import tsv_name_of, write_ecotaxa_zip
+from specimen_classify.adapters.ecotaxa_archive import TSV_COMPRESS_LEVEL, tsv_name_of, write_ecotaxa_zip
 from specimen_classify.domain.plankton.ecotaxa import (
     BOM,
     MAX_COLUMN_NAME,
@@ -291,6 +292,20 @@ class TestArchive:
         assert report.rows == 3
         assert tsv == _tsv(rows)
 
+    def test_tsv_is_deflated_at_the_fast_level_and_crops_stored(self) -> None:
+        buffer = io.BytesIO()
+        rows = [_row(k) for k in range(1, 30)]
+        summary = write_ecotaxa_zip(buffer, rows, _layout(), lambda r: b"png" * 50)
+        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
+            info = archive.getinfo(summary.tsv_name)
+            assert info.compress_type == zipfile.ZIP_DEFLATED
+            tsv = archive.read(summary.tsv_name)
+            assert tsv == _tsv(rows)
+            fast = zlib.compressobj(TSV_COMPRESS_LEVEL, zlib.DEFLATED, -15)
+            assert info.compress_size == len(fast.compress(tsv) + fast.flush()) < info.file_size
+            crop = archive.getinfo(image_name(rows[0]))
+            assert crop.compress_type == zipfile.ZIP_STORED
+
     def test_ascii_archive_has_no_bom(self) -> None:
         buffer = io.BytesIO()
         summary = write_ecotaxa_zip(buffer, [_row()], _layout(), lambda r: b"png")
@@ -312,3 +327,17 @@ class TestPlainCsv:
         assert lines[0]["object_annotation_category"] == 'odd, "quoted"'
         assert lines[1]["object_area"] == "80.0"
         assert list(lines[0]) == list(_layout().columns)
+
+
+def test_a_row_of_measurements_is_written_as_number_writes_each() -> None:
+    from specimen_classify.domain.plankton.ecotaxa import _numbers, number
+
+    rows = [
+        [1.5, -0.0, 2.5e-300, 1e308, 0.1 + 0.2],
+        [1.5, float("nan"), 3.0],
+        [1.5, float("inf"), float("-inf")],
+        [1.5, None, 2, True, 4.0],
+    ]
+    for values in rows:
+        assert list(_numbers(values)) == [number(v) for v in values]
+    assert list(_numbers([1e308, 1e308])) == ["1e+308", "1e+308"]

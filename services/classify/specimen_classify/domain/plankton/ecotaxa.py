@@ -310,7 +310,11 @@ def number(value: float | int | None) -> str:
 
     >>> number(1.5), number(3), number(float("nan")), number(None)
     ('1.5', '3', '', '')
+    >>> number(float("-inf")), number(-0.0), number(2.5e-300), number(True)
+    ('', '-0.0', '2.5e-300', '1')
     """
+    if type(value) is float:  # the measurements' case first: a finite float's x - x is 0
+        return repr(value) if value - value == 0 else ""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -321,6 +325,13 @@ def number(value: float | int | None) -> str:
     if not math.isfinite(as_float):
         return ""
     return repr(as_float)
+
+
+def _numbers(values: list[Any]) -> Iterable[str]:
+    """:func:`number` of each value; a row of finite floats (the measurements) in one pass."""
+    if all(type(v) is float and v - v == 0 for v in values):  # x - x is nan for inf and nan
+        return map(repr, values)
+    return map(number, values)
 
 
 def ecotaxa_date(moment: datetime | None) -> str:
@@ -415,8 +426,7 @@ def row_values(row: EcotaxaRow, layout: EcotaxaLayout) -> list[str]:
         *(number(v) for v in row.bbox),
         *(number(v) for v in row.centroid),
     ]
-    features = row.features
-    values.extend(number(features.get(name)) for name in layout.feature_names)
+    values.extend(_numbers(list(map(row.features.get, layout.feature_names))))
     values.extend(
         (
             clean_text(row.sample_id),

@@ -51,6 +51,19 @@ class RunSettings(PlanktonSegmentation):
         return PlanktonSegmentation(**self.model_dump(include=set(PlanktonSegmentation.model_fields)))
 
 
+def stored_run_settings(params: dict[str, Any]) -> RunSettings:
+    """A stored run's settings as the run was made: a run stored before ``hysteresis_sigmas``
+    existed thresholded without it, so its frames (a re-run of the failed ones included) still
+    do, whatever the field's default is now.
+
+    >>> stored_run_settings({"closing_radius": 3}).hysteresis_sigmas is None
+    True
+    >>> stored_run_settings({"hysteresis_sigmas": 5.0}).hysteresis_sigmas
+    5.0
+    """
+    return RunSettings.model_validate({"hysteresis_sigmas": None, **params})
+
+
 def settings_hash(settings: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of a run's validated settings and their version.
 
