@@ -11,12 +11,20 @@
 #     through it (DOCKER_HOST=unix://...), with a fresh .env (scripts/compose_env.sh) and the
 #     gateway on a free loopback port;
 #  4. waits for the gateway's /readyz and runs the Postman collection with newman against it;
-#  5. creates a user, a library image with a segmentation and a scan through the API, then
+#  5. the batch side through the gateway (scripts/prove_plankton_journey.py): a plankton project,
+#     a ZIP of generated frames with a metadata CSV, a run polled to succeeded, bulk validation,
+#     an EcoTaxa export checked by EcoTaxa's import rules, a training on the trainer worker giving
+#     a new model version, an MRI scan import; then a short browser journey in Chromium
+#     (scripts/prove_ui_on_stack.py: sign in, library, segment, models, a project's run to 100 %)
+#     when a Python with Playwright is at hand (SPECIMEN_UI_PYTHON, default .venv/bin/python);
+#  6. creates a user, a library image with a segmentation and a scan through the API, then
 #     restarts every container and finds them all again; then removes the containers (keeping
 #     the volumes), starts the stack anew and finds them again;
-#  6. tears everything down (containers, network, volumes, the API service).
+#  7. tears everything down (containers, network, volumes, the API service).
 #
-# Needs podman, docker-compose (Debian's 1.29 will do), mmdebstrap, python3, openssl and npm.
+# Needs podman (with netavark, which needs iptables), docker-compose (Debian's 1.29 will do),
+# mmdebstrap, python3, openssl and npm; for step 5's browser part the development venv and
+# Chromium (/usr/bin/chromium).
 # KEEP=1 leaves the stack running at the end (docker-compose -p specimen-proof down -v ends it).
 set -euo pipefail
 
@@ -30,7 +38,7 @@ started=$SECONDS
 say() { printf '\n=== [%4ds] %s\n' $((SECONDS - started)) "$*"; }
 fail() { echo "prove_containers: $*" >&2; exit 1; }
 
-for tool in podman docker-compose mmdebstrap python3 openssl npm; do
+for tool in podman docker-compose mmdebstrap python3 openssl npm iptables; do
     command -v "$tool" >/dev/null || fail "$tool is required (README \"Deployment\" lists the packages)"
 done
 
@@ -173,6 +181,36 @@ postman/node_modules/.bin/newman run postman/specimen.postman_collection.json \
     --environment postman/specimen.postman_environment.json \
     --env-var "baseUrl=$base_url" --env-var "adminPassword=$admin_password" \
     --bail --color off --disable-unicode --reporters cli
+
+say "the batch side through the gateway: plankton project, run, review, export, training, scan import"
+# Generated frames and MRI slices, from the classify image's own generators.
+mkdir -p "$work/frames" "$work/mri"
+podman run --rm --no-healthcheck --read-only --tmpfs /tmp "$prefix/classify:$tag" sh -c \
+    'python -m specimen_classify generate plankton /tmp/p --frames 6 --seed 3 >/dev/null 2>&1 &&
+     tar -C /tmp/p/frames -c .' | tar -C "$work/frames" -x
+podman run --rm --no-healthcheck --read-only --tmpfs /tmp "$prefix/classify:$tag" sh -c \
+    'python -m specimen_classify generate mri /tmp/m --count 2 --seed 7 >/dev/null 2>&1 &&
+     tar -C /tmp/m -c yes no' | tar -C "$work/mri" -x
+# The export is checked by the classify image's EcoTaxa import rules (the ZIP on its stdin).
+python3 scripts/prove_plankton_journey.py "$base_url" --frames "$work/frames" --mri "$work/mri" \
+    --password "$admin_password" --json "$work/journey.json" \
+    --checker-command "podman run --rm -i --no-healthcheck --read-only --tmpfs /tmp $prefix/classify:$tag"
+
+ui_python=${SPECIMEN_UI_PYTHON:-$root/.venv/bin/python}
+if [[ -x $ui_python ]] && "$ui_python" -c 'import playwright' 2>/dev/null && [[ -x /usr/bin/chromium ]]; then
+    say "the web UI in Chromium against $base_url"
+    python3 - "$work/frames" "$work/ui-frames.zip" <<'PY'
+import sys, zipfile
+from pathlib import Path
+with zipfile.ZipFile(sys.argv[2], "w") as archive:
+    for path in sorted(Path(sys.argv[1]).glob("*.png"))[:2]:
+        archive.write(path, path.name)
+PY
+    "$ui_python" scripts/prove_ui_on_stack.py "$base_url" --frames-zip "$work/ui-frames.zip" \
+        --password "$admin_password"
+else
+    say "the web UI: SKIPPED (no Python with Playwright at $ui_python, or no /usr/bin/chromium)"
+fi
 
 say "data through the API before the restarts"
 # Two synthetic slices from the classify image's own generator (a tumor one for the scan).

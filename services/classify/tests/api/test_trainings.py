@@ -184,6 +184,25 @@ class TestTraining:
         assert bench.task_attempts(job_id) == [("succeeded", 1)]
         assert ModelStore(bench.model_dir).active_version("plankton") == 1
 
+    async def test_objects_validated_as_unclear_are_left_out_not_a_class(self, bench: Bench) -> None:
+        """``unclear`` is the forest's abstention, which the trainer adds itself: objects a person
+        validated as ``unclear`` made it a duplicate label and failed every such training (found
+        by scripts/prove_plankton_journey.py, which validates each object as predicted)."""
+        project = seed_project(bench.database_url, MODERATOR, {"copepod": 12, "diatom": 12, "unclear": 15})
+        lonely = seed_project(bench.database_url, MODERATOR, {"copepod": 12, "unclear": 30})
+        async with bench.app as http:
+            created = await http.post(TRAININGS, json={"project_ids": [project], "n_estimators": 10},
+                                      headers=bench.moderator)
+            refused = await http.post(TRAININGS, json={"project_ids": [lonely]}, headers=bench.moderator)
+            assert created.status_code == 202, created.text
+            bench.work()
+            done = (await http.get(created.headers["location"], headers=bench.moderator)).json()
+            card = (await http.get(done["result"]["version_url"], headers=bench.technician)).json()
+        assert done["status"] == "succeeded", done
+        assert card["card"]["classes"] == ["copepod", "diatom"]
+        assert card["card"]["training_data"]["left_out_categories"] == {"unclear": 15}
+        assert refused.status_code == 422 and refused.json()["type"].endswith("/training-data-insufficient")
+
     async def test_too_few_validated_objects_is_422_at_once(self, bench: Bench) -> None:
         project = seed_project(bench.database_url, MODERATOR, {"copepod": 12, "diatom": 3})
         async with bench.app as http:
