@@ -4,8 +4,9 @@
 #   scripts/prove_containers.sh        (make containers-proof; about 15 minutes the first time)
 #
 #  1. makes the base image locally (deploy/base/make-debian-base.sh: mmdebstrap + podman
-#     import, tagged as the Dockerfiles' FROM) and, when the official postgres image is not
-#     there, its stand-in (deploy/postgres/local/), tagged as docker-compose.yml's image;
+#     import, tagged as the Dockerfiles' FROM) and, when the official postgres and redis images
+#     are not there, their stand-ins (deploy/postgres/local/, deploy/redis/local/), tagged as
+#     docker-compose.yml's images;
 #  2. builds the four service images and the classify trainer with podman;
 #  3. starts podman's Docker-compatible API on a private socket and runs docker-compose.yml
 #     through it (DOCKER_HOST=unix://...), with a fresh .env (scripts/compose_env.sh) and the
@@ -112,6 +113,12 @@ if ! podman image exists "$postgres_image"; then
     build postgres -f deploy/postgres/local/Dockerfile -t "$postgres_image"
 fi
 
+redis_image=docker.io/library/redis:7-bookworm
+if ! podman image exists "$redis_image"; then
+    say "Redis stand-in tagged $redis_image (deploy/redis/local/)"
+    build redis -f deploy/redis/local/Dockerfile -t "$redis_image"
+fi
+
 for image in users segment classify gateway; do
     say "image $prefix/$image:$tag"
     build "$image" -f "services/$image/Dockerfile" -t "$prefix/$image:$tag"
@@ -121,7 +128,7 @@ build classify-trainer -f services/classify/Dockerfile --target trainer -t "$pre
 
 say "image sizes"
 podman image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
-    | grep -E "^($prefix/|$postgres_image)" | sort
+    | grep -E "^($prefix/|$postgres_image|$redis_image)" | sort
 
 say "podman API on $work/podman.sock"
 podman system service --time=0 "unix://$work/podman.sock" > "$work/podman-service.log" 2>&1 &
