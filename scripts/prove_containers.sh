@@ -4,19 +4,28 @@
 #   scripts/prove_containers.sh        (make containers-proof; about 15 minutes the first time)
 #
 #  1. makes the base image locally (deploy/base/make-debian-base.sh: mmdebstrap + podman
-#     import, tagged as the Dockerfiles' FROM) and, when the official postgres image is not
-#     there, its stand-in (deploy/postgres/local/), tagged as docker-compose.yml's image;
+#     import, tagged as the Dockerfiles' FROM) and, when the official postgres and redis images
+#     are not there, their stand-ins (deploy/postgres/local/, deploy/redis/local/), tagged as
+#     docker-compose.yml's images;
 #  2. builds the four service images and the classify trainer with podman;
 #  3. starts podman's Docker-compatible API on a private socket and runs docker-compose.yml
 #     through it (DOCKER_HOST=unix://...), with a fresh .env (scripts/compose_env.sh) and the
 #     gateway on a free loopback port;
 #  4. waits for the gateway's /readyz and runs the Postman collection with newman against it;
-#  5. creates a user, a library image with a segmentation and a scan through the API, then
+#  5. the batch side through the gateway (scripts/prove_plankton_journey.py): a plankton project,
+#     a ZIP of generated frames with a metadata CSV, a run polled to succeeded, bulk validation,
+#     an EcoTaxa export checked by EcoTaxa's import rules, a training on the trainer worker giving
+#     a new model version, an MRI scan import; then a short browser journey in Chromium
+#     (scripts/prove_ui_on_stack.py: sign in, library, segment, models, a project's run to 100 %)
+#     when a Python with Playwright is at hand (SPECIMEN_UI_PYTHON, default .venv/bin/python);
+#  6. creates a user, a library image with a segmentation and a scan through the API, then
 #     restarts every container and finds them all again; then removes the containers (keeping
 #     the volumes), starts the stack anew and finds them again;
-#  6. tears everything down (containers, network, volumes, the API service).
+#  7. tears everything down (containers, network, volumes, the API service).
 #
-# Needs podman, docker-compose (Debian's 1.29 will do), mmdebstrap, python3, openssl and npm.
+# Needs podman (with netavark, which needs iptables), docker-compose (Debian's 1.29 will do),
+# mmdebstrap, python3, openssl and npm; for step 5's browser part the development venv and
+# Chromium (/usr/bin/chromium).
 # KEEP=1 leaves the stack running at the end (docker-compose -p specimen-proof down -v ends it).
 set -euo pipefail
 
@@ -30,7 +39,7 @@ started=$SECONDS
 say() { printf '\n=== [%4ds] %s\n' $((SECONDS - started)) "$*"; }
 fail() { echo "prove_containers: $*" >&2; exit 1; }
 
-for tool in podman docker-compose mmdebstrap python3 openssl npm; do
+for tool in podman docker-compose mmdebstrap python3 openssl npm iptables; do
     command -v "$tool" >/dev/null || fail "$tool is required (README \"Deployment\" lists the packages)"
 done
 
@@ -104,6 +113,12 @@ if ! podman image exists "$postgres_image"; then
     build postgres -f deploy/postgres/local/Dockerfile -t "$postgres_image"
 fi
 
+redis_image=docker.io/library/redis:7-bookworm
+if ! podman image exists "$redis_image"; then
+    say "Redis stand-in tagged $redis_image (deploy/redis/local/)"
+    build redis -f deploy/redis/local/Dockerfile -t "$redis_image"
+fi
+
 for image in users segment classify gateway; do
     say "image $prefix/$image:$tag"
     build "$image" -f "services/$image/Dockerfile" -t "$prefix/$image:$tag"
@@ -113,7 +128,7 @@ build classify-trainer -f services/classify/Dockerfile --target trainer -t "$pre
 
 say "image sizes"
 podman image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
-    | grep -E "^($prefix/|$postgres_image)" | sort
+    | grep -E "^($prefix/|$postgres_image|$redis_image)" | sort
 
 say "podman API on $work/podman.sock"
 podman system service --time=0 "unix://$work/podman.sock" > "$work/podman-service.log" 2>&1 &
@@ -153,6 +168,18 @@ while true; do
 done &
 pin_pid=$!
 
+# compose up, once more when it fails: a one-shot job that meets netavark's stale-ARP name lookup
+# (above) before its bridge is pinned exits 1 with "Temporary failure in name resolution" and
+# fails the whole `up`; the second `up` starts only what is not running (the migrations run again,
+# a no-op). Said aloud, so that a real failure (it fails twice) is not hidden.
+compose_up() {
+    if ! compose up --detach --no-build; then
+        echo "prove_containers: docker-compose up failed once; trying again (see the logs above)" >&2
+        sleep 5
+        compose up --detach --no-build
+    fi
+}
+
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base_url=http://127.0.0.1:$port
 scripts/compose_env.sh "$work/compose.env" >/dev/null
@@ -161,8 +188,10 @@ admin_password=$(sed -n 's/^SPECIMEN_ADMIN_PASSWORD=//p' "$work/compose.env")
 
 say "docker-compose up (migrations, default models: minutes on the first start)"
 compose config -q
-compose up --detach --no-build
-python3 scripts/prove_containers.py wait "$base_url" --timeout 600
+compose_up
+# The first start trains the default models: about 4 minutes on 2 idle cores, far more on a
+# busy machine (PROOF_READY_TIMEOUT, seconds).
+python3 scripts/prove_containers.py wait "$base_url" --timeout "${PROOF_READY_TIMEOUT:-1200}"
 compose ps
 
 say "Postman collection (newman) against $base_url"
@@ -173,6 +202,36 @@ postman/node_modules/.bin/newman run postman/specimen.postman_collection.json \
     --environment postman/specimen.postman_environment.json \
     --env-var "baseUrl=$base_url" --env-var "adminPassword=$admin_password" \
     --bail --color off --disable-unicode --reporters cli
+
+say "the batch side through the gateway: plankton project, run, review, export, training, scan import"
+# Generated frames and MRI slices, from the classify image's own generators.
+mkdir -p "$work/frames" "$work/mri"
+podman run --rm --no-healthcheck --read-only --tmpfs /tmp "$prefix/classify:$tag" sh -c \
+    'python -m specimen_classify generate plankton /tmp/p --frames 6 --seed 3 >/dev/null 2>&1 &&
+     tar -C /tmp/p/frames -c .' | tar -C "$work/frames" -x
+podman run --rm --no-healthcheck --read-only --tmpfs /tmp "$prefix/classify:$tag" sh -c \
+    'python -m specimen_classify generate mri /tmp/m --count 2 --seed 7 >/dev/null 2>&1 &&
+     tar -C /tmp/m -c yes no' | tar -C "$work/mri" -x
+# The export is checked by the classify image's EcoTaxa import rules (the ZIP on its stdin).
+python3 scripts/prove_plankton_journey.py "$base_url" --frames "$work/frames" --mri "$work/mri" \
+    --password "$admin_password" --json "$work/journey.json" \
+    --checker-command "podman run --rm -i --no-healthcheck --read-only --tmpfs /tmp $prefix/classify:$tag"
+
+ui_python=${SPECIMEN_UI_PYTHON:-$root/.venv/bin/python}
+if [[ -x $ui_python ]] && "$ui_python" -c 'import playwright' 2>/dev/null && [[ -x /usr/bin/chromium ]]; then
+    say "the web UI in Chromium against $base_url"
+    python3 - "$work/frames" "$work/ui-frames.zip" <<'PY'
+import sys, zipfile
+from pathlib import Path
+with zipfile.ZipFile(sys.argv[2], "w") as archive:
+    for path in sorted(Path(sys.argv[1]).glob("*.png"))[:2]:
+        archive.write(path, path.name)
+PY
+    "$ui_python" scripts/prove_ui_on_stack.py "$base_url" --frames-zip "$work/ui-frames.zip" \
+        --password "$admin_password"
+else
+    say "the web UI: SKIPPED (no Python with Playwright at $ui_python, or no /usr/bin/chromium)"
+fi
 
 say "data through the API before the restarts"
 # Two synthetic slices from the classify image's own generator (a tumor one for the scan).
@@ -192,7 +251,7 @@ python3 scripts/prove_containers.py check "$base_url" "$work/state.json" --env-f
 
 say "remove every container (the volumes stay) and start the stack again"
 compose down
-compose up --detach --no-build
+compose_up
 python3 scripts/prove_containers.py wait "$base_url" --timeout 300
 compose ps
 python3 scripts/prove_containers.py check "$base_url" "$work/state.json" --env-file "$work/compose.env"

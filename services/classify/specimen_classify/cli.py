@@ -19,6 +19,7 @@ from typing import Any
 
 from specimen_classify.adapters.datasets import generate_mri, generate_plankton
 from specimen_classify.adapters.ecotaxa_exports import export_blob_keys
+from specimen_classify.adapters.jobs import LANES
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.project_repository import referenced_blob_keys
@@ -143,11 +144,13 @@ def _backfill(arguments: argparse.Namespace) -> int:
 
 def _add_worker_command(commands: Any) -> None:
     worker = commands.add_parser(
-        "worker", help="run RQ workers for the jobs (plankton runs, exports) until SIGTERM",
-        description="Run a forking RQ worker on the jobs queue (SPECIMEN_REDIS_URL, "
-                    "SPECIMEN_CLASSIFY_JOBS_QUEUE); SIGTERM finishes the current task first.")
-    worker.add_argument("--queue", action="append", dest="queues", default=None,
-                        help="a queue to work on (repeatable; default: SPECIMEN_CLASSIFY_JOBS_QUEUE)")
+        "worker", help="run RQ workers for the jobs (runs, exports, imports, trainings) until SIGTERM",
+        description="Run a forking RQ worker on the job queues (SPECIMEN_REDIS_URL, "
+                    "SPECIMEN_CLASSIFY_JOBS_QUEUE); SIGTERM finishes the current task first. "
+                    "Queues: 'default' (runs, exports, scan imports, backfills) and 'training' "
+                    "(trainings: needs the train extra, the trainer image).")
+    worker.add_argument("--queue", action="append", dest="queues", default=None, choices=LANES,
+                        help="a queue to work on (repeatable; default: all of them)")
     worker.add_argument("--concurrency", type=int, default=None,
                         help="worker processes (default: SPECIMEN_CLASSIFY_WORKER_CONCURRENCY)")
     worker.add_argument("--burst", action="store_true", help="quit once the queues are empty")

@@ -20,6 +20,12 @@ duplicates it. The database is the record, Redis the delivery:
   tasks whose heartbeat is older than the lease (their worker was killed) are queued again;
   queued tasks whose RQ job Redis does not hold as waiting or running (a Redis flush or restart,
   exhausted retries) are enqueued again; open jobs whose tasks have all ended are closed.
+- Queues: each kind's tasks go to its *lane* (:func:`lane_of`): trainings to ``<queue>:training``,
+  which only a worker with the trainer (the ``train`` extra, the trainer image) listens to, and
+  every other kind to ``<queue>`` itself (the serving image's workers). A training posted while no
+  trainer worker runs stays queued; it is never taken, and failed, by a worker that cannot train.
+  A task delivered on another lane's queue (enqueued before the lanes existed) is left queued
+  and the reconciler enqueues it on its own.
 - :func:`cancel_job` cancels the queued tasks at once; running ones stop at their next
   :meth:`TaskContext.checkpoint`. :func:`retry_job` queues the failed and cancelled tasks again.
 """
@@ -192,6 +198,25 @@ def load_job_kinds() -> dict[str, TaskFunction]:
 # --- the queue --------------------------------------------------------------------------------
 
 
+DEFAULT_LANE = "default"
+TRAINING_LANE = "training"
+LANES: tuple[str, ...] = (DEFAULT_LANE, TRAINING_LANE)
+"""The queues of a deployment, by role: ``default`` (runs, exports, imports, backfills: the
+serving image's workers) and ``training`` (trainings: a worker with the trainer)."""
+_LANE_OF_KIND: dict[str, str] = {"plankton-training": TRAINING_LANE}
+
+
+def lane_of(kind: str) -> str:
+    """The lane (:data:`LANES`) of a kind's tasks."""
+    return _LANE_OF_KIND.get(kind, DEFAULT_LANE)
+
+
+def lane_of_queue(queue_name: str) -> str:
+    """The lane a queue name (from :meth:`JobQueue.queue_name`) stands for."""
+    base, sep, suffix = queue_name.rpartition(":")
+    return suffix if sep and base and suffix in LANES else DEFAULT_LANE
+
+
 @dataclass
 class JobQueue:
     """The RQ queue the tasks go to, and how they are retried."""
@@ -203,17 +228,28 @@ class JobQueue:
     retry_first_seconds: float = 2.0
     task_timeout_seconds: int = 900
 
+    def queue_name(self, lane: str = DEFAULT_LANE) -> str:
+        """The RQ queue of a lane: ``name`` itself for the default lane, else ``name:lane``."""
+        if lane not in LANES:
+            raise ValueError(f"no such queue lane {lane!r}; the lanes are {', '.join(LANES)}")
+        return self.name if lane == DEFAULT_LANE else f"{self.name}:{lane}"
+
     @property
     def queue(self) -> Queue:
-        return Queue(self.name, connection=self.connection)
+        """The default lane's RQ queue."""
+        return self.rq_queue(DEFAULT_LANE)
 
-    def enqueue(self, task_ids: Iterable[int], *, force: bool = False) -> int:
-        """Enqueue each task's RQ job unless Redis already holds it waiting or running.
+    def rq_queue(self, lane: str) -> Queue:
+        return Queue(self.queue_name(lane), connection=self.connection)
+
+    def enqueue(self, task_ids: Iterable[int], *, kind: str | None = None, force: bool = False) -> int:
+        """Enqueue each task's RQ job, on the queue of ``kind``'s lane (default: the default
+        lane), unless Redis already holds it waiting or running.
 
         ``force`` enqueues even then (a task taken back from a lost worker, whose RQ job may
         still look started). Returns how many were enqueued.
         """
-        queue = self.queue
+        queue = self.rq_queue(lane_of(kind) if kind is not None else DEFAULT_LANE)
         intervals = retry_intervals(self.retries, self.retry_first_seconds)
         enqueued = 0
         for task_id in task_ids:
@@ -556,6 +592,25 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
 
+def _misrouted(sessions: sessionmaker[Session], task_id: int) -> str | None:
+    """Why the RQ job in hand came on a queue of another lane than its kind's, or None.
+
+    A training delivered on the default queue (queued before the lanes existed) would otherwise
+    be claimed, and failed, by a worker that cannot train. Left queued, its RQ job ends here and
+    the reconciler enqueues it on its own lane's queue."""
+    from rq import get_current_job
+
+    current = get_current_job()
+    if current is None or not current.origin:
+        return None
+    with sessions() as session:
+        kind = session.scalar(select(JobRow.kind).join(JobTaskRow, JobTaskRow.job_id == JobRow.id)
+                              .where(JobTaskRow.id == task_id))
+    if kind is None or lane_of(kind) == lane_of_queue(current.origin):
+        return None
+    return f"a {kind} task belongs on the {lane_of(kind)} lane, not on queue {current.origin}"
+
+
 def run_task(task_id: int) -> str:
     """Run one task (the RQ job function): claim, run its kind's function, finish.
 
@@ -565,6 +620,10 @@ def run_task(task_id: int) -> str:
     res = resources()
     settings = res.settings
     sessions = res.sessions()
+    misrouted = _misrouted(sessions, task_id)
+    if misrouted is not None:
+        logger.warning("task %s skipped: %s; the reconciler enqueues it there", task_id, misrouted)
+        return f"skipped: {misrouted}"
     claimed = _claim(sessions, task_id, settings.job_max_attempts)
     if isinstance(claimed, str):
         logger.info("task %s skipped: %s", task_id, claimed)
@@ -617,6 +676,21 @@ class Reconciled:
     closed: int
 
 
+def _kinds_of_tasks(session: Session, task_ids: Sequence[int]) -> dict[int, str]:
+    if not task_ids:
+        return {}
+    rows = session.execute(select(JobTaskRow.id, JobRow.kind).join(JobRow, JobRow.id == JobTaskRow.job_id)
+                           .where(JobTaskRow.id.in_(task_ids))).all()
+    return {int(task): str(kind) for task, kind in rows}
+
+
+def _by_kind(tasks: Iterable[tuple[int, str]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for task, kind in tasks:
+        grouped.setdefault(kind, []).append(task)
+    return grouped
+
+
 def reconcile(sessions: sessionmaker[Session], queue: JobQueue, *, lease_seconds: float,
               batch: int = 5000) -> Reconciled:
     """Bring Redis in line with the database (see the module's docstring)."""
@@ -630,13 +704,20 @@ def reconcile(sessions: sessionmaker[Session], queue: JobQueue, *, lease_seconds
                 JobTaskRow.heartbeat_at < stale_before).values(
                 status="queued", heartbeat_at=None, started_at=None,
                 error="its worker was lost (no heartbeat); queued again"))
+    with sessions() as session:
+        kinds = _kinds_of_tasks(session, lost)
+        queued = session.execute(select(JobTaskRow.id, JobRow.kind)
+                                 .join(JobRow, JobRow.id == JobTaskRow.job_id)
+                                 .where(JobTaskRow.status == "queued")
+                                 .order_by(JobTaskRow.id).limit(batch)).all()
     if lost:
         logger.warning("tasks %s lost their worker; queued again", lost)
-        queue.enqueue(lost, force=True)
-    with sessions() as session:
-        queued = list(session.scalars(select(JobTaskRow.id).where(JobTaskRow.status == "queued")
-                                      .order_by(JobTaskRow.id).limit(batch)))
-    enqueued = queue.enqueue(task for task in queued if task not in set(lost))
+        for kind, ids in _by_kind((task, kinds.get(task, "")) for task in lost).items():
+            queue.enqueue(ids, kind=kind, force=True)
+    taken_back = set(lost)
+    enqueued = 0
+    for kind, ids in _by_kind((task, kind) for task, kind in queued if task not in taken_back).items():
+        enqueued += queue.enqueue(ids, kind=kind)
     if enqueued:
         logger.warning("%d queued tasks were missing from Redis; enqueued again", enqueued)
     closed = 0

@@ -7,6 +7,10 @@ the current task finishes, then the worker exits (Kubernetes' grace period must 
 one frame); a second ``SIGTERM`` is a cold one. ``worker_concurrency`` > 1 runs an RQ
 :class:`~rq.worker_pool.WorkerPool` of that many such workers.
 
+A worker listens to the queues of the lanes it is given (:data:`~specimen_classify.adapters.jobs.LANES`,
+default all of them, as ``make run``'s one worker does): the serving image's workers take
+``default`` (runs, exports, imports), a worker in the trainer image ``training`` (trainings).
+
 Each worker also runs the reconciler (:func:`specimen_classify.adapters.jobs.reconcile`) at
 start and every ``job_reconcile_seconds`` while it waits for work, so what Redis forgot (a flush,
 a restart) and what a killed worker left running are queued again.
@@ -26,6 +30,8 @@ from rq import Worker
 from rq.worker_pool import WorkerPool
 
 from specimen_classify.adapters.jobs import (
+    LANES,
+    TRAINING_LANE,
     WorkerResources,
     install_resources,
     job_queue_of,
@@ -83,12 +89,18 @@ class ReconcilingWorker(Worker):
                                                   "enqueued": done.enqueued, "closed": done.closed})
 
 
-def prepare_worker(settings: ClassifySettings) -> WorkerResources:
+def prepare_worker(settings: ClassifySettings, *, serving: bool = True) -> WorkerResources:
     """Load what every task needs once, before forking: the job kinds, the active forest (with
     one small frame run through the pipeline so that every work horse inherits its set-up) and
-    the active MRI model."""
+    the active MRI model; only the job kinds for a worker that only trains (``serving`` False)."""
     load_job_kinds()
     models = PlanktonModels(ModelStore(settings.resolved_model_dir))
+    mri = MriModels(ModelStore(settings.resolved_model_dir))
+    if not serving:
+        logger.info("worker ready (trainings only)")
+        prepared = WorkerResources(settings, extras={"plankton_models": models, "mri_models": mri})
+        install_resources(prepared)
+        return prepared
     try:
         version = models.preload_active()
     except Exception:  # a task names its version; it fails with the reason if that one won't load
@@ -99,7 +111,6 @@ def prepare_worker(settings: ClassifySettings) -> WorkerResources:
             models.warm_up(version)
         except Exception:  # only a speed-up: the tasks still run (and report their own errors)
             logger.warning("warming up the plankton pipeline failed", exc_info=True)
-    mri = MriModels(ModelStore(settings.resolved_model_dir))
     try:
         mri_version = mri.preload_active()
     except Exception:  # an import names its version; its slices fail with the reason if it won't load
@@ -113,13 +124,20 @@ def prepare_worker(settings: ClassifySettings) -> WorkerResources:
 
 def run_worker(settings: ClassifySettings, *, queues: list[str] | None = None, burst: bool = False,
                concurrency: int | None = None, with_scheduler: bool = True) -> int:
-    """Run RQ workers on ``queues`` (default: the jobs queue) until stopped; the exit status."""
+    """Run RQ workers on the queues of the lanes ``queues`` (default: every lane, default
+    first) until stopped; the exit status."""
     if not settings.redis_url:
         logger.error("the worker needs Redis: set SPECIMEN_REDIS_URL")
         return 2
-    prepare_worker(settings)
-    names = queues or [settings.resolved_jobs_queue]
+    lanes = list(dict.fromkeys(queues or LANES))
+    unknown = [lane for lane in lanes if lane not in LANES]
+    if unknown:
+        logger.error("no such queue %s; the queues are %s", ", ".join(unknown), ", ".join(LANES))
+        return 2
+    prepare_worker(settings, serving=lanes != [TRAINING_LANE])
     connection = Redis.from_url(settings.redis_url)
+    names = [job_queue_of(settings, connection).queue_name(lane) for lane in lanes]
+    logger.info("worker listening", extra={"queues": names})
     attributes: dict[str, Any] = {"reconcile_seconds": settings.job_reconcile_seconds,
                                   "lease_seconds": settings.job_lease_seconds}
     worker_class = type("ConfiguredWorker", (ReconcilingWorker,), attributes)

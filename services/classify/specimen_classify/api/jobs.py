@@ -155,9 +155,9 @@ def _run_settings(session: Session, project_id: int, body: RunRequest) -> RunSet
     return RunSettings.model_validate(merged)
 
 
-def _enqueue(queue: JobQueue, task_ids: list[int]) -> None:
+def _enqueue(queue: JobQueue, task_ids: list[int], kind: str | None = None) -> None:
     try:
-        queue.enqueue(task_ids, force=True)
+        queue.enqueue(task_ids, kind=kind, force=True)
     except Exception:  # recorded anyway: the workers' reconciler enqueues it when Redis is back
         logger.warning("enqueueing %d tasks failed; the reconciler will", len(task_ids), exc_info=True)
 
@@ -240,5 +240,5 @@ def retry_job_route(job_id: RecordId, caller: CurrentPrincipal, session: DbSessi
     _visible_job(session, caller, job_id, to_change=True)
     job, task_ids = retry_job(session, job_id)
     session.commit()
-    _enqueue(queue, task_ids)
+    _enqueue(queue, task_ids, job.kind)  # a training again on the training lane
     return _public(session, job)

@@ -1,7 +1,8 @@
 """``POST /models/plankton/trainings``: train a new forest version from projects' validated objects.
 
 202 + ``Location: /api/v1/jobs/{id}``; the ``plankton-training`` job
-(:mod:`specimen_classify.training.project_training`) runs on a worker with the trainer, writes
+(:mod:`specimen_classify.training.project_training`) goes to the training queue, which only a
+worker with the trainer serves (``worker --queue training``; it waits queued until one runs), writes
 the version's card and registers it without activating it: a moderator activates it. Moderators
 and admins start trainings, on projects they can see (any other project: 404); too few
 validated objects is a 422 at once (and the job's failure reason if they change meanwhile).
@@ -14,7 +15,7 @@ import logging
 from fastapi import APIRouter, Request, Response, status
 
 from specimen_classify.adapters.jobs import JobQueue, job_tasks
-from specimen_classify.adapters.training_sets import start_plankton_training
+from specimen_classify.adapters.training_sets import TRAINING_KIND, start_plankton_training
 from specimen_classify.api.deps import ProjectService, Settings
 from specimen_classify.api.job_schemas import MAX_ERRORS_SHOWN, JobPublic
 from specimen_classify.api.jobs import Queue
@@ -31,7 +32,8 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 def _enqueue(queue: JobQueue, task_ids: list[int]) -> None:
     try:
-        queue.enqueue(task_ids, force=True)
+        # On the training lane: only a worker with the trainer takes it; none running, it waits.
+        queue.enqueue(task_ids, kind=TRAINING_KIND, force=True)
     except Exception:  # recorded anyway: the workers' reconciler enqueues it when Redis is back
         logger.warning("enqueueing training tasks %s failed; the reconciler will", task_ids, exc_info=True)
 

@@ -20,10 +20,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from redis import Redis
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from specimen_classify.adapters.jobs import JobQueue, job_queue_of
 from specimen_classify.adapters.model_store import ModelStore
-from specimen_classify.adapters.tables import FrameRow, PlanktonObjectRow, ProjectRow
+from specimen_classify.adapters.tables import FrameRow, JobTaskRow, PlanktonObjectRow, ProjectRow
+from specimen_classify.config import ClassifySettings
 from specimen_imaging.measurements import FEATURE_SET_VERSION, feature_names_of
 from specimen_kit.database import build_engine
 from specimen_kit.launch import RedisServer, redis_server_binary
@@ -87,10 +91,28 @@ class Bench:
         self.technician = auth(sub=str(TECHNICIAN), role="technician", hospital="General")
         self.admin = auth(sub="1", role="admin", hospital="Headquarters")
 
-    def work(self) -> None:
-        done = subprocess.run([sys.executable, "-m", "specimen_classify", "worker", "--burst"],
+    def work(self, *queues: str) -> str:
+        """Run a burst worker on ``queues`` (default: all of them); its log."""
+        chosen = [argument for queue in queues for argument in ("--queue", queue)]
+        done = subprocess.run([sys.executable, "-m", "specimen_classify", "worker", "--burst", *chosen],
                               env=self.env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
+        return done.stderr
+
+    def task_attempts(self, job_id: int) -> list[tuple[str, int]]:
+        engine = build_engine(self.database_url)
+        try:
+            with Session(engine) as session:
+                return [(task.status, task.attempts) for task in session.scalars(
+                    select(JobTaskRow).where(JobTaskRow.job_id == job_id))]
+        finally:
+            engine.dispose()
+
+    def default_lane_queue(self) -> JobQueue:
+        """The deployment's queue as the API names it (the default lane's)."""
+        settings = ClassifySettings(data_dir=Path(self.env["SPECIMEN_DATA_DIR"]),
+                                    database_url=self.database_url, jobs_queue=QUEUE)
+        return job_queue_of(settings, Redis.from_url(self.env["SPECIMEN_REDIS_URL"]))
 
 
 @pytest.fixture
@@ -132,6 +154,55 @@ class TestTraining:
         assert ModelStore(bench.model_dir).active_version("plankton") == 1
         assert hidden.status_code == 404
 
+    async def test_a_training_waits_for_a_training_queue_worker(self, bench: Bench) -> None:
+        """The serving image has no trainer: its workers (``--queue default``) must leave a
+        training queued, never take it and fail it as ``trainer-missing``; a worker on the
+        training queue (the trainer image's) then runs it."""
+        project = seed_project(bench.database_url, MODERATOR, {"copepod": 12, "diatom": 12})
+        async with bench.app as http:
+            created = await http.post(TRAININGS, json={"project_ids": [project], "n_estimators": 10},
+                                      headers=bench.moderator)
+            assert created.status_code == 202, created.text
+            location = created.headers["location"]
+            job_id = created.json()["id"]
+            bench.work("default")
+            waiting = (await http.get(location, headers=bench.moderator)).json()
+            assert waiting["status"] == "queued", waiting
+            assert bench.task_attempts(job_id) == [("queued", 0)]
+            # Delivered on the serving queue all the same (enqueued before there were two
+            # queues): the serving worker leaves it queued, and a reconciler moves it over.
+            assert bench.default_lane_queue().enqueue(
+                _task_ids(bench.database_url, job_id), force=True) == 1
+            log = bench.work("default")
+            assert "belongs on the training lane" in log
+            assert (await http.get(location, headers=bench.moderator)).json()["status"] == "queued"
+            assert bench.task_attempts(job_id) == [("queued", 0)]
+            bench.work("training")
+            done = (await http.get(location, headers=bench.moderator)).json()
+        assert done["status"] == "succeeded", done
+        assert done["result"]["version"] == 2 and done["progress"]["objects"] == 24
+        assert bench.task_attempts(job_id) == [("succeeded", 1)]
+        assert ModelStore(bench.model_dir).active_version("plankton") == 1
+
+    async def test_objects_validated_as_unclear_are_left_out_not_a_class(self, bench: Bench) -> None:
+        """``unclear`` is the forest's abstention, which the trainer adds itself: objects a person
+        validated as ``unclear`` made it a duplicate label and failed every such training (found
+        by scripts/prove_plankton_journey.py, which validates each object as predicted)."""
+        project = seed_project(bench.database_url, MODERATOR, {"copepod": 12, "diatom": 12, "unclear": 15})
+        lonely = seed_project(bench.database_url, MODERATOR, {"copepod": 12, "unclear": 30})
+        async with bench.app as http:
+            created = await http.post(TRAININGS, json={"project_ids": [project], "n_estimators": 10},
+                                      headers=bench.moderator)
+            refused = await http.post(TRAININGS, json={"project_ids": [lonely]}, headers=bench.moderator)
+            assert created.status_code == 202, created.text
+            bench.work()
+            done = (await http.get(created.headers["location"], headers=bench.moderator)).json()
+            card = (await http.get(done["result"]["version_url"], headers=bench.technician)).json()
+        assert done["status"] == "succeeded", done
+        assert card["card"]["classes"] == ["copepod", "diatom"]
+        assert card["card"]["training_data"]["left_out_categories"] == {"unclear": 15}
+        assert refused.status_code == 422 and refused.json()["type"].endswith("/training-data-insufficient")
+
     async def test_too_few_validated_objects_is_422_at_once(self, bench: Bench) -> None:
         project = seed_project(bench.database_url, MODERATOR, {"copepod": 12, "diatom": 3})
         async with bench.app as http:
@@ -164,3 +235,13 @@ class TestTraining:
             answer = await http.post(TRAININGS, json={"project_ids": [project]},
                                      headers=auth(sub=str(MODERATOR), role="moderator"))
         assert answer.status_code == 503 and answer.json()["type"].endswith("/jobs-unavailable")
+
+
+def _task_ids(database_url: str, job_id: int) -> list[int]:
+    engine = build_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return [int(task) for task in session.scalars(
+                select(JobTaskRow.id).where(JobTaskRow.job_id == job_id))]
+    finally:
+        engine.dispose()

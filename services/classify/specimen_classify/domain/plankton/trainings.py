@@ -7,6 +7,9 @@ validated ones. Pure rules over counts:
   doubt, not a person's), measured with the feature set the trainer uses.
 - A category takes part with at least ``min_per_class`` validated objects (fewer cannot fill a
   training, a validation and a test split); the others are left out and named in the card.
+- ``unclear`` is never a category to learn: it is the forest's own answer below its threshold
+  (the trainer adds it itself, and refused it as a duplicate label). Objects validated as
+  ``unclear`` are left out with the small categories.
 - A forest needs **two** categories that take part; otherwise
   :class:`~specimen_classify.domain.errors.TrainingDataInsufficient` (422) says which categories
   have how many and how many are needed.
@@ -18,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from specimen_classify.domain.errors import TrainingDataInsufficient
+from specimen_classify.domain.predictions import UNCLEAR
 
 MIN_CATEGORIES = 2
 
@@ -36,7 +40,7 @@ class TrainingPlan:
 
 
 def plan_training(counts: Mapping[str, int], min_per_class: int) -> TrainingPlan:
-    """The categories with at least ``min_per_class`` validated objects.
+    """The categories with at least ``min_per_class`` validated objects (never ``unclear``).
 
     Raises
     ------
@@ -48,9 +52,11 @@ def plan_training(counts: Mapping[str, int], min_per_class: int) -> TrainingPlan
     >>> plan = plan_training({"copepod": 12, "diatom": 10, "egg": 2}, 10)
     >>> plan.categories, plan.left_out, plan.objects
     (('copepod', 'diatom'), {'egg': 2}, 22)
+    >>> plan_training({"copepod": 12, "diatom": 10, "unclear": 30}, 10).left_out
+    {'unclear': 30}
     """
-    kept = tuple(sorted(c for c, n in counts.items() if n >= min_per_class))
-    left_out = {c: n for c, n in sorted(counts.items()) if n < min_per_class}
+    kept = tuple(sorted(c for c, n in counts.items() if n >= min_per_class and c != UNCLEAR))
+    left_out = {c: n for c, n in sorted(counts.items()) if c not in kept}
     if len(kept) < MIN_CATEGORIES:
         found = ", ".join(f"{c}: {n}" for c, n in sorted(counts.items())) or "none"
         raise TrainingDataInsufficient(
