@@ -7,6 +7,9 @@ models and migrations stay in the service.
 
 from __future__ import annotations
 
+import argparse
+import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -99,6 +103,45 @@ def alembic_config(url: str, migrations_dir: Path) -> Config:
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logging"] = False
     return config
+
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MIGRATE_WAIT_SECONDS = 60.0
+"""How long ``migrate`` waits for its database to answer before it gives up."""
+
+
+def wait_for_database(url: str, wait_seconds: float, *, retry_every: float = 1.0) -> None:
+    """Return once ``url`` accepts a connection; raise the last error after ``wait_seconds``.
+
+    A one-shot migration started beside its database (compose, a Kubernetes Job) may run before
+    the server listens or before its name resolves; only such connection failures
+    (``OperationalError``) are retried, anything else (a bad URL, a missing driver) is raised
+    at once.
+    """
+    deadline = time.monotonic() + wait_seconds
+    engine = create_engine(url)
+    try:
+        while True:
+            try:
+                with engine.connect():
+                    return
+            except OperationalError as error:
+                if time.monotonic() + retry_every > deadline:
+                    raise
+                logger.warning("database not reachable yet; retrying",
+                               extra={"error": str(error.orig)[:200], "retry_in_s": retry_every})
+                time.sleep(retry_every)
+    finally:
+        engine.dispose()
+
+
+def add_migrate_arguments(migrate: argparse.ArgumentParser) -> None:
+    """``migrate``'s options: the target revision and how long to wait for the database."""
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.add_argument("--wait-seconds", type=float, default=DEFAULT_MIGRATE_WAIT_SECONDS,
+                         help="retry connecting for this long while the database is not up or "
+                              "its name does not resolve yet (default: %(default)s)")
 
 
 def upgrade_database(url: str, migrations_dir: Path, revision: str = "head") -> None:

@@ -25,7 +25,12 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from specimen_kit.blobs import FilesystemBlobStore, StagedBlobs, modified_before, orphaned_keys
-from specimen_kit.database import build_engine, build_sessionmaker
+from specimen_kit.database import (
+    add_migrate_arguments,
+    build_engine,
+    build_sessionmaker,
+    wait_for_database,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +106,7 @@ def sweep_orphans(blob_dir: Path, database_url: str, referenced_keys: Callable[[
 def add_storage_commands(commands: Any, *, database_variable: str, blobs: str) -> None:
     """Add ``migrate`` and ``sweep-orphans`` to a CLI's subparsers."""
     migrate = commands.add_parser("migrate", help=f"apply the database migrations ({database_variable})")
-    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    add_migrate_arguments(migrate)
     sweep = commands.add_parser(
         "sweep-orphans", help=f"remove stored {blobs} that no row references "
                               "(left by a crash between a blob write and its commit)")
@@ -115,6 +120,7 @@ def run_storage_command(arguments: argparse.Namespace, *, database_url: str, blo
                         referenced_keys: Callable[[Session], set[str]]) -> int:
     """Run one of :data:`STORAGE_COMMANDS`; returns the exit status."""
     if arguments.command == "migrate":
+        wait_for_database(database_url, arguments.wait_seconds)
         upgrade(database_url, arguments.revision)
         logger.info("database migrated", extra={"revision": arguments.revision,
                                                 "backend": database_url.split(":", 1)[0]})
