@@ -117,8 +117,10 @@ def wait_for_database(url: str, wait_seconds: float, *, retry_every: float = 1.0
     A one-shot migration started beside its database (compose, a Kubernetes Job) may run before
     the server listens or before its name resolves; only such connection failures
     (``OperationalError``) are retried, anything else (a bad URL, a missing driver) is raised
-    at once.
+    at once. A SQLite file is not waited for.
     """
+    if make_url(url).get_backend_name() == "sqlite":
+        return  # a file: nothing to wait for (upgrade_database creates its directory)
     deadline = time.monotonic() + wait_seconds
     engine = create_engine(url)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -60,3 +61,9 @@ def test_a_server_that_never_answers_is_given_up_on_after_the_wait() -> None:
 def test_a_url_that_can_never_work_is_not_retried(url: str) -> None:
     with pytest.raises((NoSuchModuleError, ArgumentError)):
         wait_for_database(url, 3600)
+
+
+def test_a_sqlite_file_whose_directory_is_not_made_yet_is_not_waited_for(tmp_path: Path) -> None:
+    # migrate on a new SQLite path: upgrade_database makes the directory; waiting first made
+    # "unable to open database file" retry for the whole wait, then fail (found by CI).
+    wait_for_database(f"sqlite:///{tmp_path / 'not-yet' / 'users.sqlite3'}", 3600)
