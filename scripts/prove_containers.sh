@@ -15,9 +15,12 @@
 #  5. the batch side through the gateway (scripts/prove_plankton_journey.py): a plankton project,
 #     a ZIP of generated frames with a metadata CSV, a run polled to succeeded, bulk validation,
 #     an EcoTaxa export checked by EcoTaxa's import rules, a training on the trainer worker giving
-#     a new model version, an MRI scan import; then a short browser journey in Chromium
-#     (scripts/prove_ui_on_stack.py: sign in, library, segment, models, a project's run to 100 %)
-#     when a Python with Playwright is at hand (SPECIMEN_UI_PYTHON, default .venv/bin/python);
+#     a new model version, an MRI scan import; then the browser journey in Chromium
+#     (scripts/prove_ui_on_stack.py: sign in, library upload, two superpixels clicked on the
+#     segment workbench and compared pixel for pixel with the service's selection, models, an MRI
+#     slice classified with its crop box, a project's run to 100 % and a keyboard review, a
+#     technician created and deactivated on /users; each checked through the API) when a Python
+#     with Playwright is at hand (SPECIMEN_UI_PYTHON, default .venv/bin/python);
 #  6. creates a user, a library image with a segmentation and a scan through the API, then
 #     restarts every container and finds them all again; then removes the containers (keeping
 #     the volumes), starts the stack anew and finds them again;
@@ -227,8 +230,9 @@ with zipfile.ZipFile(sys.argv[2], "w") as archive:
     for path in sorted(Path(sys.argv[1]).glob("*.png"))[:2]:
         archive.write(path, path.name)
 PY
+    # An MRI slice from the classify image's generator too (the one the scan import used).
     "$ui_python" scripts/prove_ui_on_stack.py "$base_url" --frames-zip "$work/ui-frames.zip" \
-        --password "$admin_password"
+        --mri-slice "$(ls "$work"/mri/yes/*.png | head -n 1)" --password "$admin_password"
 else
     say "the web UI: SKIPPED (no Python with Playwright at $ui_python, or no /usr/bin/chromium)"
 fi
