@@ -320,7 +320,7 @@ def mri_step(page: Any, expect: Any, name: str, data: bytes) -> str:
     page.goto("/mri")
     kind = "application/dicom" if name.lower().endswith(".dcm") else "image/png"
     page.set_input_files("#slice", [{"name": name, "mimeType": kind, "buffer": data}])
-    page.get_by_role("button", name="Classify").click()
+    page.get_by_role("button", name="Classify", exact=True).click()
     facts = page.locator("#prediction-facts")
     expect(facts).to_contain_text("mri-tumor version")
     label = page.locator('[data-fact="label"]').inner_text().strip()
