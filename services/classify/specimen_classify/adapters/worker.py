@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import redis
 from redis import Redis
 from rq import Worker
+from rq.exceptions import StopRequested
 from rq.worker_pool import WorkerPool
 
 from specimen_classify.adapters.jobs import (
@@ -80,6 +81,11 @@ class ReconcilingWorker(Worker):
         try:
             done = reconcile(res.sessions(), job_queue_of(res.settings, self.connection),
                              lease_seconds=self.lease_seconds)
+        except StopRequested:
+            # SIGTERM while idle: RQ's warm shutdown raises this from its signal handler, here
+            # if the signal lands mid-reconcile. Swallowed, the worker never stopped (seen in CI:
+            # still running 30 s after SIGTERM, then retrying a Redis that was gone, for ever).
+            raise
         except Exception:  # the database or Redis away: the next period tries again
             logger.warning("reconciling the jobs failed; trying again in %ss", self.reconcile_seconds,
                            exc_info=True)
