@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,7 @@ class RunRequest(RunSettings):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    frame_ids: list[int] | None = Field(
+    frame_ids: list[Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]] | None = Field(
         None, min_length=1,
         description="The project's frames to run, by id (each once); absent: every frame of the project.")
 

@@ -257,6 +257,9 @@ class TestBadRequests:
     @pytest.mark.parametrize(("body", "slug"), [
         ({"frame_ids": [999999]}, "no-frames-to-run"),
         ({"frame_ids": []}, "validation-error"),
+        # ids past PostgreSQL's integer: a 500 (found by schemathesis), now refused as input
+        ({"frame_ids": [-17179869183, 648359484970, 1]}, "validation-error"),
+        ({"frame_ids": [0]}, "validation-error"),
         ({"model_version": 99}, "invalid-parameter"),
         ({"padding": -1}, "validation-error"),
         ({"fade_background": 2}, "validation-error"),
