@@ -27,6 +27,7 @@ from specimen_segment.adapters.repository import SqlLibraryRepository
 from specimen_segment.domain.errors import ImageNotFound
 from specimen_segment.domain.library import StoredImage, StoredSegmentation
 from specimen_segment.domain.similarity import (
+    ForeignHit,
     PictureKey,
     ScopeVectors,
     SearchQuery,
@@ -210,8 +211,14 @@ class TestConcurrentDeletion:
             def image_pixels(self, image: StoredImage) -> np.ndarray:
                 raise AssertionError("the query is an upload")
 
+        class LibraryOnly:
+            def scans(self, *_: object) -> list[ForeignHit]:
+                raise AssertionError("the query asks the library alone")
+
+            objects = scans
+
         search = SimilarImages(Library(), SqlDescriptorRepository(session), OwnerVectorCache(100),
-                               decode=decode_image, max_limit=10)
+                               LibraryOnly(), decode=decode_image, max_limit=10)
         query = io.BytesIO()
         Image.fromarray(scene("red-discs", "sand", 1).pixels).save(query, format="PNG")
         answer = search.search(1, SearchQuery(limit=10, upload=query.getvalue()))
