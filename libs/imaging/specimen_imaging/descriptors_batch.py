@@ -16,8 +16,10 @@ changes there, :func:`describe_objects_batch` falls back to the reference (see
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -84,24 +86,42 @@ def _shelf_layout(heights: list[int], widths: list[int]) -> tuple[list[tuple[int
 
 
 def _group_percentiles(
-    values: npt.NDArray[np.float64], starts: npt.NDArray[np.int64], counts: npt.NDArray[np.int64],
+    value_at: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]],
+    counts: npt.NDArray[np.int64],
     q: list[float],
 ) -> npt.NDArray[np.float64]:
-    """``np.percentile(v, q)`` (linear) of each group of sorted ``values`` (rows: groups)."""
+    """``np.percentile(v, q)`` (linear) of each group (rows: groups); ``value_at(ranks)`` gives
+    each group's sorted value at the 0-based ranks ``ranks`` (n, len(q))."""
     qs = np.true_divide(np.asarray(q, np.float64), 100)
     virtual = (counts[:, None] - 1) * qs[None, :]
     previous = np.floor(virtual)
     gamma = virtual - previous
     lo = previous.astype(np.int64)
     hi = np.minimum(lo + 1, counts[:, None] - 1)
-    a = values[starts[:, None] + lo]
-    b = values[starts[:, None] + hi]
+    a = value_at(lo)
+    b = value_at(hi)
     diff = b - a
     out = a + diff * gamma
     upper = gamma >= 0.5
     out[upper] = (b - diff * (1 - gamma))[upper]
     result: npt.NDArray[np.float64] = out
     return result
+
+
+def _ranked_by_histogram(
+    histogram: npt.NDArray[np.int64],
+) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]]:
+    """``value_at`` of :func:`_group_percentiles` for groups of integer values ``0..bins-1``
+    given by their histograms (n, bins): the value at rank ``k`` is the number of bins whose
+    cumulative count is <= k (the same value as sorting the group and reading it at ``k``)."""
+    cumulative = np.cumsum(histogram, axis=1)
+
+    def value_at(ranks: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        below = (cumulative[:, :, None] <= ranks[:, None, :]).sum(axis=1)
+        found: npt.NDArray[np.float64] = below.astype(np.float64)
+        return found
+
+    return value_at
 
 
 def _lab_values(
@@ -230,6 +250,76 @@ def fourier_rows(contours: list[npt.NDArray[Any] | None]) -> npt.NDArray[np.floa
     return out
 
 
+@functools.cache
+def _radial_coefficients(n: int, m: int) -> tuple[tuple[int, float], ...]:
+    """``(k, c)``: the Zernike radial polynomial ``R_n^m(rho) = sum c rho^k``."""
+    return tuple(
+        (n - 2 * t,
+         (-1) ** t * math.factorial(n - t)
+         / (math.factorial(t) * math.factorial((n + m) // 2 - t) * math.factorial((n - m) // 2 - t)))
+        for t in range((n - m) // 2 + 1)
+    )
+
+
+@functools.cache
+def _zernike_moments(orders: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """The ``(k, m)`` of the moments ``sum rho^(k-m) (rho e^{i theta})^m`` (k > 0) the orders need."""
+    return tuple(sorted({(k, zm) for zn, zm in orders for k, _ in _radial_coefficients(zn, zm) if k > 0}))
+
+
+def _zernike_sums(
+    obj: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    starts: npt.NDArray[np.int64],
+    dr: npt.NDArray[np.float64],
+    dcol: npt.NDArray[np.float64],
+    rho: npt.NDArray[np.float64],
+    radius: npt.NDArray[np.float64],
+    area: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """``zernike_n_m`` of each object (:data:`~specimen_imaging.descriptors.ZERNIKE_ORDERS`
+    order) from its pixels' offsets to its centroid, grouped by object (``obj`` ascending).
+
+    ``Z_nm = sum R_nm(rho) e^{i m theta}`` is linear in the powers of rho, so each object's
+    moments ``sum rho^(k-m) (rho e^{i theta})^m`` (16 of them for orders up to 6) are summed in
+    one pass over a pixel-by-moment table, and each order is then its radial polynomial's
+    combination of them: no polynomial per pixel and order (within 1e-14 of the reference).
+    """
+    n = counts.size
+    orders = ref.ZERNIKE_ORDERS
+    needed = _zernike_moments(orders)
+    # rho e^{i theta} = (dcol + i dr) / radius; 0 at the centroid, where every rho^k (k > 0) is 0.
+    z = (dcol + 1j * dr) / radius[obj]
+    z_powers = {1: z}
+    rho2_powers = {1: rho * rho}
+    for e in range(2, 7):
+        z_powers[e] = z_powers[e - 1] * z
+    for e in range(2, 4):
+        rho2_powers[e] = rho2_powers[e - 1] * rho2_powers[1]
+    # One row per moment's real and imaginary parts (each row contiguous: a segment sum per object).
+    table = np.empty((len(needed), 2, obj.size))
+    for j, (k, m) in enumerate(needed):
+        if m == 0:
+            table[j, 0] = rho2_powers[k // 2]
+            table[j, 1] = 0.0
+            continue
+        value = z_powers[m] if k == m else z_powers[m] * rho2_powers[(k - m) // 2]
+        table[j, 0] = value.real
+        table[j, 1] = value.imag
+    sums = np.zeros((len(needed), 2, n))
+    present = counts > 0
+    if obj.size:
+        sums[:, :, present] = np.add.reduceat(table, starts[present], axis=2)
+    moments = {key: sums[j, 0] + 1j * sums[j, 1] for j, key in enumerate(needed)}
+    out = np.empty((n, len(orders)))
+    for i, (zn, zm) in enumerate(orders):
+        total = np.zeros(n, np.complex128)
+        for k, coefficient in _radial_coefficients(zn, zm):
+            total += coefficient * (moments[k, zm] if k > 0 else counts.astype(np.float64))
+        out[:, i] = (zn + 1) * np.hypot(total.real, total.imag) / area
+    return out
+
+
 def describe_objects_batch(
     labels: npt.NDArray[Any],
     ids: npt.NDArray[np.int64],
@@ -311,9 +401,22 @@ def _describe_chunk(
     values = mgray.ravel()[flat_own].astype(np.float64)
 
     # Intensity distribution and local background.
-    by_value = np.lexsort((values, obj))
-    sorted_values = values[by_value]
-    percentiles = _group_percentiles(sorted_values, starts, counts, [10, 25, 50, 75, 90])
+    bins = ref.ENTROPY_BINS
+    quantiles = [10.0, 25.0, 50.0, 75.0, 90.0]
+    if gray.dtype == np.uint8:
+        # Each object's 256-bin histogram gives its sorted values (no sort of its pixels) and,
+        # its bins summed by entropy bin, the entropy histogram: the same counts and values.
+        hist256 = np.bincount(obj * 256 + mgray.ravel()[flat_own], minlength=n * 256).reshape(n, 256)
+        percentiles = _group_percentiles(_ranked_by_histogram(hist256), counts, quantiles)
+        entropy_bin = np.clip((np.arange(256, dtype=np.float64) / scale * bins).astype(np.intp), 0, bins - 1)
+        histogram = hist256 @ (entropy_bin[:, None] == np.arange(bins)[None, :]).astype(np.int64)
+    else:
+        sorted_values = values[np.lexsort((values, obj))]
+        percentiles = _group_percentiles(
+            lambda ranks: sorted_values[starts[:, None] + ranks], counts, quantiles)
+        histogram = np.bincount(
+            obj * bins + np.clip((values / scale * bins).astype(np.intp), 0, bins - 1), minlength=n * bins
+        ).reshape(n, bins)
     mean = np.bincount(obj, values, n) / area
     centred = values - mean[obj]
     c2 = centred**2
@@ -324,10 +427,6 @@ def _describe_chunk(
     with np.errstate(invalid="ignore", divide="ignore"):
         skewness = np.where(positive, m3 / variance**1.5, 0.0)
         kurtosis = np.where(positive, m4 / variance**2 - 3.0, 0.0)
-    bins = ref.ENTROPY_BINS
-    histogram = np.bincount(
-        obj * bins + np.clip((values / scale * bins).astype(np.intp), 0, bins - 1), minlength=n * bins
-    ).reshape(n, bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = histogram / area[:, None]
         terms = np.where(histogram > 0, share * np.log2(np.where(histogram > 0, share, 1.0)), 0.0)
@@ -468,37 +567,7 @@ def _describe_chunk(
     distance = np.hypot(dr, dcol)
     far = np.full(n, -np.inf)
     np.maximum.at(far, obj, distance)
-    rho = distance / (far + 0.5)[obj]
-    # e^{i theta} of each pixel about its centroid (theta = arctan2(dr, dcol), 0 at the centroid),
-    # its powers by multiplication: no cos/sin per pixel and order (within 1e-15 of them).
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.where(distance > 0, (dcol + 1j * dr) / distance, 1.0 + 0.0j)
-    turns: dict[int, npt.NDArray[Any]] = {1: unit}
-    parts = {1: (np.ascontiguousarray(unit.real), np.ascontiguousarray(unit.imag))}
-    powers: dict[int, npt.NDArray[np.float64]] = {0: np.ones_like(rho)}
-    for e in range(1, 7):
-        powers[e] = rho**e
-    zernike = np.empty((n, len(ref.ZERNIKE_ORDERS)))
-    for z_i, (zn, zm) in enumerate(ref.ZERNIKE_ORDERS):
-        radial = np.zeros_like(rho)
-        for t in range((zn - zm) // 2 + 1):
-            coef = (
-                (-1) ** t * math.factorial(zn - t)
-                / (math.factorial(t) * math.factorial((zn + zm) // 2 - t)
-                   * math.factorial((zn - zm) // 2 - t))
-            )
-            radial += coef * powers[zn - 2 * t]
-        if zm == 0:
-            re: npt.NDArray[Any] = np.bincount(obj, radial, n)
-            im: npt.NDArray[Any] = np.zeros(n)
-        else:
-            if zm not in turns:
-                turns[zm] = turns[zm - 1] * unit if zm - 1 in turns else unit**zm
-                parts[zm] = (np.ascontiguousarray(turns[zm].real), np.ascontiguousarray(turns[zm].imag))
-            cos_m, sin_m = parts[zm]
-            re = np.bincount(obj, radial * cos_m, n)
-            im = np.bincount(obj, radial * sin_m, n)
-        zernike[:, z_i] = (zn + 1) * np.hypot(re, im) / area
+    zernike = _zernike_sums(obj, counts, starts, dr, dcol, distance / (far + 0.5)[obj], far + 0.5, area)
 
     # Colour.
     if mcolor is None:

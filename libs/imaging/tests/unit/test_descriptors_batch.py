@@ -160,3 +160,46 @@ def test_lbp_at_some_pixels_is_the_whole_images_bit_for_bit(dtype):
     at = np.flatnonzero(inside)
     expected = descriptors.local_binary_pattern(gray).ravel()[at]
     assert np.array_equal(local_binary_pattern_at(gray, at), expected)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_percentiles_from_histograms_are_the_sorted_values_bit_for_bit(seed):
+    """uint8 objects' percentiles are read off their 256-bin histograms: the same numbers as
+    reading each object's sorted values (single pixels, one value, every value)."""
+    from specimen_imaging.descriptors_batch import _group_percentiles, _ranked_by_histogram
+
+    rng = np.random.default_rng(seed)
+    counts = np.concatenate([[1, 2, 3, 7], rng.integers(1, 3000, 40)]).astype(np.int64)
+    obj = np.repeat(np.arange(counts.size), counts)
+    values = rng.integers(0, 256, obj.size).astype(np.float64)
+    values[: counts[0] + counts[1]] = 17.0  # tied values
+    values[obj == 5] = rng.choice([0.0, 255.0], int(counts[5]))
+    starts = np.cumsum(counts) - counts
+    q = [10.0, 25.0, 50.0, 75.0, 90.0]
+    sorted_values = values[np.lexsort((values, obj))]
+    by_sort = _group_percentiles(lambda ranks: sorted_values[starts[:, None] + ranks], counts, q)
+    histograms = np.bincount(obj * 256 + values.astype(np.int64), minlength=counts.size * 256)
+    histograms = histograms.reshape(-1, 256)
+    assert np.array_equal(_group_percentiles(_ranked_by_histogram(histograms), counts, q), by_sort)
+    expected = np.array([np.percentile(values[obj == k], q) for k in range(counts.size)])
+    np.testing.assert_allclose(by_sort, expected, rtol=1e-15, atol=0)
+
+
+def test_zernike_of_large_objects_match_the_reference():
+    """The Zernike orders are combined from per-object moments (sums of powers of rho): on large
+    objects, where the radial polynomials' terms cancel most, they stay within 1e-12 of the
+    reference's per-pixel polynomials."""
+    size = 420
+    mask = np.zeros((size, size), np.uint8)
+    cv2.circle(mask, (100, 100), 90, 1, -1)
+    cv2.ellipse(mask, (300, 290), (110, 40), 30.0, 0, 360, 1, -1)
+    cv2.rectangle(mask, (220, 20), (400, 120), 1, -1)
+    cv2.circle(mask, (90, 320), 60, 1, 5)
+    objects = find_objects(mask.astype(bool))
+    gray = np.where(mask > 0, 60, 200).astype(np.uint8)
+    got = describe_objects_batch(objects.labels, np.arange(1, objects.count + 1), objects.bboxes, gray, None)
+    columns = [DESCRIPTOR_NAMES.index(f"zernike_{n}_{m}") for n, m in descriptors.ZERNIKE_ORDERS]
+    for k in range(objects.count):
+        rows, cols = np.nonzero(objects.labels == k + 1)
+        expected = descriptors.zernike_magnitudes(rows.astype(np.float64), cols.astype(np.float64))
+        np.testing.assert_allclose(got[k, columns], expected, rtol=1e-12, atol=1e-12)
