@@ -149,3 +149,75 @@ class TestWidePixels:
         decoded = decode_image(buffer.getvalue())
         assert decoded.pixels.dtype == np.uint16 and decoded.pixels.shape == (8, 8)
         assert decoded.pixels[0, 0] == 0 and decoded.pixels[-1, -1] == 65535
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _with_chunks(png: bytes, *chunks: bytes) -> bytes:
+    """``png`` with ``chunks`` inserted right after its IHDR (8 + 25 bytes)."""
+    return png[:33] + b"".join(chunks) + png[33:]
+
+
+def _pillow_only(data: bytes, monkeypatch) -> object:
+    from specimen_imaging import codecs
+
+    with monkeypatch.context() as patched:
+        patched.setattr(codecs, "_plain_png", lambda _: False)
+        return decode_image(data)
+
+
+class TestPlainPngThroughOpenCV:
+    """A plain 8-bit gray or RGB PNG is decoded by OpenCV (less CPU): the same pixels, format
+    and mode as Pillow's; anything else still goes through Pillow."""
+
+    @pytest.mark.parametrize("seed", range(6))
+    @pytest.mark.parametrize("mode", ["L", "RGB"])
+    def test_the_same_pixels_as_pillow(self, seed, mode, monkeypatch):
+        from specimen_imaging import codecs
+
+        rng = np.random.default_rng(seed)
+        h, w = (int(v) for v in rng.integers(1, 90, 2))
+        shape = (h, w) if mode == "L" else (h, w, 3)
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        pixels[: h // 2] //= 7  # runs and ramps as well as noise: every PNG filter gets used
+        for png in (
+            _save(Image.fromarray(pixels, mode), "PNG", compress_level=int(rng.integers(0, 10))),
+            encode_image(pixels, "png"),  # OpenCV's own encoder
+            _with_chunks(_save(Image.fromarray(pixels, mode), "PNG"),
+                         _chunk(b"gAMA", struct.pack(">I", 22000)), _chunk(b"sRGB", b"\x00"),
+                         _chunk(b"pHYs", struct.pack(">IIB", 3780, 3780, 1))),
+        ):
+            assert codecs._plain_png(png)
+            expected = _pillow_only(png, monkeypatch)
+            got = decode_image(png)
+            assert (got.format, got.mode) == (expected.format, expected.mode) == ("png", mode)
+            assert got.pixels.dtype == expected.pixels.dtype and np.array_equal(got.pixels, expected.pixels)
+
+    def test_other_pngs_go_through_pillow(self):
+        from specimen_imaging import codecs
+
+        gray = np.arange(48, dtype=np.uint8).reshape(6, 8)
+        plain = _save(Image.fromarray(gray, "L"), "PNG")
+        others = [
+            _save(Image.fromarray(gray, "L"), "PNG", transparency=3),  # tRNS
+            _save(Image.fromarray(gray.astype(np.uint16) * 999), "PNG"),  # 16-bit
+            _save(Image.fromarray(gray, "L").convert("P"), "PNG"),  # palette
+            _save(Image.fromarray(np.dstack([gray] * 4), "RGBA"), "PNG"),
+            _with_chunks(plain, _chunk(b"tEXt", b"Raw profile type exif\x00x")),  # orientation may hide there
+            _with_chunks(plain, _chunk(b"eXIf", b"MM\x00*")),
+            plain[:-30],  # truncated: no IEND
+        ]
+        assert codecs._plain_png(plain)
+        assert not any(codecs._plain_png(data) for data in others)
+
+    def test_a_corrupt_plain_png_gets_pillows_answer(self, monkeypatch):
+        gray = np.random.default_rng(1).integers(0, 256, (40, 40), dtype=np.uint8)
+        png = bytearray(_save(Image.fromarray(gray, "L"), "PNG", compress_level=0))
+        png[60:70] = b"\xff" * 10  # inside the IDAT: its CRC fails, OpenCV refuses it
+        with pytest.raises(UnreadableImage) as pillow:
+            _pillow_only(bytes(png), monkeypatch)
+        with pytest.raises(UnreadableImage) as ours:
+            decode_image(bytes(png))
+        assert str(ours.value) == str(pillow.value)
