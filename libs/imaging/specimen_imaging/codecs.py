@@ -1,7 +1,8 @@
 """Image bytes ⇄ pixel arrays (RGB/RGBA/gray, uint8/uint16) with limits checked from the header.
 
 Decoding uses Pillow: it reads the header lazily, so the pixel count is checked before any
-pixel is decoded (a 100000x100000 PNG of a few hundred bytes is refused at once). The same
+pixel is decoded (a 100000x100000 PNG of a few hundred bytes is refused at once); a plain 8-bit
+gray or RGB PNG's pixels are then decoded by OpenCV, in less CPU, to the same values. The same
 limit goes to both decoders' own guards: ``PIL.Image.MAX_IMAGE_PIXELS`` and OpenCV's
 ``OPENCV_IO_MAX_IMAGE_PIXELS`` environment variable (read by OpenCV when it first decodes, so
 :func:`configure_decoder_limits` is called by the app's lifespan before any request).
