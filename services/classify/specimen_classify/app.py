@@ -17,6 +17,7 @@ from specimen_classify.adapters.model_registry import LoadedModels
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
 from specimen_classify.adapters.object_descriptor_repository import ProjectVectorCache
+from specimen_classify.adapters.scan_descriptor_repository import ScanVectorCache
 from specimen_classify.api import (
     classification,
     exports,
@@ -65,6 +66,8 @@ async def _scan_storage(app: FastAPI, settings: ClassifySettings) -> AsyncIterat
         app.state.decoded_frames = DecodedFrames()
         # Projects' object descriptors between searches (reloaded when their rows change).
         app.state.object_vectors = ProjectVectorCache(settings.object_search_cache_vectors)
+        # Hospitals' scan descriptors between searches (reloaded when their rows change).
+        app.state.scan_vectors = ScanVectorCache(settings.scan_search_cache_vectors)
 
         async def database_ready() -> None:
             await run_in_threadpool(ping, engine)

@@ -88,14 +88,17 @@ class ClassifySettings(ServiceSettings):
     review_max_ids: int = Field(default=1000, gt=0,
                                 validation_alias="SPECIMEN_CLASSIFY_REVIEW_MAX_IDS")
 
-    # Similar-object search (issue 14): the most objects one search answers, and how many
-    # projects' descriptors (rows in all) a replica keeps in memory between searches.
+    # Similar-object and similar-scan search (issue 14): the most one search answers, and how
+    # many projects' / hospitals' descriptors (rows in all) a replica keeps in memory between
+    # searches (a scan's row is 48 floats, 192 bytes).
     object_search_max_limit: int = Field(
         default=100, ge=1, le=10_000, validation_alias="SPECIMEN_CLASSIFY_OBJECT_SEARCH_MAX_LIMIT")
     scan_search_max_limit: int = Field(
         default=100, ge=1, le=10_000, validation_alias="SPECIMEN_CLASSIFY_SCAN_SEARCH_MAX_LIMIT")
     object_search_cache_vectors: int = Field(
         default=1_000_000, ge=0, validation_alias="SPECIMEN_CLASSIFY_OBJECT_SEARCH_CACHE_VECTORS")
+    scan_search_cache_vectors: int = Field(
+        default=500_000, ge=0, validation_alias="SPECIMEN_CLASSIFY_SCAN_SEARCH_CACHE_VECTORS")
 
     # Jobs (plankton runs, exports): their queue in Redis (SPECIMEN_REDIS_URL) and the workers
     # (`python -m specimen_classify worker`).

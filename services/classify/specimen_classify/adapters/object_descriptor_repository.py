@@ -2,19 +2,22 @@
 
 The vectors live in ``object_descriptors`` (SQLite or PostgreSQL, which has no pgvector here),
 one row per object with its project; a search ranks one project's rows exactly, in memory.
-:class:`ProjectVectorCache` keeps recently searched projects' matrices between requests and
-reloads one when its ``(row count, largest id)`` stamp in the database moved: a re-run frame
-(``replace_frame_objects``) deletes and inserts rows (new, never reused ids), a deleted frame
-or object lowers the count, so every replica sees every write on its next search (as segment's
-``OwnerVectorCache``).
+:class:`ProjectVectorCache` keeps recently searched projects' matrices between requests
+(:class:`specimen_kit.stamped_cache.StampedCache`, as segment's owners) and reloads one when its
+``(row count, largest id)`` stamp in the database moved. Rows are only inserted and deleted,
+never updated (``put``, a re-run frame's ``replace_frame_objects``, the backfill insert rows
+with new, never reused ids; a deleted frame, object or project, ``delete_other_versions`` lower
+the count), and an object never changes project, so every replica sees every write on its next
+search. ``POST /objects/search`` composes the same per-project entries: the projects of the
+caller and their stamps come from one query that joins the membership, read on every search,
+so a membership change is seen at once too.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +32,7 @@ from specimen_classify.adapters.tables import (
     ProjectRow,
 )
 from specimen_classify.domain.plankton.projects import ObjectFilters
+from specimen_kit.stamped_cache import StampedCache
 
 _VECTOR_DTYPE = np.dtype("<f4")
 
@@ -107,25 +111,23 @@ class SqlObjectDescriptorRepository:
         vectors = np.frombuffer(b"".join(row[1] for row in rows), _VECTOR_DTYPE)
         return ProjectVectors(ids, vectors.reshape(len(rows), dimensions).astype(np.float32))
 
-    def load_member_scope(self, member_id: int | None, version: str,
-                          dimensions: int) -> ProjectVectors:
-        """The rows of ``version`` of every project ``member_id`` owns or has a member row in
-        (None: every project): the membership is a condition of the query that reads them."""
-        query = (select(ObjectDescriptorRow.object_id, ObjectDescriptorRow.vector)
+    def member_stamps(self, member_id: int | None, version: str) -> dict[int, tuple[int, int]]:
+        """``{project id: (row count, largest id)}`` of the rows of ``version`` of every project
+        ``member_id`` owns or has a member row in (None: every project), each the project's
+        :meth:`scope_stamp`; projects without rows are left out. The membership is a condition
+        of this query, read on every search."""
+        query = (select(ObjectDescriptorRow.project_id, func.count(ObjectDescriptorRow.id),
+                        func.max(ObjectDescriptorRow.id))
                  .where(ObjectDescriptorRow.descriptor_set_version == version)
-                 .order_by(ObjectDescriptorRow.id))
+                 .group_by(ObjectDescriptorRow.project_id))
         if member_id is not None:
             member_of = select(ProjectMemberRow.project_id).where(
                 ProjectMemberRow.user_id == member_id)
             owned = select(ProjectRow.id).where(ProjectRow.owner_id == member_id)
             query = query.where(or_(ObjectDescriptorRow.project_id.in_(member_of),
                                     ObjectDescriptorRow.project_id.in_(owned)))
-        rows = self._session.execute(query).all()
-        if not rows:
-            return ProjectVectors.empty(dimensions)
-        ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
-        vectors = np.frombuffer(b"".join(row[1] for row in rows), _VECTOR_DTYPE)
-        return ProjectVectors(ids, vectors.reshape(len(rows), dimensions).astype(np.float32))
+        return {int(project): (int(count), int(largest))
+                for project, count, largest in self._session.execute(query)}
 
     def matching_ids(self, project_id: int, filters: ObjectFilters) -> npt.NDArray[np.int64]:
         """Ids of the project's objects that pass ``filters`` (the candidates of a search)."""
@@ -183,31 +185,32 @@ class ProjectVectorCache:
     database is unchanged. Thread-safe."""
 
     def __init__(self, max_vectors: int) -> None:
-        self._max_vectors = max_vectors
-        self._entries: OrderedDict[tuple[int, str], tuple[tuple[int, int], ProjectVectors]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.loads = 0
+        self._projects: StampedCache[tuple[int, str], ProjectVectors] = StampedCache(
+            max_vectors, rows_of=lambda scope: scope.vectors.shape[0])
+
+    @property
+    def loads(self) -> int:
         """How many times a project's rows were read from the database (tests watch it)."""
+        return self._projects.loads
 
     def vectors(self, project_id: int, version: str, dimensions: int,
                 rows: SqlObjectDescriptorRepository) -> ProjectVectors:
-        key = (project_id, version)
-        stamp = rows.scope_stamp(project_id, version)
-        with self._lock:
-            cached = self._entries.get(key)
-            if cached is not None and cached[0] == stamp:
-                self._entries.move_to_end(key)
-                return cached[1]
-        scope = rows.load_scope(project_id, version, dimensions)
-        with self._lock:
-            self.loads += 1
-            self._entries[key] = (stamp, scope)
-            self._entries.move_to_end(key)
-            total = sum(entry[1].vectors.shape[0] for entry in self._entries.values())
-            while total > self._max_vectors and len(self._entries) > 1:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                total -= dropped.vectors.shape[0]
-        return scope
+        return self._projects.get((project_id, version), rows.scope_stamp(project_id, version),
+                                  partial(rows.load_scope, project_id, version, dimensions))
+
+    def member_vectors(self, member_id: int | None, version: str, dimensions: int,
+                       rows: SqlObjectDescriptorRepository) -> ProjectVectors:
+        """The rows of every project ``member_id`` belongs to (None: every project), from the
+        projects' entries (:meth:`SqlObjectDescriptorRepository.member_stamps` says which)."""
+        scopes = [self._projects.get((project_id, version), stamp,
+                                     partial(rows.load_scope, project_id, version, dimensions))
+                  for project_id, stamp in sorted(rows.member_stamps(member_id, version).items())]
+        if not scopes:
+            return ProjectVectors.empty(dimensions)
+        if len(scopes) == 1:
+            return scopes[0]
+        return ProjectVectors(np.concatenate([scope.object_ids for scope in scopes]),
+                              np.concatenate([scope.vectors for scope in scopes]))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._projects)

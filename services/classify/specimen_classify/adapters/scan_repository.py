@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from specimen_classify.adapters.scan_descriptor_repository import refile_scan_descriptors
 from specimen_classify.adapters.tables import ScanClassificationRow, ScanRow
 from specimen_classify.domain.predictions import ModelVersion, MriLabel
 from specimen_classify.domain.scans import (
@@ -137,6 +138,11 @@ class SqlScanRepository:
         return [_scan(row) for row in self._session.scalars(_sorted(scope, filters))]
 
     def save(self, scan: Scan) -> bool:
+        before = self._session.scalar(select(ScanRow.hospital).where(ScanRow.id == scan.id))
+        if before is not None and before != scan.hospital:
+            # New descriptor ids, so both hospitals' search caches see the move (the rule of
+            # scan_descriptor_repository).
+            refile_scan_descriptors(self._session, scan.id)
         result = self._session.execute(
             update(ScanRow).where(ScanRow.id == scan.id).values(
                 hospital=scan.hospital, patient_gender=scan.patient_gender,

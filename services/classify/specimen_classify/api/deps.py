@@ -84,8 +84,9 @@ def _scan_service(request: Request, session: DbSession, blobs: Blobs,
 ScanService = Annotated[ScanRecords, Depends(_scan_service)]
 
 
-def _scan_search(session: DbSession, scans: ScanService, settings: Settings) -> ScanSearch:
-    return ScanSearch(scans, SqlScanDescriptorRepository(session),
+def _scan_search(request: Request, session: DbSession, scans: ScanService,
+                 settings: Settings) -> ScanSearch:
+    return ScanSearch(scans, SqlScanDescriptorRepository(session), request.app.state.scan_vectors,
                       read_image=partial(read_mri, max_pixels=settings.max_image_pixels),
                       max_limit=settings.scan_search_max_limit)
 
@@ -149,10 +150,11 @@ def _object_search(request: Request, session: DbSession, projects: ProjectServic
 ObjectSearchService = Annotated[ObjectSearch, Depends(_object_search)]
 
 
-def _member_object_search(session: DbSession, projects: ProjectService,
+def _member_object_search(request: Request, session: DbSession, projects: ProjectService,
                           settings: Settings) -> MemberObjectSearch:
     return MemberObjectSearch(projects, SqlProjectRepository(session),
                               SqlObjectDescriptorRepository(session),
+                              request.app.state.object_vectors,
                               max_limit=settings.object_search_max_limit)
 
 

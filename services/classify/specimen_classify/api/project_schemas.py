@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from specimen_classify.api.classification_schemas import Box, ModelRef
-from specimen_classify.api.scan_schemas import MAX_DESCRIPTOR_NUMBERS, comma_separated_numbers
+from specimen_classify.api.search_schemas import DescriptorSearchParams
 from specimen_classify.domain.plankton.object_search import ObjectHit, ObjectSearchAnswer
 from specimen_classify.domain.plankton.project_records import (
     UNSET,
@@ -516,7 +516,7 @@ class ObjectSearchResults(BaseModel):
                    descriptor_set_version=answer.descriptor_set_version)
 
 
-class MemberObjectSearchParams(Params):
+class MemberObjectSearchParams(DescriptorSearchParams):
     """``POST /objects/search``'s fields besides the file ``image`` (an uploaded crop): exactly
     one of the crop, an ``object_id``, or a ``descriptor`` with its ``descriptor_set_version``."""
 
@@ -526,18 +526,6 @@ class MemberObjectSearchParams(Params):
     object_id: int | None = Field(None, ge=1, le=MAX_RECORD_ID,
                                   description="An object you can see to search by (left out of "
                                               "the answer).")
-    descriptor: list[float] | None = Field(
-        None, min_length=1, max_length=MAX_DESCRIPTOR_NUMBERS,
-        description="A similarity descriptor of the image descriptor set (as segment computes "
-                    "one for an image or a selection); with descriptor_set_version.")
-    descriptor_set_version: str | None = Field(
-        None, min_length=1, max_length=16,
-        description="The descriptor set the descriptor was made with; another than the one "
-                    "objects are searched by is a 422.")
-    limit: int = Field(10, ge=1, description="How many objects to answer, best first (at most "
-                                             "SPECIMEN_CLASSIFY_OBJECT_SEARCH_MAX_LIMIT).")
-
-    _numbers = field_validator("descriptor", mode="before")(comma_separated_numbers)
 
 
 class MemberSimilarObject(SimilarObject):

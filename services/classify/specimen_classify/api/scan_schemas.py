@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from specimen_classify.api.classification_schemas import Box, ModelRef
+from specimen_classify.api.search_schemas import DescriptorSearchParams
 from specimen_classify.domain.scan_search import ScanHit, ScanSearchAnswer
 from specimen_classify.domain.scans import (
     MAX_PATIENT_REF_CHARS,
@@ -21,7 +22,6 @@ from specimen_classify.domain.scans import (
     ScanSort,
     ScanSortField,
 )
-from specimen_imaging.options import Params
 from specimen_kit.hospitals import MAX_HOSPITAL_NAME_CHARS
 from specimen_kit.identifiers import MAX_RECORD_ID
 from specimen_kit.paging import DEFAULT_LIMIT, LimitField, OffsetField
@@ -259,20 +259,7 @@ class ScanPage(BaseModel):
 
 # --- similar-scan search (issue 14) ------------------------------------------------------------
 
-MAX_DESCRIPTOR_NUMBERS = 1024
-"""A loose cap on a sent descriptor's length (the domain names the set's own length)."""
-
-
-def comma_separated_numbers(value: Any) -> Any:
-    """A descriptor sent as a form field or query string: ``"0.1,0.2,…"``."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
-        return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
-    return value
-
-
-class ScanSearchParams(Params):
+class ScanSearchParams(DescriptorSearchParams):
     """The search's fields besides the file ``image``: exactly one of an uploaded ``image``, a
     ``scan_id``, or a ``descriptor`` with its ``descriptor_set_version``."""
 
@@ -282,22 +269,10 @@ class ScanSearchParams(Params):
     scan_id: int | None = Field(None, ge=1, le=MAX_RECORD_ID,
                                 description="A scan you can see to search by (left out of the "
                                             "answer).")
-    descriptor: list[float] | None = Field(
-        None, min_length=1, max_length=MAX_DESCRIPTOR_NUMBERS,
-        description="A similarity descriptor (as segment computes one for an image or a "
-                    "selection); with descriptor_set_version.")
-    descriptor_set_version: str | None = Field(
-        None, min_length=1, max_length=16,
-        description="The descriptor set the descriptor was made with; another than the stored "
-                    "scans' is a 422 (vectors of two versions are never compared).")
     hospital: str | None = Field(
         None, max_length=MAX_HOSPITAL_NAME_CHARS,
         description="Narrow to one hospital (an admin's filter; anyone else sees their own "
                     "hospital's scans only, and naming another answers nothing).")
-    limit: int = Field(10, ge=1, description="How many scans to answer, best first (at most "
-                                             "SPECIMEN_CLASSIFY_SCAN_SEARCH_MAX_LIMIT).")
-
-    _numbers = field_validator("descriptor", mode="before")(comma_separated_numbers)
 
     @field_validator("hospital", "descriptor_set_version", mode="before")
     @classmethod

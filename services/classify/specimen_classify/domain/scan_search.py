@@ -11,7 +11,9 @@ Rules:
 - **Scoped inside the query.** The candidates are read by a query whose condition is the
   caller's hospital (an admin: every hospital), narrowed by ``hospital`` when given (an admin's
   filter; anyone else naming another hospital gets an empty answer, as the listing does).
-  Another hospital's scan is never ranked, so it cannot appear even as the exact nearest.
+  Another hospital's scan is never ranked, so it cannot appear even as the exact nearest. A
+  hospital's rows are kept in process between searches while their stamp is unchanged (a scan
+  filed, deleted, described or moved changes it).
 - **Exact.** Every candidate's inner product (the cosine of unit vectors), best first, ties by
   id; ``candidates`` says how many scans were ranked.
 """
@@ -19,7 +21,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -54,8 +56,13 @@ class ScanDescriptorRows(Protocol):
 
     def vector_of(self, scan_id: int, version: str) -> npt.NDArray[np.float32] | None: ...
 
-    def load_scope(self, scope: str | None, hospital: str | None, version: str,
-                   dimensions: int) -> ScanVectors: ...
+
+class ScanIndex(Protocol):
+    """The rows of ``version`` of hospital ``hospital``'s scans (None: every hospital), read by
+    a query whose condition is the hospital, or kept since while unchanged (see ``adapters``)."""
+
+    def vectors(self, hospital: str | None, version: str, dimensions: int,
+                rows: Any) -> ScanVectors: ...
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,11 @@ class ScanSearchAnswer:
 class ScanSearch:
     """The search over the scans a caller may see (the rules above)."""
 
-    def __init__(self, scans: ScanRecords, rows: ScanDescriptorRows, *, read_image: ImageReader,
-                 max_limit: int) -> None:
+    def __init__(self, scans: ScanRecords, rows: ScanDescriptorRows, index: ScanIndex, *,
+                 read_image: ImageReader, max_limit: int) -> None:
         self._scans = scans
         self._rows = rows
+        self._index = index
         self._read_image = read_image
         self._max_limit = max_limit
 
@@ -113,7 +121,8 @@ class ScanSearch:
         hospital = None if query.hospital is None else hospital_slug(query.hospital)
         if scope is not None and hospital is not None and hospital != scope:
             return ScanSearchAnswer([], SCAN_DESCRIPTOR_SET_VERSION, 0)
-        rows = self._rows.load_scope(scope, hospital, SCAN_DESCRIPTOR_SET_VERSION, DIMENSIONS)
+        within = hospital if hospital is not None else scope  # the same when both are given
+        rows = self._index.vectors(within, SCAN_DESCRIPTOR_SET_VERSION, DIMENSIONS, self._rows)
         ranked = np.unique(rows.scan_ids)
         candidates = int(ranked.size) - int(query.scan_id is not None and query.scan_id in ranked)
         hits = []

@@ -1,7 +1,9 @@
 """``POST /scans/search`` and ``POST /objects/search`` (issue 14) on SQLite and PostgreSQL: the
 scope is part of the query (another hospital's scan, another project's object never appear,
-even as the exact nearest), the three kinds of query, the descriptor version rule, and the
-backfill of scans filed before the search."""
+even as the exact nearest), the three kinds of query, the descriptor version rule, the
+backfill of scans filed before the search, and the in-process caches: every write after a
+cached search (filing, deletion, a move between hospitals, new objects, membership) is seen by
+the next one, and unchanged rows are not read again."""
 
 from __future__ import annotations
 
@@ -14,14 +16,25 @@ import pytest
 from sqlalchemy import delete, select
 
 from specimen_classify.adapters.descriptor_backfill import describe_scans, start_backfill
+from specimen_classify.adapters.object_descriptor_repository import (
+    ProjectVectorCache,
+    SqlObjectDescriptorRepository,
+)
+from specimen_classify.adapters.scan_descriptor_repository import (
+    ScanVectorCache,
+    SqlScanDescriptorRepository,
+)
 from specimen_classify.adapters.tables import ScanDescriptorRow
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain.plankton.object_similarity import (
+    DIMENSIONS,
     FEATURE_NAMES,
     OBJECT_DESCRIPTOR_VERSION,
     combine,
     feature_part,
 )
+from specimen_classify.domain.search_vectors import DIMENSIONS as SCAN_DIMENSIONS
+from specimen_classify.domain.search_vectors import SCAN_DESCRIPTOR_SET_VERSION
 from specimen_imaging import similarity
 from specimen_kit.blobs import FilesystemBlobStore
 from specimen_kit.database import build_engine, build_sessionmaker
@@ -140,6 +153,64 @@ class TestScanBackfill:
         assert found["items"][0]["scan_id"] == ids[0]
 
 
+class TestScanCache:
+    async def test_a_write_after_a_cached_search_is_seen_by_the_next(
+            self, api: Api, slices: Slices) -> None:
+        query = {"descriptor": slice_descriptor(slices, 1), "descriptor_set_version": "1",
+                 "limit": 100}
+
+        async def general() -> list[int]:
+            body = await scan_search(api, api.technician, **query)
+            return sorted(item["scan_id"] for item in body["items"])
+
+        theirs = (await api.create(slices.file(4), headers=api.other_moderator))["id"]
+        own = [(await api.create(slices.file(seed)))["id"] for seed in (1, 2)]
+        assert await general() == own
+        filed = (await api.create(slices.file(3)))["id"]
+        assert await general() == sorted([*own, filed])
+        deleted = await api.http.delete(f"/api/v1/scans/{filed}", headers=api.moderator)
+        assert deleted.status_code == 204
+        assert await general() == own
+        # A swap keeps both hospitals' row counts and (without new ids) General's largest id.
+        for scan_id, hospital in ((own[0], "St Mary"), (theirs, "General")):
+            moved = await api.http.patch(f"/api/v1/scans/{scan_id}", json={"hospital": hospital},
+                                         headers=api.admin)
+            assert moved.status_code == 200, moved.text
+        assert await general() == sorted([own[1], theirs])
+        st_mary = await scan_search(api, api.other_moderator, **query)
+        assert [item["scan_id"] for item in st_mary["items"]] == [own[0]]
+
+    async def test_the_cache_reloads_a_hospital_only_when_its_rows_change(
+            self, api: Api, slices: Slices, database_url: str) -> None:
+        engine = build_engine(database_url)
+        cache = ScanVectorCache(max_vectors=1000)
+
+        def scope(hospital: str | None) -> Any:
+            with build_sessionmaker(engine)() as session:
+                return cache.vectors(hospital, SCAN_DESCRIPTOR_SET_VERSION, SCAN_DIMENSIONS,
+                                     SqlScanDescriptorRepository(session))
+
+        try:
+            own = (await api.create(slices.file(1)))["id"]
+            first = scope("general")
+            assert first.scan_ids.tolist() == [own] and cache.loads == 1
+            assert scope("general") is first and cache.loads == 1  # unchanged: no reload
+            theirs = (await api.create(slices.file(2), headers=api.other_moderator))["id"]
+            assert scope("general") is first and cache.loads == 1  # another hospital's write
+            assert scope(None).scan_ids.tolist() == [own, theirs] and cache.loads == 2
+            edited = await api.http.patch(f"/api/v1/scans/{own}", json={"notes": "seen"},
+                                          headers=api.moderator)
+            assert edited.status_code == 200
+            assert scope("general") is first and cache.loads == 2  # not a move: same rows
+            moved = await api.http.patch(f"/api/v1/scans/{theirs}", json={"hospital": "General"},
+                                         headers=api.admin)
+            assert moved.status_code == 200
+            assert scope("general").scan_ids.tolist() == [own, theirs] and cache.loads == 3
+            assert scope("st-mary").scan_ids.tolist() == [] and cache.loads == 4
+        finally:
+            engine.dispose()
+
+
 # --- objects across the caller's projects ----------------------------------------------------
 
 MEMBER, OUTSIDER_OWNER, ADMIN = 30, 31, 1
@@ -212,3 +283,64 @@ class TestMemberObjectScope:
         answer = await object_search(projects_api, MEMBER, expect=422, descriptor=[1.0] * 48,
                                      descriptor_set_version="object-1")
         assert "never compared" in answer["detail"]
+
+
+class TestMemberObjectCache:
+    async def test_a_write_after_a_cached_search_is_seen_by_the_next(
+            self, projects_api: ProjectsApi) -> None:
+        client = projects_api
+        query = {"descriptor": object_vector(1)[1], "descriptor_set_version": "1", "limit": 100}
+
+        async def found() -> list[int]:
+            body = await object_search(client, MEMBER, **query)
+            return sorted(item["object_id"] for item in body["items"])
+
+        mine = await described_project(client, MEMBER, {}, [1, 2])
+        assert await found() == mine
+        project = await client.project(OUTSIDER_OWNER, {})
+        body = await client.upload(project["id"], [("image", ("f.png", client.png(seed=5)))],
+                                   user=OUTSIDER_OWNER)
+        frame = body["imported"][0]["id"]
+        theirs = client.add_objects(frame, [
+            replace(client.new_object(1), descriptor=object_vector(3)[0],
+                    descriptor_version=OBJECT_DESCRIPTOR_VERSION)])
+        assert await found() == mine  # not a member yet
+        added = await client.http.put(f"/api/v1/projects/{project['id']}/members/{MEMBER}",
+                                      json={"role": "viewer"},
+                                      headers=client.as_user(OUTSIDER_OWNER))
+        assert added.status_code == 201, added.text
+        assert await found() == sorted(mine + theirs)
+        more = client.add_objects(frame, [
+            replace(client.new_object(rank), descriptor=object_vector(rank + 10)[0],
+                    descriptor_version=OBJECT_DESCRIPTOR_VERSION) for rank in (1, 2)])
+        assert await found() == sorted(mine + more)  # the frame's objects were replaced
+        removed = await client.http.delete(f"/api/v1/projects/{project['id']}/members/{MEMBER}",
+                                           headers=client.as_user(OUTSIDER_OWNER))
+        assert removed.status_code == 204
+        assert await found() == mine
+
+    async def test_a_member_s_projects_are_read_only_when_their_rows_change(
+            self, projects_api: ProjectsApi) -> None:
+        client = projects_api
+        first = await described_project(client, MEMBER, {}, [1, 2])
+        second = await described_project(client, OUTSIDER_OWNER, {MEMBER: "viewer"}, [3])
+        engine = build_engine(client.database_url)
+        cache = ProjectVectorCache(max_vectors=1000)
+
+        def scope(member: int | None) -> Any:
+            with build_sessionmaker(engine)() as session:
+                return cache.member_vectors(member, OBJECT_DESCRIPTOR_VERSION, DIMENSIONS,
+                                            SqlObjectDescriptorRepository(session))
+
+        try:
+            assert sorted(scope(MEMBER).object_ids.tolist()) == sorted(first + second)
+            assert cache.loads == 2  # one read per project
+            assert sorted(scope(None).object_ids.tolist()) == sorted(first + second)
+            assert cache.loads == 2  # the admin's scope is made of the same projects' entries
+            third = await described_project(client, OUTSIDER_OWNER, {}, [4])
+            assert sorted(scope(None).object_ids.tolist()) == sorted(first + second + third)
+            assert cache.loads == 3
+            assert sorted(scope(MEMBER).object_ids.tolist()) == sorted(first + second)
+            assert cache.loads == 3
+        finally:
+            engine.dispose()

@@ -2,18 +2,18 @@
 
 The vectors live in the segment database (``image_descriptors``: SQLite or PostgreSQL, which
 has no pgvector here); a search ranks one owner's rows exactly, in memory.
-:class:`OwnerVectorCache` keeps recently searched owners' matrices between requests and
-reloads one when its ``(row count, largest id)`` stamp in the database moved, so every
-replica sees every other replica's writes on its next search (BENCHMARKS.md "Similar-image
-search" has the measurements behind exact search).
+:class:`OwnerVectorCache` keeps recently searched owners' matrices between requests
+(:class:`specimen_kit.stamped_cache.StampedCache`) and reloads one when its ``(row count,
+largest id)`` stamp in the database moved, so every replica sees every other replica's writes
+on its next search (BENCHMARKS.md "Similar-image search" has the measurements behind exact
+search).
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from specimen_imaging.similarity import DIMENSIONS
+from specimen_kit.stamped_cache import StampedCache
 from specimen_segment.adapters.models import ImageDescriptorRow, ImageRow, SegmentationRow
 from specimen_segment.domain.similarity import PictureKey, ScopeVectors
 
@@ -117,27 +118,12 @@ class OwnerVectorCache:
     """
 
     def __init__(self, max_vectors: int) -> None:
-        self._max_vectors = max_vectors
-        self._entries: OrderedDict[tuple[int, str], tuple[tuple[int, int], ScopeVectors]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._owners: StampedCache[tuple[int, str], ScopeVectors] = StampedCache(
+            max_vectors, rows_of=lambda scope: scope.vectors.shape[0])
 
     def vectors(self, owner_id: int, version: str, rows: SqlDescriptorRepository) -> ScopeVectors:
-        key = (owner_id, version)
-        stamp = rows.scope_stamp(owner_id, version)
-        with self._lock:
-            cached = self._entries.get(key)
-            if cached is not None and cached[0] == stamp:
-                self._entries.move_to_end(key)
-                return cached[1]
-        scope = rows.load_scope(owner_id, version)
-        with self._lock:
-            self._entries[key] = (stamp, scope)
-            self._entries.move_to_end(key)
-            total = sum(entry[1].vectors.shape[0] for entry in self._entries.values())
-            while total > self._max_vectors and len(self._entries) > 1:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                total -= dropped.vectors.shape[0]
-        return scope
+        return self._owners.get((owner_id, version), rows.scope_stamp(owner_id, version),
+                                partial(rows.load_scope, owner_id, version))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._owners)

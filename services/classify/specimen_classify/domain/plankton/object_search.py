@@ -151,8 +151,10 @@ class ObjectSearch:
 class MemberDescriptorRows(Protocol):
     def vector_of(self, object_id: int, version: str) -> npt.NDArray[np.float32] | None: ...
 
-    def load_member_scope(self, member_id: int | None, version: str,
-                          dimensions: int) -> ScopeVectors:
+
+class MemberIndex(Protocol):
+    def member_vectors(self, member_id: int | None, version: str, dimensions: int,
+                       rows: Any) -> ScopeVectors:
         """The rows of the objects of every project ``member_id`` belongs to (owner or member
         row; None: every project), the membership a condition of the query that reads them."""
         ...
@@ -183,9 +185,10 @@ class MemberObjectSearch:
     """``POST /objects/search``: objects of every project the caller belongs to, most like a query.
 
     - **Scoped inside the query.** The candidates are the rows of the projects the caller owns
-      or is a member of (any role; an admin: every project), read by a query that joins the
-      membership: an object of a project the caller is not in is never ranked, even when it is
-      the exact nearest.
+      or is a member of (any role; an admin: every project), named on every search by a query
+      that joins the membership: an object of a project the caller is not in is never ranked,
+      even when it is the exact nearest. Each project's matrix is the one
+      ``POST /projects/{id}/objects/search`` keeps (while its stamp is unchanged).
     - **One space with the library and the scans.** Objects are ranked by the image part of
       their descriptors (:func:`~specimen_classify.domain.plankton.object_similarity.image_parts`,
       descriptor set :data:`IMAGE_PART_SET_VERSION`, as segment's library and the scans), so a
@@ -197,12 +200,13 @@ class MemberObjectSearch:
     """
 
     def __init__(self, projects: ProjectRecords, repository: ProjectRepository,
-                 rows: MemberDescriptorRows, *, max_limit: int,
+                 rows: MemberDescriptorRows, index: MemberIndex, *, max_limit: int,
                  describe: Callable[[npt.NDArray[Any]], npt.NDArray[np.float32]] = describe_crop_image
                  ) -> None:
         self._projects = projects
         self._repo = repository
         self._rows = rows
+        self._index = index
         self._max_limit = max_limit
         self._describe = describe
 
@@ -222,7 +226,7 @@ class MemberObjectSearch:
                                    f"objects are searched by set {IMAGE_PART_SET_VERSION!r}")
         vector = self._vector(caller, query)
         member = None if caller.role is Role.ADMIN else caller.user_id
-        scope = self._rows.load_member_scope(member, OBJECT_DESCRIPTOR_VERSION, DIMENSIONS)
+        scope = self._index.member_vectors(member, OBJECT_DESCRIPTOR_VERSION, DIMENSIONS, self._rows)
         candidates = int(scope.object_ids.size) - int(
             query.object_id is not None and bool(np.isin(query.object_id, scope.object_ids)))
         hits = []
