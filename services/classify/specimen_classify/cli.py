@@ -3,7 +3,8 @@
 ``generate mri|plankton OUT_DIR`` writes a generated training set laid out as the public sets are
 (:mod:`specimen_classify.adapters.datasets`); ``train mri|plankton DATA_DIR --out DIR | --store
 DIR [--activate]`` trains a model (:mod:`specimen_classify.training`; needs the ``train``
-extra); ``bootstrap-models`` trains and activates the default models the store lacks;
+extra); ``bootstrap-models`` installs or trains, and activates, the default models the store
+lacks; ``build-prebuilt-mri`` trains the MRI model the package ships;
 ``migrate`` and ``sweep-orphans`` look after the scans' database and images
 (:mod:`specimen_kit.storage`).
 """
@@ -27,7 +28,7 @@ from specimen_classify.adapters.scan_imports import import_blob_keys
 from specimen_classify.config import ClassifySettings
 from specimen_classify.domain import synthetic_mri, synthetic_plankton
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL
-from specimen_classify.training.defaults import DefaultTraining
+from specimen_classify.training.defaults import MRI_SOURCES, PREBUILT_DIR, DefaultTraining, PrebuiltMri
 from specimen_kit.logs import configure_logging
 from specimen_kit.storage import STORAGE_COMMANDS, add_storage_commands, run_storage_command
 
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_heldout_commands(kinds)
     _add_train_commands(commands)
     _add_bootstrap_command(commands)
+    _add_build_prebuilt_command(commands)
     _add_worker_command(commands)
     backfill = commands.add_parser(
         "backfill-object-descriptors",
@@ -197,9 +199,10 @@ def _add_train_commands(commands: Any) -> None:
     mri.add_argument("--seed", type=int, default=0, help="split and training seed (default: %(default)s)")
     mri.add_argument("--epochs", type=int, default=None, help="most epochs (default: the trainer's)")
     mri.add_argument("--batch-size", type=int, default=None, help="(default: the trainer's)")
-    mri.add_argument("--architecture", choices=("gap64", "reference"), default="gap64",
+    mri.add_argument("--architecture", choices=("gap64", "gap128s", "reference"), default="gap64",
                      help="gap64: 64x64, four conv blocks, global pooling, augmentation (default); "
-                          "reference: the reference design's 32x32 CNN")
+                          "gap128s: the same on a 128x128 crop read by a stride-2 5x5 convolution "
+                          "(BENCHMARKS.md); reference: the reference design's 32x32 CNN")
     mri.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     plankton = models.add_parser("plankton", help="the plankton forest from DATA_DIR/<class>/ crops")
     plankton.add_argument("data_dir", type=Path)
@@ -223,14 +226,19 @@ def _add_destination(command: argparse.ArgumentParser, artifact: str) -> None:
 def _add_bootstrap_command(commands: Any) -> None:
     defaults = DefaultTraining()
     bootstrap = commands.add_parser(
-        "bootstrap-models", help="train and activate the default models on generated data if the store "
-        "lacks them (make run, the image build and the Kubernetes Job run it)")
+        "bootstrap-models", help="install (MRI: prebuilt) or train (plankton: generated data), and "
+        "activate, the default models the store lacks (make run, the image build and the Kubernetes "
+        "Job run it)")
     bootstrap.add_argument("--store", type=Path, default=None,
                            help="the model store (default: the service's SPECIMEN_CLASSIFY_MODEL_DIR)")
+    bootstrap.add_argument("--mri-from", choices=MRI_SOURCES, default=defaults.mri_from,
+                           help="prebuilt: install the MRI model shipped in the package (seconds); "
+                                "generated: train one here on --mri-slices for --mri-epochs (default: "
+                                "%(default)s)")
     bootstrap.add_argument("--mri-slices", type=int, default=defaults.mri_slices_per_class,
-                           help="generated slices per class (default: %(default)s)")
+                           help="with --mri-from generated: slices per class (default: %(default)s)")
     bootstrap.add_argument("--mri-epochs", type=int, default=defaults.mri_epochs,
-                           help="most epochs (default: %(default)s)")
+                           help="with --mri-from generated: most epochs (default: %(default)s)")
     bootstrap.add_argument("--plankton-frames", type=int, default=defaults.plankton_frames,
                            help="generated frames (default: %(default)s)")
     bootstrap.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -242,8 +250,33 @@ def _bootstrap(arguments: argparse.Namespace) -> None:
     store = ModelStore(arguments.store or ClassifySettings().resolved_model_dir)
     serving = bootstrap_models(store, DefaultTraining(
         mri_slices_per_class=arguments.mri_slices, mri_epochs=arguments.mri_epochs,
-        plankton_frames=arguments.plankton_frames), progress=not arguments.quiet)
+        plankton_frames=arguments.plankton_frames, mri_from=arguments.mri_from),
+        progress=not arguments.quiet)
     logger.info("default models ready", extra={"store": str(store.root), "serving": serving})
+
+
+def _add_build_prebuilt_command(commands: Any) -> None:
+    build = PrebuiltMri()
+    command = commands.add_parser(
+        "build-prebuilt-mri", help="train the MRI model shipped in the package (make prebuilt-mri; about "
+        "13 minutes on 2 cores), on freshly generated slices")
+    command.add_argument("--out", type=Path, default=PREBUILT_DIR / MRI_MODEL,
+                         help="where the version folder goes (default: the package's, %(default)s)")
+    command.add_argument("--slices", type=int, default=build.slices_per_class,
+                         help="generated slices per class (default: %(default)s)")
+    command.add_argument("--epochs", type=int, default=build.epochs,
+                         help="most epochs (default: %(default)s)")
+    command.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def _build_prebuilt(arguments: argparse.Namespace) -> None:
+    from specimen_classify.training.defaults import build_prebuilt_mri
+
+    build = PrebuiltMri(slices_per_class=arguments.slices, epochs=arguments.epochs)
+    card = build_prebuilt_mri(arguments.out, build, progress=not arguments.quiet)
+    test = card["metrics"]["test"]  # type: ignore[index]
+    logger.info("prebuilt MRI model written", extra={"out_dir": str(arguments.out),
+                                                      "test_accuracy": test["accuracy"]})
 
 
 def _trained_into(arguments: argparse.Namespace, name: str, train: Any) -> Any:
@@ -311,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _train(arguments)
         elif arguments.command == "bootstrap-models":
             _bootstrap(arguments)
+        elif arguments.command == "build-prebuilt-mri":
+            _build_prebuilt(arguments)
         elif arguments.kind in ("heldout-mri", "heldout-plankton"):
             _generate_heldout(arguments)
         elif arguments.kind == "mri":

@@ -260,6 +260,18 @@ class TestReferenceArchitecture:
         assert model.input_size == 32 and card["out_of_distribution"]["features"]["dimension"] == 512
 
 
+class TestGap128s:
+    def test_the_128_pixel_network_trains_exports_and_serves(self, data_dir: Path, tmp_path: Path) -> None:
+        """The variant measured in BENCHMARKS.md (issue 11, session 7) stays usable: ``--architecture
+        gap128s``, its LiteRT export checked against Keras, served at its own input size."""
+        card = train_mri(data_dir, tmp_path, architecture="gap128s", epochs=1, batch_size=32, progress=False)
+        model = LiteRtMriModel.load(tmp_path, ModelVersion(MRI_MODEL, 1))
+
+        assert card["architecture"]["name"] == "gap128s" and card["input"]["size"] == 128
+        assert card["export"]["max_abs_diff_vs_keras"] <= 1e-5
+        assert model.input_size == 128 and card["out_of_distribution"]["features"]["dimension"] == 64
+
+
 class TestTrainCommand:
     def test_a_data_folder_without_yes_and_no_is_a_usage_error(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

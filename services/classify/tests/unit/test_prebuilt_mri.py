@@ -1,0 +1,103 @@
+"""The MRI model the package ships (``specimen_classify/prebuilt/mri-tumor``), and how the
+bootstrap installs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from specimen_classify.adapters.datasets import generate_mri
+from specimen_classify.adapters.model_store import ModelStore
+from specimen_classify.adapters.mri_images import read_mri
+from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.domain import synthetic_mri
+from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, ModelVersion, classify_each
+from specimen_classify.training.defaults import (
+    BOOTSTRAPPED_BY,
+    DefaultTraining,
+    PrebuiltMri,
+    bootstrap_models,
+    prebuilt_model_dir,
+)
+
+SHIPPED = prebuilt_model_dir(MRI_MODEL)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Path:
+    assert SHIPPED is not None, "the package ships no prebuilt MRI model: run make prebuilt-mri"
+    return SHIPPED
+
+
+class TestShippedModel:
+    def test_its_card_says_it_was_trained_on_this_generator_as_prebuilt_mri_says(self, shipped: Path) -> None:
+        card = json.loads((shipped / "card.json").read_text("utf-8"))
+        build = PrebuiltMri()
+
+        provenance = card["data"]["provenance"]
+        assert provenance["kind"] == "generated"
+        assert provenance["generator"] == synthetic_mri.__name__
+        assert (provenance["seed"], provenance["slices_per_class"]) == (build.seed, build.slices_per_class)
+        assert card["architecture"]["name"] == build.architecture
+        assert card["training_data"]["kind"] == "generated"
+        assert "not a diagnostic device" in card["limitations"]
+
+    def test_it_is_right_on_fresh_slices_of_its_generator_read_the_served_way(
+            self, shipped: Path, tmp_path: Path) -> None:
+        """A stale artifact (preprocessing or generator changed under it) fails here: slices of a
+        seed the build never drew, decoded and cropped as ``POST /classify/mri`` does. The card's
+        own test split says 0.94; 80 slices leave room for chance."""
+        generate_mri(tmp_path, 40, seed=7)
+        model = LiteRtMriModel.load(shipped, ModelVersion(MRI_MODEL, 1))
+        files = sorted(tmp_path.glob("*/*"))
+        truth = [path.parent.name == "yes" for path in files]
+
+        results = classify_each([read_mri(path.read_bytes(), max_pixels=10**7) for path in files], model)
+
+        answered = [(t, r.label) for t, r in zip(truth, results, strict=True)
+                    if getattr(r, "label", None) in ("tumor", "healthy")]
+        assert len(answered) >= 0.9 * len(files)
+        assert sum(t == (label == "tumor") for t, label in answered) >= 0.85 * len(answered)
+
+
+class TestBootstrap:
+    def _store_with_plankton(self, root: Path) -> ModelStore:
+        """A store that already serves a plankton model, so that only the MRI one is made."""
+        store = ModelStore(root)
+        staged = store.staging_dir()
+        (staged / "card.json").write_text(json.dumps({"task": "test"}))
+        store.register(PLANKTON_MODEL, staged, activate=True, by="test")
+        return store
+
+    def test_the_default_installs_the_shipped_model_as_the_first_active_version(
+            self, shipped: Path, tmp_path: Path) -> None:
+        store = self._store_with_plankton(tmp_path / "store")
+
+        serving = bootstrap_models(store, progress=False)
+
+        assert serving == {MRI_MODEL: 1, PLANKTON_MODEL: 1}
+        installed = store.version_dir(MRI_MODEL, 1)
+        assert (installed / "model.tflite").read_bytes() == (shipped / "model.tflite").read_bytes()
+        card = store.card(MRI_MODEL, 1)
+        assert (card["name"], card["version"]) == (MRI_MODEL, 1)
+        activation = store.activation(MRI_MODEL)
+        assert activation is not None and activation["activated_by"] == BOOTSTRAPPED_BY
+        # The shipped folder itself is left as it was.
+        assert json.loads((shipped / "card.json").read_text("utf-8"))["name"] == MRI_MODEL
+
+    def test_a_store_that_has_an_mri_model_gets_nothing_new(self, shipped: Path, tmp_path: Path) -> None:
+        store = self._store_with_plankton(tmp_path / "store")
+        staged = store.staging_dir()
+        shutil.copytree(shipped, staged, dirs_exist_ok=True)
+        store.register(MRI_MODEL, staged, activate=True, by="someone")
+
+        bootstrap_models(store, progress=False)
+
+        assert store.versions(MRI_MODEL) == [1]
+
+    def test_an_unknown_mri_source_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="mri_from='download'"):
+            DefaultTraining(mri_from="download")
