@@ -39,7 +39,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -242,19 +242,23 @@ class JobQueue:
     def rq_queue(self, lane: str) -> Queue:
         return Queue(self.queue_name(lane), connection=self.connection)
 
-    def enqueue(self, task_ids: Iterable[int], *, kind: str | None = None, force: bool = False) -> int:
+    def enqueue(self, task_ids: Iterable[int], *, kind: str | None = None, force: bool = False,
+                started_before: datetime | None = None) -> int:
         """Enqueue each task's RQ job, on the queue of ``kind``'s lane (default: the default
         lane), unless Redis already holds it waiting or running.
 
         ``force`` enqueues even then (a task taken back from a lost worker, whose RQ job may
-        still look started). Returns how many were enqueued.
+        still look started). ``started_before``: an RQ job started before it does not count as
+        running (the reconciler's queued tasks: a worker that took the job and died before it
+        claimed the task in the database left it looking started for ever). Returns how many
+        were enqueued.
         """
         queue = self.rq_queue(lane_of(kind) if kind is not None else DEFAULT_LANE)
         intervals = retry_intervals(self.retries, self.retry_first_seconds)
         enqueued = 0
         for task_id in task_ids:
             job_id = rq_job_id(task_id, self.namespace)
-            if not force and self.rq_status(job_id) in _ACTIVE_RQ_STATUSES:
+            if not force and self._holds(job_id, started_before):
                 continue
             queue.enqueue_call(TASK_FUNCTION, args=(task_id,), job_id=job_id,
                                timeout=self.task_timeout_seconds, result_ttl=3600, failure_ttl=86_400,
@@ -262,6 +266,18 @@ class JobQueue:
                                description=f"job task {task_id}")
             enqueued += 1
         return enqueued
+
+    def _holds(self, job_id: str, started_before: datetime | None) -> bool:
+        """Whether Redis holds the RQ job waiting or running (started since ``started_before``)."""
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            return False
+        status = job.get_status(refresh=False)
+        if status == JobStatus.STARTED and started_before is not None and job.started_at is not None:
+            started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+            return started >= started_before
+        return status in _ACTIVE_RQ_STATUSES
 
     def rq_status(self, job_id: str) -> JobStatus | None:
         """The RQ job's status, or None when Redis does not know it."""
@@ -717,7 +733,10 @@ def reconcile(sessions: sessionmaker[Session], queue: JobQueue, *, lease_seconds
     taken_back = set(lost)
     enqueued = 0
     for kind, ids in _by_kind((task, kind) for task, kind in queued if task not in taken_back).items():
-        enqueued += queue.enqueue(ids, kind=kind)
+        # Queued here yet started in Redis for longer than a lease: its worker died between
+        # taking the RQ job and claiming the task (a claim is what makes a task running), so
+        # nothing else would ever run it again. A second claim of a live one is refused.
+        enqueued += queue.enqueue(ids, kind=kind, started_before=stale_before)
     if enqueued:
         logger.warning("%d queued tasks were missing from Redis; enqueued again", enqueued)
     closed = 0

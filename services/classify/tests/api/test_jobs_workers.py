@@ -13,11 +13,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -30,6 +33,7 @@ from specimen_classify.adapters.jobs import (
     get_job,
     job_tasks,
     retry_job,
+    rq_job_id,
 )
 from specimen_classify.adapters.tables import FrameRow, PlanktonObjectRow, ProjectRow
 from specimen_classify.domain import synthetic_plankton
@@ -284,6 +288,28 @@ class TestFaults:
         assert killed_at.status == "running" and killed_at.done < len(frame_ids)
         bench.start_worker("worker-after")
         job = bench.wait_closed(job_id)
+        assert (job.status, job.done, job.failed) == ("succeeded", len(frame_ids), 0)
+        _assert_each_frame_once(bench, job_id, frame_ids, expected_counts)
+
+    def test_a_frame_taken_by_a_worker_that_died_before_claiming_it_runs_again(
+            self, bench: RunBench, frame_files: list[bytes], expected_counts: list[int]) -> None:
+        """Regression (CI): a worker killed between taking a frame's RQ job and claiming the task
+        in the database left the job "started" in Redis and the task "queued": the reconciler
+        took Redis' word that it was running, and the run never closed."""
+        project_id, frame_ids = bench.project(frame_files)
+        job_id = bench.start_run(project_id, frame_ids)
+        with bench.sessions() as session:
+            first_task = job_tasks(session, job_id)[0].id
+        connection = Redis.from_url(bench.redis.url)
+        taken = Job.fetch(rq_job_id(first_task, bench.namespace), connection=connection)
+        Queue(taken.origin, connection=connection).remove(taken)  # as a dequeue does
+        taken.started_at = utc_now() - timedelta(minutes=5)
+        taken.set_status(JobStatus.STARTED)
+        taken.save()
+
+        bench.start_worker()
+        job = bench.wait_closed(job_id)
+
         assert (job.status, job.done, job.failed) == ("succeeded", len(frame_ids), 0)
         _assert_each_frame_once(bench, job_id, frame_ids, expected_counts)
 
