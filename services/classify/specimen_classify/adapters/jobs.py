@@ -279,15 +279,6 @@ class JobQueue:
             return started >= started_before
         return status in _ACTIVE_RQ_STATUSES
 
-    def rq_status(self, job_id: str) -> JobStatus | None:
-        """The RQ job's status, or None when Redis does not know it."""
-        try:
-            job = Job.fetch(job_id, connection=self.connection)
-        except NoSuchJobError:
-            return None
-        status = job.get_status(refresh=False)
-        return status
-
     def cancel(self, task_ids: Iterable[int]) -> None:
         """Take the tasks' RQ jobs off the queue (best effort: a task run anyway is skipped)."""
         for task_id in task_ids:
