@@ -89,6 +89,23 @@ def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def begin_writing(session: Session) -> None:
+    """Make the session's transaction a writer now, before it reads what it will write.
+
+    PostgreSQL locks what ``SELECT … FOR UPDATE`` reads. SQLite ignores ``FOR UPDATE``, and
+    pysqlite begins a transaction only at the first write, so a read-then-write could act on a
+    value another connection changed in between: a lost update. On SQLite this begins the
+    transaction with ``BEGIN IMMEDIATE``, the database's write lock (waited for up to the busy
+    timeout), held until the transaction ends; elsewhere it does nothing.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def ping(engine: Engine) -> None:
     """``SELECT 1``; raises when the database does not answer."""
     with engine.connect() as connection:

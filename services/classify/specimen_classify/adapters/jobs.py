@@ -63,6 +63,7 @@ from specimen_classify.domain.jobs import (
 from specimen_classify.domain.jobs import (
     JobStatus as JobState,
 )
+from specimen_kit.database import begin_writing, build_engine, build_sessionmaker
 from specimen_kit.errors import Problem
 from specimen_kit.timestamps import utc_now
 
@@ -248,17 +249,21 @@ class JobQueue:
         lane), unless Redis already holds it waiting or running.
 
         ``force`` enqueues even then (a task taken back from a lost worker, whose RQ job may
-        still look started). ``started_before``: an RQ job started before it does not count as
-        running (the reconciler's queued tasks: a worker that took the job and died before it
-        claimed the task in the database left it looking started for ever). Returns how many
-        were enqueued.
+        still look started). ``started_before`` (the reconciler's queued tasks) makes two of
+        Redis' answers count as lost rather than running or waiting, each left by a worker
+        killed between taking the job and claiming the task in the database (a claim is what
+        makes a task running): an RQ job started before it, and an RQ job "queued" yet on no
+        queue's list (dequeued: RQ moved it to the queue's intermediate list and cleans that
+        list only every ten minutes). Enqueuing a live one again costs one skipped run: a
+        second claim is refused. Returns how many were enqueued.
         """
         queue = self.rq_queue(lane_of(kind) if kind is not None else DEFAULT_LANE)
         intervals = retry_intervals(self.retries, self.retry_first_seconds)
+        waiting: dict[str, set[str]] = {}
         enqueued = 0
         for task_id in task_ids:
             job_id = rq_job_id(task_id, self.namespace)
-            if not force and self._holds(job_id, started_before):
+            if not force and self._holds(job_id, started_before, waiting):
                 continue
             queue.enqueue_call(TASK_FUNCTION, args=(task_id,), job_id=job_id,
                                timeout=self.task_timeout_seconds, result_ttl=3600, failure_ttl=86_400,
@@ -267,16 +272,24 @@ class JobQueue:
             enqueued += 1
         return enqueued
 
-    def _holds(self, job_id: str, started_before: datetime | None) -> bool:
-        """Whether Redis holds the RQ job waiting or running (started since ``started_before``)."""
+    def _holds(self, job_id: str, started_before: datetime | None, waiting: dict[str, set[str]]) -> bool:
+        """Whether Redis holds the RQ job waiting or running; with ``started_before``, running
+        means started since then and waiting means on its queue's list (``waiting`` keeps each
+        list read, once per :meth:`enqueue`)."""
         try:
             job = Job.fetch(job_id, connection=self.connection)
         except NoSuchJobError:
             return False
         status = job.get_status(refresh=False)
-        if status == JobStatus.STARTED and started_before is not None and job.started_at is not None:
+        if started_before is None:
+            return status in _ACTIVE_RQ_STATUSES
+        if status == JobStatus.STARTED and job.started_at is not None:
             started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
             return started >= started_before
+        if status == JobStatus.QUEUED:
+            if job.origin not in waiting:
+                waiting[job.origin] = set(Queue(job.origin, connection=self.connection).get_job_ids())
+            return job_id in waiting[job.origin]
         return status in _ACTIVE_RQ_STATUSES
 
     def cancel(self, task_ids: Iterable[int]) -> None:
@@ -344,9 +357,12 @@ def job_tasks(session: Session, job_id: int, *, statuses: Sequence[str] | None =
 
 
 def _locked_job(session: Session, job_id: int) -> JobRow | None:
-    """The job's row, locked until the transaction ends (PostgreSQL; SQLite locks the file on
-    the first write), so that two tasks ending at once see each other's end."""
-    return session.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()).first()
+    """The job's row, read afresh and locked until the transaction ends (the row on PostgreSQL,
+    the database on SQLite), so that two tasks ending at once, or a task ending while the job
+    is cancelled, see each other's writes."""
+    begin_writing(session)
+    return session.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()
+                           .execution_options(populate_existing=True)).first()
 
 
 def cancel_job(session: Session, job_id: int) -> tuple[JobRecord, list[int]]:
@@ -443,8 +459,6 @@ class WorkerResources:
         self._engine: Any = None
 
     def sessions(self) -> sessionmaker[Session]:
-        from specimen_kit.database import build_engine, build_sessionmaker
-
         if self._sessions is None or self._pid != os.getpid():
             if self._engine is not None and self._pid != os.getpid():
                 self._engine.dispose(close=False)  # the parent's connections stay the parent's

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from specimen_classify.adapters import jobs
 from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.adapters.jobs import (
     JobQueue,
@@ -239,6 +241,40 @@ class TestRuns:
         assert bad.error and "image" in bad.error.lower()
         assert [t.status for t in tasks] == ["succeeded", "failed", "succeeded"]
 
+    def test_a_cancel_that_lands_while_a_frame_ends_closes_the_run_cancelled(
+            self, bench: RunBench, frame_files: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+        """Regression (CI, SQLite): a cancel committed between a finishing frame's read of its
+        job and its write was lost. The frame's fan-in counted the frames the cancel had just
+        closed, still read ``cancel_requested`` as false, and closed the run ``succeeded``.
+        Here the cancel is started right after the fan-in has read (locked) its job."""
+        project_id, frame_ids = bench.project(frame_files[:3])
+        job_id = bench.start_run(project_id, frame_ids)
+        with bench.sessions() as session:
+            first_task = job_tasks(session, job_id)[0].id
+        claimed = jobs._claim(bench.sessions, first_task, max_attempts=3)
+        assert not isinstance(claimed, str)
+
+        def cancel() -> None:
+            with bench.sessions() as session, session.begin():
+                cancel_job(session, job_id)
+
+        cancelling = threading.Thread(target=cancel)
+        locked_job = jobs._locked_job
+
+        def locked_then_cancelled(session: Session, locked_id: int) -> Any:
+            job = locked_job(session, locked_id)
+            if threading.current_thread() is threading.main_thread() and cancelling.ident is None:
+                cancelling.start()
+                cancelling.join(timeout=1.0)  # done here unless the fan-in's lock holds it back
+            return job
+
+        monkeypatch.setattr(jobs, "_locked_job", locked_then_cancelled)
+        assert jobs._finish(bench.sessions, first_task, 1, "succeeded")
+        cancelling.join()
+
+        job = bench.job(job_id)
+        assert (job.status, job.done, job.total) == ("cancelled", 1, 3)
+
     def test_retry_runs_the_failed_frames_again(self, bench: RunBench, frame_files: list[bytes],
                                                 expected_counts: list[int]) -> None:
         project_id, frame_ids = bench.project([frame_files[0], b"not an image"])
@@ -258,9 +294,7 @@ class TestRuns:
         _assert_each_frame_once(bench, job_id, frame_ids, expected_counts[:2])
 
     def test_cancel_stops_the_run(self, bench: RunBench, frame_files: list[bytes]) -> None:
-        # Eight times the frames: since the frame pipeline got faster, a worker on a loaded CI
-        # machine finished all 14 before this process's poll saw the first one (seen in CI), so
-        # the cancel landed on a closed run.
+        # Eight times the frames, so that the cancel lands mid-run even on a loaded machine.
         project_id, frame_ids = bench.project(frame_files * 8)
         job_id = bench.start_run(project_id, frame_ids)
         bench.start_worker()
@@ -309,6 +343,29 @@ class TestFaults:
         taken.started_at = utc_now() - timedelta(minutes=5)
         taken.set_status(JobStatus.STARTED)
         taken.save()
+
+        bench.start_worker()
+        job = bench.wait_closed(job_id)
+
+        assert (job.status, job.done, job.failed) == ("succeeded", len(frame_ids), 0)
+        _assert_each_frame_once(bench, job_id, frame_ids, expected_counts)
+
+    def test_a_frame_dequeued_by_a_worker_that_died_before_starting_it_runs_again(
+            self, bench: RunBench, frame_files: list[bytes], expected_counts: list[int]) -> None:
+        """Regression (CI): a worker killed between RQ's dequeue (which moves the job id onto the
+        queue's intermediate list) and marking the job started left it "queued" in Redis yet in
+        no queue; the reconciler took that for waiting, and RQ's own clean-up of the
+        intermediate list runs only every ten minutes: the run stayed open past the test's wait."""
+        project_id, frame_ids = bench.project(frame_files)
+        job_id = bench.start_run(project_id, frame_ids)
+        with bench.sessions() as session:
+            first_task = job_tasks(session, job_id)[0].id
+        connection = Redis.from_url(bench.redis.url)
+        taken = Job.fetch(rq_job_id(first_task, bench.namespace), connection=connection)
+        queue = Queue(taken.origin, connection=connection)
+        queue.remove(taken)
+        connection.rpush(queue.intermediate_queue_key, taken.id)  # as a dequeue's LMOVE leaves it
+        assert taken.get_status(refresh=True) == JobStatus.QUEUED
 
         bench.start_worker()
         job = bench.wait_closed(job_id)
