@@ -9,6 +9,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from specimen_kit.database import begin_writing
 from specimen_kit.hospitals import hospital_slug
 from specimen_kit.revocations import Revocation
 from specimen_users.adapters.models import (
@@ -27,7 +28,13 @@ from specimen_users.domain.entities import (
     User,
     UserFilter,
 )
-from specimen_users.domain.errors import EmailTaken, HospitalNotFound, HospitalTaken, UserNotFound
+from specimen_users.domain.errors import (
+    EmailTaken,
+    HospitalNotFound,
+    HospitalTaken,
+    UserChangedMeanwhile,
+    UserNotFound,
+)
 
 # The columns each listing may be sorted by (the API's documented ``sort`` choices).
 USER_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -82,11 +89,16 @@ class SqlUserRepository:
         self._flush_unique_email(row, new.email)
         return _user(row)
 
-    def save(self, user: User) -> User:
-        row = self._session.get(UserRow, user.id)
+    def save(self, user: User, *, read: User) -> User:
+        # Read afresh and locked (the row on PostgreSQL, the database on SQLite) until the
+        # transaction ends, so that the comparison and the write are one step.
+        begin_writing(self._session)
+        row = self._session.get(UserRow, user.id, with_for_update=True, populate_existing=True)
         if row is None:
             # Deleted by a concurrent request since this one read it: as if the delete came first.
             raise UserNotFound(user.id)
+        if (row.updated_at, row.token_version) != (read.updated_at, read.token_version):
+            raise UserChangedMeanwhile(user.id)
         row.email = user.email
         row.full_name = user.full_name
         row.hospital = user.hospital

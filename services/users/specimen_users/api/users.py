@@ -25,7 +25,8 @@ _UNKNOWN = {404: "No such user within your scope; others' look the same."}
 _EMAIL_TAKEN = {409: "A user with this email already exists (email-taken)."}
 _INVALID = {422: "A field is invalid: the password rules (weak-password, password-too-long), "
                  "an unknown hospital (unknown-hospital), or any other (the problem names it)."}
-_CONFLICT = {409: "The email is taken, or the change would leave no active admin."}
+_CONFLICT = {409: "The email is taken, the change would leave no active admin, or another request "
+                  "changed the user meanwhile (user-changed-meanwhile: read it again, repeat)."}
 
 
 @router.get("", response_model=UserPage,
@@ -54,6 +55,8 @@ def create_user(body: UserCreate, actor: CurrentUser, accounts: Accounts) -> Use
 
 
 @router.put("/me/password", status_code=status.HTTP_204_NO_CONTENT,
+            responses=documented_problems({409: "Another request changed your account meanwhile "
+                                                "(user-changed-meanwhile); nothing was changed."}),
             summary="Change your password (403 when the current one is wrong)")
 def change_password(body: PasswordChange, actor: CurrentUser, accounts: Accounts) -> None:
     accounts.change_password(actor, body.current_password, body.new_password)

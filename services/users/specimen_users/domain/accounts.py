@@ -145,7 +145,7 @@ class AccountService:
             updated.password_hash = self._hasher.hash(changes.password)
         if changed & REVOKING_CHANGES:
             updated = self._revoker.revoked(updated)
-        saved = self._users.save(updated)
+        saved = self._users.save(updated, read=target)
         # A new password or a deactivation must end every session, not only future logins.
         if "password" in changed or changes.is_active is False:
             self._refresh_tokens.revoke_all_for_user(target.id, now)
@@ -177,7 +177,7 @@ class AccountService:
         check_password(new_password)
         now = self._clock()
         self._users.save(self._revoker.revoked(replace(
-            actor, password_hash=self._hasher.hash(new_password), updated_at=now)))
+            actor, password_hash=self._hasher.hash(new_password), updated_at=now)), read=actor)
         self._refresh_tokens.revoke_all_for_user(actor.id, now)
         logger.info("password changed", extra={"user_id": actor.id})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from specimen_users.domain.entities import IssuedTokens, NewRefreshToken, User
@@ -69,8 +69,7 @@ class AuthService:
             raise InvalidCredentials()
         if self._hasher.needs_rehash(user.password_hash):
             # Raising SPECIMEN_BCRYPT_ROUNDS upgrades stored hashes as users log in.
-            user.password_hash = self._hasher.hash(password)
-            self._users.save(user)
+            self._users.save(replace(user, password_hash=self._hasher.hash(password)), read=user)
         return self._issue(user, new_token_family())
 
     def refresh(self, refresh_token: str) -> IssuedTokens:
@@ -114,7 +113,7 @@ class AuthService:
         # Only a live session's holder ends the access tokens: a rotated or revoked token,
         # as a thief might keep, must not let anyone sign the user out at will.
         if user is not None and stored.revoked_at is None:
-            self._users.save(self._revoker.revoked(user))
+            self._users.save(self._revoker.revoked(user), read=user)
 
     def _issue(self, user: User, family_id: str) -> IssuedTokens:
         now = self._clock()

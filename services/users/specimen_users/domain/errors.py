@@ -70,6 +70,19 @@ class UserNotFound(NotFound):
         super().__init__(f"No user with id {user_id} is visible to you.", user_id=user_id)
 
 
+class UserChangedMeanwhile(Problem):
+    """Another request changed the account between this one's read of it and its write: saving
+    would undo that change (a demotion undone by a password change running at the same time)."""
+
+    status = 409
+    title = "User changed meanwhile"
+    slug = "user-changed-meanwhile"
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"User {user_id} was changed by another request while this one was being "
+                         "handled; read it again and repeat the change.", user_id=user_id)
+
+
 class ActionForbidden(Forbidden):
     """The target is visible to the caller, but this action on it is not theirs to take.
 

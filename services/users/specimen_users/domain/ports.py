@@ -35,8 +35,10 @@ class UserRepository(Protocol):
         """Insert; raises :class:`~specimen_users.domain.errors.EmailTaken` on a duplicate."""
         ...
 
-    def save(self, user: User) -> User:
-        """Store every field of ``user``; raises ``EmailTaken`` on a duplicate email."""
+    def save(self, user: User, *, read: User) -> User:
+        """Store every field of ``user`` if the stored account is still the one ``read`` (its
+        ``updated_at`` and ``token_version``); raises ``UserChangedMeanwhile`` when it is not,
+        ``UserNotFound`` when it is gone, ``EmailTaken`` on a duplicate email."""
         ...
 
     def delete(self, user_id: int) -> None: ...

@@ -17,7 +17,7 @@ from specimen_users.domain.entities import (
     User,
     UserFilter,
 )
-from specimen_users.domain.errors import EmailTaken
+from specimen_users.domain.errors import EmailTaken, UserChangedMeanwhile, UserNotFound
 from specimen_users.domain.revocation import TokenRevoker
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -46,7 +46,12 @@ class MemoryUsers:
         self.rows[user.id] = user
         return replace(user)
 
-    def save(self, user: User) -> User:
+    def save(self, user: User, *, read: User) -> User:
+        stored = self.rows.get(user.id)
+        if stored is None:
+            raise UserNotFound(user.id)
+        if (stored.updated_at, stored.token_version) != (read.updated_at, read.token_version):
+            raise UserChangedMeanwhile(user.id)
         self.rows[user.id] = replace(user)
         return replace(user)
 

@@ -1,0 +1,96 @@
+"""Two requests changing one account at once: the later write never undoes the earlier one.
+
+Regression (found probing concurrency on the same object): a password change read its caller
+when the request began, spent bcrypt's time checking the current password, then wrote every
+field of that read back. An admin's demotion committed in between was undone: the user was an
+admin again, and could sign in as one with the new password. Here the other request's write is
+committed from another connection exactly inside that window (in the password check, or in the
+hashing of a new password), on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from specimen_kit.database import build_engine
+from specimen_users.adapters.hashing import BcryptPasswordHasher
+
+USERS = "/api/v1/users"
+PASSWORD = "password-1234"
+
+
+def _commit_meanwhile(database_url: str, user_id: int, **columns: Any) -> Callable[[], None]:
+    """A write of another request: ``columns`` of the user, its token version raised."""
+
+    def commit() -> None:
+        engine = build_engine(database_url)
+        assignments = ", ".join(f"{name} = :{name}" for name in columns)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(
+                    f"UPDATE users SET {assignments}, token_version = token_version + 1, "  # noqa: S608
+                    "updated_at = :now WHERE id = :id"), {**columns, "now": datetime.now(UTC), "id": user_id})
+        finally:
+            engine.dispose()
+
+    return commit
+
+
+def _once_inside(monkeypatch: pytest.MonkeyPatch, method: str, commit: Callable[[], None]) -> None:
+    """Run ``commit`` the first time the hasher's ``method`` is called, before it answers."""
+    original = getattr(BcryptPasswordHasher, method)
+    pending = [commit]
+
+    def inside(self: BcryptPasswordHasher, *args: Any) -> Any:
+        if pending:
+            pending.pop()()
+        return original(self, *args)
+
+    monkeypatch.setattr(BcryptPasswordHasher, method, inside)
+
+
+async def _user(world: Any, name: str) -> dict[str, Any]:
+    response = await world.api.http.get(f"{USERS}/{world.ids[name]}", headers=world.headers["admin"])
+    assert response.status_code == 200, response.text
+    user: dict[str, Any] = response.json()
+    return user
+
+
+async def test_a_demotion_during_a_password_change_is_not_undone(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _once_inside(monkeypatch, "verify", _commit_meanwhile(database_url, world.ids["mod_a"],
+                                                          role="technician"))
+    response = await world.api.http.put(f"{USERS}/me/password", headers=world.headers["mod_a"], json={
+        "current_password": PASSWORD, "new_password": "brand-new-secret"})
+    monkeypatch.undo()
+
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/user-changed-meanwhile")
+    assert (await _user(world, "mod_a"))["role"] == "technician"
+    await world.api.login("mod.a@general.org", PASSWORD)  # the password did not change either
+
+
+async def test_a_deactivation_during_a_password_reset_is_not_undone(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _once_inside(monkeypatch, "hash", _commit_meanwhile(database_url, world.ids["tech_a"],
+                                                        is_active=False))
+    response = await world.api.http.patch(f"{USERS}/{world.ids['tech_a']}", headers=world.headers["mod_a"],
+                                          json={"password": "brand-new-secret"})
+    monkeypatch.undo()
+
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/user-changed-meanwhile")
+    assert (await _user(world, "tech_a"))["is_active"] is False
+
+
+async def test_a_change_after_the_other_one_is_saved(world: Any, database_url: str) -> None:
+    _commit_meanwhile(database_url, world.ids["tech_a"], full_name="Renamed")()
+    response = await world.api.http.patch(f"{USERS}/{world.ids['tech_a']}", headers=world.headers["admin"],
+                                          json={"role": "moderator"})
+    assert response.status_code == 200, response.text
+    assert (response.json()["full_name"], response.json()["role"]) == ("Renamed", "moderator")
