@@ -79,8 +79,9 @@ class DefaultTraining:
 
 
 def generated_mri_provenance(seed: int, slices_per_class: int) -> dict[str, object]:
-    """What the default MRI model's card says about its data: which generator, version and seed."""
-    return {"kind": "generated", "generator": synthetic_mri.__name__,
+    """What the default MRI model's card says about its data: which generator, version and seed
+    (no path: the slices were written to a scratch folder, gone once the model is trained)."""
+    return {"kind": "generated", "path": None, "generator": synthetic_mri.__name__,
             "generator_version": f"specimen-classify {_package_version()}",
             "seed": seed, "slices_per_class": slices_per_class,
             "size": synthetic_mri.DEFAULT_SIZE, "writer": "specimen_classify.adapters.datasets.generate_mri"}

@@ -884,7 +884,7 @@ def train_mri(
             "file": "split.csv",
         },
         "data": {
-            "path": str(data_dir.resolve()),
+            "path": source["path"],
             "provenance": source,
             "layout": "yes/ = tumor, no/ = healthy",
             "counts": folder_counts,

@@ -41,6 +41,8 @@ class TestShippedModel:
         assert provenance["kind"] == "generated"
         assert provenance["generator"] == synthetic_mri.__name__
         assert (provenance["seed"], provenance["slices_per_class"]) == (build.seed, build.slices_per_class)
+        # The slices went to a scratch folder that no installation has: no path is named.
+        assert provenance["path"] is None and card["data"]["path"] is None
         assert card["architecture"]["name"] == build.architecture
         assert card["training_data"]["kind"] == "generated"
         assert "not a diagnostic device" in card["limitations"]
