@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, Select, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,6 +104,13 @@ def begin_writing(session: Session) -> None:
     driver = connection.connection.driver_connection
     if driver is not None and not driver.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def lock_row(session: Session, query: Select[Any]) -> None:
+    """Lock the rows ``query`` selects until the transaction ends (``SELECT … FOR UPDATE``; on
+    SQLite, :func:`begin_writing`'s database lock), before a delete of them and their children."""
+    begin_writing(session)
+    session.execute(query.with_for_update()).all()
 
 
 def ping(engine: Engine) -> None:

@@ -42,6 +42,7 @@ from specimen_classify.domain.plankton.projects import (
     ProjectRole,
     Sort,
 )
+from specimen_kit.database import lock_row
 from specimen_kit.timestamps import utc_now
 
 
@@ -224,6 +225,11 @@ class SqlProjectRepository:
             .execution_options(synchronize_session=False))
 
     def delete_project(self, project_id: int) -> list[str]:
+        # The project's row first: a write naming the project (a run, an export, a frame) that
+        # comes after waits for this delete, then meets the foreign key (404); one before it is
+        # waited for and deleted with the rest. Children first took row locks in the other
+        # order than such a write and deadlocked with it on PostgreSQL (503).
+        lock_row(self._session, select(ProjectRow.id).where(ProjectRow.id == project_id))
         keys = list(self._session.scalars(select(FrameRow.image_key)
                                           .where(FrameRow.project_id == project_id)))
         keys += self._object_keys(PlanktonObjectRow.project_id == project_id)

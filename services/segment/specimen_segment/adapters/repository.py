@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from specimen_kit.database import lock_row
 from specimen_segment.adapters.descriptor_repository import delete_picture_descriptors
 from specimen_segment.adapters.models import ImageRow, SegmentationRow
 from specimen_segment.domain.library import (
@@ -101,6 +102,9 @@ class SqlLibraryRepository:
         self._session.flush()
 
     def delete_image(self, image_id: uuid.UUID) -> None:
+        # The image's row first, as classify's delete_project: a result kept after waits, then
+        # meets the foreign key (404), instead of deadlocking with this delete.
+        lock_row(self._session, select(ImageRow.id).where(ImageRow.id == image_id))
         # Results first, explicitly: the foreign key cascades too, but this way the deletion
         # does not depend on SQLite's per-connection foreign_keys pragma.
         delete_picture_descriptors(self._session, image_id)
