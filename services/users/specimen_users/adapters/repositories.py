@@ -110,8 +110,9 @@ class SqlUserRepository:
         self._flush_unique_email(row, user.email)
         return _user(row)
 
-    def delete(self, user_id: int) -> None:
-        self._session.execute(delete(UserRow).where(UserRow.id == user_id))
+    def delete(self, user_id: int) -> bool:
+        result = self._session.execute(delete(UserRow).where(UserRow.id == user_id))
+        return bool(getattr(result, "rowcount", 0))
 
     def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
         query = select(UserRow)

@@ -159,7 +159,8 @@ class AccountService:
         policy.authorize_delete(actor, target)
         self._refresh_tokens.revoke_all_for_user(target.id, self._clock())
         self._revoker.revoke_forever(target.id)
-        self._users.delete(target.id)
+        if not self._users.delete(target.id):
+            raise UserNotFound(target.id)  # deleted by a concurrent request since it was read
         logger.info("user deleted", extra={"user_id": target.id, "by": actor.id})
 
     def change_password(self, actor: User, current_password: str, new_password: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -11,6 +12,7 @@ from specimen_users.domain.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenReused,
+    UserChangedMeanwhile,
 )
 from specimen_users.domain.ports import (
     Clock,
@@ -68,8 +70,11 @@ class AuthService:
         if not self._hasher.verify(password, user.password_hash) or not user.is_active:
             raise InvalidCredentials()
         if self._hasher.needs_rehash(user.password_hash):
-            # Raising SPECIMEN_BCRYPT_ROUNDS upgrades stored hashes as users log in.
-            self._users.save(replace(user, password_hash=self._hasher.hash(password)), read=user)
+            # Raising SPECIMEN_BCRYPT_ROUNDS upgrades stored hashes as users log in; a login
+            # racing a change of the account leaves it to the next login. Its tokens carry the
+            # version read, so a change that revoked them revokes these too.
+            with contextlib.suppress(UserChangedMeanwhile):
+                self._users.save(replace(user, password_hash=self._hasher.hash(password)), read=user)
         return self._issue(user, new_token_family())
 
     def refresh(self, refresh_token: str) -> IssuedTokens:

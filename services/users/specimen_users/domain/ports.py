@@ -41,7 +41,9 @@ class UserRepository(Protocol):
         ``UserNotFound`` when it is gone, ``EmailTaken`` on a duplicate email."""
         ...
 
-    def delete(self, user_id: int) -> None: ...
+    def delete(self, user_id: int) -> bool:
+        """Delete the account; False when there was none (a concurrent delete came first)."""
+        ...
 
     def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
         """One page in ``where.sort`` order (ties by id), and the total matching ``where``."""

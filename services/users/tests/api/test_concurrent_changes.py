@@ -10,6 +10,7 @@ hashing of a new password), on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -94,3 +95,25 @@ async def test_a_change_after_the_other_one_is_saved(world: Any, database_url: s
                                           json={"role": "moderator"})
     assert response.status_code == 200, response.text
     assert (response.json()["full_name"], response.json()["role"]) == ("Renamed", "moderator")
+
+
+async def test_a_login_that_would_rehash_a_changed_account_still_signs_in(
+        world: Any, database_url: str, start_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With more bcrypt rounds, a login rewrites the stored hash; racing a change of the account
+    it skips that (the next login does it) rather than refusing the sign-in."""
+    _once_inside(monkeypatch, "hash", _commit_meanwhile(database_url, world.ids["tech_a"],
+                                                        full_name="Renamed"))
+    async with start_app(bcrypt_rounds=5) as http:
+        response = await http.post("/api/v1/auth/login",
+                                    json={"email": "tech.a@general.org", "password": PASSWORD})
+    monkeypatch.undo()
+
+    assert response.status_code == 200, response.text
+    assert (await _user(world, "tech_a"))["full_name"] == "Renamed"
+
+
+async def test_concurrent_deletes_of_one_account_delete_it_once(world: Any) -> None:
+    url = f"{USERS}/{world.ids['tech_a']}"
+    answers = await asyncio.gather(*[world.api.http.delete(url, headers=world.headers["admin"])
+                                     for _ in range(8)])
+    assert sorted(answer.status_code for answer in answers) == [204] + [404] * 7

@@ -55,8 +55,8 @@ class MemoryUsers:
         self.rows[user.id] = replace(user)
         return replace(user)
 
-    def delete(self, user_id: int) -> None:
-        self.rows.pop(user_id, None)
+    def delete(self, user_id: int) -> bool:
+        return self.rows.pop(user_id, None) is not None
 
     def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
         found = [u for u in sorted(self.rows.values(), key=lambda u: u.id)
