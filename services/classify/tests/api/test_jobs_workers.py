@@ -127,6 +127,16 @@ class RunBench:
         self.queue().enqueue(task_ids)
         return job.id
 
+    def take_first_task(self, job_id: int) -> tuple[Job, Queue]:
+        """The RQ job of the run's first task, and its queue, taken off it as a dequeue does."""
+        with self.sessions() as session:
+            first_task = job_tasks(session, job_id)[0].id
+        connection = Redis.from_url(self.redis.url)
+        taken = Job.fetch(rq_job_id(first_task, self.namespace), connection=connection)
+        queue = Queue(taken.origin, connection=connection)
+        queue.remove(taken)
+        return taken, queue
+
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115
         process = subprocess.Popen([sys.executable, "-m", "specimen_classify", "worker"], env=self.env,
@@ -335,11 +345,7 @@ class TestFaults:
         took Redis' word that it was running, and the run never closed."""
         project_id, frame_ids = bench.project(frame_files)
         job_id = bench.start_run(project_id, frame_ids)
-        with bench.sessions() as session:
-            first_task = job_tasks(session, job_id)[0].id
-        connection = Redis.from_url(bench.redis.url)
-        taken = Job.fetch(rq_job_id(first_task, bench.namespace), connection=connection)
-        Queue(taken.origin, connection=connection).remove(taken)  # as a dequeue does
+        taken, _ = bench.take_first_task(job_id)
         taken.started_at = utc_now() - timedelta(minutes=5)
         taken.set_status(JobStatus.STARTED)
         taken.save()
@@ -358,13 +364,8 @@ class TestFaults:
         intermediate list runs only every ten minutes: the run stayed open past the test's wait."""
         project_id, frame_ids = bench.project(frame_files)
         job_id = bench.start_run(project_id, frame_ids)
-        with bench.sessions() as session:
-            first_task = job_tasks(session, job_id)[0].id
-        connection = Redis.from_url(bench.redis.url)
-        taken = Job.fetch(rq_job_id(first_task, bench.namespace), connection=connection)
-        queue = Queue(taken.origin, connection=connection)
-        queue.remove(taken)
-        connection.rpush(queue.intermediate_queue_key, taken.id)  # as a dequeue's LMOVE leaves it
+        taken, queue = bench.take_first_task(job_id)
+        queue.connection.rpush(queue.intermediate_queue_key, taken.id)  # as a dequeue's LMOVE leaves it
         assert taken.get_status(refresh=True) == JobStatus.QUEUED
 
         bench.start_worker()
