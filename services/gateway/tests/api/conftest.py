@@ -101,9 +101,10 @@ def gateway(upstreams: dict[str, tuple[FakeState, ThreadedServer]]
             "rate_limit_text": "off",
             **overrides,
         }
-        server = ThreadedServer(create_app(GatewaySettings(**values)),
-                                proxy_headers=proxy_headers).start()
+        app = create_app(GatewaySettings(**values))
+        server = ThreadedServer(app, proxy_headers=proxy_headers).start()
         client = httpx.Client(base_url=server.url, timeout=10)
+        client.gateway_app = app  # type: ignore[attr-defined]  # for tests that read its state
         running.append((server, client))
         return client
 

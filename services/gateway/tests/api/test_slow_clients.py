@@ -44,6 +44,13 @@ def _response_head(sock: socket.socket) -> tuple[int, dict[str, object]]:
     return int(head.split()[1]), json.loads(body)
 
 
+def _wait_until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still not so after {seconds} s"
+        time.sleep(0.05)
+
+
 class TestSlowUploads:
     def test_slow_uploaders_leave_the_service_reachable(
         self, gateway: Gateway, token_for: Callable[..., str]
@@ -80,22 +87,18 @@ class TestSlowUploads:
     ) -> None:
         client = gateway(max_buffered_body_bytes=2 * DECLARED)
         token = token_for()
+        budget = client.gateway_app.state.gateway_runtime.body_budget  # type: ignore[attr-defined]
         with _trickling_uploads(client, token, 2):
             # The gateway reserves the uploads' room once it has read their headers, which may
-            # be a moment after they were sent.
-            for _ in range(50):
-                response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
-                                       headers={"Authorization": f"Bearer {token}"})
-                if response.status_code == 503:
-                    break
-                time.sleep(0.1)
+            # be a moment after they were sent; a request sent before that could take the room
+            # of the second, which was then refused (seen in CI on a loaded machine).
+            _wait_until(lambda: budget.reserved == 2 * DECLARED)
+            response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
+                                   headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 503
             assert response.headers["retry-after"] == "1"
         # Once the gateway has seen those uploads go, their room is free again.
-        for _ in range(50):
-            response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
-                                   headers={"Authorization": f"Bearer {token}"})
-            if response.status_code != 503:
-                break
-            time.sleep(0.1)
+        _wait_until(lambda: budget.reserved == 0)
+        response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
+                               headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
