@@ -81,7 +81,10 @@ async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if _is_foreign_key_violation(exc):
-        logger.info("a referenced row was deleted meanwhile", extra={"path": request.url.path})
+        # Logged with the driver's words: a write naming a row that never existed would be a
+        # bug answered the same way, and must stay visible.
+        logger.warning("a write named a row that is not there (deleted meanwhile)",
+                       extra={"path": request.url.path, "error": repr(exc.orig)})
         return problem_response(NotFound("A record this request refers to was deleted by another "
                                          "request meanwhile; nothing was saved."), request.url.path)
     if str(getattr(exc.orig, "sqlstate", "") or "").startswith(TRANSACTION_ROLLBACK_CLASS):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,15 @@ def metrics_text() -> str:
     """This process's metrics as a scrape would read them (the apps serve them on a port of
     their own, which in-process tests do not open)."""
     return generate_latest().decode()
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 60.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``seconds`` (a bound on waiting, never on speed)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the condition did not hold within {seconds} s")
+        time.sleep(0.01)
 
 
 def service_unavailable(what: str, error: Exception) -> None:

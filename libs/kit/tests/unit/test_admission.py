@@ -8,6 +8,7 @@ import time
 import pytest
 
 from specimen_kit.admission import Overloaded, PixelBudget, admission_scope, admit_pixels
+from specimen_kit.testing import wait_until
 
 
 def _acquire_in_thread(budget: PixelBudget, weight: int, order: list[int], tag: int) -> threading.Thread:
@@ -18,14 +19,6 @@ def _acquire_in_thread(budget: PixelBudget, weight: int, order: list[int], tag: 
     thread = threading.Thread(target=run)
     thread.start()
     return thread
-
-
-def _wait_until(condition: object) -> None:
-    for _ in range(500):
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError("the condition never held")
 
 
 class TestPixelBudget:
@@ -63,7 +56,7 @@ class TestPixelBudget:
         budget.acquire(100, held=0)
         order: list[int] = []
         thread = _acquire_in_thread(budget, 50, order, 1)
-        _wait_until(lambda: budget.waiting == 1)
+        wait_until(lambda: budget.waiting == 1)
         budget.release(100)
         thread.join(5)
         assert order == [1]
@@ -74,9 +67,9 @@ class TestPixelBudget:
         budget.acquire(100, held=0)
         order: list[int] = []
         big = _acquire_in_thread(budget, 100, order, 1)
-        _wait_until(lambda: budget.waiting == 1)
+        wait_until(lambda: budget.waiting == 1)
         small = _acquire_in_thread(budget, 10, order, 2)
-        _wait_until(lambda: budget.waiting == 2)
+        wait_until(lambda: budget.waiting == 2)
         budget.release(50)
         time.sleep(0.05)
         # 50 are free: the small one would fit, but the large one came first.

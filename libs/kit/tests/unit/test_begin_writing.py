@@ -33,4 +33,3 @@ def test_a_sqlite_session_holds_the_write_lock_from_its_first_read(tmp_path: Pat
     finally:
         other.close()
         engine.dispose()
-

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import httpx
+
+from specimen_kit.testing import wait_until
 
 Gateway = Callable[..., httpx.Client]
 DECLARED = 1024 * 1024
@@ -42,13 +43,6 @@ def _response_head(sock: socket.socket) -> tuple[int, dict[str, object]]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body)
-
-
-def _wait_until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"still not so after {seconds} s"
-        time.sleep(0.05)
 
 
 class TestSlowUploads:
@@ -92,13 +86,13 @@ class TestSlowUploads:
             # The gateway reserves the uploads' room once it has read their headers, which may
             # be a moment after they were sent; a request sent before that could take the room
             # of the second, which was then refused (seen in CI on a loaded machine).
-            _wait_until(lambda: budget.reserved == 2 * DECLARED)
+            wait_until(lambda: budget.reserved == 2 * DECLARED)
             response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
                                    headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 503
             assert response.headers["retry-after"] == "1"
         # Once the gateway has seen those uploads go, their room is free again.
-        _wait_until(lambda: budget.reserved == 0)
+        wait_until(lambda: budget.reserved == 0)
         response = client.post("/api/v1/segment/otsu", content=b"x" * 1000,
                                headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
