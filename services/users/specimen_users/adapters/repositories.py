@@ -64,6 +64,13 @@ def _user(row: UserRow) -> User:
                 token_version=row.token_version)
 
 
+def _check_authority(locked: dict[int, UserRow], acting: User) -> None:
+    """The caller's account, locked, still has the authority its request was allowed on."""
+    row = locked.get(acting.id)
+    if row is None or _user(row).authority != acting.authority:
+        raise UserChangedMeanwhile(acting.id, caller=True)
+
+
 def _refresh_token(row: RefreshTokenRow) -> RefreshToken:
     return RefreshToken(id=row.id, user_id=row.user_id, family_id=row.family_id,
                         token_hash=row.token_hash, expires_at=row.expires_at,
@@ -82,18 +89,22 @@ class SqlUserRepository:
         row = self._session.scalar(select(UserRow).where(UserRow.email == email))
         return None if row is None else _user(row)
 
-    def add(self, new: NewUser) -> User:
+    def add(self, new: NewUser, *, acting: User | None = None) -> User:
+        if acting is not None:
+            _check_authority(self._locked(acting.id), acting)
         row = UserRow(email=new.email, full_name=new.full_name, hospital=new.hospital,
                       role=new.role, is_active=new.is_active, password_hash=new.password_hash,
                       created_at=new.created_at, updated_at=new.created_at, token_version=0)
         self._flush_unique_email(row, new.email)
         return _user(row)
 
-    def save(self, user: User, *, read: User) -> User:
-        # Read afresh and locked (the row on PostgreSQL, the database on SQLite) until the
-        # transaction ends, so that the comparison and the write are one step.
-        begin_writing(self._session)
-        row = self._session.get(UserRow, user.id, with_for_update=True, populate_existing=True)
+    def save(self, user: User, *, read: User, acting: User | None = None) -> User:
+        # Read afresh and locked until the transaction ends, so that the comparisons and the
+        # write are one step.
+        rows = self._locked(user.id, *(() if acting is None else (acting.id,)))
+        if acting is not None and acting.id != user.id:
+            _check_authority(rows, acting)
+        row = rows.get(user.id)
         if row is None:
             # Deleted by a concurrent request since this one read it: as if the delete came first.
             raise UserNotFound(user.id)
@@ -110,9 +121,20 @@ class SqlUserRepository:
         self._flush_unique_email(row, user.email)
         return _user(row)
 
-    def delete(self, user_id: int) -> bool:
+    def delete(self, user_id: int, *, acting: User) -> bool:
+        _check_authority(self._locked(user_id, acting.id), acting)
         result = self._session.execute(delete(UserRow).where(UserRow.id == user_id))
         return bool(getattr(result, "rowcount", 0))
+
+    def _locked(self, *user_ids: int) -> dict[int, UserRow]:
+        """The rows of ``user_ids`` read afresh, locked until the transaction ends (the rows on
+        PostgreSQL, in id order so that two requests locking the same pair never deadlock; the
+        database on SQLite)."""
+        begin_writing(self._session)
+        rows = self._session.scalars(
+            select(UserRow).where(UserRow.id.in_(sorted(set(user_ids)))).order_by(UserRow.id)
+            .with_for_update().execution_options(populate_existing=True))
+        return {row.id: row for row in rows}
 
     def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
         query = select(UserRow)

@@ -22,11 +22,13 @@ UserSort = Literal["id", "-id", "email", "-email", "full_name", "-full_name", "r
                    "-updated_at"]
 
 _UNKNOWN = {404: "No such user within your scope; others' look the same."}
-_EMAIL_TAKEN = {409: "A user with this email already exists (email-taken)."}
+_EMAIL_TAKEN = {409: "A user with this email already exists (email-taken), or your own role, hospital, "
+                     "activity or sessions changed meanwhile (user-changed-meanwhile)."}
 _INVALID = {422: "A field is invalid: the password rules (weak-password, password-too-long), "
                  "an unknown hospital (unknown-hospital), or any other (the problem names it)."}
 _CONFLICT = {409: "The email is taken, the change would leave no active admin, or another request "
-                  "changed the user meanwhile (user-changed-meanwhile: read it again, repeat)."}
+                  "changed the user or your own authority meanwhile (user-changed-meanwhile: read "
+                  "again, repeat)."}
 
 
 @router.get("", response_model=UserPage,

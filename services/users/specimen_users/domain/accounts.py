@@ -104,7 +104,7 @@ class AccountService:
             email=draft.email, full_name=draft.full_name, hospital=hospital, role=draft.role,
             is_active=draft.is_active, password_hash=self._hasher.hash(draft.password),
             created_at=self._clock(),
-        ))
+        ), acting=actor)
         logger.info("user created", extra={"user_id": user.id, "by": actor.id,
                                            "role": user.role.value})
         return user
@@ -145,7 +145,7 @@ class AccountService:
             updated.password_hash = self._hasher.hash(changes.password)
         if changed & REVOKING_CHANGES:
             updated = self._revoker.revoked(updated)
-        saved = self._users.save(updated, read=target)
+        saved = self._users.save(updated, read=target, acting=actor)
         # A new password or a deactivation must end every session, not only future logins.
         if "password" in changed or changes.is_active is False:
             self._refresh_tokens.revoke_all_for_user(target.id, now)
@@ -157,10 +157,11 @@ class AccountService:
         """Delete an account as ``actor``, revoking its refresh and access tokens."""
         target = self.get_user(actor, user_id)
         policy.authorize_delete(actor, target)
+        # The accounts first: their rows are locked before any other, as in every write.
+        if not self._users.delete(target.id, acting=actor):
+            raise UserNotFound(target.id)  # deleted by a concurrent request since it was read
         self._refresh_tokens.revoke_all_for_user(target.id, self._clock())
         self._revoker.revoke_forever(target.id)
-        if not self._users.delete(target.id):
-            raise UserNotFound(target.id)  # deleted by a concurrent request since it was read
         logger.info("user deleted", extra={"user_id": target.id, "by": actor.id})
 
     def change_password(self, actor: User, current_password: str, new_password: str) -> None:

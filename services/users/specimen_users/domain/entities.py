@@ -24,6 +24,12 @@ class User:
     # The ``ver`` of the access tokens issued now; raising it voids the earlier ones.
     token_version: int = 0
 
+    @property
+    def authority(self) -> tuple[Role, str, bool, int]:
+        """What the policy decides on when this account acts, and the version of its tokens: a
+        change the account makes holds only while these are still what they were."""
+        return self.role, self.hospital, self.is_active, self.token_version
+
 
 @dataclass(frozen=True, slots=True)
 class NewUser:

@@ -72,15 +72,24 @@ class UserNotFound(NotFound):
 
 class UserChangedMeanwhile(Problem):
     """Another request changed the account between this one's read of it and its write: saving
-    would undo that change (a demotion undone by a password change running at the same time)."""
+    would undo that change (a demotion undone by a password change running at the same time).
+    Also when it changed the *caller's* authority meanwhile: two admins demoting each other at
+    once would otherwise both succeed and leave the suite without an admin."""
 
     status = 409
     title = "User changed meanwhile"
     slug = "user-changed-meanwhile"
 
-    def __init__(self, user_id: int) -> None:
-        super().__init__(f"User {user_id} was changed by another request while this one was being "
-                         "handled; read it again and repeat the change.", user_id=user_id)
+    def __init__(self, user_id: int, *, caller: bool = False) -> None:
+        if caller:
+            detail = (f"Your own account (user {user_id}) lost or changed the role, hospital, "
+                      "activation or sessions this request was allowed on while it was being "
+                      "handled; nothing was saved. Sign in again and repeat the change if it is "
+                      "still yours to make.")
+        else:
+            detail = (f"User {user_id} was changed by another request while this one was being "
+                      "handled; read it again and repeat the change.")
+        super().__init__(detail, user_id=user_id)
 
 
 class ActionForbidden(Forbidden):

@@ -31,17 +31,21 @@ class UserRepository(Protocol):
         """``email`` is already normalized."""
         ...
 
-    def add(self, new: NewUser) -> User:
-        """Insert; raises :class:`~specimen_users.domain.errors.EmailTaken` on a duplicate."""
+    def add(self, new: NewUser, *, acting: User | None = None) -> User:
+        """Insert; raises :class:`~specimen_users.domain.errors.EmailTaken` on a duplicate.
+
+        With ``acting``, only while that account's stored :attr:`~User.authority` is still the
+        one read (``UserChangedMeanwhile`` for the caller otherwise), checked and written as one
+        step; so for ``acting`` in :meth:`save` and :meth:`delete`."""
         ...
 
-    def save(self, user: User, *, read: User) -> User:
+    def save(self, user: User, *, read: User, acting: User | None = None) -> User:
         """Store every field of ``user`` if the stored account is still the one ``read`` (its
         ``updated_at`` and ``token_version``); raises ``UserChangedMeanwhile`` when it is not,
         ``UserNotFound`` when it is gone, ``EmailTaken`` on a duplicate email."""
         ...
 
-    def delete(self, user_id: int) -> bool:
+    def delete(self, user_id: int, *, acting: User) -> bool:
         """Delete the account; False when there was none (a concurrent delete came first)."""
         ...
 

@@ -25,17 +25,21 @@ USERS = "/api/v1/users"
 PASSWORD = "password-1234"
 
 
-def _commit_meanwhile(database_url: str, user_id: int, **columns: Any) -> Callable[[], None]:
-    """A write of another request: ``columns`` of the user, its token version raised."""
+def _commit_meanwhile(database_url: str, user_id: int, *, new_tokens: bool = True,
+                      **columns: Any) -> Callable[[], None]:
+    """A write of another request: ``columns`` of the user, its token version raised unless
+    ``new_tokens`` is False."""
 
     def commit() -> None:
         engine = build_engine(database_url)
-        assignments = ", ".join(f"{name} = :{name}" for name in columns)
+        assignments = "".join(f"{name} = :{name}, " for name in columns)
+        if new_tokens:
+            assignments += "token_version = token_version + 1, "
         try:
             with engine.begin() as connection:
                 connection.execute(text(
-                    f"UPDATE users SET {assignments}, token_version = token_version + 1, "  # noqa: S608
-                    "updated_at = :now WHERE id = :id"), {**columns, "now": datetime.now(UTC), "id": user_id})
+                    f"UPDATE users SET {assignments}updated_at = :now WHERE id = :id"),  # noqa: S608
+                    {**columns, "now": datetime.now(UTC), "id": user_id})
         finally:
             engine.dispose()
 
@@ -117,3 +121,97 @@ async def test_concurrent_deletes_of_one_account_delete_it_once(world: Any) -> N
     answers = await asyncio.gather(*[world.api.http.delete(url, headers=world.headers["admin"])
                                      for _ in range(8)])
     assert sorted(answer.status_code for answer in answers) == [204] + [404] * 7
+
+
+# The caller's own account changing meanwhile ----------------------------------------------------
+# Regression (write skew): two admins demoting each other at the same moment each checked their
+# own role when their request began, and both writes committed: the suite was left without an
+# admin. The same held for any change made on an authority that was withdrawn meanwhile (a
+# moderator demoted while resetting a technician's password, or creating one). Here the other
+# request's change of the *caller* commits inside the caller's request, after its checks.
+
+
+def _policy_step_commits(monkeypatch: pytest.MonkeyPatch, step: str, commit: Callable[[], None]) -> None:
+    """Run ``commit`` once, after the policy's ``step`` has approved the caller's request."""
+    from specimen_users.domain import policy
+
+    original = getattr(policy, step)
+    pending = [commit]
+
+    def approved_then_changed(*args: Any) -> Any:
+        answer = original(*args)
+        if pending:
+            pending.pop()()
+        return answer
+
+    monkeypatch.setattr(policy, step, approved_then_changed)
+
+
+async def _second_admin(world: Any) -> tuple[int, dict[str, str]]:
+    created = await world.api.create(world.headers["admin"], "second.admin@general.org", "admin", "General")
+    return created["id"], await world.api.headers("second.admin@general.org")
+
+
+async def test_two_admins_demoting_each_other_leave_one_admin(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    second_id, second = await _second_admin(world)
+    _policy_step_commits(monkeypatch, "authorize_update",
+                         _commit_meanwhile(database_url, world.ids["admin"], role="technician"))
+    response = await world.api.http.patch(f"{USERS}/{second_id}", headers=world.headers["admin"],
+                                          json={"role": "technician"})
+    monkeypatch.undo()
+
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/user-changed-meanwhile")
+    assert str(world.ids["admin"]) in response.json()["detail"]
+    me = await world.api.http.get("/api/v1/auth/me", headers=second)
+    assert (me.status_code, me.json()["role"]) == (200, "admin")
+
+
+async def test_an_admin_deactivated_meanwhile_deletes_nobody(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    second_id, second = await _second_admin(world)
+    _policy_step_commits(monkeypatch, "authorize_delete",
+                         _commit_meanwhile(database_url, world.ids["admin"], is_active=False))
+    response = await world.api.http.delete(f"{USERS}/{second_id}", headers=world.headers["admin"])
+    monkeypatch.undo()
+
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/user-changed-meanwhile")
+    assert (await world.api.http.get("/api/v1/auth/me", headers=second)).status_code == 200
+
+
+async def test_a_moderator_demoted_meanwhile_resets_no_password(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _once_inside(monkeypatch, "hash", _commit_meanwhile(database_url, world.ids["mod_a"], role="technician"))
+    response = await world.api.http.patch(f"{USERS}/{world.ids['tech_a']}", headers=world.headers["mod_a"],
+                                          json={"password": "brand-new-secret"})
+    monkeypatch.undo()
+
+    assert response.status_code == 409, response.text
+    await world.api.login("tech.a@general.org", PASSWORD)  # the password did not change
+
+
+async def test_a_moderator_demoted_meanwhile_creates_nobody(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _policy_step_commits(monkeypatch, "authorize_create",
+                         _commit_meanwhile(database_url, world.ids["mod_a"], role="technician"))
+    response = await world.api.http.post(USERS, headers=world.headers["mod_a"], json={
+        "email": "new.tech@general.org", "full_name": "New Tech", "password": PASSWORD,
+        "role": "technician"})
+    monkeypatch.undo()
+
+    assert response.status_code == 409, response.text
+    listed = await world.api.http.get(f"{USERS}?limit=100", headers=world.headers["admin"])
+    assert "new.tech@general.org" not in {user["email"] for user in listed.json()["items"]}
+
+
+async def test_a_change_of_the_callers_own_name_meanwhile_does_not_block(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the caller's authority matters (role, hospital, activation, sessions)."""
+    _policy_step_commits(monkeypatch, "authorize_update", _commit_meanwhile(
+        database_url, world.ids["mod_a"], new_tokens=False, full_name="Mod Renamed"))
+    response = await world.api.http.patch(f"{USERS}/{world.ids['tech_a']}", headers=world.headers["mod_a"],
+                                          json={"full_name": "Renamed Tech"})
+    monkeypatch.undo()
+    assert response.status_code == 200, response.text

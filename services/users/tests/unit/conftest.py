@@ -35,7 +35,9 @@ class MemoryUsers:
     def get_by_email(self, email: str) -> User | None:
         return next((replace(u) for u in self.rows.values() if u.email == email), None)
 
-    def add(self, new: NewUser) -> User:
+    def add(self, new: NewUser, *, acting: User | None = None) -> User:
+        if acting is not None:
+            self._check_authority(acting)
         if any(u.email == new.email for u in self.rows.values()):
             raise EmailTaken(new.email)
         self.last_id += 1
@@ -46,7 +48,9 @@ class MemoryUsers:
         self.rows[user.id] = user
         return replace(user)
 
-    def save(self, user: User, *, read: User) -> User:
+    def save(self, user: User, *, read: User, acting: User | None = None) -> User:
+        if acting is not None and acting.id != user.id:
+            self._check_authority(acting)
         stored = self.rows.get(user.id)
         if stored is None:
             raise UserNotFound(user.id)
@@ -55,8 +59,14 @@ class MemoryUsers:
         self.rows[user.id] = replace(user)
         return replace(user)
 
-    def delete(self, user_id: int) -> bool:
+    def delete(self, user_id: int, *, acting: User) -> bool:
+        self._check_authority(acting)
         return self.rows.pop(user_id, None) is not None
+
+    def _check_authority(self, acting: User) -> None:
+        stored = self.rows.get(acting.id)
+        if stored is None or stored.authority != acting.authority:
+            raise UserChangedMeanwhile(acting.id, caller=True)
 
     def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
         found = [u for u in sorted(self.rows.values(), key=lambda u: u.id)
