@@ -2,13 +2,20 @@
 
 Not importable from Specimen's venv (MorphoCut pins scikit-image 0.20 and numpy < 2): the
 driver runs ``.venv-morphocut/bin/python bench/morphocut_frames.py FRAMES_DIR OUT.zip THRESHOLD
-MIN_AREA`` and reads one JSON line back: the pipeline's seconds (imports excluded) and every
-object's bbox, for the recall against the generator's truth.
+MIN_AREA PIPELINE`` and reads one JSON line back: the pipeline's seconds (imports excluded) and
+every object's bbox, for the recall against the generator's truth.
 
-The pipeline is MorphoCut's documented one for a flat frame with a constant threshold: read the
-frame (``ImageReader``), ``ThresholdConst``, ``FindRegions`` (``min_area``), ``ExtractROI``
-(faded background), ``CalculateZooProcessFeatures``, ``EcotaxaWriter`` (ZIP of PNG crops +
-TSV).
+``PIPELINE`` is one of:
+
+- ``constant``: MorphoCut's documented pipeline for a flat frame with a constant threshold: read
+  the frame (``ImageReader``), ``ThresholdConst`` (``THRESHOLD``), ``FindRegions`` (``min_area``),
+  ``ExtractROI`` (faded background), ``CalculateZooProcessFeatures``, ``EcotaxaWriter`` (ZIP of PNG
+  crops + TSV). It corrects no vignetting: less work than Specimen's default run does.
+- ``flat-otsu``: the sHIP seed's pipeline (``shared/seeds/001_*``: ``VignetteCorrector``,
+  ``ThresholdOtsu``, ``ExtractRegions``, export), the same steps as Specimen's default run: the
+  frame corrected by MorphoCut's ``VignettingCorrector``, objects darker than Otsu's threshold of
+  the corrected frame (``THRESHOLD`` unused), then as ``constant`` (crops and features read the
+  frame as it was read).
 """
 
 from __future__ import annotations
@@ -25,11 +32,22 @@ from morphocut.contrib.zooprocess import CalculateZooProcessFeatures
 from morphocut.file import Find
 from morphocut.image import ExtractROI, FindRegions, ImageReader, ThresholdConst
 from morphocut.str import Format
+from morphocut.vignetting import VignettingCorrector
 from skimage import img_as_ubyte
+from skimage.filters import threshold_otsu
+
+PIPELINES = ("constant", "flat-otsu")
+
+
+def darker_than_otsu(image: np.ndarray) -> np.ndarray:
+    return image < threshold_otsu(image)
 
 
 def main() -> None:
     frames_dir, out, threshold, min_area = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    pipeline_name = sys.argv[5] if len(sys.argv) > 5 else "constant"
+    if pipeline_name not in PIPELINES:
+        raise SystemExit(f"pipeline {pipeline_name!r}: one of {', '.join(PIPELINES)}")
     boxes: list[tuple[str, int, int, int, int]] = []
 
     def record(path: str, props: object) -> None:
@@ -44,7 +62,10 @@ def main() -> None:
     with Pipeline() as pipeline:
         path = Find(frames_dir, [".png"])
         image = ImageReader(path)
-        mask = ThresholdConst(image, threshold)
+        if pipeline_name == "constant":
+            mask = ThresholdConst(image, threshold)
+        else:
+            mask = Call(darker_than_otsu, VignettingCorrector(image))
         regionprops = FindRegions(mask, image, min_area=min_area, padding=10)
         Call(record, path, regionprops)
         roi = ExtractROI(image, mask, regionprops, bg_color=1.0)

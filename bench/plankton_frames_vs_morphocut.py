@@ -8,10 +8,15 @@ each of the five categories, seeds ``(12, i)``) as PNG files from one folder, pi
 * **Specimen**: decode, ``classify_frame`` (flat-field correction, Otsu threshold, closing,
   border objects dropped, feature set 2 measurements, the random forest; the run defaults), a
   PNG crop per object (10 px padding), rows streamed into ``write_ecotaxa_zip``.
-* **MorphoCut** (``bench/morphocut_frames.py`` in ``.venv-morphocut``, created here when missing):
-  ``ImageReader``, ``ThresholdConst`` (constant threshold 150: 0.03 % of the background under
-  it), ``FindRegions`` (min area 10), ``ExtractROI``, ``CalculateZooProcessFeatures``,
-  ``EcotaxaWriter``; no classification.
+* **MorphoCut** (``bench/morphocut_frames.py`` in ``.venv-morphocut``, created here when missing),
+  two pipelines (``--morphocut``), neither classifying:
+
+  - ``constant``: ``ImageReader``, ``ThresholdConst`` (constant threshold 150: 0.03 % of the
+    background under it), ``FindRegions`` (min area 10), ``ExtractROI``,
+    ``CalculateZooProcessFeatures``, ``EcotaxaWriter``: MorphoCut's cheapest pipeline, with no
+    vignetting correction (less work than Specimen's run does);
+  - ``flat-otsu``: the sHIP seed's pipeline, the same steps as Specimen's run: MorphoCut's
+    ``VignettingCorrector`` first, then objects darker than Otsu's threshold, then as above.
 
 Object recall against the generator's truth: a truth object is found when one object's box
 overlaps its box with IoU >= 0.5. Timed: the pipeline only (imports and the forest's training
@@ -67,6 +72,12 @@ MORPHOCUT_VENV = ROOT / ".venv-morphocut"
 MORPHOCUT_PINS = (
     "morphocut==0.1.2", "scikit-image==0.20.0", "numpy<2", "pandas<2.3", "opencv-python-headless<4.11",
 )
+MORPHOCUT_PIPELINES = {
+    "constant": "MorphoCut 0.1.2 (constant threshold, no vignetting correction, ZooProcess features, "
+                "EcoTaxa ZIP)",
+    "flat-otsu": "MorphoCut 0.1.2, the seed's pipeline (VignettingCorrector, Otsu threshold, ZooProcess "
+                 "features, EcoTaxa ZIP)",
+}
 THRESHOLD = 150
 MIN_AREA = 10
 PADDING = 10
@@ -166,10 +177,11 @@ def specimen_run(frames: Sequence[Path], model: OnnxPlanktonModel,
     return time.perf_counter() - started, time.process_time() - cpu_started, boxes, in_classify, categories
 
 
-def morphocut_run(python: Path, frames_dir: Path, out: Path) -> tuple[float, float, dict[str, list[Box]]]:
+def morphocut_run(python: Path, frames_dir: Path, out: Path,
+                  pipeline: str) -> tuple[float, float, dict[str, list[Box]]]:
     env = {**os.environ, "PYTHONPATH": ""}
     command = [str(python), str(ROOT / "bench" / "morphocut_frames.py"), str(frames_dir), str(out),
-               str(THRESHOLD), str(MIN_AREA)]
+               str(THRESHOLD), str(MIN_AREA), pipeline]
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     boxes: dict[str, list[Box]] = {}
@@ -224,7 +236,12 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=0, help="the one CPU both pipelines run on")
     parser.add_argument("--before", type=Path, default=None,
                         help="also time Specimen's pipeline from this source tree (libs/, services/)")
+    parser.add_argument("--morphocut", default=",".join(MORPHOCUT_PIPELINES),
+                        help="MorphoCut pipelines to run, comma-separated (default: all)")
     args = parser.parse_args()
+    pipelines = args.morphocut.split(",")
+    if not pipelines or any(name not in MORPHOCUT_PIPELINES for name in pipelines):
+        parser.error(f"--morphocut: a comma-separated choice of {', '.join(MORPHOCUT_PIPELINES)}")
     os.sched_setaffinity(0, {args.cpu})
     cv2.setNumThreads(1)
     python = morphocut_python()
@@ -245,7 +262,10 @@ def main() -> None:
             paths.append(path)
         model = train_model(workdir)
 
-        specimen_times, morphocut_times, classify_times, specimen_cpu, morphocut_cpu = [], [], [], [], []
+        specimen_times, classify_times, specimen_cpu = [], [], []
+        morphocut_times: dict[str, list[float]] = {name: [] for name in pipelines}
+        morphocut_cpu: dict[str, list[float]] = {name: [] for name in pipelines}
+        morphocut_boxes: dict[str, dict[str, list[Box]]] = {}
         before_times: list[float] = []
         before_cpu: list[float] = []
         before_classify: list[float] = []
@@ -263,17 +283,17 @@ def main() -> None:
                 before_times.append(seconds)
                 before_cpu.append(cpu)
                 before_classify.append(in_classify)
-            seconds, cpu, morphocut_boxes = morphocut_run(python, frames_dir, workdir / "morphocut.zip")
-            morphocut_times.append(seconds)
-            morphocut_cpu.append(cpu)
+            for name in pipelines:
+                seconds, cpu, morphocut_boxes[name] = morphocut_run(
+                    python, frames_dir, workdir / f"morphocut-{name}.zip", name)
+                morphocut_times[name].append(seconds)
+                morphocut_cpu[name].append(cpu)
 
         with zipfile.ZipFile(workdir / "specimen.zip") as archive:
             tsv = next(n for n in archive.namelist() if n.endswith(".tsv"))
             check = check_ecotaxa_tsv(archive.read(tsv), image_names=set(archive.namelist()))
-        s_best, m_best = min(specimen_times), min(morphocut_times)
-        s_cpu, m_cpu = min(specimen_cpu), min(morphocut_cpu)
+        s_best, s_cpu = min(specimen_times), min(specimen_cpu)
         s_hits, total, s_extra = recall(truth, specimen_boxes)
-        m_hits, _, m_extra = recall(truth, morphocut_boxes)
         print(f"{args.frames} frames of 1024x1024, {total} truth objects; one CPU "
               f"({platform.processor() or 'cpu'}, "
               f"python {platform.python_version()}); best of {args.repeats}")
@@ -289,22 +309,26 @@ def main() -> None:
             *before_rows,
             ("Specimen (classify_frame + crops + EcoTaxa ZIP)", s_best, s_cpu, s_hits, s_extra,
              specimen_boxes),
-            ("MorphoCut 0.1.2 (constant threshold, ZooProcess features, EcoTaxa ZIP)", m_best, m_cpu,
-             m_hits, m_extra, morphocut_boxes),
+            *((MORPHOCUT_PIPELINES[name], min(morphocut_times[name]), min(morphocut_cpu[name]),
+               *recall(truth, morphocut_boxes[name])[::2], morphocut_boxes[name]) for name in pipelines),
         ):
             print(f"| {name} | {best:.2f} | {cpu:.2f} | {cpu / args.frames:.3f} | {args.frames / cpu:.2f} | "
                   f"{hits}/{total} ({hits / total:.1%}) | {sum(map(len, found.values()))} | {extra} |")
-        print(f"Specimen / MorphoCut frames per CPU second: {m_cpu / s_cpu:.1f}x (wall, best: "
-              f"{m_best / s_best:.1f}x); all runs wall specimen {[round(t, 2) for t in specimen_times]} "
-              f"morphocut {[round(t, 2) for t in morphocut_times]}; CPU specimen "
-              f"{[round(t, 2) for t in specimen_cpu]} morphocut {[round(t, 2) for t in morphocut_cpu]}")
+        for name in pipelines:
+            m_best, m_cpu = min(morphocut_times[name]), min(morphocut_cpu[name])
+            print(f"Specimen / MorphoCut {name} frames per CPU second: {m_cpu / s_cpu:.1f}x (wall, best: "
+                  f"{m_best / s_best:.1f}x); all runs wall specimen {[round(t, 2) for t in specimen_times]} "
+                  f"morphocut {[round(t, 2) for t in morphocut_times[name]]}; CPU specimen "
+                  f"{[round(t, 2) for t in specimen_cpu]} "
+                  f"morphocut {[round(t, 2) for t in morphocut_cpu[name]]}")
         if before_cpu:
             same = ({k: sorted(v) for k, v in before_boxes.items()}
                     == {k: sorted(v) for k, v in specimen_boxes.items()})
             b_best = before_cpu.index(min(before_cpu))
             print(f"Before / after CPU s: {min(before_cpu) / s_cpu:.2f}x faster (classify_frame "
                   f"{before_classify[b_best]:.2f} -> {classify_times[specimen_cpu.index(s_cpu)]:.2f} CPU s); "
-                  f"before's MorphoCut ratio {m_cpu / min(before_cpu):.1f}x; all CPU before "
+                  f"before's MorphoCut ratios "
+                  f"{[round(min(morphocut_cpu[n]) / min(before_cpu), 1) for n in pipelines]}; all CPU before "
                   f"{[round(t, 2) for t in before_cpu]}; same boxes before and after: {same}")
         for name, found_boxes, found_categories in (
             ("before", before_boxes, before_categories), ("now", specimen_boxes, specimen_categories)
