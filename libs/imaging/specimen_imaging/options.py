@@ -48,6 +48,21 @@ class Params(BaseModel):
 P = TypeVar("P", bound=Params)
 
 
+def comma_separated(value: Any) -> Any:
+    """A list field sent as a form field or query string, ``"1,2,3"`` (or repeated, each part
+    possibly holding commas), as the list of its non-blank parts; any other value as it is (a
+    ``mode="before"`` field validator: the field's own type then checks each part).
+
+    >>> comma_separated(" 1, 2,,3 "), comma_separated(["1,2", "3"]), comma_separated([4])
+    (['1', '2', '3'], ['1', '2', '3'], [4])
+    """
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
+        return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
+    return value
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -4,23 +4,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, field_validator
 
-from specimen_imaging.options import Params
+from specimen_imaging.options import Params, comma_separated
 
 MAX_DESCRIPTOR_NUMBERS = 1024
 """A loose cap on a sent descriptor's length (the domain names the set's own length)."""
-
-
-def comma_separated_numbers(value: Any) -> Any:
-    """A descriptor sent as a form field or query string: ``"0.1,0.2,…"``."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
-        return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
-    return value
 
 
 class DescriptorSearchParams(Params):
@@ -40,4 +29,4 @@ class DescriptorSearchParams(Params):
                                              "MAX_LIMIT for scans, SPECIMEN_CLASSIFY_OBJECT_"
                                              "SEARCH_MAX_LIMIT for objects).")
 
-    _numbers = field_validator("descriptor", mode="before")(comma_separated_numbers)
+    _numbers = field_validator("descriptor", mode="before")(comma_separated)  # "0.1,0.2,…"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from specimen_imaging.options import comma_separated
 from specimen_kit.timestamps import Timestamp
 from specimen_segment.api.library_schemas import API_PREFIX
 from specimen_segment.domain.library import MEDIA_TYPES
@@ -40,23 +41,7 @@ class SearchParams(SuperpixelOptions):
                     "and objects are the classify service's; it not answering is a 503 "
                     "`classify-unavailable`.")
 
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _comma_separated_sources(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
-            return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
-        return value
-
-    @field_validator("ids", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
-            return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
-        return value
+    _lists = field_validator("sources", "ids", mode="before")(comma_separated)
 
 
 class SimilarPicture(BaseModel):

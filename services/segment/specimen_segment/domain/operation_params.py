@@ -8,14 +8,14 @@ which classify reads too.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from specimen_imaging.codecs import DEFAULT_JPEG_QUALITY, MAX_QUALITY, MIN_QUALITY
-from specimen_imaging.options import ExtractionOptions, Params, ThresholdOptions
+from specimen_imaging.options import ExtractionOptions, Params, ThresholdOptions, comma_separated
 from specimen_segment.domain.superpixels import SlicParams
 
 MAX_SEGMENTS = 10_000
@@ -74,14 +74,7 @@ class SelectionRequest(SuperpixelOptions):
     result: Literal["cutout", "mask"] = "cutout"
     background: Background = "white"
 
-    @field_validator("ids", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list) and any(isinstance(v, str) and "," in v for v in value):
-            return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
-        return value
+    _ids = field_validator("ids", mode="before")(comma_separated)
 
 
 class ObjectOptions(ExtractionOptions):
