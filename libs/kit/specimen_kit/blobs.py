@@ -37,8 +37,9 @@ _TEMPORARY_PREFIX = ".tmp-"
 
 
 class BlobMissing(Problem, LookupError):
-    """The record is there but its stored file (image, crop, mask, archive) is gone from the
-    blob store, deleted or lost outside the service; it cannot be served again.
+    """A record's stored file (image, crop, mask, archive) is gone from the blob store: lost
+    outside the service, or deleted with its record by a request that committed after this one
+    read the record; it cannot be served again.
 
     A 410 rather than a 500: nothing the client sends can fix it, and it is no server bug that
     retrying would cure. The detail names the key, never the store's path on disk.
@@ -50,7 +51,8 @@ class BlobMissing(Problem, LookupError):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"The stored file of this resource (blob {key}) is gone from the blob "
-                         "store; the record remains but its content cannot be served.", key=key)
+                         "store (deleted with the resource meanwhile, or lost); its content cannot "
+                         "be served.", key=key)
 
 
 class FilesystemBlobStore:
