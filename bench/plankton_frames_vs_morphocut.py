@@ -293,25 +293,22 @@ def main() -> None:
             tsv = next(n for n in archive.namelist() if n.endswith(".tsv"))
             check = check_ecotaxa_tsv(archive.read(tsv), image_names=set(archive.namelist()))
         s_best, s_cpu = min(specimen_times), min(specimen_cpu)
-        s_hits, total, s_extra = recall(truth, specimen_boxes)
+        total = sum(map(len, truth.values()))
         print(f"{args.frames} frames of 1024x1024, {total} truth objects; one CPU "
               f"({platform.processor() or 'cpu'}, "
               f"python {platform.python_version()}); best of {args.repeats}")
         print("| pipeline | wall s (best) | CPU s (best) | CPU s/frame | frames/s per core (CPU) | "
               "recall (IoU >= 0.5) | objects found | matching no truth |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        before_rows = []
+        rows: list[tuple[str, float, float, dict[str, list[Box]]]] = []  # label, wall, CPU, boxes
         if before_cpu:
-            b_hits, _, b_extra = recall(truth, before_boxes)
-            before_rows.append((f"Specimen before ({args.before.name}; same pipeline)", min(before_times),
-                                min(before_cpu), b_hits, b_extra, before_boxes))
-        for name, best, cpu, hits, extra, found in (
-            *before_rows,
-            ("Specimen (classify_frame + crops + EcoTaxa ZIP)", s_best, s_cpu, s_hits, s_extra,
-             specimen_boxes),
-            *((MORPHOCUT_PIPELINES[name], min(morphocut_times[name]), min(morphocut_cpu[name]),
-               *recall(truth, morphocut_boxes[name])[::2], morphocut_boxes[name]) for name in pipelines),
-        ):
+            rows.append((f"Specimen before ({args.before.name}; same pipeline)", min(before_times),
+                         min(before_cpu), before_boxes))
+        rows.append(("Specimen (classify_frame + crops + EcoTaxa ZIP)", s_best, s_cpu, specimen_boxes))
+        rows += [(MORPHOCUT_PIPELINES[name], min(morphocut_times[name]), min(morphocut_cpu[name]),
+                  morphocut_boxes[name]) for name in pipelines]
+        for name, best, cpu, found in rows:
+            hits, _, extra = recall(truth, found)
             print(f"| {name} | {best:.2f} | {cpu:.2f} | {cpu / args.frames:.3f} | {args.frames / cpu:.2f} | "
                   f"{hits}/{total} ({hits / total:.1%}) | {sum(map(len, found.values()))} | {extra} |")
         for name in pipelines:

@@ -22,7 +22,7 @@ UserSort = Literal["id", "-id", "email", "-email", "full_name", "-full_name", "r
                    "-updated_at"]
 
 _UNKNOWN = {404: "No such user within your scope; others' look the same."}
-_EMAIL_TAKEN = {409: "A user with this email already exists (email-taken), or your own role, hospital, "
+_CREATE_CONFLICT = {409: "A user with this email already exists (email-taken), or your own role, hospital, "
                      "activity or sessions changed meanwhile (user-changed-meanwhile)."}
 _INVALID = {422: "A field is invalid: the password rules (weak-password, password-too-long), "
                  "an unknown hospital (unknown-hospital), or any other (the problem names it)."}
@@ -50,7 +50,7 @@ def list_users(
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
-             responses=documented_problems({**_EMAIL_TAKEN, **_INVALID}),
+             responses=documented_problems({**_CREATE_CONFLICT, **_INVALID}),
              summary="Create a user (moderators: technicians of their hospital)")
 def create_user(body: UserCreate, actor: CurrentUser, accounts: Accounts) -> UserPublic:
     return UserPublic.of(accounts.create_user(actor, body.to_draft()))
