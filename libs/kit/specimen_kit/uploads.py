@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from specimen_kit.errors import (
@@ -114,6 +115,28 @@ def decode_base64_image(name: str, text: Any) -> bytes:
         raise UnreadableImage(f"{name} is not valid base64: {err}") from err
 
 
+async def bounded_form(request: Request, *, max_files: int, max_fields: int, files_limit: int) -> FormData:
+    """``request.form`` stopped at ``max_files`` file parts and ``max_fields`` fields, a request
+    past them answered ``invalid-parameter`` naming the limit.
+
+    Starlette stops at its bound with a bare 400 naming that bound; ``files_limit`` is the limit
+    the route documents (its bound less what it lets through for its other parts or for a count
+    it checks itself).
+    """
+    try:
+        return await request.form(max_files=max_files, max_fields=max_fields)
+    except HTTPException as error:
+        detail = str(error.detail)
+        if detail.startswith("Too many files"):
+            files = "file" if files_limit == 1 else "files"
+            raise InvalidParameter(f"the request holds more than {files_limit} {files}; send at most "
+                                   f"{files_limit} in one request") from error
+        if detail.startswith("Too many fields"):
+            raise InvalidParameter(f"the request holds more than {max_fields} form fields; send at "
+                                   f"most {max_fields}") from error
+        raise
+
+
 def _query_fields(request: Request) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key in request.query_params:
@@ -131,7 +154,8 @@ def _check_count(name: str, count: int, spec: FileFields) -> None:
 async def _multipart(request: Request, spec: FileFields) -> Payload:
     # One over the limit is let through so that _check_count names the field and its limit.
     max_files = len(spec.single) + len(spec.many) * spec.max_files + 1
-    form = await request.form(max_fields=MAX_FORM_FIELDS + max_files, max_files=max_files)
+    form = await bounded_form(request, max_files=max_files, max_fields=MAX_FORM_FIELDS + max_files,
+                              files_limit=spec.max_files)
     files: dict[str, list[UploadedFile]] = {}
     fields = _query_fields(request)
     for key in form:

@@ -135,3 +135,22 @@ def test_query_parameters_are_documented_to_fit_a_url() -> None:
         Long.model_json_schema(), uploads.FileFields())["parameters"]}
     assert documented["notes"]["anyOf"][0]["maxLength"] == uploads.QUERY_MAX_CHARS
     assert documented["ids"]["maxItems"] == uploads.QUERY_MAX_ITEMS
+
+
+class TestPartCounts:
+    """Before: past Starlette's parser bound, a bare 400 naming that bound (the route's limit plus
+    its slack), not the route's own limit."""
+
+    async def test_file_parts_past_the_bound_name_the_routes_limit(self) -> None:
+        async with _client() as client:
+            response = await client.post("/image", files=[("image", (f"{i}.png", b"x")) for i in range(5)])
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "more than 1 file;" in response.json()["detail"]
+
+    async def test_fields_past_the_bound_name_it(self) -> None:
+        async with _client() as client:
+            response = await client.post("/image", files=[("image", ("a.png", b"x"))],
+                                         data={f"f{i}": "1" for i in range(300)})
+        assert response.status_code == 422
+        assert "more than 102 form fields" in response.json()["detail"]

@@ -95,7 +95,7 @@ from specimen_kit.negotiation import (
 )
 from specimen_kit.openapi_problems import documented_problem
 from specimen_kit.security import CurrentPrincipal
-from specimen_kit.uploads import FileFields, decode_base64, read_payload, request_body_doc
+from specimen_kit.uploads import FileFields, bounded_form, decode_base64, read_payload, request_body_doc
 
 _COMMON: dict[int | str, dict[str, Any]] = {
     401: documented_problem("No valid bearer token."),
@@ -276,7 +276,9 @@ async def _upload_of(request: Request, limits: ImportLimits) -> tuple[Upload, di
                                    "multipart/form-data with `image` parts (frames or ZIPs), JSON "
                                    "{\"files\": [{\"name\", \"data\"}]} or {\"image\": [...]}, or one "
                                    "frame (image/*) or ZIP (application/zip) as the body")
-    form = await request.form(max_files=limits.max_files + 20, max_fields=100)
+    # Room for the metadata table and ZIPs beside the frames; the frames' own count is checked below.
+    form = await bounded_form(request, max_files=limits.max_files + 20, max_fields=100,
+                              files_limit=limits.max_files)
     request.state.upload_form = form  # closed by the handler once the upload is stored
     upload = Upload()
     fields: dict[str, Any] = {}

@@ -35,7 +35,7 @@ from specimen_kit.errors import InvalidParameter, MalformedJson, UnsupportedMedi
 from specimen_kit.openapi_problems import documented_problem
 from specimen_kit.security import CurrentPrincipal
 from specimen_kit.storage import Blobs, DbSession
-from specimen_kit.uploads import decode_base64
+from specimen_kit.uploads import bounded_form, decode_base64
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/scans", tags=["MRI scans"])
@@ -113,7 +113,8 @@ async def _read_body(request: Request, limits: ImportLimits) -> _ImportBody:
                                 table.encode()))
         body.fields = document
     elif content_type == "multipart/form-data":
-        form = await request.form(max_files=2, max_fields=20)
+        # One `archive` and one `metadata` part.
+        form = await bounded_form(request, max_files=2, max_fields=20, files_limit=2)
         body.closers.append(form)
         for key, value in form.multi_items():
             if isinstance(value, str):

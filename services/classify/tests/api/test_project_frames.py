@@ -77,6 +77,18 @@ class TestImageParts:
         assert [f["file_name"] for f in body["imported"]] == ["g.png"]
         assert [r["reason"].split(":")[0] for r in body["rejected"]] == ["duplicate", "duplicate"]
 
+    async def test_parts_past_the_parser_bound_name_the_limit(self, client: ProjectsApi) -> None:
+        # Before: Starlette's bare 400 "Maximum number of files is 1020" (its bound, not the 1000
+        # SPECIMEN_FRAMES_MAX_FILES documents).
+        project = await client.project(OWNER, MEMBERS)
+        response = await client.http.post(
+            f"{API}/projects/{project['id']}/frames",
+            files=[("image", (f"f{i}.png", b"x")) for i in range(1100)], headers=client.as_user(OWNER))
+        assert response.status_code == 422
+        problem = response.json()
+        assert problem["type"].endswith("/invalid-parameter")
+        assert "more than 1000 files" in problem["detail"] and "1020" not in problem["detail"]
+
     async def test_bad_form_metadata_refuses_the_request(self, client: ProjectsApi) -> None:
         project = await client.project(OWNER, MEMBERS)
         for data in ({"lat": "95"}, {"date": "yesterday"}, {"time": "10:00"},
