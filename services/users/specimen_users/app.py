@@ -53,7 +53,8 @@ def _bootstrap_admin(engine: Engine, sessions: sessionmaker[Session],
                                timedelta(minutes=settings.access_token_minutes), utc_now)
         accounts = AccountService(SqlUserRepository(session), SqlRefreshTokenRepository(session),
                                   hasher, utc_now, revoker,
-                                  HospitalDirectory(SqlHospitalRepository(session), utc_now))
+                                  HospitalDirectory(SqlHospitalRepository(session),
+                                                    SqlUserRepository(session), utc_now))
         accounts.bootstrap_admin(settings.admin_email, password, settings.admin_hospital)
 
 

@@ -91,7 +91,7 @@ class SqlUserRepository:
 
     def add(self, new: NewUser, *, acting: User | None = None) -> User:
         if acting is not None:
-            _check_authority(self._locked(acting.id), acting)
+            self.confirm_authority(acting)
         row = UserRow(email=new.email, full_name=new.full_name, hospital=new.hospital,
                       role=new.role, is_active=new.is_active, password_hash=new.password_hash,
                       created_at=new.created_at, updated_at=new.created_at, token_version=0)
@@ -125,6 +125,9 @@ class SqlUserRepository:
         _check_authority(self._locked(user_id, acting.id), acting)
         result = self._session.execute(delete(UserRow).where(UserRow.id == user_id))
         return bool(getattr(result, "rowcount", 0))
+
+    def confirm_authority(self, acting: User) -> None:
+        _check_authority(self._locked(acting.id), acting)
 
     def _locked(self, *user_ids: int) -> dict[int, UserRow]:
         """The rows of ``user_ids`` read afresh, locked until the transaction ends (the rows on

@@ -56,7 +56,7 @@ Revoker = Annotated[TokenRevoker, Depends(_token_revoker)]
 
 
 def _hospital_directory(session: DbSession) -> HospitalDirectory:
-    return HospitalDirectory(SqlHospitalRepository(session), utc_now)
+    return HospitalDirectory(SqlHospitalRepository(session), SqlUserRepository(session), utc_now)
 
 
 Hospitals = Annotated[HospitalDirectory, Depends(_hospital_directory)]

@@ -29,7 +29,9 @@ HospitalId = Annotated[str, Path(min_length=1, max_length=MAX_HOSPITAL_NAME_CHAR
 _UNKNOWN = {404: "No hospital has this id (hospital-not-found)."}
 _ADMIN = {403: "Only admins create and rename hospitals (forbidden)."}
 _TAKEN = {409: "The name's id is an existing hospital's id or name (hospital-taken); the "
-               "answer names it (existing_id, existing_name)."}
+               "answer names it (existing_id, existing_name). Or the caller's own role, hospital "
+               "or activity changed while the request was handled (user-changed-meanwhile): "
+               "nothing was written."}
 
 
 @router.get("", response_model=HospitalPagePublic,

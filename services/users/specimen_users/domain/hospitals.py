@@ -11,7 +11,8 @@ The rules:
   name, is :class:`HospitalTaken` (409) naming the existing one. A typo is thus refused instead
   of silently starting a new tenant.
 - **Reading** is for every signed-in user (a form that files a user or a scan needs the list);
-  **creating and renaming** for admins (403 otherwise).
+  **creating and renaming** for admins (403 otherwise), whose account is still the admin it was
+  when the request began when the change is written (``UserChangedMeanwhile``, 409, otherwise).
 - **No deletion.** Ids are never reused (API.md): a hospital's id may live on in scans, tokens
   and exports, and a new hospital must never inherit what an old one left behind.
 - **A user names an existing hospital.** Given as the id or the name (both slug to the id); an
@@ -32,7 +33,7 @@ from specimen_users.domain.errors import (
     HospitalTaken,
     UnknownHospital,
 )
-from specimen_users.domain.ports import Clock, HospitalRepository
+from specimen_users.domain.ports import Clock, HospitalRepository, UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ def _require_admin(actor: User, action: str) -> None:
 class HospitalDirectory:
     """The use-cases on the hospital list."""
 
-    def __init__(self, hospitals: HospitalRepository, clock: Clock) -> None:
+    def __init__(self, hospitals: HospitalRepository, users: UserRepository, clock: Clock) -> None:
         self._hospitals = hospitals
+        self._users = users
         self._clock = clock
 
     def list_hospitals(self, where: HospitalFilter, limit: int, offset: int) -> HospitalPage:
@@ -78,8 +80,11 @@ class HospitalDirectory:
             Empty, too long, control characters, no letter or digit.
         HospitalTaken
             The slug is an existing hospital's id or the slug of its name.
+        UserChangedMeanwhile
+            ``actor``'s role, hospital or activity changed since the request read it.
         """
         _require_admin(actor, "create")
+        self._users.confirm_authority(actor)
         hospital = self._add(name)
         logger.info("hospital created", extra={"hospital": hospital.id, "by": actor.id})
         return hospital
@@ -87,6 +92,7 @@ class HospitalDirectory:
     def rename(self, actor: User, hospital_id: str, name: str) -> Hospital:
         """Change the display name of ``hospital_id``; its id stays."""
         _require_admin(actor, "rename")
+        self._users.confirm_authority(actor)
         hospital = self.get(hospital_id)
         name = hospital_name(name)
         if name == hospital.name:

@@ -49,6 +49,12 @@ class UserRepository(Protocol):
         """Delete the account; False when there was none (a concurrent delete came first)."""
         ...
 
+    def confirm_authority(self, acting: User) -> None:
+        """Lock ``acting``'s account until the transaction ends, raising ``UserChangedMeanwhile``
+        for the caller when its stored :attr:`~User.authority` is no longer the one read: a write
+        that follows in the same transaction is made on the authority it was allowed on."""
+        ...
+
     def list(self, where: UserFilter, limit: int, offset: int) -> tuple[list[User], int]:
         """One page in ``where.sort`` order (ties by id), and the total matching ``where``."""
         ...

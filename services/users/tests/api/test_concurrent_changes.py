@@ -215,3 +215,35 @@ async def test_a_change_of_the_callers_own_name_meanwhile_does_not_block(
                                           json={"full_name": "Renamed Tech"})
     monkeypatch.undo()
     assert response.status_code == 200, response.text
+
+
+def _admin_check_commits(monkeypatch: pytest.MonkeyPatch, commit: Callable[[], None]) -> None:
+    """Run ``commit`` once, after the hospital list's admin check has approved the request."""
+    from specimen_users.domain import hospitals
+
+    original = hospitals._require_admin
+    pending = [commit]
+
+    def approved_then_changed(*args: Any) -> None:
+        original(*args)
+        if pending:
+            pending.pop()()
+
+    monkeypatch.setattr(hospitals, "_require_admin", approved_then_changed)
+
+
+@pytest.mark.parametrize("request_of", [
+    lambda http, headers: http.post("/api/v1/hospitals", headers=headers, json={"name": "Second Clinic"}),
+    lambda http, headers: http.patch("/api/v1/hospitals/general", headers=headers,
+                                     json={"name": "Second Clinic"}),
+], ids=["create", "rename"])
+async def test_an_admin_demoted_meanwhile_changes_no_hospital(
+        world: Any, database_url: str, monkeypatch: pytest.MonkeyPatch, request_of: Any) -> None:
+    _admin_check_commits(monkeypatch, _commit_meanwhile(database_url, world.ids["admin"], role="moderator"))
+    response = await request_of(world.api.http, world.headers["admin"])
+    monkeypatch.undo()
+
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/user-changed-meanwhile")
+    listed = await world.api.http.get("/api/v1/hospitals?limit=100", headers=world.headers["mod_a"])
+    assert "Second Clinic" not in {hospital["name"] for hospital in listed.json()["items"]}

@@ -63,6 +63,9 @@ class MemoryUsers:
         self._check_authority(acting)
         return self.rows.pop(user_id, None) is not None
 
+    def confirm_authority(self, acting: User) -> None:
+        self._check_authority(acting)
+
     def _check_authority(self, acting: User) -> None:
         stored = self.rows.get(acting.id)
         if stored is None or stored.authority != acting.authority:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from specimen_users.domain.errors import (
     HospitalNotFound,
     HospitalTaken,
     UnknownHospital,
+    UserChangedMeanwhile,
 )
 from specimen_users.domain.hospitals import HospitalDirectory
 
@@ -55,9 +57,11 @@ ADMIN = _user(Role.ADMIN)
 
 
 @pytest.fixture
-def directory() -> HospitalDirectory:
+def directory(users: Any) -> HospitalDirectory:
+    """The list, and ``users`` (conftest's in-memory accounts) holding ``ADMIN``."""
+    users.rows[ADMIN.id] = ADMIN
     times = iter(T0 + timedelta(minutes=n) for n in range(100))
-    return HospitalDirectory(MemoryHospitals(), lambda: next(times))
+    return HospitalDirectory(MemoryHospitals(), users, lambda: next(times))
 
 
 class TestCreate:
@@ -127,3 +131,20 @@ class TestEnsure:
         first = directory.ensure("Specimen")
         assert directory.ensure("specimen") == first
         assert directory.list_hospitals(HospitalFilter(), 50, 0).total == 1
+
+
+class TestAuthorityAtTheWrite:
+    """Regression (write skew, as for users): an admin demoted or deactivated by another request
+    after this one read it still created and renamed hospitals."""
+
+    @pytest.mark.parametrize("change", [{"role": Role.TECHNICIAN}, {"is_active": False}])
+    def test_an_admin_changed_meanwhile_writes_nothing(self, directory: HospitalDirectory, users: Any,
+                                                       change: dict[str, Any]) -> None:
+        directory.create(ADMIN, "Newcomer Clinic")
+        users.rows[ADMIN.id] = replace(ADMIN, **change)
+        with pytest.raises(UserChangedMeanwhile):
+            directory.create(ADMIN, "Second Clinic")
+        with pytest.raises(UserChangedMeanwhile):
+            directory.rename(ADMIN, "newcomer-clinic", "Renamed Clinic")
+        names = [h.name for h in directory.list_hospitals(HospitalFilter(), 10, 0).items]
+        assert names == ["Newcomer Clinic"]
