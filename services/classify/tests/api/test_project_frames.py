@@ -79,7 +79,7 @@ class TestImageParts:
 
     async def test_parts_past_the_parser_bound_name_the_limit(self, client: ProjectsApi) -> None:
         # Before: Starlette's bare 400 "Maximum number of files is 1020" (its bound, not the 1000
-        # SPECIMEN_FRAMES_MAX_FILES documents).
+        # SPECIMEN_CLASSIFY_FRAMES_MAX_FILES documents).
         project = await client.project(OWNER, MEMBERS)
         response = await client.http.post(
             f"{API}/projects/{project['id']}/frames",
