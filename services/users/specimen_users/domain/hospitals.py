@@ -11,8 +11,9 @@ The rules:
   name, is :class:`HospitalTaken` (409) naming the existing one. A typo is thus refused instead
   of silently starting a new tenant.
 - **Reading** is for every signed-in user (a form that files a user or a scan needs the list);
-  **creating and renaming** for admins (403 otherwise), whose account is still the admin it was
-  when the request began when the change is written (``UserChangedMeanwhile``, 409, otherwise).
+  **creating and renaming** for admins (403 otherwise). The change is written only while the
+  caller's account is still the admin its request was allowed as (``UserChangedMeanwhile``, 409,
+  otherwise).
 - **No deletion.** Ids are never reused (API.md): a hospital's id may live on in scans, tokens
   and exports, and a new hospital must never inherit what an old one left behind.
 - **A user names an existing hospital.** Given as the id or the name (both slug to the id); an
