@@ -199,10 +199,12 @@ def _add_train_commands(commands: Any) -> None:
     mri.add_argument("--seed", type=int, default=0, help="split and training seed (default: %(default)s)")
     mri.add_argument("--epochs", type=int, default=None, help="most epochs (default: the trainer's)")
     mri.add_argument("--batch-size", type=int, default=None, help="(default: the trainer's)")
-    mri.add_argument("--architecture", choices=("gap64", "gap128s", "reference"), default="gap64",
-                     help="gap64: 64x64, four conv blocks, global pooling, augmentation (default); "
-                          "gap128s: the same on a 128x128 crop read by a stride-2 5x5 convolution "
-                          "(BENCHMARKS.md); reference: the reference design's 32x32 CNN")
+    mri.add_argument("--architecture", choices=("gapmax64", "gap64", "gap128s", "reference"),
+                     default="gapmax64",
+                     help="gapmax64: 64x64, four conv blocks, global average and max pooling, augmentation "
+                          "(default); gap64: the same with average pooling only; gap128s: gap64 on a "
+                          "128x128 crop read by a stride-2 5x5 convolution (BENCHMARKS.md); reference: the "
+                          "reference design's 32x32 CNN")
     mri.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     plankton = models.add_parser("plankton", help="the plankton forest from DATA_DIR/<class>/ crops")
     plankton.add_argument("data_dir", type=Path)

@@ -11,10 +11,11 @@ exactly what it sees when served. Near-duplicates (pHash,
 :mod:`specimen_classify.domain.dedup`) are grouped and each group lands in one split only; the
 split is stratified by class.
 
-The network is one of :data:`ARCHITECTURES`: ``gap64`` (the default: 64x64 input, four conv
-blocks with batch norm, global average pooling, dropout, trained on freshly augmented copies every
-epoch: flips, small rotations/scales/shifts, gamma and contrast, blur, noise) or ``reference`` (the
-reference design's 32x32 CNN, trained on its four flipped views). Both end in a *logit* and
+The network is one of :data:`ARCHITECTURES`: ``gapmax64`` (the default: 64x64 input, four conv
+blocks with batch norm, global average and global max pooling side by side, dropout, trained on
+freshly augmented copies every epoch: flips, small rotations/scales/shifts, gamma and contrast,
+blur, noise), its variants ``gap64`` (average pooling only) and ``gap128s``, or ``reference`` (the
+reference design's 32x32 CNN, trained on its four flipped views). All end in a *logit* and
 name their penultimate layer ``features``; the epoch with the lowest validation loss is kept.
 
 The model is exported to LiteRT (float32, any batch size) with two outputs, the logit and the
@@ -165,7 +166,7 @@ def _build_reference() -> Any:
 
 
 BATCH_NORM_MOMENTUM = 0.9
-"""Momentum of ``gap64``'s batch-norm moving statistics. Keras' 0.99 averages over ~100 steps, several
+"""Momentum of the gap networks' batch-norm moving statistics. Keras' 0.99 averages over ~100 steps, several
 epochs of a bootstrap-sized set, so early validation losses are read through stale statistics and
 early stopping keeps a first-epoch model; 0.9 follows the weights within an epoch."""
 
@@ -182,7 +183,7 @@ def _standardise_layer() -> Any:
     Inside the network, so an exported LiteRT model would apply it exactly as trained: nothing to
     keep in step in the serving preprocessing. Windowing, gain and the share of bright scalp
     differ between scanners, sequences and exports; after this, what is left is how tissues
-    compare within the slice. Not in the default ``gap64``: ``bench/mri_selection.py`` measured
+    compare within the slice. Not in the gap networks: ``bench/mri_selection.py`` measured
     it no better on a contrast family held out of training (BENCHMARKS.md, issue 11).
     """
     import keras  # type: ignore[import-untyped,unused-ignore]
@@ -211,31 +212,42 @@ def _conv_block(filters: int, size: int = 3, strides: int = 1) -> list[Any]:
             layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM), layers.ReLU()]
 
 
-def _gap_network(side: int, blocks: list[Any], name: str) -> Any:
+def _gap_network(side: int, blocks: list[Any], name: str, *, max_pooling: bool = False) -> Any:
     """``blocks`` on a ``side`` x ``side`` slice, then the gap networks' head: Conv2D(64) block,
-    global average pooling, dropout, the 64 features, dropout, the tumor logit."""
+    global average pooling (and global max pooling beside it with ``max_pooling``), dropout, the
+    64 features, dropout, the tumor logit."""
     import keras  # type: ignore[import-untyped,unused-ignore]
 
     layers = keras.layers
-    return keras.Sequential([
-        keras.Input(shape=(side, side, 1), name="slice"),
-        *blocks,
-        *_conv_block(64),
-        layers.GlobalAveragePooling2D(),
-        layers.Dropout(0.3),
-        layers.Dense(64, activation="relu", name=FEATURES_LAYER),
-        layers.Dropout(0.3),
-        layers.Dense(1, name="tumor_logit"),
-    ], name=name)
+    x = inputs = keras.Input(shape=(side, side, 1), name="slice")
+    for layer in [*blocks, *_conv_block(64)]:
+        x = layer(x)
+    pooled = layers.GlobalAveragePooling2D()(x)
+    if max_pooling:
+        pooled = layers.Concatenate()([pooled, layers.GlobalMaxPooling2D()(x)])
+    x = layers.Dropout(0.3)(pooled)
+    x = layers.Dense(64, activation="relu", name=FEATURES_LAYER)(x)
+    x = layers.Dropout(0.3)(x)
+    return keras.Model(inputs, layers.Dense(1, name="tumor_logit")(x), name=name)
 
 
-def _build_gap64(standardise: bool = False) -> Any:
+def _gap64_blocks(standardise: bool = False) -> list[Any]:
     import keras  # type: ignore[import-untyped,unused-ignore]
 
     blocks: list[Any] = [_standardise_layer()] if standardise else []
     for filters in (16, 32, 48):
         blocks += [*_conv_block(filters), keras.layers.MaxPooling2D(2)]
-    return _gap_network(64, blocks, "mri_tumor_gap64")
+    return blocks
+
+
+def _build_gap64(standardise: bool = False) -> Any:
+    return _gap_network(64, _gap64_blocks(standardise), "mri_tumor_gap64")
+
+
+def _build_gapmax64() -> Any:
+    # A tumor is a finding anywhere in the slice: the strongest response of the last feature map
+    # says so directly, where its average dilutes a focus of a few pixels by the whole 8x8 map.
+    return _gap_network(64, _gap64_blocks(), "mri_tumor_gapmax64", max_pooling=True)
 
 
 def _build_gap128s() -> Any:
@@ -249,6 +261,11 @@ def _build_gap128s() -> Any:
     return _gap_network(128, blocks, "mri_tumor_gap128s")
 
 
+FRESH_VIEWS = ("every epoch, each training image anew: flips (left-right, up-down), rotation within +-15 "
+               "degrees, scale 0.9-1.1, shift within 4 % of the side, gamma 0.7-1.4, contrast 0.85-1.15, "
+               "Gaussian blur (sigma up to 1 px, one image in three), Gaussian noise (sigma up to 0.03)")
+"""The gap networks' augmentation (:func:`augmented`), as the card states it."""
+
 ARCHITECTURES = {
     "gap128s": Architecture(
         name="gap128s", input_size=128, build=_build_gap128s,
@@ -256,17 +273,21 @@ ARCHITECTURES = {
                 "BatchNorm > ReLU] > MaxPool(2) > [Conv2D(48) > BatchNorm > ReLU] > MaxPool(2) > "
                 "[Conv2D(64) > BatchNorm > ReLU] > GlobalAveragePooling > Dropout(0.3) > Dense(64, relu) "
                 "[features] > Dropout(0.3) > Dense(1) [logit]",
-        augmentation="as gap64"),
+        augmentation=FRESH_VIEWS),
+    "gapmax64": Architecture(
+        name="gapmax64", input_size=64, build=_build_gapmax64,
+        summary="Conv2D(16, 3x3, same) > BatchNorm > ReLU > MaxPool(2) > [Conv2D(32) > BatchNorm > "
+                "ReLU] > MaxPool(2) > [Conv2D(48) > BatchNorm > ReLU] > MaxPool(2) > [Conv2D(64) > "
+                "BatchNorm > ReLU] > [GlobalAveragePooling, GlobalMaxPooling] concatenated > "
+                "Dropout(0.3) > Dense(64, relu) [features] > Dropout(0.3) > Dense(1) [logit]",
+        augmentation=FRESH_VIEWS),
     "gap64": Architecture(
         name="gap64", input_size=64, build=_build_gap64,
         summary="Conv2D(16, 3x3, same) > BatchNorm > ReLU > MaxPool(2) > [Conv2D(32) > BatchNorm > "
                 "ReLU] > MaxPool(2) > [Conv2D(48) > BatchNorm > ReLU] > MaxPool(2) > [Conv2D(64) > "
                 "BatchNorm > ReLU] > GlobalAveragePooling > Dropout(0.3) > Dense(64, relu) "
                 "[features] > Dropout(0.3) > Dense(1) [logit]",
-        augmentation="every epoch, each training image anew: flips (left-right, up-down), rotation "
-                     "within +-15 degrees, scale 0.9-1.1, shift within 4 % of the side, gamma 0.7-1.4, "
-                     "contrast 0.85-1.15, Gaussian blur (sigma up to 1 px, one image in three), "
-                     "Gaussian noise (sigma up to 0.03)"),
+        augmentation=FRESH_VIEWS),
     "reference": Architecture(
         name="reference", input_size=32, build=_build_reference,
         summary="Conv2D(16, 9x9, relu) > MaxPool(2) > Dropout(0.25) > Conv2D(36, 9x9, relu) > MaxPool(2) > "
@@ -274,7 +295,7 @@ ARCHITECTURES = {
         augmentation="flips: left-right, up-down, both (4 views of each training image)"),
 }
 """The networks ``--architecture`` names."""
-DEFAULT_ARCHITECTURE = "gap64"
+DEFAULT_ARCHITECTURE = "gapmax64"
 
 
 def build_cnn(architecture: str = "reference") -> Any:
@@ -442,7 +463,7 @@ def flipped_copies(inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 def augmented(inputs: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
-    """A fresh random view of every image (the ``gap64`` augmentation, see :data:`ARCHITECTURES`).
+    """A fresh random view of every image (the gap networks' augmentation, :data:`FRESH_VIEWS`).
 
     Geometry (flips, rotation, scale, shift) keeps the label; intensity (gamma, contrast, blur,
     noise) stands in for scanners, sequences and resolutions the generator does not vary. Values
