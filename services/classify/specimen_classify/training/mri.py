@@ -266,27 +266,25 @@ FRESH_VIEWS = ("every epoch, each training image anew: flips (left-right, up-dow
                "Gaussian blur (sigma up to 1 px, one image in three), Gaussian noise (sigma up to 0.03)")
 """The gap networks' augmentation (:func:`augmented`), as the card states it."""
 
+_GAP64_BLOCKS = ("Conv2D(16, 3x3, same) > BatchNorm > ReLU > MaxPool(2) > [Conv2D(32) > BatchNorm > "
+                 "ReLU] > MaxPool(2) > [Conv2D(48) > BatchNorm > ReLU] > MaxPool(2) > [Conv2D(64) > "
+                 "BatchNorm > ReLU]")
+_GAP_HEAD = "Dropout(0.3) > Dense(64, relu) [features] > Dropout(0.3) > Dense(1) [logit]"
+
 ARCHITECTURES = {
     "gap128s": Architecture(
         name="gap128s", input_size=128, build=_build_gap128s,
         summary="Conv2D(16, 5x5, stride 2, same) > BatchNorm > ReLU > MaxPool(2) > [Conv2D(32, 3x3) > "
                 "BatchNorm > ReLU] > MaxPool(2) > [Conv2D(48) > BatchNorm > ReLU] > MaxPool(2) > "
-                "[Conv2D(64) > BatchNorm > ReLU] > GlobalAveragePooling > Dropout(0.3) > Dense(64, relu) "
-                "[features] > Dropout(0.3) > Dense(1) [logit]",
+                f"[Conv2D(64) > BatchNorm > ReLU] > GlobalAveragePooling > {_GAP_HEAD}",
         augmentation=FRESH_VIEWS),
     "gapmax64": Architecture(
         name="gapmax64", input_size=64, build=_build_gapmax64,
-        summary="Conv2D(16, 3x3, same) > BatchNorm > ReLU > MaxPool(2) > [Conv2D(32) > BatchNorm > "
-                "ReLU] > MaxPool(2) > [Conv2D(48) > BatchNorm > ReLU] > MaxPool(2) > [Conv2D(64) > "
-                "BatchNorm > ReLU] > [GlobalAveragePooling, GlobalMaxPooling] concatenated > "
-                "Dropout(0.3) > Dense(64, relu) [features] > Dropout(0.3) > Dense(1) [logit]",
+        summary=f"{_GAP64_BLOCKS} > [GlobalAveragePooling, GlobalMaxPooling] concatenated > {_GAP_HEAD}",
         augmentation=FRESH_VIEWS),
     "gap64": Architecture(
         name="gap64", input_size=64, build=_build_gap64,
-        summary="Conv2D(16, 3x3, same) > BatchNorm > ReLU > MaxPool(2) > [Conv2D(32) > BatchNorm > "
-                "ReLU] > MaxPool(2) > [Conv2D(48) > BatchNorm > ReLU] > MaxPool(2) > [Conv2D(64) > "
-                "BatchNorm > ReLU] > GlobalAveragePooling > Dropout(0.3) > Dense(64, relu) "
-                "[features] > Dropout(0.3) > Dense(1) [logit]",
+        summary=f"{_GAP64_BLOCKS} > GlobalAveragePooling > {_GAP_HEAD}",
         augmentation=FRESH_VIEWS),
     "reference": Architecture(
         name="reference", input_size=32, build=_build_reference,
