@@ -136,7 +136,12 @@ class TestClassifyEndToEnd:
 
         body = response.json()
         assert body["label"] in ("tumor", "healthy")
-        assert 0.5 <= body["probability"] <= 1.0
+        # The label follows the model's decision threshold (chosen on validation, not always 0.5),
+        # and probability is the label's: below 0.5 when the threshold is and the slice falls
+        # between the two.
+        tumor = body["tumor_probability"]
+        assert (body["label"] == "tumor") == (tumor >= body["decision_threshold"])
+        assert body["probability"] == pytest.approx(tumor if body["label"] == "tumor" else 1.0 - tumor)
         assert (body["model"]["name"], body["model"]["version"]) == ("mri-tumor", 1)
         assert body["model"]["training_data"]["kind"] == "generated"
         assert body["out_of_distribution"] is False
