@@ -26,8 +26,9 @@ class TestSolidity:
         star = np.zeros((256, 256), np.uint8)
         corners = [(128 + r * np.cos(k * np.pi / 5), 128 + r * np.sin(k * np.pi / 5))
                    for k, r in zip(range(10), [100, 40] * 5, strict=True)]
-        cv2.fillPoly(star, [np.array(corners, np.int32)], 200)
-        star = (star + np.random.default_rng(0).integers(0, 60, star.shape, dtype=np.uint8) * (star > 0))
+        cv2.fillPoly(star, [np.array(corners, np.int32)], 180)
+        # Texture, so that the gray-level check passes and solidity is what refuses it (<= 239).
+        star += np.random.default_rng(0).integers(0, 60, star.shape, dtype=np.uint8) * (star > 0)
 
         why = unfamiliar_image(star, brain_crop(star))
 
