@@ -5,7 +5,8 @@ slices drawn here. A model trained on one narrow look fails on every other, so e
 its whole appearance at random (domain randomisation), as real slices vary:
 
 - anatomy (:mod:`.anatomy`): slice level from the posterior fossa to the vertex, with the
-  ventricles, cisterns and deep nuclei of that level; cortex folded into gyri and sulci;
+  ventricles, cisterns and deep nuclei of that level; cortex folded into gyri and sulci, or in
+  a fifth of the brains smooth (as thick or blurred slices show it);
   head shape, atrophy and left-right asymmetry; skull and scalp, or skull-stripped;
 - contrast (:mod:`.contrast`): T1, T1 post-contrast, T2 or FLAIR, with jittered levels;
 - lesions (:mod:`.lesions`): ring-enhancing with a necrotic core, homogeneous bright or dark,
@@ -48,7 +49,7 @@ from specimen_classify.domain.synthetic_mri.lesions import (
 __all__ = ["CONTRASTS", "DEFAULT_SIZE", "GENERATOR", "LESIONS", "LEVELS", "MAX_SIZE", "MIN_SIZE",
            "MriSlice", "mri_slice"]
 
-GENERATOR = "specimen-mri-phantom/3"
+GENERATOR = "specimen-mri-phantom/4"
 """Name and version of this generator, for model cards: a model trained on its slices says so."""
 MIN_SIZE = 32
 MAX_SIZE = 2048
@@ -89,6 +90,9 @@ class MriSlice:
     level : str
         One of :data:`LEVELS`, from ``posterior_fossa`` to ``vertex``.
     skull_stripped : bool
+    folded : bool
+        Whether the cortex has sulci (and the cerebellum folia); a share of brains is drawn
+        smooth (:data:`~.anatomy.SMOOTH_SHARE`).
     lesion : str or None
         One of :data:`LESIONS`; ``None`` for a healthy slice.
     lesion_count : int
@@ -107,6 +111,7 @@ class MriSlice:
     contrast: str
     level: str
     skull_stripped: bool
+    folded: bool
     lesion: str | None
     lesion_count: int
 
@@ -237,6 +242,7 @@ def mri_slice(seed: int | tuple[int, ...], has_tumor: bool, size: int = DEFAULT_
         contrast=contrast or drawn_contrast,
         level=anatomy.level,
         skull_stripped=skull_stripped,
+        folded=anatomy.folded,
         lesion=(lesion or kind) if has_tumor else None,
         lesion_count=len(foci),
     )

@@ -8,7 +8,8 @@ midbrain (suprasellar and ambient cisterns, temporal horns, Sylvian fissures), t
 ventricles' bodies to the centrum semiovale and the vertex, where the brain is small and mostly
 cortex. The cortex is a gray ribbon that follows the surface and lines sulci: the zero set of a
 random field that varies faster along the surface than into depth, so the sulci run inward and
-meander as gyri do. Shapes, sizes, ventricle width (atrophy) and the two sides differ from slice
+meander as gyri do; a fifth of the brains are drawn smooth, without sulci or folia
+(:data:`SMOOTH_SHARE`). Shapes, sizes, ventricle width (atrophy) and the two sides differ from slice
 to slice.
 """
 
@@ -29,6 +30,9 @@ BRAIN_LABELS = (GRAY, WHITE, DEEP_GRAY, CHOROID, WHITE_SPOT)
 LEVELS = ("posterior_fossa", "midbrain", "basal_ganglia", "ventricular", "supraventricular", "vertex")
 LEVEL_EDGES = (0.0, 0.14, 0.28, 0.45, 0.62, 0.82, 1.0)
 """``z`` ranges of :data:`LEVELS`."""
+SMOOTH_SHARE = 0.2
+"""Share of brains drawn without sulci or cerebellar folia: thick slices, low resolution, young
+brains and soft contrast show little of the folding, and a smooth brain is no sign of a tumor."""
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
@@ -38,7 +42,8 @@ BoolArray = npt.NDArray[np.bool_]
 class Anatomy:
     """Labels and masks of one canonical (unposed) slice.
 
-    ``depth`` is each brain pixel's distance in pixels to the brain's outline (0 outside).
+    ``depth`` is each brain pixel's distance in pixels to the brain's outline (0 outside);
+    ``folded`` says whether sulci (and cerebellar folia) were drawn (:data:`SMOOTH_SHARE`).
     """
 
     labels: npt.NDArray[np.uint8]
@@ -47,6 +52,7 @@ class Anatomy:
     intracranial: BoolArray
     depth: FloatArray
     level: str
+    folded: bool
 
 
 def level_name(z: float) -> str:
@@ -184,11 +190,13 @@ def draw_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
             fissure_range = (-0.2, 0.3)
 
     depth = cv2.distanceTransform(brain.astype(np.uint8), cv2.DIST_L2, 3)
+    folded = rng.uniform() >= SMOOTH_SHARE
     _draw_cortex(rng, labels, brain, depth, theta, x, y, unit, z, atrophy, fissure_range,
-                 (brain_u, brain_v), level)
+                 (brain_u, brain_v), level, folded)
 
     if level == "posterior_fossa":
-        _draw_folia(rng, labels, brain, depth, y, unit, brain_v, pons_v + pons_r)
+        if folded:
+            _draw_folia(rng, labels, brain, depth, y, unit, brain_v, pons_v + pons_r)
         # Prepontine cistern in front of the pons only; the middle cerebellar peduncles join the
         # pons to the hemispheres, so the pons is no isolated round mass.
         canvas.ellipse(0.0, pons_v - pons_r * 0.25, pons_r * 1.1, pons_r * 0.85, 0.0, CSF)
@@ -235,14 +243,17 @@ def draw_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
 
     _draw_spots_and_vessels(rng, labels, brain, depth, canvas, unit, atrophy, level)
     return Anatomy(labels=labels, brain=brain, head=head, intracranial=intracranial,
-                   depth=np.asarray(depth, np.float32), level=level)
+                   depth=np.asarray(depth, np.float32), level=level, folded=folded)
 
 
 def _draw_cortex(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain: BoolArray,
                  depth: FloatArray, theta: FloatArray, x: FloatArray, y: FloatArray, unit: float,
                  z: float, atrophy: float, fissure_range: tuple[float, float] | None,
-                 semi: tuple[float, float], level: str) -> None:
-    """Gray ribbon along the surface and around every sulcus; CSF in the sulci and fissures."""
+                 semi: tuple[float, float], level: str, folded: bool) -> None:
+    """Gray ribbon along the surface and around every sulcus; CSF in the sulci and fissures.
+
+    Without ``folded``, the ribbon along the surface and the fissures only: no sulci.
+    """
     size = labels.shape[0]
     thickness = max(unit * rng.uniform(2.6, 4.6), 0.8)
     sulcus_depth = unit * rng.uniform(10.0, 20.0) * (1.4 if z > 0.62 else 1.0)
@@ -266,6 +277,8 @@ def _draw_cortex(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain:
     # Each sulcus reaches its own depth.
     reach = sulcus_depth * (0.5 + 0.8 * (smooth_noise(rng, (size, size), around // 3) * 0.5 + 0.5))
     excess = np.where(depth < reach, np.abs(field) / gradient - width / 2, np.inf).astype(np.float32)
+    if not folded:
+        excess[...] = np.inf
 
     if fissure_range is not None:
         semi_u, semi_v = semi
