@@ -43,11 +43,11 @@ MRI_SOURCES = ("prebuilt", "generated")
 class PrebuiltMri:
     """How the shipped MRI model is made (``build-prebuilt-mri``): what a bootstrap cannot afford.
 
-    4000 slices per class, 80 epochs, ``gapmax64``: 0.85 on the held-out generator family (99 %
-    answered), where ``gap64`` gave 0.83 and the bootstrap's 1500 slices and 70 epochs 0.77; the
-    128-pixel ``gap128s`` on 8000 slices fits its own family better (0.96 against 0.94) and the
-    held-out one worse (0.79): BENCHMARKS.md, issue 11, sessions 7 and 11. About 13 minutes on 2
-    cores.
+    4000 slices per class, 80 epochs, ``gapmax64``: 0.86 on the held-out generator family (99.5 %
+    answered; 0.85 before the generator drew smooth brains, session 12), where ``gap64`` gave 0.83
+    and the bootstrap's 1500 slices and 70 epochs 0.77; the 128-pixel ``gap128s`` on 8000 slices
+    fits its own family better (0.96 against 0.94) and the held-out one worse (0.79):
+    BENCHMARKS.md, issue 11, sessions 7, 11 and 12. About 13 minutes on 2 cores.
     """
 
     slices_per_class: int = 4000

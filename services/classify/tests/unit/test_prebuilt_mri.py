@@ -64,6 +64,21 @@ class TestShippedModel:
         assert len(answered) >= 0.9 * len(files)
         assert sum(t == (label == "tumor") for t, label in answered) >= 0.85 * len(answered)
 
+    def test_a_healthy_brain_without_visible_folding_is_not_called_tumor(self, shipped: Path) -> None:
+        """Regression (session 12): the model then shipped, trained on brains that all had sulci,
+        called 12 of 80 healthy ventricular-level slices drawn smooth tumor (19 of 80 in the
+        posterior fossa, 7 of 80 at the basal ganglia; the model trained with smooth brains 2, 5
+        and 1). Thick, blurred and young brains show little folding."""
+        drawn = (synthetic_mri.mri_slice((31, i), False, level="ventricular") for i in range(400))
+        smooth = [s for s in drawn if not s.folded][:40]
+        model = LiteRtMriModel.load(shipped, ModelVersion(MRI_MODEL, 1))
+
+        results = classify_each([s.image for s in smooth], model)
+
+        labels = [getattr(r, "label", None) for r in results]
+        assert len(smooth) == 40
+        assert labels.count("tumor") <= 3, labels
+
 
 class TestBootstrap:
     def _store_with_plankton(self, root: Path) -> ModelStore:
