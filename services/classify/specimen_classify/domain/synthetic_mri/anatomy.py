@@ -278,6 +278,8 @@ def _draw_cortex(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain:
     reach = sulcus_depth * (0.5 + 0.8 * (smooth_noise(rng, (size, size), around // 3) * 0.5 + 0.5))
     excess = np.where(depth < reach, np.abs(field) / gradient - width / 2, np.inf).astype(np.float32)
     if not folded:
+        # Drawn and dropped rather than skipped (a few ms): skipping would shift the fissures'
+        # draws below, and with them the slices the shipped model was trained on.
         excess[...] = np.inf
 
     if fissure_range is not None:
