@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from specimen_classify.domain.preprocessing import brain_crop
-from specimen_classify.domain.synthetic_mri import CONTRASTS, LESIONS, LEVELS, MriSlice, mri_slice
+from specimen_classify.domain.synthetic_mri import ANATOMIES, CONTRASTS, LESIONS, LEVELS, MriSlice, mri_slice
 from specimen_classify.domain.synthetic_mri.anatomy import (
     CSF,
     GRAY,
@@ -20,6 +20,12 @@ from specimen_classify.domain.synthetic_mri.anatomy import (
     draw_anatomy,
 )
 from specimen_classify.domain.synthetic_mri.contrast import draw_signals
+from specimen_classify.domain.synthetic_mri.template import (
+    TEMPLATE_FILE,
+    TEMPLATE_SHARE,
+    _template,
+    draw_template_anatomy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +153,7 @@ class TestMriSlice:
         ({"contrast": "T3"}, "contrast='T3' is unknown; use one of T1, T1c, T2, FLAIR"),
         ({"level": "neck"}, "level='neck'"),
         ({"lesion": "cyst"}, "lesion='cyst'"),
+        ({"anatomy_source": "atlas"}, "anatomy_source='atlas' is unknown; use one of phantom, template"),
     ])
     def test_bad_arguments_are_named(self, kwargs: dict[str, object], message: str) -> None:
         arguments: dict[str, object] = {"seed": 1, "has_tumor": False, "size": 64, **kwargs}
@@ -223,3 +230,69 @@ class TestSmoothBrains:
             assert (anatomy.labels[surface] == GRAY).mean() > 0.6
             assert self._sulcal_csf(anatomy) <= 5  # the fissures only, no sulci
         assert np.median([self._sulcal_csf(a) for a in drawn if a.folded]) > 50
+
+
+class TestTemplateAnatomy:
+    """A share of slices is cut from the MNI ICBM152 template: real anatomy the phantom does not
+    model, with the phantom's labels so that contrast, lesions and acquisition treat it alike."""
+
+    def test_the_data_file_holds_tissue_maps_of_a_brain(self) -> None:
+        gm, wm, brain = _template()
+
+        assert gm.shape == wm.shape == brain.shape == (77, 181, 145)
+        for volume in (gm, wm, brain):
+            assert volume.dtype == np.float32 and volume.min() >= 0.0 and volume.max() <= 1.0
+        assert 0.3 < float(brain.mean()) < 0.7
+        inside = brain > 0.5
+        assert float((gm + wm)[inside].mean()) > 0.8  # mostly tissue, some CSF
+        assert (TEMPLATE_FILE.parent / "MNI_ICBM152_NOTICE.txt").is_file()
+
+    def test_a_share_of_slices_is_cut_from_the_template(self) -> None:
+        sources = Counter(mri_slice((31, i), bool(i % 2), size=64).anatomy_source for i in range(200))
+
+        assert set(sources) == set(ANATOMIES)
+        assert 0.5 * TEMPLATE_SHARE <= sources["template"] / 200 <= 1.5 * TEMPLATE_SHARE
+
+    @pytest.mark.parametrize("level", LEVELS)
+    def test_every_level_has_gray_white_and_csf_with_the_lesion_inside_the_brain(self, level: str) -> None:
+        for index in range(3):
+            healthy, tumor = (mri_slice((32, index), has_tumor, 128, level=level, anatomy_source="template")
+                              for has_tumor in (False, True))
+
+            assert healthy.anatomy_source == "template" and healthy.level == level and healthy.folded
+            assert tumor.tumor_mask.any() and not (tumor.tumor_mask & ~tumor.brain_mask).any()
+            assert (healthy.brain_mask <= healthy.head_mask).all()
+
+        rng = np.random.default_rng(5)
+        low, high = LEVEL_EDGES[LEVELS.index(level)], LEVEL_EDGES[LEVELS.index(level) + 1]
+        anatomy = draw_template_anatomy(rng, 256, (low + high) / 2)
+        tissue = anatomy.labels[anatomy.brain]
+        for label in (GRAY, WHITE, CSF):
+            assert (tissue == label).mean() > 0.03, label
+        assert anatomy.level == level
+
+    def test_the_posterior_fossa_is_smaller_than_the_ventricular_level(self) -> None:
+        """Cut at a fixed scale, the brain's area follows the level as in a real head."""
+        def area(z: float) -> float:
+            return float(np.mean([draw_template_anatomy(np.random.default_rng(s), 128, z).brain.sum()
+                                  for s in range(4)]))
+
+        assert area(0.05) < 0.8 * area(0.5)
+        assert area(0.95) < 0.5 * area(0.5)
+
+    def test_the_cut_is_deterministic_and_varies_with_the_seed(self) -> None:
+        first = draw_template_anatomy(np.random.default_rng(9), 96, 0.5)
+        again = draw_template_anatomy(np.random.default_rng(9), 96, 0.5)
+        other = draw_template_anatomy(np.random.default_rng(10), 96, 0.5)
+
+        assert (first.labels == again.labels).all()
+        assert (first.labels != other.labels).mean() > 0.05
+
+    def test_pinning_the_phantom_leaves_its_slices_as_they_were(self) -> None:
+        """The template draws from a stream of its own: a phantom slice is the same pixels whether
+        the source was drawn or pinned."""
+        for index in range(12):
+            drawn = mri_slice((33, index), has_tumor=True, size=64)
+            if drawn.anatomy_source == "phantom":
+                pinned = mri_slice((33, index), has_tumor=True, size=64, anatomy_source="phantom")
+                assert (drawn.image == pinned.image).all()

@@ -7,7 +7,9 @@ its whole appearance at random (domain randomisation), as real slices vary:
 - anatomy (:mod:`.anatomy`): slice level from the posterior fossa to the vertex, with the
   ventricles, cisterns and deep nuclei of that level; cortex folded into gyri and sulci, or in
   a fifth of the brains smooth (as thick or blurred slices show it);
-  head shape, atrophy and left-right asymmetry; skull and scalp, or skull-stripped;
+  head shape, atrophy and left-right asymmetry; skull and scalp, or skull-stripped; in a share
+  of the slices (:mod:`.template`) real anatomy instead, cut and warped from the MNI ICBM152
+  template;
 - contrast (:mod:`.contrast`): T1, T1 post-contrast, T2 or FLAIR, with jittered levels;
 - lesions (:mod:`.lesions`): ring-enhancing with a necrotic core, homogeneous bright or dark,
   infiltrative, multiple, small or extra-axial; with or without edema and mass effect;
@@ -15,8 +17,9 @@ its whole appearance at random (domain randomisation), as real slices vary:
   Gaussian noise, windowing, annotations and JPEG artefacts.
 
 Everything is a pure function of its arguments: the same ``seed`` gives byte-identical pixels.
-The anatomy, contrast and acquisition draw from streams of their own, so ``mri_slice(s, True)``
-and ``mri_slice(s, False)`` show the same brain, scanned alike, with and without a tumor.
+The anatomy, contrast and acquisition draw from streams of their own (the template's cut too),
+so ``mri_slice(s, True)`` and ``mri_slice(s, False)`` show the same brain, scanned alike, with
+and without a tumor.
 Boxes follow scikit-image's ``bbox`` (and the segment service's) convention,
 ``(min_row, min_col, max_row, max_col)`` with the maxima exclusive; points are ``(row, col)``.
 """
@@ -45,15 +48,19 @@ from specimen_classify.domain.synthetic_mri.lesions import (
     paint_lesions,
     plan_lesions,
 )
+from specimen_classify.domain.synthetic_mri.template import TEMPLATE_SHARE, draw_template_anatomy
 
-__all__ = ["CONTRASTS", "DEFAULT_SIZE", "GENERATOR", "LESIONS", "LEVELS", "MAX_SIZE", "MIN_SIZE",
-           "MriSlice", "mri_slice"]
+__all__ = ["ANATOMIES", "CONTRASTS", "DEFAULT_SIZE", "GENERATOR", "LESIONS", "LEVELS", "MAX_SIZE",
+           "MIN_SIZE", "MriSlice", "mri_slice"]
 
-GENERATOR = "specimen-mri-phantom/4"
+GENERATOR = "specimen-mri-phantom/5"
 """Name and version of this generator, for model cards: a model trained on its slices says so."""
 MIN_SIZE = 32
 MAX_SIZE = 2048
 DEFAULT_SIZE = 256
+ANATOMIES = ("phantom", "template")
+"""Where a slice's anatomy comes from: drawn (:mod:`.anatomy`) or cut from the MNI template
+(:mod:`.template`, :data:`~.template.TEMPLATE_SHARE` of the slices)."""
 SKULL_STRIPPED_SHARE = 0.3
 """Share of slices drawn skull-stripped, as many research sets are."""
 
@@ -93,6 +100,8 @@ class MriSlice:
     folded : bool
         Whether the cortex has sulci (and the cerebellum folia); a share of brains is drawn
         smooth (:data:`~.anatomy.SMOOTH_SHARE`).
+    anatomy_source : str
+        One of :data:`ANATOMIES`: ``phantom`` (drawn) or ``template`` (real anatomy, cut).
     lesion : str or None
         One of :data:`LESIONS`; ``None`` for a healthy slice.
     lesion_count : int
@@ -112,6 +121,7 @@ class MriSlice:
     level: str
     skull_stripped: bool
     folded: bool
+    anatomy_source: str
     lesion: str | None
     lesion_count: int
 
@@ -141,7 +151,8 @@ def _box(mask: npt.NDArray[np.bool_]) -> Box:
 
 
 def mri_slice(seed: int | tuple[int, ...], has_tumor: bool, size: int = DEFAULT_SIZE, *,
-              contrast: str | None = None, level: str | None = None, lesion: str | None = None) -> MriSlice:
+              contrast: str | None = None, level: str | None = None, lesion: str | None = None,
+              anatomy_source: str | None = None) -> MriSlice:
     """Draw one MRI-like axial slice, with or without a tumor.
 
     Parameters
@@ -153,9 +164,10 @@ def mri_slice(seed: int | tuple[int, ...], has_tumor: bool, size: int = DEFAULT_
         Whether to draw a tumor (the Kaggle set's ``yes``) or not (``no``).
     size : int
         Height and width in pixels, in [32, 2048].
-    contrast, level, lesion : str, optional
-        Pin the contrast family (:data:`CONTRASTS`), slice level (:data:`LEVELS`) or lesion kind
-        (:data:`LESIONS`, ignored without a tumor) instead of drawing it.
+    contrast, level, lesion, anatomy_source : str, optional
+        Pin the contrast family (:data:`CONTRASTS`), slice level (:data:`LEVELS`), lesion kind
+        (:data:`LESIONS`, ignored without a tumor) or anatomy source (:data:`ANATOMIES`) instead
+        of drawing it.
 
     Returns
     -------
@@ -182,15 +194,20 @@ def mri_slice(seed: int | tuple[int, ...], has_tumor: bool, size: int = DEFAULT_
     _check_choice("contrast", contrast, CONTRASTS)
     _check_choice("level", level, LEVELS)
     _check_choice("lesion", lesion, LESIONS)
-    streams = np.random.SeedSequence(list(seed) if isinstance(seed, tuple) else seed).spawn(4)
-    anatomy_rng, contrast_rng, lesion_rng, acquisition_rng = (np.random.default_rng(s) for s in streams)
+    _check_choice("anatomy_source", anatomy_source, ANATOMIES)
+    # A fifth stream for the template leaves the phantom's four streams (and slices) as they were.
+    streams = np.random.SeedSequence(list(seed) if isinstance(seed, tuple) else seed).spawn(5)
+    anatomy_rng, contrast_rng, lesion_rng, acquisition_rng, template_rng = (
+        np.random.default_rng(s) for s in streams)
 
     z = anatomy_rng.uniform()
     if level is not None:
         index = LEVELS.index(level)
         low, high = LEVEL_EDGES[index], LEVEL_EDGES[index + 1]
         z = low + (high - low) * anatomy_rng.uniform(0.02, 0.98)
-    anatomy = draw_anatomy(anatomy_rng, size, z)
+    source = anatomy_source or ANATOMIES[int(template_rng.uniform() < TEMPLATE_SHARE)]
+    anatomy = (draw_template_anatomy(template_rng, size, z) if source == "template"
+               else draw_anatomy(anatomy_rng, size, z))
     drawn_contrast = CONTRASTS[int(contrast_rng.integers(len(CONTRASTS)))]
     signals = draw_signals(contrast_rng, contrast or drawn_contrast)
     skull_stripped = bool(acquisition_rng.uniform() < SKULL_STRIPPED_SHARE)
@@ -243,6 +260,7 @@ def mri_slice(seed: int | tuple[int, ...], has_tumor: bool, size: int = DEFAULT_
         level=anatomy.level,
         skull_stripped=skull_stripped,
         folded=anatomy.folded,
+        anatomy_source=source,
         lesion=(lesion or kind) if has_tumor else None,
         lesion_count=len(foci),
     )

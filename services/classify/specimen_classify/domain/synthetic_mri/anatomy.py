@@ -71,7 +71,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -
     return np.asarray(field / scale, dtype=np.float32)
 
 
-class _Canvas:
+class Canvas:
     """Draws ellipses and polygons given in brain units (u right, v posterior, 1 = semi-axis)."""
 
     def __init__(self, labels: npt.NDArray[np.uint8], half: float, semi_u: float, semi_v: float) -> None:
@@ -142,13 +142,13 @@ def draw_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
     head = rho <= 1.0
 
     brain_u, brain_v = semi_u * brain_edge, semi_v * brain_edge
-    canvas = _Canvas(labels, half, brain_u, brain_v)
+    canvas = Canvas(labels, half, brain_u, brain_v)
     ventricle_scale = 0.8 + 0.9 * atrophy
     sides = rng.uniform(0.85, 1.15, 2) * ventricle_scale  # ventricles are rarely symmetric
 
     if level == "posterior_fossa":
         brain_labels = np.zeros((size, size), np.uint8)
-        shapes = _Canvas(brain_labels, half, brain_u, brain_v)
+        shapes = Canvas(brain_labels, half, brain_u, brain_v)
         for side in (-1, 1):  # cerebellar hemispheres
             shapes.ellipse(side * rng.uniform(0.3, 0.4), rng.uniform(0.3, 0.4), rng.uniform(0.45, 0.55),
                            rng.uniform(0.5, 0.6), side * -10.0, 1)
@@ -162,7 +162,7 @@ def draw_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
         brain = (brain_labels > 0) & (rho <= brain_edge)
         # Skull base: the clivus and sphenoid in front of the pons, petrous ridges beside it.
         base = np.zeros((size, size), np.uint8)
-        base_canvas = _Canvas(base, half, brain_u, brain_v)
+        base_canvas = Canvas(base, half, brain_u, brain_v)
         base_canvas.ellipse(0.0, -0.45, 0.16, 0.14, 0.0, BONE)
         base_canvas.ellipse(0.0, -0.45, 0.09, 0.08, 0.0, MARROW)
         for side in (-1, 1):
@@ -241,7 +241,7 @@ def draw_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
         for i, side in enumerate((-1, 1)):
             canvas.ellipse(side * 0.12, 0.0, 0.025 * sides[i], 0.2 * sides[i], 0.0, CSF)
 
-    _draw_spots_and_vessels(rng, labels, brain, depth, canvas, unit, atrophy, level)
+    draw_spots_and_vessels(rng, labels, brain, depth, canvas, unit, atrophy, level)
     return Anatomy(labels=labels, brain=brain, head=head, intracranial=intracranial,
                    depth=np.asarray(depth, np.float32), level=level, folded=folded)
 
@@ -325,9 +325,9 @@ def _draw_folia(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain: 
     labels[leaves & (fraction < 0.12) & (depth > 1.5)] = CSF
 
 
-def _draw_spots_and_vessels(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain: BoolArray,
-                            depth: FloatArray, canvas: _Canvas, unit: float, atrophy: float,
-                            level: str) -> None:
+def draw_spots_and_vessels(rng: np.random.Generator, labels: npt.NDArray[np.uint8], brain: BoolArray,
+                           depth: FloatArray, canvas: Canvas, unit: float, atrophy: float,
+                           level: str) -> None:
     """What a healthy brain also shows: sinuses, cortical vessels, small white-matter spots.
 
     They are here so that a bright or dark dot is not, by itself, a tumor.
