@@ -43,11 +43,12 @@ MRI_SOURCES = ("prebuilt", "generated")
 class PrebuiltMri:
     """How the shipped MRI model is made (``build-prebuilt-mri``): what a bootstrap cannot afford.
 
-    4000 slices per class, 80 epochs, ``gapmax64``: 0.86 on the held-out generator family (99.5 %
-    answered; 0.85 before the generator drew smooth brains, session 12), where ``gap64`` gave 0.83
-    and the bootstrap's 1500 slices and 70 epochs 0.77; the 128-pixel ``gap128s`` on 8000 slices
-    fits its own family better (0.96 against 0.94) and the held-out one worse (0.79):
-    BENCHMARKS.md, issue 11, sessions 7, 11 and 12. About 13 minutes on 2 cores.
+    4000 slices per class, 80 epochs, ``gapmax64``: 0.87 on the held-out generator family (99.8 %
+    answered; 0.85 before the generator drew smooth brains, session 12, and 0.86 before it cut 30 %
+    of its brains from the MNI template, session 13), where ``gap64`` gave 0.83 and the bootstrap's
+    1500 slices and 70 epochs 0.77; the 128-pixel ``gap128s`` on 8000 slices fits its own family
+    better (0.96 against 0.94) and the held-out one worse (0.79): BENCHMARKS.md, issue 11, sessions
+    7, 11, 12 and 13. About 13 minutes on 2 idle cores (28 with other work beside it).
     """
 
     slices_per_class: int = 4000
@@ -83,7 +84,7 @@ def generated_mri_provenance(seed: int, slices_per_class: int) -> dict[str, obje
     """What the default MRI model's card says about its data: which generator, version and seed
     (no path: the slices were written to a scratch folder, gone once the model is trained)."""
     return {"kind": "generated", "path": None, "generator": synthetic_mri.__name__,
-            "generator_version": f"specimen-classify {_package_version()}",
+            "generator_version": f"{synthetic_mri.GENERATOR}, specimen-classify {_package_version()}",
             "seed": seed, "slices_per_class": slices_per_class,
             "size": synthetic_mri.DEFAULT_SIZE, "writer": "specimen_classify.adapters.datasets.generate_mri"}
 

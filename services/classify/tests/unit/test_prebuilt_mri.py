@@ -79,6 +79,18 @@ class TestShippedModel:
         assert len(smooth) == 40
         assert labels.count("tumor") <= 3, labels
 
+    def test_a_healthy_brain_of_real_anatomy_is_not_called_tumor(self, shipped: Path) -> None:
+        """Regression (session 13): the model then shipped, trained on the phantom's drawn anatomy
+        alone, called 12 of these 40 healthy slices cut from the MNI template tumor (the posterior
+        fossa 3 of 6); the model trained with real anatomy in 30 % of its slices calls 1."""
+        healthy = [synthetic_mri.mri_slice((41, i), False, anatomy_source="template") for i in range(40)]
+        model = LiteRtMriModel.load(shipped, ModelVersion(MRI_MODEL, 1))
+
+        results = classify_each([s.image for s in healthy], model)
+
+        labels = [getattr(r, "label", None) for r in results]
+        assert labels.count("tumor") <= 4, labels
+
 
 class TestBootstrap:
     def _store_with_plankton(self, root: Path) -> ModelStore:
