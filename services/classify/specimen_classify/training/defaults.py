@@ -43,7 +43,7 @@ MRI_SOURCES = ("prebuilt", "generated")
 class PrebuiltMri:
     """How the shipped MRI model is made (``build-prebuilt-mri``): what a bootstrap cannot afford.
 
-    4000 slices per class, 80 epochs, ``gapmax64``: 0.87 on the held-out generator family (99.8 %
+    4000 slices per class, 80 epochs, ``gapmax64``: 0.87 on the held-out generator family (99.3 %
     answered; 0.85 before the generator drew smooth brains, session 12, and 0.86 before it cut 30 %
     of its brains from the MNI template, session 13), where ``gap64`` gave 0.83 and the bootstrap's
     1500 slices and 70 epochs 0.77; the 128-pixel ``gap128s`` on 8000 slices fits its own family

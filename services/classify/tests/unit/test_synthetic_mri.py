@@ -21,6 +21,8 @@ from specimen_classify.domain.synthetic_mri.anatomy import (
 )
 from specimen_classify.domain.synthetic_mri.contrast import draw_signals
 from specimen_classify.domain.synthetic_mri.template import (
+    PLANE_WEIGHTS,
+    PLANES,
     TEMPLATE_FILE,
     TEMPLATE_SHARE,
     _template,
@@ -272,13 +274,23 @@ class TestTemplateAnatomy:
         assert anatomy.level == level
 
     def test_the_posterior_fossa_is_smaller_than_the_ventricular_level(self) -> None:
-        """Cut at a fixed scale, the brain's area follows the level as in a real head."""
+        """Cut axially at a fixed scale, the brain's area follows the level as in a real head."""
         def area(z: float) -> float:
-            return float(np.mean([draw_template_anatomy(np.random.default_rng(s), 128, z).brain.sum()
-                                  for s in range(4)]))
+            cuts = (draw_template_anatomy(np.random.default_rng(s), 128, z) for s in range(40))
+            return float(np.mean([a.brain.sum() for a in cuts if a.plane == "axial"][:4]))
 
         assert area(0.05) < 0.8 * area(0.5)
         assert area(0.95) < 0.5 * area(0.5)
+
+    def test_the_template_is_cut_in_all_three_planes(self) -> None:
+        """Sets mix coronal and sagittal slices with the axial ones: a model that saw axial cuts
+        only called 14 of 60 healthy coronal cuts and 19 of 60 sagittal ones tumor."""
+        planes = Counter(draw_template_anatomy(np.random.default_rng(s), 64, 0.5).plane for s in range(300))
+
+        assert set(planes) == set(PLANES)
+        for plane, weight in zip(PLANES, PLANE_WEIGHTS, strict=True):
+            assert 0.6 * weight <= planes[plane] / 300 <= 1.4 * weight, planes
+        assert {mri_slice(1, False, 64, anatomy_source="phantom").plane} == {"axial"}
 
     def test_the_cut_is_deterministic_and_varies_with_the_seed(self) -> None:
         first = draw_template_anatomy(np.random.default_rng(9), 96, 0.5)

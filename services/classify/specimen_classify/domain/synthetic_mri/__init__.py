@@ -9,7 +9,7 @@ its whole appearance at random (domain randomisation), as real slices vary:
   a fifth of the brains smooth (as thick or blurred slices show it);
   head shape, atrophy and left-right asymmetry; skull and scalp, or skull-stripped; in a share
   of the slices (:mod:`.template`) real anatomy instead, cut and warped from the MNI ICBM152
-  template;
+  template, mostly axially, some coronally or sagittally;
 - contrast (:mod:`.contrast`): T1, T1 post-contrast, T2 or FLAIR, with jittered levels;
 - lesions (:mod:`.lesions`): ring-enhancing with a necrotic core, homogeneous bright or dark,
   infiltrative, multiple, small or extra-axial; with or without edema and mass effect;
@@ -53,7 +53,7 @@ from specimen_classify.domain.synthetic_mri.template import TEMPLATE_SHARE, draw
 __all__ = ["ANATOMIES", "CONTRASTS", "DEFAULT_SIZE", "GENERATOR", "LESIONS", "LEVELS", "MAX_SIZE",
            "MIN_SIZE", "MriSlice", "mri_slice"]
 
-GENERATOR = "specimen-mri-phantom/5"
+GENERATOR = "specimen-mri-phantom/6"
 """Name and version of this generator, for model cards: a model trained on its slices says so."""
 MIN_SIZE = 32
 MAX_SIZE = 2048
@@ -95,13 +95,17 @@ class MriSlice:
     contrast : str
         One of :data:`CONTRASTS`: ``T1``, ``T1c`` (post-contrast), ``T2`` or ``FLAIR``.
     level : str
-        One of :data:`LEVELS`, from ``posterior_fossa`` to ``vertex``.
+        One of :data:`LEVELS`, from ``posterior_fossa`` to ``vertex``: where an axial slice lies
+        (a coronal or sagittal one reports the level drawn for it, which it does not show).
     skull_stripped : bool
     folded : bool
         Whether the cortex has sulci (and the cerebellum folia); a share of brains is drawn
         smooth (:data:`~.anatomy.SMOOTH_SHARE`).
     anatomy_source : str
         One of :data:`ANATOMIES`: ``phantom`` (drawn) or ``template`` (real anatomy, cut).
+    plane : str
+        ``axial``, or ``coronal`` or ``sagittal`` for some template cuts
+        (:data:`~.template.PLANE_WEIGHTS`).
     lesion : str or None
         One of :data:`LESIONS`; ``None`` for a healthy slice.
     lesion_count : int
@@ -122,6 +126,7 @@ class MriSlice:
     skull_stripped: bool
     folded: bool
     anatomy_source: str
+    plane: str
     lesion: str | None
     lesion_count: int
 
@@ -261,6 +266,7 @@ def mri_slice(seed: int | tuple[int, ...], has_tumor: bool, size: int = DEFAULT_
         skull_stripped=skull_stripped,
         folded=anatomy.folded,
         anatomy_source=source,
+        plane=anatomy.plane,
         lesion=(lesion or kind) if has_tumor else None,
         lesion_count=len(foci),
     )

@@ -43,7 +43,8 @@ class Anatomy:
     """Labels and masks of one canonical (unposed) slice.
 
     ``depth`` is each brain pixel's distance in pixels to the brain's outline (0 outside);
-    ``folded`` says whether sulci (and cerebellar folia) were drawn (:data:`SMOOTH_SHARE`).
+    ``folded`` says whether sulci (and cerebellar folia) were drawn (:data:`SMOOTH_SHARE`);
+    ``plane`` is ``axial`` but for some cuts of the template (:mod:`.template`).
     """
 
     labels: npt.NDArray[np.uint8]
@@ -53,6 +54,7 @@ class Anatomy:
     depth: FloatArray
     level: str
     folded: bool
+    plane: str = "axial"
 
 
 def level_name(z: float) -> str:

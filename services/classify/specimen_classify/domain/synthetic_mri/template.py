@@ -5,9 +5,10 @@ the phantom alone learns the phantom's shapes. For :data:`TEMPLATE_SHARE` of the
 map is cut instead from the gray- and white-matter probability maps of the MNI ICBM152 2009a
 template (``MNI_ICBM152_NOTICE.txt``; ``scripts/build_mri_template.py`` made the data file): real
 gyri and sulci, ventricles, deep nuclei, and a real posterior fossa with cerebellum, brainstem and
-temporal poles. One average brain becomes many by how it is cut and warped: the plane's level and
-tilt, an anisotropic scale, a smooth elastic displacement (so the two sides differ), and atrophy
-that widens sulci and ventricles. Skull, scalp, vessels and white-matter spots are drawn around
+temporal poles. One average brain becomes many by how it is cut and warped: the plane (mostly
+axial; coronal and sagittal too, as many sets mix them), its position and tilt, an anisotropic
+scale, a smooth elastic displacement (so the two sides differ), and atrophy that widens sulci and
+ventricles. Skull, scalp, vessels and white-matter spots are drawn around
 and into it as for the phantom, with the phantom's labels, so contrast, lesions and acquisition
 treat both alike.
 """
@@ -39,6 +40,10 @@ from specimen_classify.domain.synthetic_mri.anatomy import (
 
 TEMPLATE_SHARE = 0.3
 """Share of slices cut from the template instead of drawn by the phantom."""
+PLANES = ("axial", "coronal", "sagittal")
+PLANE_WEIGHTS = (0.7, 0.15, 0.15)
+"""How often the template is cut in each plane: brain MRI sets (the Kaggle brain-tumor set among
+them) mix coronal and sagittal slices with the axial ones."""
 TEMPLATE_FILE = Path(__file__).with_name("mni_icbm152_2009a_tissue.npz")
 SLICE_MM = 2.0
 """Spacing of the stored axial slices (1 mm in plane); slice ``k`` averages mm ``2k`` and ``2k + 1``."""
@@ -48,6 +53,9 @@ template's posterior fossa, midbrain, basal ganglia, lateral ventricles' bodies,
 semiovale and vertex fall in the phantom's level ranges."""
 BRAIN_LENGTH_MM = 181.0
 """Front-to-back length of the template's brain (its box)."""
+CENTRE_HEIGHT_MM = 80.0
+"""Height of a coronal or sagittal cut's centre above the brain's lowest point: the cerebrum's
+middle, with the brainstem below."""
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
@@ -87,8 +95,10 @@ def _trilinear(volume: FloatArray, z: FloatArray, y: FloatArray, x: FloatArray) 
 
 
 def draw_template_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
-    """Cut one slice at level ``z`` (see :func:`~.anatomy.draw_anatomy`) from the template."""
+    """Cut one slice from the template: axial at level ``z`` (see :func:`~.anatomy.draw_anatomy`),
+    or coronal or sagittal (:data:`PLANE_WEIGHTS`) at a position of its own."""
     gm, wm, inside = _template()
+    plane = str(rng.choice(PLANES, p=PLANE_WEIGHTS))
     level = level_name(z)
     half = size / 2.0
     unit = size / 256.0
@@ -103,12 +113,22 @@ def draw_template_anatomy(rng: np.random.Generator, size: int, z: float) -> Anat
         rng, (size, size), cells)
     cols = (np.arange(size, dtype=np.float32) + 0.5 - half)[None, :] + np.float32(amplitude) * smooth_noise(
         rng, (size, size), cells)
-    v, u = rows * np.float32(mm_per_row), cols * np.float32(mm_per_col)  # mm back and right of the centre
-    depth_mm = height_mm + v * np.float32(np.sin(pitch)) + u * np.float32(np.sin(roll))
-    zi = (depth_mm - np.float32(0.5)) / np.float32(SLICE_MM)
-    yi = np.float32((gm.shape[1] - 1) / 2) - v * np.float32(np.cos(pitch))  # row 0 is anterior
-    xi = np.float32((gm.shape[2] - 1) / 2) + u * np.float32(np.cos(roll))
-    gray, white, brain_share = (_trilinear(volume, zi, yi, xi) for volume in (gm, wm, inside))
+    v, u = rows * np.float32(mm_per_row), cols * np.float32(mm_per_col)  # mm down and right of the centre
+    middle_y, middle_x = (gm.shape[1] - 1) / 2, (gm.shape[2] - 1) / 2
+    sin_p, cos_p, sin_r, cos_r = np.sin(pitch), np.cos(pitch), np.sin(roll), np.cos(roll)
+    # (height, forward, right) of the centre, and of one pixel down and one right, in mm.
+    if plane == "axial":  # anterior up
+        origin, down, right = (height_mm, middle_y, middle_x), (sin_p, -cos_p, 0.0), (sin_r, 0.0, cos_r)
+    elif plane == "coronal":  # superior up, seen from the front
+        origin = (CENTRE_HEIGHT_MM, rng.uniform(0.12, 0.88) * BRAIN_LENGTH_MM, middle_x)
+        down, right = (-cos_p, sin_p, 0.0), (0.0, sin_r, cos_r)
+    else:  # sagittal: superior up, anterior on the left
+        origin = (CENTRE_HEIGHT_MM, middle_y, middle_x + rng.choice((-1, 1)) * rng.uniform(0.0, 45.0))
+        down, right = (-cos_p, 0.0, sin_p), (0.0, -cos_r, sin_r)
+    height, forward, across = (np.float32(o) + v * np.float32(d) + u * np.float32(r)
+                               for o, d, r in zip(origin, down, right, strict=True))
+    zi = (height - np.float32(0.5)) / np.float32(SLICE_MM)
+    gray, white, brain_share = (_trilinear(volume, zi, forward, across) for volume in (gm, wm, inside))
 
     brain = _without_specks(brain_share > 0.5, size)
     atrophy = rng.uniform(0.0, 1.0) ** 2  # most brains young, a few with wide ventricles and sulci
@@ -121,7 +141,8 @@ def draw_template_anatomy(rng: np.random.Generator, size: int, z: float) -> Anat
     # Deep nuclei: gray matter far from the surface, mixed with white in the average brain.
     labels[(labels == GRAY) & (depth > 0.3 * float(depth.max())) & (white > 0.2)] = DEEP_GRAY
 
-    intracranial, head = _skull(rng, labels, brain, size, atrophy, level == "posterior_fossa", unit)
+    low_axial = plane == "axial" and level == "posterior_fossa"
+    intracranial, head = _skull(rng, labels, brain, size, atrophy, low_axial, unit)
     points = np.argwhere(brain)
     if points.size:
         semi_v = float(np.abs(points[:, 0] + 0.5 - half).max())
@@ -131,7 +152,7 @@ def draw_template_anatomy(rng: np.random.Generator, size: int, z: float) -> Anat
     canvas = Canvas(labels, half, semi_u, semi_v)
     draw_spots_and_vessels(rng, labels, brain, depth, canvas, unit, atrophy, level)
     return Anatomy(labels=labels, brain=brain, head=head, intracranial=intracranial,
-                   depth=depth, level=level, folded=True)
+                   depth=depth, level=level, folded=True, plane=plane)
 
 
 def _without_specks(mask: BoolArray, size: int) -> BoolArray:
