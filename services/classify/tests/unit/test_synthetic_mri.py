@@ -7,6 +7,7 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from specimen_classify.domain.preprocessing import brain_crop
 from specimen_classify.domain.synthetic_mri import ANATOMIES, CONTRASTS, LESIONS, LEVELS, MriSlice, mri_slice
@@ -25,8 +26,9 @@ from specimen_classify.domain.synthetic_mri.template import (
     PLANES,
     TEMPLATE_FILE,
     TEMPLATE_SHARE,
-    _template,
     draw_template_anatomy,
+    load_template,
+    trilinear,
 )
 
 
@@ -239,7 +241,7 @@ class TestTemplateAnatomy:
     model, with the phantom's labels so that contrast, lesions and acquisition treat it alike."""
 
     def test_the_data_file_holds_tissue_maps_of_a_brain(self) -> None:
-        gm, wm, brain = _template()
+        gm, wm, brain = load_template()
 
         assert gm.shape == wm.shape == brain.shape == (77, 181, 145)
         for volume in (gm, wm, brain):
@@ -248,6 +250,18 @@ class TestTemplateAnatomy:
         inside = brain > 0.5
         assert float((gm + wm)[inside].mean()) > 0.8  # mostly tissue, some CSF
         assert (TEMPLATE_FILE.parent / "MNI_ICBM152_NOTICE.txt").is_file()
+
+    def test_trilinear_sampling_matches_scipy_and_is_zero_outside(self) -> None:
+        rng = np.random.default_rng(3)
+        volume = rng.uniform(0, 1, (7, 9, 11)).astype(np.float32)
+        z, y, x = (rng.uniform(0, n - 1, 500).astype(np.float32) for n in volume.shape)
+
+        sampled = trilinear(volume, z, y, x)
+
+        reference = ndimage.map_coordinates(volume.astype(np.float64), [z, y, x], order=1)
+        np.testing.assert_allclose(sampled, reference, atol=1e-5)
+        outside = trilinear(volume, *(np.array([-0.5, 0.0, 6.5], np.float32) for _ in range(3)))
+        assert outside[0] == 0.0 and outside[2] == 0.0 and outside[1] == volume[0, 0, 0]
 
     def test_a_share_of_slices_is_cut_from_the_template(self) -> None:
         sources = Counter(mri_slice((31, i), bool(i % 2), size=64).anatomy_source for i in range(200))

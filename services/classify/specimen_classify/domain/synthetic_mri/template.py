@@ -8,9 +8,8 @@ gyri and sulci, ventricles, deep nuclei, and a real posterior fossa with cerebel
 temporal poles. One average brain becomes many by how it is cut and warped: the plane (mostly
 axial; coronal and sagittal too, as many sets mix them), its position and tilt, an anisotropic
 scale, a smooth elastic displacement (so the two sides differ), and atrophy that widens sulci and
-ventricles. Skull, scalp, vessels and white-matter spots are drawn around
-and into it as for the phantom, with the phantom's labels, so contrast, lesions and acquisition
-treat both alike.
+ventricles. Skull, scalp, vessels and white-matter spots are drawn around and into it as for the
+phantom, with the phantom's labels, so contrast, lesions and acquisition treat both alike.
 """
 
 from __future__ import annotations
@@ -62,14 +61,14 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 @lru_cache(maxsize=1)
-def _template() -> tuple[FloatArray, FloatArray, FloatArray]:
+def load_template() -> tuple[FloatArray, FloatArray, FloatArray]:
     """Gray matter, white matter and brain maps in [0, 1], axes (z up, y forward, x)."""
     with np.load(TEMPLATE_FILE) as data:
         return tuple(np.ascontiguousarray(data[k], np.float32) / np.float32(255.0)  # type: ignore[return-value]
                      for k in ("gm", "wm", "brain"))
 
 
-def _trilinear(volume: FloatArray, z: FloatArray, y: FloatArray, x: FloatArray) -> FloatArray:
+def trilinear(volume: FloatArray, z: FloatArray, y: FloatArray, x: FloatArray) -> FloatArray:
     """``volume`` at fractional voxel coordinates; 0 outside it."""
     shape = volume.shape
     inside = np.ones(z.shape, np.bool_)
@@ -97,7 +96,7 @@ def _trilinear(volume: FloatArray, z: FloatArray, y: FloatArray, x: FloatArray) 
 def draw_template_anatomy(rng: np.random.Generator, size: int, z: float) -> Anatomy:
     """Cut one slice from the template: axial at level ``z`` (see :func:`~.anatomy.draw_anatomy`),
     or coronal or sagittal (:data:`PLANE_WEIGHTS`) at a position of its own."""
-    gm, wm, inside = _template()
+    gm, wm, inside = load_template()
     plane = str(rng.choice(PLANES, p=PLANE_WEIGHTS))
     level = level_name(z)
     half = size / 2.0
@@ -128,7 +127,7 @@ def draw_template_anatomy(rng: np.random.Generator, size: int, z: float) -> Anat
     height, forward, across = (np.float32(o) + v * np.float32(d) + u * np.float32(r)
                                for o, d, r in zip(origin, down, right, strict=True))
     zi = (height - np.float32(0.5)) / np.float32(SLICE_MM)
-    gray, white, brain_share = (_trilinear(volume, zi, forward, across) for volume in (gm, wm, inside))
+    gray, white, brain_share = (trilinear(volume, zi, forward, across) for volume in (gm, wm, inside))
 
     brain = _without_specks(brain_share > 0.5, size)
     atrophy = rng.uniform(0.0, 1.0) ** 2  # most brains young, a few with wide ventricles and sulci
