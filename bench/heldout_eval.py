@@ -16,7 +16,9 @@ An answer counts as *answered* when it is a confident label: for MRI ``tumor`` o
 a problem such as ``no-brain-found``); for plankton one of the model's classes (not ``unclear``,
 and a crop in which no object was found is not answered). Printed, and written as JSON with
 ``--json``: accuracy over all inputs (an abstention counts as wrong), accuracy, balanced accuracy
-and per-class recall over the answered ones, coverage (answered / all), and breakdowns (MRI by
+and per-class recall over the answered ones, coverage (answered / all), for MRI how well the
+tumor probabilities rank the slices (AUC, and the best balanced accuracy any threshold would give:
+a ceiling read off the held-out family itself, which no recalibration reaches), breakdowns (MRI by
 lesion, contrast, storage format and slice level; plankton by instrument style); for the OOD set
 every image's answer and how many got a label with probability >= 0.8. ``--mri-dir`` and
 ``--plankton-dir`` score folders instead (``DIR/yes`` + ``DIR/no``; ``DIR/<class>/``), such as
@@ -50,6 +52,7 @@ from specimen_classify.adapters.forest_runtime import OnnxPlanktonModel
 from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.mri_images import read_mri
 from specimen_classify.adapters.mri_runtime import LiteRtMriModel
+from specimen_classify.domain.evaluation import auc, roc_curve
 from specimen_classify.domain.plankton.classify import classify_objects
 from specimen_classify.domain.plankton.crops import crop_features
 from specimen_classify.domain.predictions import MRI_MODEL, PLANKTON_MODEL, ModelVersion
@@ -135,6 +138,22 @@ def summary(truth: Sequence[str], answers: Sequence[str | None], classes: Sequen
     }
 
 
+def ranking(truth: Sequence[str], tumor_probability: Sequence[float | None]) -> dict[str, Any]:
+    """How well the tumor probabilities rank the slices, whatever the threshold.
+
+    Over the slices given a probability (an abstention or a refusal has none): the ROC AUC, and the
+    best balanced accuracy of any threshold, which only a threshold read off these very slices
+    would reach.
+    """
+    scored = [(t == "tumor", p) for t, p in zip(truth, tumor_probability, strict=True) if p is not None]
+    tumor = np.array([t for t, _ in scored], bool)
+    if not scored or tumor.all() or not tumor.any():
+        return {"scored": len(scored), "auc": None, "best_balanced_accuracy_any_threshold": None}
+    fpr, tpr, _ = roc_curve(tumor, np.array([p for _, p in scored], np.float64))
+    return {"scored": len(scored), "auc": auc(fpr, tpr),
+            "best_balanced_accuracy_any_threshold": float(np.max((tpr + 1.0 - fpr) / 2.0))}
+
+
 def _answer_of(result: Any) -> tuple[str | None, float | None, str]:
     """(label if answered else None, probability, what came back) of one MRI result."""
     if isinstance(result, Problem):
@@ -217,13 +236,17 @@ def evaluate_mri(
     answers: list[str | None] = []
     kinds: Counter[str] = Counter()
     p_tumor: dict[str, list[float]] = defaultdict(list)
+    probabilities: list[float | None] = []
     for t, result in zip(truth, results, strict=True):
         label, _, kind = _answer_of(result)
         answers.append(label)
         kinds[kind] += 1
-        if not isinstance(result, Problem) and result.tumor_probability is not None:
-            p_tumor[t].append(float(result.tumor_probability))
+        probability = None if isinstance(result, Problem) else result.tumor_probability
+        probabilities.append(None if probability is None else float(probability))
+        if probability is not None:
+            p_tumor[t].append(float(probability))
     report = summary(truth, answers, MRI_LABELS)
+    report["ranking"] = ranking(truth, probabilities)
     report["outcomes"] = dict(kinds)
     report["mean_tumor_probability"] = {t: float(np.mean(v)) for t, v in p_tumor.items()}
     report["seconds_per_slice"] = seconds / len(files)
@@ -404,6 +427,11 @@ def print_report(report: dict[str, Any]) -> None:
             print(
                 f"  outcomes: {r['outcomes']}  mean tumor probability: "
                 f"{ {k: round(v, 3) for k, v in r['mean_tumor_probability'].items()} }"
+            )
+            rank = r["ranking"]
+            print(
+                f"  ranking of {rank['scored']} tumor probabilities: AUC {_fmt(rank['auc'])}, best balanced "
+                f"accuracy of any threshold {_fmt(rank['best_balanced_accuracy_any_threshold'])}"
             )
         else:
             print(

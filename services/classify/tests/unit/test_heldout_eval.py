@@ -15,7 +15,7 @@ from specimen_classify.domain.errors import NoBrainFound
 from specimen_classify.domain.predictions import ModelVersion, MriScores, TrainingData
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench"))
-from heldout_eval import _answer_of, classify_mri_bytes, ood_images, summary
+from heldout_eval import _answer_of, classify_mri_bytes, ood_images, ranking, summary
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,19 @@ def test_summary_counts_abstentions_against_accuracy_and_coverage() -> None:
     assert report["recall_answered"] == {"tumor": 1.0, "healthy": 0.5}
     assert report["balanced_accuracy_answered"] == pytest.approx(0.75)
     assert report["coverage_by_class"] == {"tumor": 0.5, "healthy": 1.0}
+
+
+def test_ranking_is_threshold_free_and_skips_slices_without_a_probability() -> None:
+    truth = ["tumor", "tumor", "healthy", "healthy", "tumor"]
+    # One tumor (0.3) ranks below a healthy slice (0.4): 3 of 4 tumor/healthy pairs in order, and
+    # every threshold misses that tumor or calls that healthy slice tumor. The abstention (None)
+    # is not scored.
+    report = ranking(truth, [0.9, 0.3, 0.4, 0.1, None])
+    assert report["scored"] == 4
+    assert report["auc"] == pytest.approx(0.75)
+    assert report["best_balanced_accuracy_any_threshold"] == pytest.approx(0.75)
+    assert ranking(truth, [0.9, 0.8, 0.2, 0.1, 0.7])["best_balanced_accuracy_any_threshold"] == 1.0
+    assert ranking(["tumor", "tumor"], [0.9, 0.1])["auc"] is None  # one class: nothing to rank
 
 
 class ConstantModel:
