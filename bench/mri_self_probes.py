@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = load_model(arguments.store)
     print(f"model {arguments.store}, generator {GENERATOR}")
     fresh = [mri_slice((arguments.seed, i), i % 2 == 1) for i in range(arguments.fresh)]
+    truths = ["tumor" if drawn.has_tumor else "healthy" for drawn in fresh]
     labels = answers(fresh, model)
-    right = {truth: sum(label == truth for drawn, label in zip(fresh, labels, strict=True)
-                        if (drawn.has_tumor == (truth == "tumor")))
-             for truth in ("healthy", "tumor")}
+    right = Counter(truth for truth, label in zip(truths, labels, strict=True) if label == truth)
     print(f"fresh: {sum(right.values()) / len(fresh):.3f} right (healthy {right['healthy']}, "
           f"tumor {right['tumor']} of {len(fresh) // 2} each; an abstention is wrong)")
     for offset, lesion in enumerate(TUMOR_PROBES, start=1):
