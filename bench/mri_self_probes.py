@@ -33,8 +33,21 @@ from specimen_classify.adapters.mri_runtime import LiteRtMriModel
 from specimen_classify.domain.predictions import MRI_MODEL, ModelVersion
 from specimen_classify.domain.synthetic_mri import GENERATOR, MriSlice, mri_slice
 
-TUMOR_PROBES = ("small", "multiple", "extra_axial")
-HEALTHY_PROBES = {"template": {"anatomy_source": "template"}, "posterior_fossa": {"level": "posterior_fossa"}}
+PROBES = (
+    ("small", True, {"lesion": "small"}),
+    ("multiple", True, {"lesion": "multiple"}),
+    ("extra_axial", True, {"lesion": "extra_axial"}),
+    ("healthy template", False, {"anatomy_source": "template"}),
+    ("healthy posterior_fossa", False, {"level": "posterior_fossa"}),
+)
+"""(name, has_tumor, the ``mri_slice`` choice pinned) of each probe set."""
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a count of slices; use 1 or more")
+    return value
 
 
 def load_model(path: Path) -> Any:
@@ -53,26 +66,23 @@ def answers(slices: Sequence[MriSlice], model: Any) -> list[str | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--store", type=Path, required=True, help="model store or version folder")
-    parser.add_argument("--fresh", type=int, default=1000, help="fresh slices, both classes (%(default)s)")
-    parser.add_argument("--probe", type=int, default=150, help="slices per pinned probe (%(default)s)")
+    parser.add_argument("--fresh", type=_count, default=1000, help="fresh slices, both classes (%(default)s)")
+    parser.add_argument("--probe", type=_count, default=150, help="slices per pinned probe (%(default)s)")
     parser.add_argument("--seed", type=int, default=777, help="first seed (%(default)s; probes use the next)")
     arguments = parser.parse_args(argv)
     model = load_model(arguments.store)
     print(f"model {arguments.store}, generator {GENERATOR}")
     fresh = [mri_slice((arguments.seed, i), i % 2 == 1) for i in range(arguments.fresh)]
     truths = ["tumor" if drawn.has_tumor else "healthy" for drawn in fresh]
-    labels = answers(fresh, model)
-    right = Counter(truth for truth, label in zip(truths, labels, strict=True) if label == truth)
-    print(f"fresh: {sum(right.values()) / len(fresh):.3f} right (healthy {right['healthy']}, "
-          f"tumor {right['tumor']} of {len(fresh) // 2} each; an abstention is wrong)")
-    for offset, lesion in enumerate(TUMOR_PROBES, start=1):
-        found = answers([mri_slice((arguments.seed + offset, i), True, lesion=lesion)
-                         for i in range(arguments.probe)], model).count("tumor")
-        print(f"{lesion}: {found} of {arguments.probe} tumors found")
-    for offset, (name, pinned) in enumerate(HEALTHY_PROBES.items(), start=len(TUMOR_PROBES) + 1):
-        called = answers([mri_slice((arguments.seed + offset, i), False, **pinned)
-                          for i in range(arguments.probe)], model).count("tumor")
-        print(f"healthy {name}: {called} of {arguments.probe} called tumor")
+    right = Counter(t for t, label in zip(truths, answers(fresh, model), strict=True) if label == t)
+    print(f"fresh: {right.total() / len(fresh):.3f} right (healthy {right['healthy']} of "
+          f"{truths.count('healthy')}, tumor {right['tumor']} of {truths.count('tumor')}; "
+          "an abstention is wrong)")
+    for offset, (name, has_tumor, pinned) in enumerate(PROBES, start=1):
+        seeds = ((arguments.seed + offset, i) for i in range(arguments.probe))
+        slices = [mri_slice(seed, has_tumor, **pinned) for seed in seeds]
+        called = answers(slices, model).count("tumor")
+        print(f"{name}: {called} of {arguments.probe} {'tumors found' if has_tumor else 'called tumor'}")
     return 0
 
 
