@@ -120,17 +120,28 @@ def _public(session: Session, job: JobRecord) -> JobPublic:
     return JobPublic.of(job, errors)
 
 
+def _require_project_still_there(session: Session, project_id: int) -> None:
+    """404 when the project was deleted after the caller's access was checked: its frames went
+    with it, and that is not the caller's mistake (422) but the delete coming first. Each read
+    sees what is committed when it runs (READ COMMITTED, SQLite outside a write), so the project
+    is read again rather than trusted from the session."""
+    if session.scalar(select(ProjectRow.id).where(ProjectRow.id == project_id)) is None:
+        raise ProjectNotFound(project_id)
+
+
 def _frames_to_run(session: Session, project_id: int, wanted: list[int] | None, most: int) -> list[int]:
     query = select(FrameRow.id).where(FrameRow.project_id == project_id)
     if wanted is None:
         found = list(session.scalars(query.order_by(FrameRow.id).limit(most + 1)))
         if not found:
+            _require_project_still_there(session, project_id)
             raise NoFramesToRun(f"project {project_id} has no frames yet; upload some first")
     else:
         ordered = list(dict.fromkeys(wanted))
         found_set = set(session.scalars(query.where(FrameRow.id.in_(ordered))))
         missing = [frame_id for frame_id in ordered if frame_id not in found_set]
         if missing:
+            _require_project_still_there(session, project_id)
             raise NoFramesToRun(f"frame_ids {missing[:20]} are not frames of project {project_id}",
                                 frame_ids=missing[:100])
         found = ordered

@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete
 
 from specimen_classify.adapters.tables import FrameRow, ProjectMemberRow, ProjectRow
+from specimen_classify.api import jobs as jobs_api
 from specimen_classify.domain import synthetic_plankton
 from specimen_imaging.codecs import encode_image
 from specimen_kit.blobs import FilesystemBlobStore
@@ -246,6 +248,36 @@ class TestRacingADelete:
                 assert statuses <= {202, 204, 404}, [a.text for a in answers if a.status_code >= 500]
                 assert all(a.headers["content-type"] == "application/problem+json"
                            for a in answers if a.status_code == 404)
+
+    @pytest.mark.parametrize("named_frames", [False, True], ids=["all frames", "named frames"])
+    async def test_a_project_deleted_after_the_access_check_is_404_not_no_frames(
+            self, jobs_app: Any, auth: Any, database_url: str, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch, named_frames: bool) -> None:
+        """Regression (CI, the race above): the delete committed between the run's access check and
+        its frames query, which found none: a 422 no-frames-to-run for a project that is gone.
+        The delete is put at exactly that point here, so the interleaving is not left to chance."""
+        project_id, frame_ids = _project(database_url, tmp_path / "classify-blobs", 1)
+        settings_of = jobs_api._run_settings
+
+        def settings_then_delete(session: Any, project: int, request_body: Any) -> Any:
+            settings = settings_of(session, project, request_body)
+            engine = build_engine(database_url)
+            try:
+                with build_sessionmaker(engine)() as other, other.begin():
+                    other.execute(delete(FrameRow).where(FrameRow.project_id == project))
+                    other.execute(delete(ProjectMemberRow).where(ProjectMemberRow.project_id == project))
+                    other.execute(delete(ProjectRow).where(ProjectRow.id == project))
+            finally:
+                engine.dispose()
+            return settings
+
+        monkeypatch.setattr(jobs_api, "_run_settings", settings_then_delete)
+        body = {"frame_ids": frame_ids} if named_frames else {}
+        async with jobs_app() as http:
+            answer = await http.post(f"/api/v1/projects/{project_id}/runs", headers=auth(sub=OWNER),
+                                     json=body)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["type"].endswith("/project-not-found")
 
 
 class TestAccess:

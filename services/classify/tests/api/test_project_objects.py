@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_kit.blobs import FilesystemBlobStore
+from specimen_kit.database import build_engine, build_sessionmaker
 
 if TYPE_CHECKING:
     from conftest import ProjectsApi
@@ -218,6 +220,37 @@ class TestReview:
         assert problem["type"].endswith("/unknown-objects")
         assert problem["ids"] == [999_999, other_ids[0]]
         assert await listed(client, project, category="x") == []
+
+    async def test_a_project_deleted_after_the_access_check_is_404_not_unknown_objects(
+            self, client: ProjectsApi, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Regression (the race CI met on runs, here on reviews): the project's delete committed
+        between the annotation's access check and its reading of the object ids, which found
+        none of them: a 422 unknown-objects for a project that is gone. The delete is put at
+        exactly that point: right after the members are read the second time (the route checks
+        access, asks the users service for the annotator's name, then the annotation checks
+        access again and reads the ids)."""
+        project, _, ids = await seeded(client)
+        members_of = SqlProjectRepository.members
+        reads: list[int] = []
+
+        def members_then_delete(repository: SqlProjectRepository, project_id: int) -> Any:
+            members = members_of(repository, project_id)
+            reads.append(project_id)
+            if len(reads) != 2:
+                return members
+            engine = build_engine(client.database_url)
+            try:
+                with build_sessionmaker(engine)() as other, other.begin():
+                    SqlProjectRepository(other).delete_project(project_id)
+            finally:
+                engine.dispose()
+            return members
+
+        monkeypatch.setattr(SqlProjectRepository, "members", members_then_delete)
+        response = await self.annotate(client, project, user=OWNER, ids=ids[:2], category="x")
+        assert len(reads) == 2
+        assert response.status_code == 404, response.text
+        assert response.json()["type"].endswith("/project-not-found")
 
     @pytest.mark.parametrize("body", [{"ids": []}, {"ids": [1]}, {"ids": [1], "status": "bad"},
                                       {"ids": [0], "status": "dubious"},

@@ -443,6 +443,10 @@ class ProjectRecords:
                                             f"{self._max_review_ids} per request; split them")
         if review.category is None and review.status is None:
             raise InvalidProjectData("category", "give a category, a status, or both")
+        # Locked before its objects are read: a delete of the project that committed after the
+        # access check above is a 404 here, not these ids "unknown" (422); one that comes later
+        # waits for this annotation, as it waits for uploads.
+        self._lock(project_id)
         found = self._repo.existing_object_ids(project_id, ids)
         unknown = [i for i in ids if i not in found]
         if unknown:
