@@ -215,6 +215,10 @@ class SqlProjectRepository:
             .execution_options(synchronize_session=False))
         return bool(getattr(result, "rowcount", 0))
 
+    def project_exists(self, project_id: int) -> bool:
+        """Whether the project is there now: read anew, not from the session's identity map."""
+        return self._session.scalar(select(ProjectRow.id).where(ProjectRow.id == project_id)) is not None
+
     def save_project(self, project: Project) -> None:
         self._session.execute(
             update(ProjectRow).where(ProjectRow.id == project.id).values(

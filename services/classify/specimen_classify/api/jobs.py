@@ -34,6 +34,7 @@ from specimen_classify.adapters.jobs import (
     list_jobs,
     retry_job,
 )
+from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_classify.adapters.tables import FrameRow, ProjectMemberRow, ProjectRow
 from specimen_classify.api.deps import Settings, Store
 from specimen_classify.api.job_schemas import MAX_ERRORS_SHOWN, JobPage, JobPublic, RunListQuery, RunRequest
@@ -125,7 +126,7 @@ def _require_project_still_there(session: Session, project_id: int) -> None:
     with it, and that is not the caller's mistake (422) but the delete coming first. Each read
     sees what is committed when it runs (READ COMMITTED, SQLite outside a write), so the project
     is read again rather than trusted from the session."""
-    if session.scalar(select(ProjectRow.id).where(ProjectRow.id == project_id)) is None:
+    if not SqlProjectRepository(session).project_exists(project_id):
         raise ProjectNotFound(project_id)
 
 

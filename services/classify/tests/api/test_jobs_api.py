@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
 
+from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_classify.adapters.tables import FrameRow, ProjectMemberRow, ProjectRow
 from specimen_classify.api import jobs as jobs_api
 from specimen_classify.domain import synthetic_plankton
@@ -264,9 +264,7 @@ class TestRacingADelete:
             engine = build_engine(database_url)
             try:
                 with build_sessionmaker(engine)() as other, other.begin():
-                    other.execute(delete(FrameRow).where(FrameRow.project_id == project))
-                    other.execute(delete(ProjectMemberRow).where(ProjectMemberRow.project_id == project))
-                    other.execute(delete(ProjectRow).where(ProjectRow.id == project))
+                    SqlProjectRepository(other).delete_project(project)
             finally:
                 engine.dispose()
             return settings

@@ -97,6 +97,7 @@ class ProjectRepository(Protocol):
     def get_project(self, project_id: int) -> Project | None: ...
     def save_project(self, project: Project) -> None: ...
     def lock_project(self, project_id: int) -> bool: ...
+    def project_exists(self, project_id: int) -> bool: ...
     def delete_project(self, project_id: int) -> list[str]: ...
     def page_projects(self, member_id: int | None, q: str | None, sort: Sort, limit: int,
                       offset: int) -> tuple[list[tuple[Project, ProjectRole | None]], int]: ...
@@ -443,13 +444,14 @@ class ProjectRecords:
                                             f"{self._max_review_ids} per request; split them")
         if review.category is None and review.status is None:
             raise InvalidProjectData("category", "give a category, a status, or both")
-        # Locked before its objects are read: a delete of the project that committed after the
-        # access check above is a 404 here, not these ids "unknown" (422); one that comes later
-        # waits for this annotation, as it waits for uploads.
-        self._lock(project_id)
         found = self._repo.existing_object_ids(project_id, ids)
         unknown = [i for i in ids if i not in found]
         if unknown:
+            # A delete of the project that committed after the access check above took its
+            # objects with it: a 404, not the caller's ids "unknown" (422). Not locked instead:
+            # the lock is held through a whole upload, and a review need not wait for one.
+            if not self._repo.project_exists(project_id):
+                raise ProjectNotFound(project_id)
             raise UnknownObjects(unknown, project_id)
         status: ObjectStatus = review.status or "validated"
         changed = self._repo.annotate(project_id, ids, review.category, status, caller.user_id,
