@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from specimen_classify.adapters.migrations import upgrade_database
 from specimen_classify.adapters.model_store import ModelStore
-from specimen_classify.adapters.project_repository import replace_frame_objects
+from specimen_classify.adapters.project_repository import SqlProjectRepository, replace_frame_objects
 from specimen_classify.adapters.tables import PlanktonObjectRow
 from specimen_classify.domain.plankton.projects import NewObject
 from specimen_classify.domain.predictions import MRI_MODEL
@@ -331,6 +331,21 @@ class ProjectsApi:
                     .order_by(PlanktonObjectRow.rank)))
         finally:
             engine.dispose()
+
+
+@pytest.fixture
+def delete_project_elsewhere(database_url: str) -> Callable[[int], None]:
+    """Delete a project as a concurrent request does: in a session of its own, committed."""
+
+    def delete(project_id: int) -> None:
+        engine = build_engine(database_url)
+        try:
+            with build_sessionmaker(engine)() as other, other.begin():
+                SqlProjectRepository(other).delete_project(project_id)
+        finally:
+            engine.dispose()
+
+    return delete
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_classify.adapters.tables import FrameRow, ProjectMemberRow, ProjectRow
 from specimen_classify.api import jobs as jobs_api
 from specimen_classify.domain import synthetic_plankton
@@ -252,7 +251,7 @@ class TestRacingADelete:
     @pytest.mark.parametrize("named_frames", [False, True], ids=["all frames", "named frames"])
     async def test_a_project_deleted_after_the_access_check_is_404_not_no_frames(
             self, jobs_app: Any, auth: Any, database_url: str, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch, named_frames: bool) -> None:
+            monkeypatch: pytest.MonkeyPatch, delete_project_elsewhere: Any, named_frames: bool) -> None:
         """Regression (CI, the race above): the delete committed between the run's access check and
         its frames query, which found none: a 422 no-frames-to-run for a project that is gone.
         The delete is put at exactly that point here, so the interleaving is not left to chance."""
@@ -261,12 +260,7 @@ class TestRacingADelete:
 
         def settings_then_delete(session: Any, project: int, request_body: Any) -> Any:
             settings = settings_of(session, project, request_body)
-            engine = build_engine(database_url)
-            try:
-                with build_sessionmaker(engine)() as other, other.begin():
-                    SqlProjectRepository(other).delete_project(project)
-            finally:
-                engine.dispose()
+            delete_project_elsewhere(project)
             return settings
 
         monkeypatch.setattr(jobs_api, "_run_settings", settings_then_delete)

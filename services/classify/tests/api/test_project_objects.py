@@ -9,7 +9,6 @@ import pytest
 
 from specimen_classify.adapters.project_repository import SqlProjectRepository
 from specimen_kit.blobs import FilesystemBlobStore
-from specimen_kit.database import build_engine, build_sessionmaker
 
 if TYPE_CHECKING:
     from conftest import ProjectsApi
@@ -222,7 +221,8 @@ class TestReview:
         assert await listed(client, project, category="x") == []
 
     async def test_a_project_deleted_after_the_access_check_is_404_not_unknown_objects(
-            self, client: ProjectsApi, monkeypatch: pytest.MonkeyPatch) -> None:
+            self, client: ProjectsApi, monkeypatch: pytest.MonkeyPatch,
+            delete_project_elsewhere: Any) -> None:
         """Regression (the race CI met on runs, here on reviews): the project's delete committed
         between the annotation's access check and its reading of the object ids, which found
         none of them: a 422 unknown-objects for a project that is gone. The delete is put at
@@ -236,14 +236,8 @@ class TestReview:
         def members_then_delete(repository: SqlProjectRepository, project_id: int) -> Any:
             members = members_of(repository, project_id)
             reads.append(project_id)
-            if len(reads) != 2:
-                return members
-            engine = build_engine(client.database_url)
-            try:
-                with build_sessionmaker(engine)() as other, other.begin():
-                    SqlProjectRepository(other).delete_project(project_id)
-            finally:
-                engine.dispose()
+            if len(reads) == 2:
+                delete_project_elsewhere(project_id)
             return members
 
         monkeypatch.setattr(SqlProjectRepository, "members", members_then_delete)
