@@ -193,7 +193,7 @@ def _objects_of_outlines(
         r0, c0, r1, c1 = int(y[i]), int(x[i]), int(y[i] + bh[i]), int(x[i] + bw[i])
         # The object alone in its box (another object inside its box is not drawn there).
         canvas = np.zeros((r1 - r0, c1 - c0), np.uint8)
-        cv2.drawContours(canvas, outlines, i, 1, thickness=cv2.FILLED, offset=(-c0, -r0))
+        cv2.drawContours(canvas, (outlines[i],), 0, 1, thickness=cv2.FILLED, offset=(-c0, -r0))
         own = canvas.view(bool)
         area = int(np.count_nonzero(own))
         if area < min_area or (max_area is not None and area > max_area):
