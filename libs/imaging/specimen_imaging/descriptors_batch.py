@@ -354,24 +354,26 @@ def describe_objects_batch(
     for item in boxes:
         area = (item[4] - item[2]) * (item[5] - item[3])
         if chunk and pixels + area > MOSAIC_PIXELS:
-            _describe_chunk(out, chunk, labels, gray, color, scale)
+            _describe_chunk(out, chunk, bboxes, labels, gray, color, scale)
             chunk, pixels = [], 0
         chunk.append(item)
         pixels += area
     if chunk:
-        _describe_chunk(out, chunk, labels, gray, color, scale)
+        _describe_chunk(out, chunk, bboxes, labels, gray, color, scale)
     return out
 
 
 def _describe_chunk(
     out: npt.NDArray[np.float64],
     boxes: list[tuple[int, int, int, int, int, int]],
+    bboxes: npt.NDArray[np.int64],
     labels: npt.NDArray[Any],
     gray: npt.NDArray[Any],
     color: npt.NDArray[Any] | None,
     scale: float,
 ) -> None:
-    """The rows of ``boxes`` (index, label, grown box) into ``out``, from one mosaic."""
+    """The rows of ``boxes`` (index, label, grown box) into ``out``, from one mosaic
+    (``bboxes``: every object's own box, by index)."""
     index = np.array([b[0] for b in boxes], np.int64)
     heights = [b[4] - b[2] for b in boxes]
     widths = [b[5] - b[3] for b in boxes]
@@ -533,12 +535,15 @@ def _describe_chunk(
     contour_rows[:, :7] = fourier_rows(contours)
 
     # Skeleton: thinning of the whole mosaic (objects GAP apart thin independently).
-    # Each object's box alone (with 1 px of the gap's zeros around it): the thinning repeats
-    # until nothing changes, so one thick object made every other box of a shared mosaic go
-    # through its many passes (the same skeletons either way: the objects are apart).
+    # Each object's own box alone (with 1 px of zeros around it): the thinning repeats until
+    # nothing changes, so one thick object made every other box of a shared mosaic go through
+    # its many passes, and each pass reads every pixel of the box it is given (the same
+    # skeletons either way: the objects are apart).
     thinned = np.zeros((mh, mw), np.uint8)
-    for (_, _, r0, c0, r1, c1), (y, x) in zip(boxes, corners, strict=True):
-        rows_k, cols_k = slice(y - 1, y + r1 - r0 + 1), slice(x - 1, x + c1 - c0 + 1)
+    for (i, _, r0, c0, _, _), (y, x) in zip(boxes, corners, strict=True):
+        top, left, bottom, right = (int(v) for v in bboxes[i])
+        rows_k = slice(y + top - r0 - 1, y + bottom - r0 + 1)
+        cols_k = slice(x + left - c0 - 1, x + right - c0 + 1)
         thinned[rows_k, cols_k] = cv2.ximgproc.thinning(
             own_u8[rows_k, cols_k] * np.uint8(255), thinningType=cv2.ximgproc.THINNING_ZHANGSUEN)
     skeleton = thinned > 0

@@ -10,6 +10,7 @@ import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from specimen_classify.adapters.ecotaxa_archive import TSV_COMPRESS_LEVEL, tsv_name_of, write_ecotaxa_zip
@@ -337,6 +338,8 @@ def test_a_row_of_measurements_is_written_as_number_writes_each() -> None:
         [1.5, float("nan"), 3.0],
         [1.5, float("inf"), float("-inf")],
         [1.5, None, 2, True, 4.0],
+        [np.float64(2.5), 1.0],
+        [],
     ]
     for values in rows:
         assert list(_numbers(values)) == [number(v) for v in values]

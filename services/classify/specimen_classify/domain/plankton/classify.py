@@ -182,20 +182,20 @@ def classify_frame_objects(
     objects, measured = (options or PlanktonSegmentation()).extract(
         pixels, feature_set=model.feature_set_version)
     predictions = classify_objects(measured.features, model)
+    names = measured.feature_names
     return objects, [
         ClassifiedObject(
-            object_id=int(measured.labels[i]),
-            bbox=(int(r0), int(c0), int(r1), int(c1)),
-            centroid=(float(measured.centroids[i, 0]), float(measured.centroids[i, 1])),
-            features={
-                name: float(v) for name, v in zip(measured.feature_names, measured.features[i], strict=True)
-            },
+            object_id=label,
+            bbox=(r0, c0, r1, c1),
+            centroid=(row, col),
+            features=dict(zip(names, values, strict=True)),
             category=prediction.category,
             probability=prediction.probability,
             scores=prediction.scores,
         )
-        for i, ((r0, c0, r1, c1), prediction) in enumerate(
-            zip(measured.bboxes.tolist(), predictions, strict=True)
+        for label, (r0, c0, r1, c1), (row, col), values, prediction in zip(
+            measured.labels.tolist(), measured.bboxes.tolist(), measured.centroids.tolist(),
+            measured.features.tolist(), predictions, strict=True,
         )
     ]
 

@@ -31,6 +31,7 @@ iterator of byte chunks, one per line; the caller decides the BOM before the fir
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -328,8 +329,12 @@ def number(value: float | int | None) -> str:
 
 
 def _numbers(values: list[Any]) -> Iterable[str]:
-    """:func:`number` of each value; a row of finite floats (the measurements) in one pass."""
-    if all(type(v) is float and v - v == 0 for v in values):  # x - x is nan for inf and nan
+    """:func:`number` of each value; a row of finite floats (the measurements) in one pass.
+
+    Their sum is finite only when every value is (NaN and infinities carry through a sum; a sum
+    that overflows takes the value-by-value path, which gives the same cells).
+    """
+    if set(map(type, values)) == {float} and math.isfinite(sum(values)):
         return map(repr, values)
     return map(number, values)
 
@@ -344,6 +349,7 @@ def ecotaxa_time(moment: datetime | None) -> str:
     return "" if moment is None else as_utc(moment).strftime("%H%M%S")
 
 
+@functools.lru_cache(maxsize=1024)  # a frame's name, once for each of its objects' cells
 def _stem(file_name: str) -> str:
     base = file_name.rsplit("/", 1)[-1]
     stem = base.rsplit(".", 1)[0] if "." in base else base
