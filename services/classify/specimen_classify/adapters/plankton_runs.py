@@ -26,9 +26,9 @@ from specimen_classify.adapters.model_store import ModelStore
 from specimen_classify.adapters.project_repository import replace_frame_objects
 from specimen_classify.adapters.tables import FrameRow
 from specimen_classify.domain.plankton.classify import classify_frame_objects
-from specimen_classify.domain.plankton.object_similarity import OBJECT_DESCRIPTOR_VERSION, describe_object
+from specimen_classify.domain.plankton.object_similarity import OBJECT_DESCRIPTOR_VERSION, describe_objects
 from specimen_classify.domain.plankton.projects import NewObject
-from specimen_classify.domain.plankton.runs import RunSettings, cut_vignette, stored_run_settings
+from specimen_classify.domain.plankton.runs import RunSettings, Vignette, cut_vignette, stored_run_settings
 from specimen_classify.domain.predictions import PLANKTON_MODEL, ModelVersion
 from specimen_imaging.codecs import decode_image, encode_image
 from specimen_kit.blobs import BlobMissing, FilesystemBlobStore
@@ -107,13 +107,15 @@ def _png(pixels: Any) -> bytes:
     return encode_image(pixels, "png")
 
 
-def object_descriptor(window: Any, mask: Any, bright_on_dark: bool) -> Any:
-    """The object's descriptor, or None for an object too small to describe (a 1-3 pixel speck
-    is stored, and left out of the search)."""
-    try:
-        return describe_object(window, mask, bright_on_dark=bright_on_dark)
-    except Problem:
-        return None
+def object_descriptors(pixels: Any, vignettes: list[Vignette], bright_on_dark: bool) -> list[Any]:
+    """Each object's descriptor, all of a frame's at once; None for an object too small to
+    describe (a 1-3 pixel speck is stored, and left out of the search)."""
+    windows = []
+    for vignette in vignettes:
+        top, left = vignette.origin
+        height, width = vignette.mask.shape
+        windows.append((pixels[top:top + height, left:left + width], vignette.mask))
+    return describe_objects(windows, bright_on_dark=bright_on_dark)
 
 
 def run_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOutcome:
@@ -136,14 +138,13 @@ def run_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOut
     context.checkpoint()
     labelled, found = classify_frame_objects(pixels, model, settings.segmentation())
     context.checkpoint()
+    vignettes = [cut_vignette(pixels, labelled.labels, found_object.object_id, found_object.bbox, settings)
+                 for found_object in found]
+    descriptors = object_descriptors(pixels, vignettes, settings.polarity == "light-on-dark")
+    context.checkpoint()
     new: list[NewObject] = []
-    bright_on_dark = settings.polarity == "light-on-dark"
-    for rank, found_object in enumerate(found, start=1):
-        vignette = cut_vignette(pixels, labelled.labels, found_object.object_id, found_object.bbox, settings)
-        top, left = vignette.origin
-        height, width = vignette.mask.shape
-        descriptor = object_descriptor(pixels[top:top + height, left:left + width], vignette.mask,
-                                       bright_on_dark)
+    for rank, (found_object, vignette, descriptor) in enumerate(
+            zip(found, vignettes, descriptors, strict=True), start=1):
         crop_key = blobs.put(_png(vignette.crop))
         mask_key = blobs.put(_png(vignette.mask.astype(np.uint8) * 255))
         new.append(NewObject(

@@ -7,11 +7,15 @@ import pytest
 
 from specimen_classify.domain.plankton.object_similarity import (
     DIMENSIONS,
+    FEATURE_NAMES,
+    IMAGE_WEIGHT,
     combine,
     describe_object,
+    describe_objects,
     rank_objects,
 )
-from specimen_classify.domain.synthetic_plankton import plankton_frame
+from specimen_classify.domain.synthetic_plankton import CATEGORIES, plankton_frame
+from specimen_imaging import similarity
 from specimen_kit.errors import InvalidParameter
 
 
@@ -52,6 +56,54 @@ class TestDescribeObject:
             describe_object(pixels, speck)
         with pytest.raises(InvalidParameter, match="must match"):
             describe_object(pixels, mask[1:])
+
+
+def _frame_objects(seed: int, per_category: int, pad: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every object of a generated frame as a run hands it over: its crop with ``pad`` pixels
+    around its box (clipped at the frame's edge), and its mask there."""
+    frame = plankton_frame(seed, dict.fromkeys(CATEGORIES, per_category), height=384, width=384)
+    objects = []
+    for found in frame.objects:
+        r0, c0, r1, c1 = found.bbox
+        r0, c0 = max(r0 - pad, 0), max(c0 - pad, 0)
+        window = np.s_[r0:r1 + pad, c0:c1 + pad]
+        objects.append((frame.image[window], frame.labels[window] == found.object_id))
+    return objects
+
+
+class TestDescribeObjects:
+    """A frame's descriptors at once (the run's path) are :func:`describe_object`'s."""
+
+    @pytest.mark.parametrize(("seed", "pad"), [(1, 8), (2, 8), (3, 1), (4, 0)])
+    def test_the_same_vectors_as_one_object_at_a_time(self, seed: int, pad: int) -> None:
+        objects = _frame_objects(seed, 3, pad)
+        together = describe_objects(objects)
+        assert len(together) == len(objects) >= 12
+        orientation = similarity.DIMENSIONS + FEATURE_NAMES.index("orientation")
+        for (pixels, mask), got in zip(objects, together, strict=True):
+            expected = describe_object(pixels, mask)
+            assert got is not None and got.dtype == np.float32
+            # The one value rounding may move: the orientation of an object lying exactly along
+            # an axis, where either sign is right (measured on a shifted copy, it flips as well).
+            close = np.isclose(got, expected, rtol=0, atol=1e-6)
+            assert close.all() or np.flatnonzero(~close).tolist() == [orientation]
+
+    def test_bright_on_dark_and_the_ones_that_cannot_be_described(self) -> None:
+        (pixels, mask), (other, other_mask) = _frame_objects(5, 1, 8)[:2]
+        speck = np.zeros_like(mask)
+        speck[3, 3] = True
+        got = describe_objects([(255 - pixels, mask), (pixels, speck), (pixels, mask[1:]),
+                                (255 - other, other_mask)], bright_on_dark=True)
+        assert got[1] is None and got[2] is None
+        assert np.allclose(got[0], describe_object(pixels, mask), atol=1e-6)
+        assert np.allclose(got[3], describe_object(other, other_mask), atol=1e-6)
+        assert describe_objects([]) == []
+
+    def test_weights_are_those_of_one_object(self) -> None:
+        (pixels, mask), = _frame_objects(6, 1, 8)[:1]
+        (vector,) = describe_objects([(pixels, mask)])
+        assert vector is not None
+        assert abs(float(np.linalg.norm(vector[:similarity.DIMENSIONS])) - IMAGE_WEIGHT) < 1e-5
 
 
 class TestCombine:

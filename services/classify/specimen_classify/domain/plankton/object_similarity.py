@@ -26,6 +26,7 @@ a dark-field crop) is inverted first, as the forest's crop featurisation does.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +38,7 @@ import numpy.typing as npt
 from specimen_imaging import similarity
 from specimen_imaging.arrays import to_gray
 from specimen_imaging.measurements import FEATURE_SETS, measure_objects
-from specimen_kit.errors import InvalidParameter
+from specimen_kit.errors import InvalidParameter, Problem
 
 OBJECT_DESCRIPTOR_VERSION = "1"
 """Version of the object descriptor (image part: descriptor set 1; features: set 2, basis 1)."""
@@ -115,10 +116,10 @@ def feature_part(row: npt.NDArray[np.float64], basis: FeatureBasis | None = None
     return _unit(np.clip(z, -CLIP, CLIP))
 
 
-def region_parts(gray: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_],
-                 basis: FeatureBasis | None = None
-                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """The two unit parts (image, features) of the region ``mask`` of dark-on-light ``gray``."""
+def _region_window(gray: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]
+                   ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
+    """The region's box with a pixel of background around it (where the pixels have one), and
+    its gray pixels there with everything outside the region white."""
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
@@ -134,9 +135,64 @@ def region_parts(gray: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_],
     # surrounds an object (a neighbour, a faded crop, another instrument's background) must
     # not move its descriptor.
     window = np.ascontiguousarray(np.where(region, gray[r0:r1, c0:c1], 255).astype(np.uint8))
-    image = similarity.describe(np.repeat(window[:, :, None], 3, axis=2), region).astype(np.float64)
+    return region, window
+
+
+def _image_part(region: npt.NDArray[np.bool_], window: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    part: npt.NDArray[np.float64] = similarity.describe(
+        np.repeat(window[:, :, None], 3, axis=2), region).astype(np.float64)
+    return part
+
+
+def region_parts(gray: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_],
+                 basis: FeatureBasis | None = None
+                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The two unit parts (image, features) of the region ``mask`` of dark-on-light ``gray``."""
+    region, window = _region_window(gray, mask)
     measured = measure_objects(region.astype(np.int32), window, FEATURE_SET)
-    return image, feature_part(measured.features[0], basis)
+    return _image_part(region, window), feature_part(measured.features[0], basis)
+
+
+_SHEET_GAP = 8
+"""White pixels between two windows of :func:`_measure_on_one_sheet`: more than twice the
+measurements' reach around a box (feature set 2 reads 2 pixels around it), so that no
+object's measurements see another's window."""
+
+
+def _measure_on_one_sheet(windows: list[tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]]
+                          ) -> npt.NDArray[np.float64]:
+    """Feature set 2 of each (region, white-outside window), all in one
+    :func:`~specimen_imaging.measurements.measure_objects` call: the windows laid out on one
+    white sheet in shelves, each region labelled by its position in the list (1, 2, ...)."""
+    gap = _SHEET_GAP
+    heights = [window.shape[0] for _, window in windows]
+    widths = [window.shape[1] for _, window in windows]
+    area = sum((h + gap) * (w + gap) for h, w in zip(heights, widths, strict=True))
+    limit = max(max(widths) + 2 * gap, int(np.sqrt(area) * 1.5))
+    corners: list[tuple[int, int]] = []
+    y, x, shelf = gap, gap, 0
+    for h, w in zip(heights, widths, strict=True):
+        if x + w + gap > limit and x > gap:
+            y, x, shelf = y + shelf + gap, gap, 0
+        corners.append((y, x))
+        x += w + gap
+        shelf = max(shelf, h)
+    sheet = np.full((y + shelf + gap, limit), 255, np.uint8)
+    labels = np.zeros(sheet.shape, np.int32)
+    boxes = np.empty((len(windows), 4), np.int64)
+    for k, ((region, window), (top, left)) in enumerate(zip(windows, corners, strict=True)):
+        h, w = window.shape
+        sheet[top:top + h, left:left + w] = window
+        labels[top:top + h, left:left + w][region] = k + 1
+        rows = np.flatnonzero(region.any(axis=1))
+        cols = np.flatnonzero(region.any(axis=0))
+        boxes[k] = (top + rows[0], left + cols[0], top + rows[-1] + 1, left + cols[-1] + 1)
+    measured = measure_objects(labels, sheet, FEATURE_SET, bboxes=boxes)
+    return measured.features
+
+
+def _touches_its_edge(region: npt.NDArray[np.bool_]) -> bool:
+    return bool(region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any())
 
 
 def combine(image: npt.NDArray[np.float64], features: npt.NDArray[np.float64],
@@ -188,6 +244,38 @@ def describe_object(pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_], *,
                                f"{similarity.MIN_REGION_PIXELS} are needed to describe it")
     image, features = region_parts(dark_on_light_gray(pixels, bright_on_dark), mask)
     return combine(image, features)
+
+
+def describe_objects(objects: Sequence[tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]], *,
+                     bright_on_dark: bool = False) -> list[npt.NDArray[np.float32] | None]:
+    """:func:`describe_object` of each ``(pixels, mask)``, a frame's objects at once; None for
+    one that cannot be described (too small, or a mask that does not match its pixels).
+
+    The measurements of all the regions are taken in one call, their white-outside windows laid
+    out on one sheet (an object measured alone cost ~4.5 ms of the ~7 of its descriptor, most of
+    it the measurement's fixed cost). A region that reaches the edge of its pixels has no white
+    margin there, and is measured alone as :func:`describe_object` does, so that every vector is
+    the one :func:`describe_object` gives (within float rounding).
+    """
+    described: list[npt.NDArray[np.float32] | None] = [None] * len(objects)
+    parts: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], npt.NDArray[np.float64]]] = {}
+    for i, (pixels, mask) in enumerate(objects):
+        if mask.shape != pixels.shape[:2] or int(mask.sum()) < similarity.MIN_REGION_PIXELS:
+            continue
+        try:
+            gray = dark_on_light_gray(pixels, bright_on_dark)
+            region, window = _region_window(gray, mask)
+            if _touches_its_edge(region):
+                described[i] = combine(*region_parts(gray, mask))
+            else:
+                parts[i] = (region, window, _image_part(region, window))
+        except Problem:  # as describe_object would refuse it
+            continue
+    if parts:
+        rows = _measure_on_one_sheet([(region, window) for region, window, _ in parts.values()])
+        for (i, (_, _, image)), row in zip(parts.items(), rows, strict=True):
+            described[i] = combine(image, feature_part(row))
+    return described
 
 
 def image_parts(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
