@@ -12,6 +12,9 @@ written as PNG blobs and its objects stored, and the fan-in closes the run.
 * **Scaling**: for each worker count, the workers are started and waited for (registered in
   Redis, model loaded), then a run of ``--frames`` frames is queued; frames/s is frames over the
   time from queueing to the run's close (``finished_at``), so worker start-up is not counted.
+  The workers' CPU seconds per frame (the worker processes' and their work horses', from
+  ``/proc``) is the per-core figure on a loaded machine; PostgreSQL's and Redis's own CPU is not
+  in it.
 * **Memory**: ``--memory-workers`` workers run ``--memory-frames`` frames; each worker process's
   RSS (and its current work horse's: RQ forks one per job) is read from ``/proc`` every
   ``--sample-seconds``, with the run's progress, and summarised per tenth of the run.
@@ -202,6 +205,16 @@ def frames_png(count: int, side: int, per_category: int) -> list[bytes]:
                          "png") for i in range(count)]
 
 
+def cpu_seconds_of_workers(pids: list[int]) -> float:
+    """CPU seconds of the worker processes and of their work horses that have ended (user and
+    system, the process's own and its waited-for children's, from /proc/<pid>/stat)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds_of_machine() -> float:
     """Busy CPU seconds of the whole machine (every process), from /proc/stat."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -248,21 +261,23 @@ def run(bench: Bench, args: argparse.Namespace, images: list[bytes]) -> None:
     print(f"frames {args.side}x{args.side}, {args.per_category * len(CATEGORIES)} objects drawn each; "
           f"{args.database}; {os.cpu_count()} CPUs; load average before: {os.getloadavg()}")
     print("| workers | frames | objects | seconds (queued -> closed) | frames/s | objects/s | "
-          "machine busy CPU s (all processes) | load average (1 min) at the end |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "workers' CPU s per frame | machine busy CPU s (all processes) | load average (1 min) at the end |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rates = {}
     for count in args.workers:
         bench.start_workers(count)
         project_id, frame_ids = bench.project(images, args.frames, args.side)
-        busy = cpu_seconds_of_machine()
+        pids = [process.pid for process in bench.workers]
+        busy, workers_cpu = cpu_seconds_of_machine(), cpu_seconds_of_workers(pids)
         job_id, started = bench.start_run(project_id, frame_ids)
         job = bench.wait(job_id, tick=0.2)
-        busy = cpu_seconds_of_machine() - busy
+        time.sleep(1.0)  # the last work horse reaped: its CPU is then its worker's children's
+        busy, workers_cpu = cpu_seconds_of_machine() - busy, cpu_seconds_of_workers(pids) - workers_cpu
         seconds = job.finished_at.timestamp() - started
         rates[count] = args.frames / seconds
         print(f"| {count} | {job.done}/{job.total} (failed {job.failed}) | {job.objects} | {seconds:.1f} | "
-              f"{rates[count]:.2f} | {job.objects / seconds:.1f} | {busy:.0f} | {os.getloadavg()[0]:.1f} |",
-              flush=True)
+              f"{rates[count]:.2f} | {job.objects / seconds:.1f} | {workers_cpu / args.frames:.3f} | "
+              f"{busy:.0f} | {os.getloadavg()[0]:.1f} |", flush=True)
         bench.stop_workers()
     if len(rates) > 1:
         first, *rest = args.workers
