@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from specimen_imaging import descriptors as ref
+from specimen_imaging.mosaic import shelf_layout
 
 MOSAIC_PIXELS = 1 << 22
 """Most box pixels copied into one mosaic; more objects are described a mosaic at a time."""
@@ -66,23 +67,6 @@ _CONSTANTS = {"GLCM_LEVELS": 16, "ENTROPY_BINS": 32, "CONTOUR_POINTS": 64, "LBP_
 def batch_supported() -> bool:
     """Whether the reference still defines what this module computes."""
     return ref.GROUPS == BATCHED_GROUPS and all(getattr(ref, k, None) == v for k, v in _CONSTANTS.items())
-
-
-def _shelf_layout(heights: list[int], widths: list[int]) -> tuple[list[tuple[int, int]], int, int]:
-    """Top-left corners of boxes packed in shelves (tallest first), and the mosaic's size."""
-    area = sum((h + GAP) * (w + GAP) for h, w in zip(heights, widths, strict=True))
-    limit = max(max(widths) + GAP, int(math.sqrt(area) * 1.2)) + GAP
-    order = sorted(range(len(heights)), key=lambda i: -heights[i])
-    corners: list[tuple[int, int]] = [(0, 0)] * len(heights)
-    y, x, shelf, width = GAP, GAP, 0, 0
-    for i in order:
-        if x + widths[i] + GAP > limit and x > GAP:
-            y, x, shelf = y + shelf + GAP, GAP, 0
-        corners[i] = (y, x)
-        x += widths[i] + GAP
-        shelf = max(shelf, heights[i])
-        width = max(width, x)
-    return corners, y + shelf + GAP, width
 
 
 def _group_percentiles(
@@ -377,7 +361,7 @@ def _describe_chunk(
     index = np.array([b[0] for b in boxes], np.int64)
     heights = [b[4] - b[2] for b in boxes]
     widths = [b[5] - b[3] for b in boxes]
-    corners, mh, mw = _shelf_layout(heights, widths)
+    corners, mh, mw = shelf_layout(heights, widths, GAP)
     n = len(boxes)
     owner = np.full((mh, mw), -1, np.int32)  # the object whose own pixel this is
     local = np.full((mh, mw), -1, np.int32)  # the object whose unlabelled (background) pixel this is

@@ -28,6 +28,7 @@ import numpy.typing as npt
 from specimen_imaging.arrays import to_gray
 from specimen_imaging.descriptors import DESCRIPTOR_NAMES
 from specimen_imaging.descriptors_batch import describe_objects_batch
+from specimen_imaging.mosaic import shelf_layout
 from specimen_kit.errors import InvalidParameter
 
 FEATURE_SET_VERSION = "2"
@@ -420,19 +421,8 @@ def _box_mosaic(
     """
     heights = (bboxes[:, 2] - bboxes[:, 0]).tolist()
     widths = (bboxes[:, 3] - bboxes[:, 1]).tolist()
-    area = sum((h + MOSAIC_GAP) * (w + MOSAIC_GAP) for h, w in zip(heights, widths, strict=True))
-    limit = max(max(widths) + MOSAIC_GAP, int(np.sqrt(area) * 1.2)) + MOSAIC_GAP
-    order = sorted(range(len(heights)), key=lambda i: -heights[i])
-    corners = np.zeros((len(heights), 2), np.int64)
-    y, x, shelf, width = MOSAIC_GAP, MOSAIC_GAP, 0, 0
-    for i in order:
-        if x + widths[i] + MOSAIC_GAP > limit and x > MOSAIC_GAP:
-            y, x, shelf = y + shelf + MOSAIC_GAP, MOSAIC_GAP, 0
-        corners[i] = (y, x)
-        x += widths[i] + MOSAIC_GAP
-        shelf = max(shelf, heights[i])
-        width = max(width, x)
-    mh, mw = y + shelf + MOSAIC_GAP, width
+    placed, mh, mw = shelf_layout(heights, widths, MOSAIC_GAP)
+    corners = np.array(placed, np.int64).reshape(-1, 2)
     mosaic = np.zeros((mh, mw), np.int32)
     values = np.zeros((mh, mw), intensity.dtype)
     for k, ((r0, c0, r1, c1), (y, x)) in enumerate(zip(bboxes.tolist(), corners.tolist(), strict=True)):

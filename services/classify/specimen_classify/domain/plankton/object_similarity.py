@@ -38,6 +38,7 @@ import numpy.typing as npt
 from specimen_imaging import similarity
 from specimen_imaging.arrays import to_gray
 from specimen_imaging.measurements import FEATURE_SETS, measure_objects
+from specimen_imaging.mosaic import shelf_layout
 from specimen_kit.errors import InvalidParameter, Problem
 
 OBJECT_DESCRIPTOR_VERSION = "1"
@@ -163,21 +164,11 @@ def _measure_on_one_sheet(windows: list[tuple[npt.NDArray[np.bool_], npt.NDArray
                           ) -> npt.NDArray[np.float64]:
     """Feature set 2 of each (region, white-outside window), all in one
     :func:`~specimen_imaging.measurements.measure_objects` call: the windows laid out on one
-    white sheet in shelves, each region labelled by its position in the list (1, 2, ...)."""
-    gap = _SHEET_GAP
-    heights = [window.shape[0] for _, window in windows]
-    widths = [window.shape[1] for _, window in windows]
-    area = sum((h + gap) * (w + gap) for h, w in zip(heights, widths, strict=True))
-    limit = max(max(widths) + 2 * gap, int(np.sqrt(area) * 1.5))
-    corners: list[tuple[int, int]] = []
-    y, x, shelf = gap, gap, 0
-    for h, w in zip(heights, widths, strict=True):
-        if x + w + gap > limit and x > gap:
-            y, x, shelf = y + shelf + gap, gap, 0
-        corners.append((y, x))
-        x += w + gap
-        shelf = max(shelf, h)
-    sheet = np.full((y + shelf + gap, limit), 255, np.uint8)
+    white sheet (:func:`~specimen_imaging.mosaic.shelf_layout`), each region labelled by its
+    position in the list (1, 2, ...)."""
+    corners, height, width = shelf_layout([window.shape[0] for _, window in windows],
+                                          [window.shape[1] for _, window in windows], _SHEET_GAP)
+    sheet = np.full((height, width), 255, np.uint8)
     labels = np.zeros(sheet.shape, np.int32)
     boxes = np.empty((len(windows), 4), np.int64)
     for k, ((region, window), (top, left)) in enumerate(zip(windows, corners, strict=True)):
