@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from specimen_classify.domain.plankton import object_similarity
 from specimen_classify.domain.plankton.object_similarity import (
     DIMENSIONS,
     FEATURE_NAMES,
@@ -87,6 +88,12 @@ class TestDescribeObjects:
             # an axis, where either sign is right (measured on a shifted copy, it flips as well).
             close = np.isclose(got, expected, rtol=0, atol=1e-6)
             assert close.all() or np.flatnonzero(~close).tolist() == [orientation]
+
+    def test_objects_over_several_sheets_give_the_same_vectors(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        objects = _frame_objects(7, 3, 8)
+        together = describe_objects(objects)
+        monkeypatch.setattr(object_similarity, "SHEET_PIXELS", 500)  # a few windows per sheet
+        assert all(np.array_equal(a, b) for a, b in zip(describe_objects(objects), together, strict=True))
 
     def test_bright_on_dark_and_the_ones_that_cannot_be_described(self) -> None:
         (pixels, mask), (other, other_mask) = _frame_objects(5, 1, 8)[:2]

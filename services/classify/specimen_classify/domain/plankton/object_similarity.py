@@ -154,6 +154,8 @@ def region_parts(gray: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_],
     return _image_part(region, window), feature_part(measured.features[0], basis)
 
 
+SHEET_PIXELS = 1 << 22
+"""Most window pixels measured on one sheet (with its int32 labels, ~30 MB)."""
 _SHEET_GAP = 8
 """White pixels between two windows of :func:`_measure_on_one_sheet`: more than twice the
 measurements' reach around a box (feature set 2 reads 2 pixels around it), so that no
@@ -262,10 +264,21 @@ def describe_objects(objects: Sequence[tuple[npt.NDArray[Any], npt.NDArray[np.bo
                 parts[i] = (region, window, _image_part(region, window))
         except Problem:  # as describe_object would refuse it
             continue
-    if parts:
-        rows = _measure_on_one_sheet([(region, window) for region, window, _ in parts.values()])
-        for (i, (_, _, image)), row in zip(parts.items(), rows, strict=True):
-            described[i] = combine(image, feature_part(row))
+    # A sheet at a time of at most SHEET_PIXELS of windows: the boxes of objects that do not
+    # overlap may still overlap each other, so together they can exceed the frame many times.
+    sheets: list[list[int]] = [[]]
+    pixels_on_sheet = 0
+    for i, (_, window, _) in parts.items():
+        if sheets[-1] and pixels_on_sheet + window.size > SHEET_PIXELS:
+            sheets.append([])
+            pixels_on_sheet = 0
+        sheets[-1].append(i)
+        pixels_on_sheet += window.size
+    for sheet in sheets:
+        if sheet:
+            rows = _measure_on_one_sheet([(parts[j][0], parts[j][1]) for j in sheet])
+            for j, row in zip(sheet, rows, strict=True):
+                described[j] = combine(parts[j][2], feature_part(row))
     return described
 
 
