@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -27,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from specimen_imaging import descriptors as ref
+from specimen_imaging.grouped import group_percentiles, ranked_by_histogram
 from specimen_imaging.mosaic import shelf_layout
 
 MOSAIC_PIXELS = 1 << 22
@@ -67,45 +67,6 @@ _CONSTANTS = {"GLCM_LEVELS": 16, "ENTROPY_BINS": 32, "CONTOUR_POINTS": 64, "LBP_
 def batch_supported() -> bool:
     """Whether the reference still defines what this module computes."""
     return ref.GROUPS == BATCHED_GROUPS and all(getattr(ref, k, None) == v for k, v in _CONSTANTS.items())
-
-
-def _group_percentiles(
-    value_at: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]],
-    counts: npt.NDArray[np.int64],
-    q: list[float],
-) -> npt.NDArray[np.float64]:
-    """``np.percentile(v, q)`` (linear) of each group (rows: groups); ``value_at(ranks)`` gives
-    each group's sorted value at the 0-based ranks ``ranks`` (n, len(q))."""
-    qs = np.true_divide(np.asarray(q, np.float64), 100)
-    virtual = (counts[:, None] - 1) * qs[None, :]
-    previous = np.floor(virtual)
-    gamma = virtual - previous
-    lo = previous.astype(np.int64)
-    hi = np.minimum(lo + 1, counts[:, None] - 1)
-    a = value_at(lo)
-    b = value_at(hi)
-    diff = b - a
-    out = a + diff * gamma
-    upper = gamma >= 0.5
-    out[upper] = (b - diff * (1 - gamma))[upper]
-    result: npt.NDArray[np.float64] = out
-    return result
-
-
-def _ranked_by_histogram(
-    histogram: npt.NDArray[np.int64],
-) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]]:
-    """``value_at`` of :func:`_group_percentiles` for groups of integer values ``0..bins-1``
-    given by their histograms (n, bins): the value at rank ``k`` is the number of bins whose
-    cumulative count is <= k (the same value as sorting the group and reading it at ``k``)."""
-    cumulative = np.cumsum(histogram, axis=1)
-
-    def value_at(ranks: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        below = (cumulative[:, :, None] <= ranks[:, None, :]).sum(axis=1)
-        found: npt.NDArray[np.float64] = below.astype(np.float64)
-        return found
-
-    return value_at
 
 
 def _lab_values(
@@ -393,12 +354,12 @@ def _describe_chunk(
         # Each object's 256-bin histogram gives its sorted values (no sort of its pixels) and,
         # its bins summed by entropy bin, the entropy histogram: the same counts and values.
         hist256 = np.bincount(obj * 256 + mgray.ravel()[flat_own], minlength=n * 256).reshape(n, 256)
-        percentiles = _group_percentiles(_ranked_by_histogram(hist256), counts, quantiles)
+        percentiles = group_percentiles(ranked_by_histogram(hist256), counts, quantiles)
         entropy_bin = np.clip((np.arange(256, dtype=np.float64) / scale * bins).astype(np.intp), 0, bins - 1)
         histogram = hist256 @ (entropy_bin[:, None] == np.arange(bins)[None, :]).astype(np.int64)
     else:
         sorted_values = values[np.lexsort((values, obj))]
-        percentiles = _group_percentiles(
+        percentiles = group_percentiles(
             lambda ranks: sorted_values[starts[:, None] + ranks], counts, quantiles)
         histogram = np.bincount(
             obj * bins + np.clip((values / scale * bins).astype(np.intp), 0, bins - 1), minlength=n * bins

@@ -42,6 +42,7 @@ Every step is deterministic: the same pixels and mask give the same vector, bit 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +53,7 @@ import numpy as np
 import numpy.typing as npt
 
 from specimen_imaging.arrays import check_image, check_mask, to_rgb
+from specimen_imaging.grouped import group_percentiles, ranked_by_histogram
 from specimen_kit.errors import InvalidParameter
 
 DESCRIPTOR_SET_VERSION = "1"
@@ -107,6 +109,15 @@ class Basis:
 
 
 # --- raw groups ---------------------------------------------------------------------------
+#
+# Regions are described a batch at a time: each region's working pixels (SIDE x SIDE) are
+# stacked, and every group is computed over the stack at once (the per-region statistics are
+# bincounts by region). A region's numbers do not depend on the others of its batch.
+
+BATCH = 64
+"""Regions whose working arrays are stacked at once (~20 MB of temporaries)."""
+_RANGES = ((0.0, 100.0), (-128.0, 128.0), (-128.0, 128.0))
+"""The histogram range of L, a and b."""
 
 
 def _as_uint8_rgb(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
@@ -116,16 +127,50 @@ def _as_uint8_rgb(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
-def _colour(lab: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    pixels = lab[inside]
-    ranges = ((0.0, 100.0), (-128.0, 128.0), (-128.0, 128.0))
-    parts = []
-    for channel, (low, high) in enumerate(ranges):
-        hist, _ = np.histogram(pixels[:, channel], bins=COLOUR_BINS, range=(low, high))
-        parts.append(hist / max(pixels.shape[0], 1))
-    parts.append(pixels.mean(axis=0) / 100.0)
-    parts.append(pixels.std(axis=0) / 100.0)
-    return np.concatenate(parts).astype(np.float64)
+def _lab_scale(lab8: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """OpenCV's 8-bit Lab (..., 3) as L in 0..100 and a, b in -128..127."""
+    lab = np.asarray(lab8, np.float64)
+    return np.stack([lab[..., 0] * (100.0 / 255.0), lab[..., 1] - 128.0, lab[..., 2] - 128.0], axis=-1)
+
+
+@lru_cache(maxsize=1)
+def _colour_tables() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The Lab value of each 8-bit code (256, 3), and (3, 256, COLOUR_BINS) ones where
+    ``np.histogram`` bins a channel's code (none out of range): a region's histograms and
+    moments are read off its 256-bin histogram of each channel."""
+    values = _lab_scale(np.repeat(np.arange(256)[:, None], 3, axis=1))
+    bins = np.zeros((3, 256, COLOUR_BINS), np.int64)
+    for channel, (low, high) in enumerate(_RANGES):
+        for code in range(256):
+            bins[channel, code], _ = np.histogram(values[code, channel:channel + 1], bins=COLOUR_BINS,
+                                                  range=(low, high))
+    return values, bins
+
+
+def _owners(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """The plane of each true pixel of a stack of planes, in ``mask[mask]``'s order."""
+    counts = np.count_nonzero(mask.reshape(mask.shape[0], -1), axis=1)
+    return np.repeat(np.arange(mask.shape[0]), counts)
+
+
+def _colour(lab8: npt.NDArray[np.uint8], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """(n, 30): each region's L, a, b histograms (shares), means and standard deviations / 100."""
+    n = inside.shape[0]
+    count = np.count_nonzero(inside.reshape(n, -1), axis=1).astype(np.float64)
+    # A pixel outside its region is counted in an extra bin, dropped after.
+    offsets = (np.arange(n, dtype=np.int32) * 257)[:, None, None]
+    values, bins = _colour_tables()
+    histograms, means, spreads = [], [], []
+    for channel in range(3):
+        codes = np.where(inside, lab8[..., channel], np.int32(256)) + offsets
+        hist256 = np.bincount(codes.ravel(), minlength=n * 257).reshape(n, 257)[:, :256]
+        histograms.append(hist256 @ bins[channel] / count[:, None])
+        mean = hist256 @ values[:, channel] / count
+        means.append(mean)
+        squares = (values[:, channel][None, :] - mean[:, None]) ** 2
+        spreads.append(np.sqrt((hist256 * squares).sum(axis=1) / count))
+    return np.concatenate([*histograms, np.stack(means, axis=1) / 100.0, np.stack(spreads, axis=1) / 100.0],
+                          axis=1)
 
 
 # Uniform LBP: patterns with at most two 0/1 transitions map to their count of ones (0..8),
@@ -141,56 +186,95 @@ def _uniform_lbp_table() -> npt.NDArray[np.int64]:
 
 _LBP_TABLE = _uniform_lbp_table()
 _NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))
+_SQUARE = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1))
 
 
-def _lbp_histogram(gray: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    padded = np.pad(gray, 1, mode="edge")
-    h, w = gray.shape
-    code = np.zeros((h, w), np.int64)
-    for bit, (dr, dc) in enumerate(_NEIGHBOURS):
-        neighbour = padded[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]
-        code |= (neighbour >= gray).astype(np.int64) << bit
-    core = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    counted = core if core.any() else inside
-    hist = np.bincount(_LBP_TABLE[code[counted]], minlength=10)[:10].astype(np.float64)
-    out: npt.NDArray[np.float64] = hist / max(hist.sum(), 1.0)
+def _shifted(stack: npt.NDArray[Any], dr: int, dc: int) -> npt.NDArray[Any]:
+    """Each (h, w) plane of a stack padded by one pixel (n, h + 2, w + 2), read ``(dr, dc)``
+    away from each pixel: (n, h, w)."""
+    h, w = stack.shape[1] - 2, stack.shape[2] - 2
+    return stack[:, 1 + dr:1 + dr + h, 1 + dc:1 + dc + w]
+
+
+def _eroded(inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """The 3x3 erosion of each plane (beyond its edge counts as inside, as OpenCV's)."""
+    padded = np.pad(inside, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    out = inside.copy()
+    for dr, dc in _SQUARE:
+        out &= _shifted(padded, dr, dc)
     return out
 
 
-def _glcm_stats(gray: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    values = gray[inside]
-    low, high = np.percentile(values, [1, 99])
+def _dilated(inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """The 3x3 dilation of each plane (nothing beyond its edge)."""
+    padded = np.pad(inside, ((0, 0), (1, 1), (1, 1)))
+    out = inside.copy()
+    for dr, dc in _SQUARE:
+        out |= _shifted(padded, dr, dc)
+    return out
+
+
+def _lbp_histogram(gray8: npt.NDArray[np.uint8], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """(n, 10): the uniform LBP histogram of each region's pixels whose 3x3 square is inside it
+    (of all its pixels when none is)."""
+    n = gray8.shape[0]
+    padded = np.pad(gray8, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    code = np.zeros(gray8.shape, np.uint8)
+    for bit, (dr, dc) in enumerate(_NEIGHBOURS):
+        code |= (_shifted(padded, dr, dc) >= gray8).astype(np.uint8) << np.uint8(bit)
+    core = _eroded(inside)
+    has_core = np.any(core, axis=(1, 2))
+    counted: npt.NDArray[np.bool_] = np.where(has_core[:, None, None], core, inside)
+    region = _owners(counted)
+    hist = np.bincount(region * 10 + _LBP_TABLE[code[counted]], minlength=n * 10).reshape(n, 10)
+    out: npt.NDArray[np.float64] = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
+    return out
+
+
+def _glcm_stats(gray8: npt.NDArray[np.uint8], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """(n, 8): GLCM contrast, homogeneity, energy and correlation at distances 1 and 2."""
+    n = gray8.shape[0]
+    region = _owners(inside)
+    counts = np.bincount(region, minlength=n)
+    histogram = np.bincount(region * 256 + gray8[inside], minlength=n * 256).reshape(n, 256)
+    low, high = group_percentiles(ranked_by_histogram(histogram), counts, [1.0, 99.0]).T
     span = high - low
-    if span <= 0:
-        levels = np.zeros(gray.shape, np.int64)
-    else:
-        levels = np.clip(((gray - low) / span * GLCM_LEVELS).astype(np.int64), 0, GLCM_LEVELS - 1)
+    # Each region's level of each gray value (0 for a region of one gray), read per pixel.
+    spread = np.where(span > 0, span, 1.0)[:, None]
+    scaled = ((np.arange(256.0)[None, :] - low[:, None]) / spread * GLCM_LEVELS).astype(np.int64)
+    level_of = np.where(span[:, None] > 0, np.clip(scaled, 0, GLCM_LEVELS - 1), 0).astype(np.int32)
+    # A pixel outside its region gets the extra level GLCM_LEVELS: a pair with one such pixel
+    # is counted in the extra row or column of its region's matrix, dropped after.
+    levels = np.where(inside, level_of.ravel()[(np.arange(n) * 256)[:, None, None] + gray8],
+                      np.int32(GLCM_LEVELS))
+    side = GLCM_LEVELS + 1
+    matrix_start = np.arange(n, dtype=np.int32) * (side * side)
+    first_of_pair = levels * np.int32(side) + matrix_start[:, None, None]
     i_idx, j_idx = np.meshgrid(np.arange(GLCM_LEVELS), np.arange(GLCM_LEVELS), indexing="ij")
     out = []
     for distance in (1, 2):
-        matrix = np.zeros((GLCM_LEVELS, GLCM_LEVELS), np.float64)
+        matrix = np.zeros((n, GLCM_LEVELS, GLCM_LEVELS), np.float64)
         for dr, dc in ((0, distance), (-distance, distance), (-distance, 0), (-distance, -distance)):
-            r0, r1 = max(0, -dr), gray.shape[0] - max(0, dr)
-            c0, c1 = max(0, -dc), gray.shape[1] - max(0, dc)
-            a = levels[r0:r1, c0:c1]
-            b = levels[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
-            both = inside[r0:r1, c0:c1] & inside[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
-            pairs = a[both] * GLCM_LEVELS + b[both]
-            matrix += np.bincount(pairs, minlength=GLCM_LEVELS ** 2).reshape(GLCM_LEVELS, GLCM_LEVELS)
-        matrix = matrix + matrix.T
-        total = matrix.sum()
-        if total == 0:
-            out.extend([0.0, 1.0, 1.0, 1.0])
-            continue
-        p = matrix / total
-        contrast = float((p * (i_idx - j_idx) ** 2).sum()) / (GLCM_LEVELS - 1) ** 2
-        homogeneity = float((p / (1.0 + (i_idx - j_idx) ** 2)).sum())
-        energy = float(np.sqrt((p ** 2).sum()))
-        mu = float((p * i_idx).sum())
-        var = float((p * (i_idx - mu) ** 2).sum())
-        correlation = float((p * (i_idx - mu) * (j_idx - mu)).sum() / var) if var > 1e-12 else 1.0
-        out.extend([contrast, homogeneity, energy, correlation])
-    return np.asarray(out, np.float64)
+            r0, r1 = max(0, -dr), SIDE - max(0, dr)
+            c0, c1 = max(0, -dc), SIDE - max(0, dc)
+            pairs = first_of_pair[:, r0:r1, c0:c1] + levels[:, r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+            counted = np.bincount(pairs.ravel(), minlength=n * side * side).reshape(n, side, side)
+            matrix += counted[:, :GLCM_LEVELS, :GLCM_LEVELS]
+        matrix = matrix + matrix.transpose(0, 2, 1)
+        total = matrix.sum(axis=(1, 2))
+        p = matrix / np.where(total > 0, total, 1.0)[:, None, None]
+        contrast = (p * (i_idx - j_idx) ** 2).sum(axis=(1, 2)) / (GLCM_LEVELS - 1) ** 2
+        homogeneity = (p / (1.0 + (i_idx - j_idx) ** 2)).sum(axis=(1, 2))
+        energy = np.sqrt((p ** 2).sum(axis=(1, 2)))
+        mu = (p * i_idx).sum(axis=(1, 2))
+        centred = i_idx - mu[:, None, None]
+        var = (p * centred ** 2).sum(axis=(1, 2))
+        covariance = (p * centred * (j_idx - mu[:, None, None])).sum(axis=(1, 2))
+        correlation = np.where(var > 1e-12, covariance / np.where(var > 1e-12, var, 1.0), 1.0)
+        empty = total == 0
+        out.append(np.stack([np.where(empty, 0.0, contrast), np.where(empty, 1.0, homogeneity),
+                             np.where(empty, 1.0, energy), np.where(empty, 1.0, correlation)], axis=1))
+    return np.concatenate(out, axis=1)
 
 
 def _shape(mask_full: npt.NDArray[np.bool_], box: tuple[int, int, int, int]) -> npt.NDArray[np.float64]:
@@ -205,21 +289,37 @@ def _shape(mask_full: npt.NDArray[np.bool_], box: tuple[int, int, int, int]) -> 
                             area / mask_full.size], hu_log]).astype(np.float64)
 
 
-def _edges(gray: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    gx = cv2.Sobel(gray, cv2.CV_64F, 1, 0, ksize=1)
-    gy = cv2.Sobel(gray, cv2.CV_64F, 0, 1, ksize=1)
-    magnitude = np.hypot(gx, gy)
+@lru_cache(maxsize=1)
+def _gradient_tables() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The magnitude and orientation bin of each gradient ``(dx, dy) / 255`` of 8-bit gray,
+    indexed by ``(dx + 255) * 511 + dy + 255``."""
+    steps = np.arange(-255, 256, dtype=np.float64) / 255.0
+    gx, gy = np.meshgrid(steps, steps, indexing="ij")
     angle = np.mod(np.arctan2(gy, gx), np.pi)
-    counted = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    magnitude = np.where(counted, magnitude, 0.0)
     bins = np.minimum((angle / np.pi * HOG_BINS).astype(np.int64), HOG_BINS - 1)
+    return np.hypot(gx, gy).ravel(), bins.ravel()
+
+
+def _edges(gray8: npt.NDArray[np.uint8], inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """(n, 144): the HOG-like cells of each plane (central differences of gray / 255, edges
+    reflected as OpenCV's 1-pixel Sobel does)."""
+    n = gray8.shape[0]
+    padded = np.pad(gray8.astype(np.int16), ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    dx = _shifted(padded, 0, 1) - _shifted(padded, 0, -1)
+    dy = _shifted(padded, 1, 0) - _shifted(padded, -1, 0)
+    # Only pixels with a gradient, near the region, add to a cell (the others add 0).
+    at = np.flatnonzero(_dilated(inside) & ((dx != 0) | (dy != 0)))
+    gradient = (dx.ravel()[at].astype(np.int64) + 255) * 511 + dy.ravel()[at] + 255
+    magnitudes, orientation_bins = _gradient_tables()
     cell = SIDE // HOG_CELLS
     rows = np.arange(SIDE) // cell
-    cell_index = (rows[:, None] * HOG_CELLS + rows[None, :]) * HOG_BINS + bins
-    hist = np.bincount(cell_index.ravel(), magnitude.ravel(),
-                       minlength=HOG_CELLS * HOG_CELLS * HOG_BINS).reshape(HOG_CELLS * HOG_CELLS, HOG_BINS)
-    norms = np.sqrt((hist ** 2).sum(axis=1, keepdims=True))
-    out: npt.NDArray[np.float64] = (hist / np.maximum(norms, 1e-6)).ravel()
+    length = HOG_CELLS * HOG_CELLS * HOG_BINS
+    cells = (rows[:, None] * HOG_CELLS + rows[None, :]) * HOG_BINS
+    plane_cell = cells[None, :, :] + (np.arange(n) * length)[:, None, None]
+    hist = np.bincount(plane_cell.ravel()[at] + orientation_bins[gradient], magnitudes[gradient],
+                       minlength=n * length).reshape(n, HOG_CELLS * HOG_CELLS, HOG_BINS)
+    norms = np.sqrt((hist ** 2).sum(axis=2, keepdims=True))
+    out: npt.NDArray[np.float64] = (hist / np.maximum(norms, 1e-6)).reshape(n, length)
     return out
 
 
@@ -234,6 +334,63 @@ def _region(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None) -> tuple[
     rows = np.flatnonzero(full.any(axis=1))
     cols = np.flatnonzero(full.any(axis=0))
     return full, (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+def _working_region(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None) -> tuple[
+        npt.NDArray[np.uint8], npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """The region's box resampled to SIDE x SIDE (8-bit RGB), its pixels there, and its shape
+    group (read at full resolution)."""
+    full, box = _region(image, mask)
+    r0, c0, r1, c1 = box
+    rgb = _as_uint8_rgb(image[r0:r1, c0:c1])
+    region = full[r0:r1, c0:c1]
+    if not region.all():
+        # Outside pixels take the region's mean colour, so that resampling mixes nothing of
+        # them in: the descriptor depends on the region's pixels and outline only.
+        mean = np.round(rgb[region].mean(axis=0)).astype(np.uint8)
+        rgb = np.where(region[:, :, None], rgb, mean)
+    small = np.asarray(cv2.resize(rgb, (SIDE, SIDE), interpolation=cv2.INTER_AREA), np.uint8)
+    inside_f = cv2.resize(region.astype(np.float32), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    inside = inside_f >= 0.5
+    if not inside.any():
+        inside = inside_f >= float(inside_f.max())
+    return small, inside, _shape(full, box)
+
+
+Regions = Sequence[tuple[npt.NDArray[Any], npt.NDArray[Any] | None]]
+"""``(image, mask)`` pairs; a mask of None is the whole image."""
+
+
+def _raw_batch(regions: Regions) -> npt.NDArray[np.float64]:
+    worked = [_working_region(image, mask) for image, mask in regions]
+    small = np.stack([w[0] for w in worked])
+    inside = np.stack([w[1] for w in worked])
+    n = small.shape[0]
+    rows = small.reshape(n * SIDE, SIDE, 3)
+    lab8 = np.asarray(cv2.cvtColor(rows, cv2.COLOR_RGB2Lab), np.uint8).reshape(small.shape)
+    gray8 = np.asarray(cv2.cvtColor(rows, cv2.COLOR_RGB2GRAY), np.uint8).reshape(n, SIDE, SIDE)
+    out = np.concatenate([_colour(lab8, inside), _lbp_histogram(gray8, inside), _glcm_stats(gray8, inside),
+                          np.stack([w[2] for w in worked]), _edges(gray8, inside)], axis=1)
+    finite: npt.NDArray[np.float64] = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    return finite
+
+
+def raw_descriptors(regions: Regions) -> npt.NDArray[np.float64]:
+    """:func:`raw_descriptor` of each ``(image, mask)``, :data:`BATCH` regions at a time.
+
+    Returns
+    -------
+    ndarray of float64, (len(regions), RAW_LENGTH)
+
+    Raises
+    ------
+    InvalidParameter
+        The first region that :func:`raw_descriptor` refuses.
+    """
+    if not regions:
+        return np.empty((0, RAW_LENGTH), np.float64)
+    return np.concatenate([_raw_batch(regions[start:start + BATCH])
+                           for start in range(0, len(regions), BATCH)])
 
 
 def raw_descriptor(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None = None) -> npt.NDArray[np.float64]:
@@ -261,28 +418,8 @@ def raw_descriptor(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None = None
     >>> raw_descriptor(np.zeros((8, 8), np.uint8)).shape == (RAW_LENGTH,)
     True
     """
-    full, box = _region(image, mask)
-    r0, c0, r1, c1 = box
-    rgb = _as_uint8_rgb(image[r0:r1, c0:c1])
-    region = full[r0:r1, c0:c1]
-    if not region.all():
-        # Outside pixels take the region's mean colour, so that resampling mixes nothing of
-        # them in: the descriptor depends on the region's pixels and outline only.
-        mean = np.round(rgb[region].mean(axis=0)).astype(np.uint8)
-        rgb = np.where(region[:, :, None], rgb, mean)
-    small = cv2.resize(rgb, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-    inside_f = cv2.resize(region.astype(np.float32), (SIDE, SIDE),
-                          interpolation=cv2.INTER_AREA)
-    inside = inside_f >= 0.5
-    if not inside.any():
-        inside = inside_f >= float(inside_f.max())
-    lab8 = cv2.cvtColor(small, cv2.COLOR_RGB2Lab).astype(np.float64)
-    lab = np.stack([lab8[..., 0] * (100.0 / 255.0), lab8[..., 1] - 128.0, lab8[..., 2] - 128.0], axis=-1)
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    texture = np.concatenate([_lbp_histogram(gray, inside), _glcm_stats(gray, inside)])
-    out = np.concatenate([_colour(lab, inside), texture, _shape(full, box), _edges(gray / 255.0, inside)])
-    finite: npt.NDArray[np.float64] = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-    return finite
+    raw: npt.NDArray[np.float64] = _raw_batch([(image, mask)])[0]
+    return raw
 
 
 # --- basis --------------------------------------------------------------------------------
@@ -370,6 +507,32 @@ def describe(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None = None,
     ((48,), True)
     """
     return project(raw_descriptor(image, mask), basis)
+
+
+def describe_many(regions: Regions, basis: Basis | None = None) -> npt.NDArray[np.float32]:
+    """:func:`describe` of each ``(image, mask)`` (mask None: the whole image), computed a
+    :data:`BATCH` of regions at a time: the same vectors within float rounding, ~10x cheaper
+    per region than one call each for a frame's small objects.
+
+    Returns
+    -------
+    ndarray of float32, (len(regions), DIMENSIONS)
+
+    Raises
+    ------
+    InvalidParameter
+        The first region that :func:`describe` refuses.
+
+    Examples
+    --------
+    >>> gray = np.full((12, 12), 200, np.uint8); gray[3:9, 2:10] = 40
+    >>> many = describe_many([(gray, gray < 128), (gray, None)])
+    >>> bool(np.allclose(many[0], describe(gray, gray < 128), atol=1e-6)), many.shape
+    (True, (2, 48))
+    """
+    if not regions:
+        return np.empty((0, DIMENSIONS), np.float32)
+    return project(raw_descriptors(regions), basis)
 
 
 def working_copy(pixels: npt.NDArray[Any], mask: npt.NDArray[np.bool_] | None = None,

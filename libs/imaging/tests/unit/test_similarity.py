@@ -1,7 +1,10 @@
 """Similarity descriptors: invariants (hypothesis), region-only description, the LBP against a
-plain loop, and the shipped basis."""
+plain loop, batches against one region at a time and against set 1's recorded values, and the
+shipped basis."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +19,10 @@ from specimen_imaging.similarity import (
     RAW_LENGTH,
     default_basis,
     describe,
+    describe_many,
     fit_basis,
     raw_descriptor,
+    raw_descriptors,
 )
 from specimen_kit.errors import InvalidParameter
 
@@ -101,7 +106,7 @@ class TestGroups:
         rng = np.random.default_rng(1)
         gray = rng.integers(0, 4, (12, 12)).astype(np.float64)  # many ties: >= is tested too
         inside = np.ones((12, 12), bool)
-        ours = similarity._lbp_histogram(gray, inside)
+        ours = similarity._lbp_histogram(gray.astype(np.uint8)[None], inside[None])[0]
         ring = [(0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1)]
         padded = np.pad(gray, 1, mode="edge")  # the image's border repeats outwards
         counts = np.zeros(10)
@@ -118,6 +123,72 @@ class TestGroups:
         blue = np.zeros((32, 32, 3), np.uint8)
         blue[..., 2] = 200
         assert float(describe(red) @ describe(red)) > float(describe(red) @ describe(blue))
+
+
+RECORDED = Path(__file__).with_name("recorded") / "similarity_set1_raw.npz"
+
+
+def recorded_regions() -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """The regions whose raw groups :data:`RECORDED` holds: scenes of every kind and background,
+    noise of each pixel type, a flat image, a one-row region, whole images."""
+    regions: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for k, kind in enumerate(scenes.KINDS):
+        item = scenes.scene(kind, scenes.BACKGROUNDS[k % len(scenes.BACKGROUNDS)], k, size=48 + 16 * (k % 5))
+        regions.append((item.pixels, item.mask))
+    rng = np.random.default_rng(20261207)
+    for k in range(12):
+        h, w = (int(v) for v in rng.integers(3, 140, 2))
+        image = [rng.integers(0, 256, (h, w), dtype=np.uint8),
+                 rng.integers(0, 65536, (h, w, 3), dtype=np.uint16),
+                 rng.normal(128, 40, (h, w, 4)).clip(0, 255).astype(np.uint8)][k % 3]
+        mask = rng.random((h, w)) < rng.uniform(0.2, 1.0)
+        regions.append((image, mask if k % 4 else None))
+    line = np.zeros((30, 40), bool)
+    line[12, 3:30] = True
+    regions.append((rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), line))
+    regions.append((np.full((20, 20), 77, np.uint8), None))
+    return regions
+
+
+class TestBatches:
+    def test_batches_give_set_1_s_recorded_raw_groups(self) -> None:
+        """Set 1 was defined one region at a time (d86e028); its values for these regions were
+        recorded then. Batched, the groups are the same within float rounding (the colour
+        moments are now read off histograms)."""
+        with np.load(RECORDED) as recorded:
+            expected = recorded["raw"]
+        regions = recorded_regions()
+        np.testing.assert_allclose(raw_descriptors(regions), expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.stack([raw_descriptor(i, m) for i, m in regions]), expected,
+                                   rtol=0, atol=1e-12)
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.lists(st.tuples(images, st.integers(0, 2**32 - 1)), min_size=1, max_size=6))
+    def test_a_batch_describes_each_region_as_alone(self, drawn: list[tuple[np.ndarray, int]]) -> None:
+        regions = []
+        for image, seed in drawn:
+            mask = np.random.default_rng(seed).random(image.shape[:2]) < 0.6
+            if mask.sum() >= similarity.MIN_REGION_PIXELS:
+                regions.append((image, mask))
+        if not regions:
+            return
+        alone = np.stack([describe(image, mask) for image, mask in regions])
+        np.testing.assert_allclose(describe_many(regions), alone, rtol=0, atol=1e-6)
+
+    def test_more_regions_than_a_batch_are_described_a_batch_at_a_time(self, monkeypatch) -> None:
+        regions = recorded_regions()
+        whole = raw_descriptors(regions)
+        monkeypatch.setattr(similarity, "BATCH", 4)
+        np.testing.assert_allclose(raw_descriptors(regions), whole, rtol=0, atol=1e-12)
+
+    def test_no_region_is_an_empty_batch(self) -> None:
+        assert describe_many([]).shape == (0, DIMENSIONS)
+
+    def test_a_refused_region_refuses_the_batch(self) -> None:
+        small = np.zeros((8, 8), bool)
+        small[0, :2] = True
+        with pytest.raises(InvalidParameter, match="2 pixel"):
+            describe_many([(np.zeros((8, 8), np.uint8), None), (np.zeros((8, 8), np.uint8), small)])
 
 
 class TestBasis:

@@ -251,7 +251,7 @@ def describe_objects(objects: Sequence[tuple[npt.NDArray[Any], npt.NDArray[np.bo
     the one :func:`describe_object` gives (within float rounding).
     """
     described: list[npt.NDArray[np.float32] | None] = [None] * len(objects)
-    parts: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], npt.NDArray[np.float64]]] = {}
+    windows: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]] = {}
     for i, (pixels, mask) in enumerate(objects):
         if mask.shape != pixels.shape[:2] or int(mask.sum()) < similarity.MIN_REGION_PIXELS:
             continue
@@ -261,9 +261,12 @@ def describe_objects(objects: Sequence[tuple[npt.NDArray[Any], npt.NDArray[np.bo
             if _touches_its_edge(region):
                 described[i] = combine(*region_parts(gray, mask))
             else:
-                parts[i] = (region, window, _image_part(region, window))
+                windows[i] = (region, window)
         except Problem:  # as describe_object would refuse it
             continue
+    images = similarity.describe_many([(np.repeat(window[:, :, None], 3, axis=2), region)
+                                       for region, window in windows.values()]).astype(np.float64)
+    parts = {i: (*windows[i], image) for i, image in zip(windows, images, strict=True)}
     # A sheet at a time of at most SHEET_PIXELS of windows: the boxes of objects that do not
     # overlap may still overlap each other, so together they can exceed the frame many times.
     sheets: list[list[int]] = [[]]
