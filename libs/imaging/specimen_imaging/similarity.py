@@ -141,9 +141,12 @@ def _colour_tables() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     values = _lab_scale(np.repeat(np.arange(256)[:, None], 3, axis=1))
     bins = np.zeros((3, 256, COLOUR_BINS), np.int64)
     for channel, (low, high) in enumerate(_RANGES):
-        for code in range(256):
-            bins[channel, code], _ = np.histogram(values[code, channel:channel + 1], bins=COLOUR_BINS,
-                                                  range=(low, high))
+        # np.histogram's bins: [edge i, edge i + 1), the last one closed; nothing out of range.
+        edges = np.linspace(low, high, COLOUR_BINS + 1)
+        channel_values = values[:, channel]
+        index = np.minimum(np.searchsorted(edges, channel_values, side="right") - 1, COLOUR_BINS - 1)
+        kept = np.flatnonzero((channel_values >= low) & (channel_values <= high))
+        bins[channel, kept, index[kept]] = 1
     return values, bins
 
 

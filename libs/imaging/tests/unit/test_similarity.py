@@ -117,6 +117,16 @@ class TestGroups:
                 counts[sum(bits) if changes <= 2 else 9] += 1
         np.testing.assert_allclose(ours, counts / counts.sum(), atol=1e-12)
 
+    def test_colour_bins_are_numpy_s_histogram_bins(self) -> None:
+        """A region's colour histograms are read off a table of each 8-bit Lab code's bin: the
+        bin ``np.histogram`` puts that code's value in (none when out of range)."""
+        values, bins = similarity._colour_tables()
+        for channel, (low, high) in enumerate(similarity._RANGES):
+            for code in range(256):
+                expected, _ = np.histogram(values[code, channel:channel + 1], bins=similarity.COLOUR_BINS,
+                                           range=(low, high))
+                assert np.array_equal(bins[channel, code], expected), (channel, code)
+
     def test_colour_separates_red_from_blue(self) -> None:
         red = np.zeros((32, 32, 3), np.uint8)
         red[..., 0] = 200
