@@ -5,7 +5,7 @@ Each task loads its frame's image from the blob store, decodes it as the route d
 :func:`~specimen_classify.domain.plankton.classify.classify_frame_objects` (the route's
 :func:`~specimen_classify.domain.plankton.classify.classify_frame` is the same call), writes
 each object's crop and mask as PNG blobs, describes each object for the similar-object search
-(:func:`~specimen_classify.domain.plankton.object_similarity.describe_object`: the frame's
+(:func:`~specimen_classify.domain.plankton.object_similarity.describe_objects`: the frame's
 pixels under its mask, so padding, fading and contours never move it) and swaps the frame's
 objects for the new ones in one transaction (``replace_frame_objects``), so a retry or a
 worker killed mid-frame leaves no duplicates. The run's settings
@@ -81,10 +81,13 @@ class PlanktonModels:
         settings = RunSettings(model_version=version, fade_background=0.5, contours=True)
         pixels = plankton_frame((0, 0), dict.fromkeys(CATEGORIES, 1), 192, 192).image
         labelled, found = classify_frame_objects(pixels, self.get(version), settings.segmentation())
-        for item in found:
-            vignette = cut_vignette(pixels, labelled.labels, item.object_id, item.bbox, settings)
+        vignettes = [cut_vignette(pixels, labelled.labels, item.object_id, item.bbox, settings)
+                     for item in found]
+        for vignette in vignettes:
             _png(vignette.crop)
             _png(vignette.mask.astype(np.uint8) * 255)
+        # The descriptors' bases and tables too (loaded on first use: ~0.1 CPU s in a horse).
+        object_descriptors(pixels, vignettes, bright_on_dark=False)
 
 
 def _models(context: TaskContext) -> PlanktonModels:

@@ -96,11 +96,22 @@ def test_a_run_frame_goes_through_the_routes_pipeline(plankton_version: Path) ->
 def test_the_worker_warms_the_pipeline_up_before_forking(plankton_version: Path, tmp_path: Path) -> None:
     """``prepare_worker`` runs one small frame through the task's pipeline in the parent, so that
     the libraries' one-off set-up (~0.2 CPU s) is not paid again in every forked work horse; a
-    store without a plankton model still gives a worker (the warm-up is skipped)."""
+    store without a plankton model still gives a worker (the warm-up is skipped).
+
+    The object descriptors are part of the task: their bases and tables, loaded on first use,
+    were loaded in every horse (~0.1 CPU s of a 40-object frame's ~0.3) until the warm-up
+    described its objects too."""
     import shutil
 
     from specimen_classify.adapters.model_store import ModelStore
     from specimen_classify.adapters.plankton_runs import PlanktonModels
+    from specimen_classify.domain.plankton import object_similarity
+    from specimen_imaging import similarity
+
+    loaded_on_first_use = [similarity.default_basis, similarity._colour_tables, similarity._gradient_tables,
+                           object_similarity.default_feature_basis]
+    for cached in loaded_on_first_use:
+        cached.cache_clear()
 
     store = ModelStore(tmp_path / "models")
     staged = store.staging_dir()
@@ -109,4 +120,5 @@ def test_the_worker_warms_the_pipeline_up_before_forking(plankton_version: Path,
     models = PlanktonModels(store)
     assert models.preload_active() == version
     models.warm_up(version)  # raises on a broken pipeline: prepare_worker would only log it
+    assert [cached.cache_info().currsize for cached in loaded_on_first_use] == [1] * len(loaded_on_first_use)
     assert PlanktonModels(ModelStore(tmp_path / "empty")).preload_active() is None
