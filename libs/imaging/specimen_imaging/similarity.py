@@ -115,7 +115,7 @@ class Basis:
 # bincounts by region). A region's numbers do not depend on the others of its batch.
 
 BATCH = 64
-"""Regions whose working arrays are stacked at once (~20 MB of temporaries)."""
+"""Regions whose working arrays are stacked at once (under ~10 MB of temporaries)."""
 _RANGES = ((0.0, 100.0), (-128.0, 128.0), (-128.0, 128.0))
 """The histogram range of L, a and b."""
 
