@@ -140,8 +140,7 @@ def _region_window(gray: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]
 
 
 def _image_part(region: npt.NDArray[np.bool_], window: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
-    part: npt.NDArray[np.float64] = similarity.describe(
-        np.repeat(window[:, :, None], 3, axis=2), region).astype(np.float64)
+    part: npt.NDArray[np.float64] = similarity.describe(window, region).astype(np.float64)
     return part
 
 
@@ -264,8 +263,10 @@ def describe_objects(objects: Sequence[tuple[npt.NDArray[Any], npt.NDArray[np.bo
                 windows[i] = (region, window)
         except Problem:  # as describe_object would refuse it
             continue
-    images = similarity.describe_many([(np.repeat(window[:, :, None], 3, axis=2), region)
-                                       for region, window in windows.values()]).astype(np.float64)
+    # Gray windows: each is made RGB only while it is resampled (a frame's windows together may
+    # exceed the frame many times; three channels of each at once would triple that).
+    images = similarity.describe_many([(window, region) for region, window in windows.values()]
+                                      ).astype(np.float64)
     parts = {i: (*windows[i], image) for i, image in zip(windows, images, strict=True)}
     # A sheet at a time of at most SHEET_PIXELS of windows: the boxes of objects that do not
     # overlap may still overlap each other, so together they can exceed the frame many times.
