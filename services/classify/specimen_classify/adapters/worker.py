@@ -67,6 +67,13 @@ class ReconcilingWorker(Worker):
 
     @property
     def should_run_maintenance_tasks(self) -> bool:
+        # RQ asks this on each pass of its wait for a job, so a warm stop it only recorded is
+        # acted on here: a SIGTERM that lands between the end of a job and the wait for the
+        # next (RQ still marks the worker busy) sets ``_stop_requested`` without raising, and
+        # RQ's wait never looks at it: the worker waited for jobs for ever (seen in the suite
+        # under load: a pool's worker still alive minutes after SIGTERM).
+        if self._stop_requested and not self.horse_pid:
+            raise StopRequested()
         return bool(super().should_run_maintenance_tasks) or self._reconcile_due()
 
     def run_maintenance_tasks(self) -> None:
