@@ -108,11 +108,12 @@ def describe_frame_objects(session_of: Any, blobs: FilesystemBlobStore, frame_id
     pixels = decode_image(blobs.get(image_key), max_pixels=max_pixels).pixels
     vectors: list[tuple[int, Any]] = []
     skipped = 0
-    for object_id, (r0, c0, r1, c1), mask_key in rows:
+    for object_id, (r0, c0, r1, c1), mask_png, mask_key in rows:
         try:
-            if mask_key is None:
+            if mask_png is None and mask_key is None:
                 raise BlobMissing(f"object {object_id} has no stored mask")
-            mask = to_gray(decode_image(blobs.get(mask_key)).pixels) > 127
+            stored = mask_png if mask_png is not None else blobs.get(str(mask_key))
+            mask = to_gray(decode_image(stored).pixels) > 127
             inside_rows = np.flatnonzero(mask.any(axis=1))
             inside_cols = np.flatnonzero(mask.any(axis=0))
             top, left = r0 - int(inside_rows[0]), c0 - int(inside_cols[0])

@@ -153,17 +153,19 @@ class SqlObjectDescriptorRepository:
             yield row[0], row[1], row[2]
 
     def frame_objects(self, frame_id: int, version: str
-                      ) -> list[tuple[int, tuple[int, int, int, int], str | None]]:
-        """``(object id, bbox, mask blob key)`` of the frame's objects lacking ``version``."""
+                      ) -> list[tuple[int, tuple[int, int, int, int], bytes | None, str | None]]:
+        """``(object id, bbox, mask PNG, mask blob key)`` of the frame's objects lacking
+        ``version`` (a run's object has its mask PNG in its row, an older one a blob key)."""
         described = select(ObjectDescriptorRow.id).where(
             ObjectDescriptorRow.object_id == PlanktonObjectRow.id,
             ObjectDescriptorRow.descriptor_set_version == version).exists()
         rows = self._session.execute(
             select(PlanktonObjectRow.id, PlanktonObjectRow.min_row, PlanktonObjectRow.min_col,
-                   PlanktonObjectRow.max_row, PlanktonObjectRow.max_col, PlanktonObjectRow.mask_key)
+                   PlanktonObjectRow.max_row, PlanktonObjectRow.max_col, PlanktonObjectRow.mask_png,
+                   PlanktonObjectRow.mask_key)
             .where(PlanktonObjectRow.frame_id == frame_id, ~described)
             .order_by(PlanktonObjectRow.id))
-        return [(row[0], (row[1], row[2], row[3], row[4]), row[5]) for row in rows]
+        return [(row[0], (row[1], row[2], row[3], row[4]), row[5], row[6]) for row in rows]
 
     def delete_other_versions(self, version: str) -> int:
         result = self._session.execute(delete(ObjectDescriptorRow).where(

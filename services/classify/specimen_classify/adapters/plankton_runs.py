@@ -4,7 +4,8 @@ Each task loads its frame's image from the blob store, decodes it as the route d
 (:func:`specimen_imaging.codecs.decode_image`), cuts and classifies its objects with
 :func:`~specimen_classify.domain.plankton.classify.classify_frame_objects` (the route's
 :func:`~specimen_classify.domain.plankton.classify.classify_frame` is the same call), writes
-each object's crop and mask as PNG blobs, describes each object for the similar-object search
+each object's crop as a PNG blob and its mask as a PNG in its row, describes each object for the
+similar-object search
 (:func:`~specimen_classify.domain.plankton.object_similarity.describe_objects`: the frame's
 pixels under its mask, so padding, fading and contours never move it) and swaps the frame's
 objects for the new ones in one transaction (``replace_frame_objects``), so a retry or a
@@ -149,13 +150,13 @@ def run_frame(context: TaskContext, job: JobRecord, task: TaskRecord) -> TaskOut
     for rank, (found_object, vignette, descriptor) in enumerate(
             zip(found, vignettes, descriptors, strict=True), start=1):
         crop_key = blobs.put(_png(vignette.crop))
-        mask_key = blobs.put(_png(vignette.mask.astype(np.uint8) * 255))
         new.append(NewObject(
             rank=rank, bbox=found_object.bbox, centroid=found_object.centroid,
             features=found_object.features, feature_set_version=model.feature_set_version,
             category=found_object.category, probability=found_object.probability,
             scores=found_object.scores, model_name=PLANKTON_MODEL, model_version=model.version.version,
-            crop_key=crop_key, mask_key=mask_key, descriptor=descriptor,
+            crop_key=crop_key, mask_png=_png(vignette.mask.astype(np.uint8) * 255),
+            descriptor=descriptor,
             descriptor_version=OBJECT_DESCRIPTOR_VERSION))
     context.checkpoint()
     with context.session() as session:

@@ -55,7 +55,8 @@ def _object_row(project_id: int, frame_id: int, job_id: int | None, new: NewObje
         centroid_row=float(new.centroid[0]), centroid_col=float(new.centroid[1]),
         features=json.dumps(new.features, sort_keys=True),
         feature_set_version=new.feature_set_version, crop_key=new.crop_key,
-        mask_key=new.mask_key, category=new.category, probability=float(new.probability),
+        mask_key=new.mask_key, mask_png=new.mask_png, category=new.category,
+        probability=float(new.probability),
         scores=json.dumps(new.scores, sort_keys=True), model_name=new.model_name,
         model_version=new.model_version, status=new.status, created_at=created_at)
 
@@ -368,6 +369,11 @@ class SqlProjectRepository:
             .join(FrameRow, FrameRow.id == PlanktonObjectRow.frame_id)
             .where(PlanktonObjectRow.id == object_id)).first()
         return None if found is None else _object(*found)
+
+    def object_mask_png(self, object_id: int) -> bytes | None:
+        mask: bytes | None = self._session.scalar(
+            select(PlanktonObjectRow.mask_png).where(PlanktonObjectRow.id == object_id))
+        return mask
 
     def page_objects(self, project_id: int, filters: ObjectFilters, sort: Sort, limit: int,
                      offset: int) -> tuple[list[PlanktonObject], int]:

@@ -214,6 +214,9 @@ class PlanktonObjectRow(Base):
     feature_set_version: Mapped[str] = mapped_column(String(64))
     crop_key: Mapped[str | None] = mapped_column(String(BLOB_KEY_CHARS))
     mask_key: Mapped[str | None] = mapped_column(String(BLOB_KEY_CHARS))
+    # The mask PNG itself (migration 0008), loaded only when asked for: runs keep it here
+    # rather than in a blob file of its own; objects stored before have ``mask_key``.
+    mask_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     category: Mapped[str] = mapped_column(String(100))
     probability: Mapped[float] = mapped_column(Float)
     scores: Mapped[str] = mapped_column(Text)

@@ -316,11 +316,14 @@ class ProjectsApi:
         body: dict[str, Any] = response.json()
         return body
 
-    def add_objects(self, frame_id: int, objects: list[NewObject], job_id: int = 1) -> list[int]:
-        """Objects as a run writes them, with crop and mask blobs; returns their ids by rank."""
+    def add_objects(self, frame_id: int, objects: list[NewObject], job_id: int = 1,
+                    mask_blobs: bool = False) -> list[int]:
+        """Objects as a run writes them, a crop blob each and the mask PNG in the row (as
+        before migration 0008, a mask blob each, with ``mask_blobs``); their ids by rank."""
         store = FilesystemBlobStore(self.blob_dir)
         with_blobs = [replace(o, crop_key=store.put(_noise_png(12, 10, o.rank)),
-                              mask_key=store.put(_noise_png(12, 10, 100 + o.rank)))
+                              mask_key=store.put(_noise_png(12, 10, 100 + o.rank)) if mask_blobs else None,
+                              mask_png=None if mask_blobs else _noise_png(12, 10, 100 + o.rank))
                       for o in objects]
         engine = build_engine(self.database_url)
         try:

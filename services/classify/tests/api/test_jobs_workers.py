@@ -231,11 +231,14 @@ class TestRuns:
         assert job.started_at is not None and job.finished_at is not None
         _assert_each_frame_once(bench, job_id, frame_ids, expected_counts[:8])
         with bench.sessions() as session:
-            crop_key, mask_key = session.execute(
-                select(PlanktonObjectRow.crop_key, PlanktonObjectRow.mask_key).limit(1)).one()
+            crop_key, mask_key, mask_png = session.execute(
+                select(PlanktonObjectRow.crop_key, PlanktonObjectRow.mask_key, PlanktonObjectRow.mask_png)
+                .limit(1)).one()
         crop = decode_image(bench.blobs.get(crop_key)).pixels
-        mask = decode_image(bench.blobs.get(mask_key)).pixels
+        mask = decode_image(mask_png).pixels
         assert crop.ndim == 3 and crop.shape[:2] == mask.shape  # contours: RGB; mask: same size
+        # One file per object (its crop), the mask in its row, besides the frames' own images.
+        assert mask_key is None and len(list(bench.blobs.keys())) == 8 + job.objects
 
     def test_a_frame_that_is_not_an_image_fails_alone_with_its_reason(
             self, bench: RunBench, frame_files: list[bytes], expected_counts: list[int]) -> None:

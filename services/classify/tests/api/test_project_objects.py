@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy import select
 
 from specimen_classify.adapters.project_repository import SqlProjectRepository
+from specimen_classify.adapters.tables import PlanktonObjectRow
 from specimen_kit.blobs import FilesystemBlobStore
+from specimen_kit.database import build_engine, build_sessionmaker
 
 if TYPE_CHECKING:
     from conftest import ProjectsApi
@@ -110,15 +113,34 @@ class TestOneObject:
     async def test_crop_and_mask_are_the_stored_pngs(self, client: ProjectsApi) -> None:
         _, _, ids = await seeded(client)
         store = FilesystemBlobStore(client.blob_dir)
-        for which in ("crop", "mask"):
+        engine = build_engine(client.database_url)
+        try:
+            with build_sessionmaker(engine)() as session:
+                crop_key, mask_key, mask_png = session.execute(
+                    select(PlanktonObjectRow.crop_key, PlanktonObjectRow.mask_key, PlanktonObjectRow.mask_png)
+                    .where(PlanktonObjectRow.id == ids[0])).one()
+        finally:
+            engine.dispose()
+        assert mask_key is None and mask_png is not None  # a run's mask is in its row: one file
+        for which, stored in (("crop", store.get(crop_key)), ("mask", mask_png)):
             response = await client.http.get(f"{API}/objects/{ids[0]}/{which}.png",
                                              headers=client.as_user(VIEWER))
             assert response.status_code == 200
             assert response.headers["content-type"] == "image/png"
-            assert response.content[:4] == b"\x89PNG"
-            stored = [store.get(key) for key in list(store.keys())]
-            assert response.content in stored
+            assert response.content[:4] == b"\x89PNG" and response.content == stored
             assert f"f1_1_{which}.png" in response.headers["content-disposition"]
+
+    async def test_a_mask_stored_as_a_blob_before_migration_0008_is_still_served(
+            self, client: ProjectsApi) -> None:
+        project = await client.project(OWNER, MEMBERS)
+        frame = (await client.upload(project["id"], [("image", ("f.png", client.png()))])
+                 )["imported"][0]["id"]
+        [object_id] = client.add_objects(frame, [client.new_object(1)], mask_blobs=True)
+        store = FilesystemBlobStore(client.blob_dir)
+        response = await client.http.get(f"{API}/objects/{object_id}/mask.png",
+                                         headers=client.as_user(VIEWER))
+        assert response.status_code == 200
+        assert response.content in [store.get(key) for key in list(store.keys())]
 
     async def test_an_object_without_a_crop_says_so(self, client: ProjectsApi) -> None:
         from specimen_classify.adapters.project_repository import replace_frame_objects

@@ -104,10 +104,14 @@ class TestProjects:
 
     async def test_delete_removes_frames_objects_and_blobs(self, client: ProjectsApi) -> None:
         project = await client.project(OWNER, MEMBERS)
-        frames = await client.upload(project["id"], [("image", ("a.png", client.png()))])
-        frame_id = frames["imported"][0]["id"]
+        frames = await client.upload(project["id"], [("image", ("a.png", client.png())),
+                                                     ("image", ("b.png", client.png()))])
+        frame_id, older_frame_id = (frame["id"] for frame in frames["imported"])
         object_ids = client.add_objects(frame_id, [client.new_object(1)])
-        assert len(list(FilesystemBlobStore(client.blob_dir).keys())) == 3
+        # and an object stored before migration 0008, its mask a blob too
+        client.add_objects(older_frame_id, [client.new_object(1)], mask_blobs=True)
+        # two frames' images, two crops, one mask (a run's mask is in its object's row)
+        assert len(list(FilesystemBlobStore(client.blob_dir).keys())) == 5
         deleted = await client.http.delete(f"{API}/projects/{project['id']}",
                                            headers=client.as_user(MANAGER))
         assert deleted.status_code == 204

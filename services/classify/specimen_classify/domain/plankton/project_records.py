@@ -111,6 +111,7 @@ class ProjectRepository(Protocol):
                     offset: int) -> tuple[list[Frame], int]: ...
     def delete_frame(self, frame_id: int) -> list[str]: ...
     def get_object(self, object_id: int) -> PlanktonObject | None: ...
+    def object_mask_png(self, object_id: int) -> bytes | None: ...
     def page_objects(self, project_id: int, filters: ObjectFilters, sort: Sort, limit: int,
                      offset: int) -> tuple[list[PlanktonObject], int]: ...
     def history(self, object_id: int) -> list[Annotation]: ...
@@ -427,11 +428,13 @@ class ProjectRecords:
 
     def object_image(self, caller: ProjectCaller, object_id: int, which: str) -> Content:
         found = self._object(caller, object_id)
+        # A run's mask is in the object's row; one stored before migration 0008 is a blob.
+        in_row = self._repo.object_mask_png(object_id) if which == "mask" else None
         key = found.mask_key if which == "mask" else found.crop_key
-        if key is None:
+        if in_row is None and key is None:
             raise ObjectImageMissing(f"object {object_id} has no stored {which}; re-run its "
                                      "frame to make one", object_id=object_id)
-        return Content(self._blobs.get(key), "image/png",
+        return Content(in_row if in_row is not None else self._blobs.get(str(key)), "image/png",
                        f"{found.frame_file_name.rsplit('.', 1)[0]}_{found.rank}_{which}.png")
 
     def annotate(self, caller: ProjectCaller, project_id: int, review: Review) -> int:

@@ -101,8 +101,10 @@ class NewObject:
 
     ``rank`` is 1, 2, … within the frame (the object's label in raster order; EcoTaxa's
     ``img_rank`` is per image file, and the crops are named by it); ``bbox`` is
-    ``(min_row, min_col, max_row, max_col)``, max exclusive; ``crop_key`` / ``mask_key`` are the
-    blob keys of the crop and mask PNGs (None when not written). ``status`` is ``predicted``
+    ``(min_row, min_col, max_row, max_col)``, max exclusive; ``crop_key`` is the blob key of
+    the crop PNG; ``mask_png`` the mask PNG kept in the object's row (a run's objects) or
+    ``mask_key`` its blob key (objects stored before migration 0008); None when not
+    written. ``status`` is ``predicted``
     for a machine's answer. ``descriptor`` is the object's similarity vector
     (:func:`~specimen_classify.domain.plankton.object_similarity.describe_object`, float32) of
     ``descriptor_version``; None stores none (the backfill describes it later).
@@ -120,6 +122,7 @@ class NewObject:
     model_version: int
     crop_key: str | None = None
     mask_key: str | None = None
+    mask_png: bytes | None = None
     status: ObjectStatus = "predicted"
     descriptor: Any = None
     descriptor_version: str | None = None
