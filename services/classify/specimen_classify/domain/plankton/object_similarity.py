@@ -245,9 +245,10 @@ def describe_objects(objects: Sequence[tuple[npt.NDArray[Any], npt.NDArray[np.bo
 
     The measurements of all the regions are taken in one call, their white-outside windows laid
     out on one sheet (an object measured alone cost ~4.5 ms of the ~7 of its descriptor, most of
-    it the measurement's fixed cost). A region that reaches the edge of its pixels has no white
-    margin there, and is measured alone as :func:`describe_object` does, so that every vector is
-    the one :func:`describe_object` gives (within float rounding).
+    it the measurement's fixed cost), and their image parts by one
+    :func:`~specimen_imaging.similarity.describe_many`. A region that reaches the edge of its
+    pixels has no white margin there, and is measured alone as :func:`describe_object` does, so
+    that every vector is the one :func:`describe_object` gives (within float rounding).
     """
     described: list[npt.NDArray[np.float32] | None] = [None] * len(objects)
     windows: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]] = {}
