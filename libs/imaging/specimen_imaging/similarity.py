@@ -514,8 +514,8 @@ def describe(image: npt.NDArray[Any], mask: npt.NDArray[Any] | None = None,
 
 def describe_many(regions: Regions, basis: Basis | None = None) -> npt.NDArray[np.float32]:
     """:func:`describe` of each ``(image, mask)`` (mask None: the whole image), computed a
-    :data:`BATCH` of regions at a time: the same vectors within float rounding, ~10x cheaper
-    per region than one call each for a frame's small objects.
+    :data:`BATCH` of regions at a time: the same vectors within float rounding, ~3.7x cheaper
+    per region than one call each for a frame's small objects (0.36 against 1.36 ms).
 
     Returns
     -------

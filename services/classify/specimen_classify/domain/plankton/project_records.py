@@ -429,12 +429,14 @@ class ProjectRecords:
     def object_image(self, caller: ProjectCaller, object_id: int, which: str) -> Content:
         found = self._object(caller, object_id)
         # A run's mask is in the object's row; one stored before migration 0008 is a blob.
-        in_row = self._repo.object_mask_png(object_id) if which == "mask" else None
+        data = self._repo.object_mask_png(object_id) if which == "mask" else None
         key = found.mask_key if which == "mask" else found.crop_key
-        if in_row is None and key is None:
+        if data is None and key is not None:
+            data = self._blobs.get(key)
+        if data is None:
             raise ObjectImageMissing(f"object {object_id} has no stored {which}; re-run its "
                                      "frame to make one", object_id=object_id)
-        return Content(in_row if in_row is not None else self._blobs.get(str(key)), "image/png",
+        return Content(data, "image/png",
                        f"{found.frame_file_name.rsplit('.', 1)[0]}_{found.rank}_{which}.png")
 
     def annotate(self, caller: ProjectCaller, project_id: int, review: Review) -> int:
